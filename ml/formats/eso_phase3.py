@@ -1,0 +1,192 @@
+"""ESO Phase 3 one-dimensional spectrum (``PRODCATG = 'SCIENCE.SPECTRUM'``).
+
+Layout per the ESO Science Data Products standard: an empty primary HDU carrying the
+observation keywords and a one-row BINTABLE (``VOCLASS = 'SPECTRUM v2.0'``) whose
+array cells hold WAVE, FLUX, ERR and optionally QUAL, each described by TUNIT, TUTYP
+(Spectrum DM utype) and TUCD. Wavelengths are usually in nm.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import astropy.units as u
+import numpy as np
+from astropy.io import fits
+
+from ml.formats import eso_header
+from ml.formats.common import (
+    assemble,
+    file_stem,
+    ivar_from_sigma,
+    parse_unit,
+    reading,
+    sigma_from_ivar,
+    unit_string,
+    wavelength_to_angstrom,
+)
+from ml.formats.fitsfile import bintable_hdu, open_fits, primary_hdu, write_hdus
+from ml.spectrum import Spectrum, SpectrumError
+
+NAME = "eso-phase3"
+FLUX_DENSITY = u.erg / u.s / u.cm**2 / u.AA
+
+# Column roles: accepted names (first wins) and the utype suffix that identifies them.
+_ROLES = {
+    "wave": (("WAVE", "WAVELENGTH", "LAMBDA"), "spectralaxis.value"),
+    "flux": (("FLUX", "FLUX_REDUCED"), "fluxaxis.value"),
+    "err": (("ERR", "ERR_REDUCED", "ERROR", "SIGMA"), "fluxaxis.accuracy.staterror"),
+    "qual": (("QUAL", "QUALITY"), "fluxaxis.accuracy.qualitystatus"),
+}
+
+
+def matches(hdul: fits.HDUList) -> bool:
+    """True for a BINTABLE in HDU 1 with WAVE/FLUX columns or a Phase 3 VOCLASS."""
+    if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+        return False
+    if str(hdul[1].header.get("VOCLASS", "")).upper().startswith("SPECTRUM"):
+        return True
+    names = {name.upper() for name in hdul[1].columns.names}
+    return "FLUX" in names and bool(names & {"WAVE", "WAVELENGTH"})
+
+
+def _find_column(table: fits.BinTableHDU, role: str) -> int | None:
+    """Index of the column playing ``role``: by name first, then by TUTYP utype."""
+    names, utype = _ROLES[role]
+    upper = [name.upper() for name in table.columns.names]
+    for name in names:
+        if name in upper:
+            return upper.index(name)
+    for i in range(len(upper)):
+        tutyp = str(table.header.get(f"TUTYP{i + 1}", "")).lower()
+        if tutyp.endswith(utype):
+            return i
+    return None
+
+
+def _cell(table: fits.BinTableHDU, index: int) -> np.ndarray:
+    data = table.data
+    if data is None or len(data) == 0:
+        raise SpectrumError("the spectrum table has no rows")
+    column = np.asarray(data.field(index))
+    if column.ndim == 1:  # one row per pixel
+        return column
+    if column.shape[0] != 1:
+        raise SpectrumError(
+            f"the spectrum table has {column.shape[0]} rows of arrays; one is expected"
+        )
+    return column[0]
+
+
+def from_hdul(hdul: fits.HDUList, fallback_id: str) -> Spectrum:
+    if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+        raise SpectrumError("no binary table in extension 1")
+    table = hdul[1]
+    found = {role: _find_column(table, role) for role in _ROLES}
+    for role in ("wave", "flux"):
+        if found[role] is None:
+            raise SpectrumError(
+                f"no {role.upper()} column (columns: {', '.join(table.columns.names)})"
+            )
+    wave_i, flux_i = found["wave"], found["flux"]
+    wave_unit = table.columns[wave_i].unit
+    wavelength = wavelength_to_angstrom(_cell(table, wave_i), wave_unit, default="nm")
+    flux = _cell(table, flux_i)
+    qual = _cell(table, found["qual"]) if found["qual"] is not None else None
+    if qual is not None and len(qual) != len(flux):
+        raise SpectrumError(f"QUAL has {len(qual)} values but FLUX has {len(flux)}")
+    if found["err"] is not None:
+        err = _cell(table, found["err"])
+        if len(err) != len(flux):
+            raise SpectrumError(f"ERR has {len(err)} values but FLUX has {len(flux)}")
+        ivar = ivar_from_sigma(err, bad=None if qual is None else qual != 0)
+    else:
+        raise SpectrumError("no ERR column: Phase 3 spectra must carry their errors")
+    meta = eso_header.read_meta(hdul[0].header, fallback_id)
+    flux_unit = parse_unit(table.columns[flux_i].unit)
+    if flux_unit is not None:
+        meta.flux_unit = unit_string(flux_unit)
+    else:
+        meta.flux_unit = ""
+        meta.extra["flux_unit_raw"] = str(table.columns[flux_i].unit or "")
+    tucd = str(table.header.get(f"TUCD{wave_i + 1}", "")).lower()
+    meta.spec_frame = "vacuum" if tucd and "obs.atmos" not in tucd else "air"
+    return assemble(wavelength, flux, ivar, meta, NAME, labels=("WAVE", "FLUX", "ERR"))
+
+
+def read(path: str | Path) -> Spectrum:
+    """Read an ESO Phase 3 spectrum file (plain or gzipped)."""
+    with reading(path, NAME), open_fits(path) as hdul:
+        spectrum = from_hdul(hdul, file_stem(Path(path).name))
+        spectrum.validate()
+        return spectrum
+
+
+def write(spectrum: Spectrum, path: str | Path) -> None:
+    """Write ``spectrum`` in Phase 3 layout (WAVE in nm); '.gz' paths are compressed."""
+    meta = spectrum.meta
+    wave_nm = spectrum.wavelength / 10.0
+    sigma = sigma_from_ivar(spectrum.ivar).astype(np.float32)
+    qual = (spectrum.ivar <= 0).astype(np.int32)
+    flux_unit = parse_unit(meta.flux_unit)
+    flux_tunit = unit_string(flux_unit) if flux_unit is not None else meta.flux_unit
+    calibrated = flux_unit is not None and flux_unit.is_equivalent(FLUX_DENSITY)
+    wave_ucd = "em.wl;obs.atmos" if meta.spec_frame == "air" else "em.wl"
+    columns = [
+        (
+            "WAVE",
+            wave_nm.astype(np.float64),
+            {
+                "TUNIT": "nm",
+                "TUTYP": "spec:Data.SpectralAxis.Value",
+                "TUCD": wave_ucd,
+                "TDMIN": float(wave_nm[0]),
+                "TDMAX": float(wave_nm[-1]),
+            },
+        ),
+        (
+            "FLUX",
+            spectrum.flux.astype(np.float32),
+            {
+                "TUNIT": flux_tunit,
+                "TUTYP": "spec:Data.FluxAxis.Value",
+                "TUCD": "phot.flux.density;em.wl",
+            },
+        ),
+        (
+            "ERR",
+            sigma,
+            {
+                "TUNIT": flux_tunit,
+                "TUTYP": "spec:Data.FluxAxis.Accuracy.StatError",
+                "TUCD": "stat.error;phot.flux.density;em.wl",
+            },
+        ),
+        (
+            "QUAL",
+            qual,
+            {"TUTYP": "spec:Data.FluxAxis.Accuracy.QualityStatus", "TUCD": "meta.code.qual"},
+        ),
+    ]
+    primary_cards = [
+        *eso_header.write_cards(meta),
+        ("PRODCATG", "SCIENCE.SPECTRUM", "data product category"),
+        ("SPECSYS", meta.extra.get("specsys", "TOPOCENT"), "reference frame of spectral axis"),
+        ("FLUXCAL", "ABSOLUTE" if calibrated else "UNCALIBRATED", "type of flux calibration"),
+        ("WAVELMIN", float(wave_nm[0]), "[nm] minimum wavelength"),
+        ("WAVELMAX", float(wave_nm[-1]), "[nm] maximum wavelength"),
+        ("SPEC_BIN", float(np.mean(np.diff(wave_nm))), "[nm] average spectral bin"),
+        ("PROCSOFT", "latentvo", "software that wrote this file"),
+    ]
+    ext_cards = [
+        ("EXTNAME", "SPECTRUM", "extension name"),
+        ("VOCLASS", "SPECTRUM v2.0", "VO data model"),
+        ("VOPUB", "ESO/SAF", "VO publishing authority"),
+        ("TITLE", f"{meta.target_name or meta.obs_id} spectrum", "dataset title"),
+        ("RA", meta.ra, "[deg] ICRS right ascension"),
+        ("DEC", meta.dec, "[deg] ICRS declination"),
+        ("NELEM", len(wave_nm), "number of spectral elements"),
+        ("SPEC_VAL", float((wave_nm[0] + wave_nm[-1]) / 2), "[nm] mean wavelength"),
+        ("SPEC_BW", float(wave_nm[-1] - wave_nm[0]), "[nm] bandwidth"),
+    ]
+    write_hdus(path, [primary_hdu(primary_cards), bintable_hdu(columns, ext_cards)])

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Fresh machine -> full test suite: install, run pytest on an embedded PostgreSQL,
+# then rerun the database tests against a separate server through LATENTVO_DATABASE_URL.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+unset LATENTVO_DATABASE_URL LATENTVO_READER_DATABASE_URL LATENTVO_HOME LATENTVO_CONFIG
+.venv/bin/python -m pytest "$@"
+echo "--- external-database pass (LATENTVO_DATABASE_URL) ---"
+.venv/bin/python tests/external_database.py -- \
+  .venv/bin/python -m pytest -q tests/test_database.py tests/test_schema.py tests/test_ingest.py

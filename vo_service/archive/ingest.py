@@ -1,0 +1,279 @@
+"""Spectrum ingest: files -> spectra table + content-addressed store.
+
+Work proceeds in chunks of files:
+
+1. hash every file (in worker processes);
+2. drop files whose checksum the archive has already seen (re-ingest is a no-op);
+3. read the rest (``ml.formats.read_spectrum``), extract their metadata and copy
+   them into the store (in worker processes);
+4. write the chunk in one transaction: spectra rows and the outcome of every
+   file (ingested or rejected with its reason) through COPY.
+
+A transaction-level advisory lock serialises step 4 between concurrent ingest
+runs, and the duplicate checks are repeated under it, so two runs over the same
+files never store a spectrum twice. A run killed at any point loses only its
+uncommitted chunk; the next run picks those files up again.
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cdshealpix
+import numpy as np
+import sqlalchemy as sa
+from astropy import units as u
+from astropy.coordinates import Latitude, Longitude
+
+from ml.formats import has_spectrum_suffix, read_spectrum
+from ml.spectrum import Spectrum, SpectrumError
+from schema.tables import ingest_files, spectra
+from vo_service.archive.store import FileStore, sha256_of
+from vo_service.config import Settings
+from vo_service.db.copy import copy_rows
+
+INGEST_LOCK_KEY = 0x6C766F_01  # advisory lock id shared by all ingest runs
+ACCESS_FORMATS = {
+    "spectrum-votable": "application/x-votable+xml",
+}
+DEFAULT_ACCESS_FORMAT = "application/fits"
+HEALPIX_DEPTH = 29
+
+
+class IngestError(RuntimeError):
+    """An operator error (e.g. no input files); individual bad files are not errors."""
+
+
+@dataclass
+class FileOutcome:
+    path: str
+    sha256: str | None
+    row: dict | None = None  # spectra row when the file was readable
+    reason: str | None = None  # why it was rejected
+
+
+@dataclass
+class IngestReport:
+    seen: int = 0
+    ingested: int = 0
+    already_known: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (f"{self.seen} file(s) examined: {self.ingested} ingested, "
+                f"{self.already_known} already in the archive, {len(self.rejected)} rejected")
+
+
+def expand_paths(inputs: Iterable[str]) -> list[Path]:
+    """Files named directly, found under directories, or matched by globs; sorted, unique."""
+    found: set[Path] = set()
+    missing = []
+    for item in inputs:
+        matches = [Path(p) for p in glob.glob(item, recursive=True)] or [Path(item)]
+        for path in matches:
+            if path.is_dir():
+                for root, _dirs, files in os.walk(path):
+                    found.update(Path(root) / f for f in files if has_spectrum_suffix(f))
+            elif path.is_file():
+                found.add(path)
+            else:
+                missing.append(item)
+    if missing:
+        raise IngestError(f"no such file or directory: {', '.join(sorted(set(missing)))}")
+    return sorted(p.resolve() for p in found)
+
+
+# -- worker-side steps (run in subprocesses) ---------------------------------
+
+
+def _hash(path: str) -> tuple[str, str | None, str | None]:
+    try:
+        return path, sha256_of(Path(path)), None
+    except OSError as exc:
+        return path, None, f"cannot read file: {exc.strerror or exc}"
+
+
+def _examine(args: tuple[str, str, str, str, str, str]) -> FileOutcome:
+    path, sha, store_root, authority, collection, release = args
+    try:
+        spectrum = read_spectrum(Path(path))
+        row = spectrum_row(spectrum, sha, Path(path), authority, collection, release)
+    except SpectrumError as exc:
+        return FileOutcome(path, sha, reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a rejected file
+        return FileOutcome(path, sha, reason=f"unreadable ({type(exc).__name__}: {exc})")
+    FileStore(Path(store_root)).put(Path(path), sha)
+    return FileOutcome(path, sha, row=row)
+
+
+def spectrum_row(spectrum: Spectrum, sha256: str, path: Path, authority: str,
+                 collection: str, release: str) -> dict:
+    """The spectra-table row describing ``spectrum`` (without spectrum_id/healpix)."""
+    m = spectrum.meta
+    wave_m = (spectrum.wavelength[[0, -1]] * u.AA).to_value(u.m)
+    snr = m.snr if m.snr is not None and math.isfinite(m.snr) else spectrum.median_snr()
+    return {
+        "obs_publisher_did": f"{authority}/spectra?{m.obs_id}",
+        "obs_id": m.obs_id,
+        "obs_collection": m.collection or collection,
+        "target_name": m.target_name,
+        "s_ra": float(Longitude(m.ra, u.deg).deg),
+        "s_dec": float(Latitude(m.dec, u.deg).deg),
+        "t_min": m.t_min,
+        "t_max": m.t_max,
+        "t_exptime": m.exptime,
+        "em_min": float(wave_m[0]),
+        "em_max": float(wave_m[1]),
+        "em_res_power": m.resolving_power,
+        "em_xel": int(len(spectrum.wavelength)),
+        "snr": float(snr),
+        "instrument_name": m.instrument,
+        "facility_name": m.facility,
+        "flux_unit": m.flux_unit,
+        "spec_frame": m.spec_frame,
+        "source_format": spectrum.source_format,
+        "access_format": ACCESS_FORMATS.get(spectrum.source_format, DEFAULT_ACCESS_FORMAT),
+        "access_estsize": max(1, math.ceil(path.stat().st_size / 1024)),
+        "file_sha256": sha256,
+        "file_name": path.name,
+        "release": release,
+    }
+
+
+# -- the job -------------------------------------------------------------------
+
+SPECTRA_COLUMNS = [
+    "spectrum_id", "obs_publisher_did", "obs_id", "obs_collection", "target_name", "s_ra",
+    "s_dec", "healpix_index", "t_min", "t_max", "t_exptime", "em_min", "em_max",
+    "em_res_power", "em_xel", "snr", "instrument_name", "facility_name", "flux_unit",
+    "spec_frame", "source_format", "access_format", "access_estsize", "file_sha256",
+    "file_name", "release",
+]
+OUTCOME_COLUMNS = ["file_sha256", "path", "status", "reason", "spectrum_id"]
+
+
+class Ingester:
+    def __init__(self, engine: sa.Engine, settings: Settings, *, workers: int | None = None,
+                 chunk_size: int = 400, retry_rejected: bool = False):
+        self.engine = engine
+        self.settings = settings
+        self.store = FileStore(settings.store_dir)
+        self.workers = workers or max(1, min(os.cpu_count() or 1, 8))
+        self.chunk_size = chunk_size
+        self.retry_rejected = retry_rejected
+
+    def run(self, paths: list[Path],
+            progress: Callable[[int], None] | None = None) -> IngestReport:
+        report = IngestReport()
+        self.store.root.mkdir(parents=True, exist_ok=True)
+        with ProcessPoolExecutor(self.workers) as pool:
+            for chunk in _chunks([str(p) for p in paths], self.chunk_size):
+                self._ingest_chunk(pool, chunk, report)
+                if progress:
+                    progress(len(chunk))
+        return report
+
+    def _ingest_chunk(self, pool, chunk: list[str], report: IngestReport) -> None:
+        report.seen += len(chunk)
+        hashed = list(pool.map(_hash, chunk, chunksize=16))
+        unreadable = [FileOutcome(p, None, reason=r) for p, sha, r in hashed if sha is None]
+        by_sha: dict[str, str] = {}
+        for path, sha, _ in hashed:
+            if sha is not None:
+                if sha in by_sha:  # the same content twice in one run
+                    report.already_known += 1
+                else:
+                    by_sha[sha] = path
+        known = self._known(list(by_sha))
+        report.already_known += len(known)
+        todo = [(p, s, str(self.store.root), self.settings.authority,
+                 self.settings.collection, self.settings.release)
+                for s, p in by_sha.items() if s not in known]
+        outcomes = list(pool.map(_examine, todo, chunksize=8)) if todo else []
+        self._write(outcomes, report)
+        for outcome in unreadable:  # no checksum, so nothing to record in the table
+            report.rejected.append((outcome.path, outcome.reason))
+
+    def _known(self, shas: list[str], conn: sa.Connection | None = None) -> set[str]:
+        if not shas:
+            return set()
+        query = sa.select(ingest_files.c.file_sha256).where(
+            ingest_files.c.file_sha256.in_(shas))
+        if self.retry_rejected:
+            query = query.where(ingest_files.c.status == "ingested")
+        if conn is not None:
+            return set(conn.scalars(query))
+        with self.engine.connect() as c:
+            return set(c.scalars(query))
+
+    def _write(self, outcomes: list[FileOutcome], report: IngestReport) -> None:
+        if not outcomes:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(INGEST_LOCK_KEY)))
+            # Repeat the duplicate checks under the lock: another run may have won.
+            known = self._known([o.sha256 for o in outcomes], conn)
+            fresh = [o for o in outcomes if o.sha256 not in known]
+            report.already_known += len(outcomes) - len(fresh)
+            good = [o for o in fresh if o.row is not None]
+            taken = _existing_obs_ids(conn, [o.row["obs_id"] for o in good])
+            seen_ids: set[str] = set()
+            for o in good:
+                obs_id = o.row["obs_id"]
+                if obs_id in taken or obs_id in seen_ids:
+                    o.reason = (f"obs_id {obs_id!r} is already in the archive from a "
+                                "different file")
+                    o.row = None
+                seen_ids.add(obs_id)
+            good = [o for o in fresh if o.row is not None]
+            ids = _allocate_ids(conn, len(good))
+            ra = np.array([o.row["s_ra"] for o in good])
+            dec = np.array([o.row["s_dec"] for o in good])
+            hpx = _healpix(ra, dec)
+            for o, sid, h in zip(good, ids, hpx, strict=True):
+                o.row["spectrum_id"] = sid
+                o.row["healpix_index"] = int(h)
+            copy_rows(conn, spectra, SPECTRA_COLUMNS, (o.row for o in good))
+            # Rejections replace an earlier rejection of the same file (retry_rejected).
+            conn.execute(ingest_files.delete().where(
+                ingest_files.c.file_sha256.in_([o.sha256 for o in fresh])))
+            copy_rows(conn, ingest_files, OUTCOME_COLUMNS, (
+                {"file_sha256": o.sha256, "path": o.path,
+                 "status": "ingested" if o.row else "rejected", "reason": o.reason,
+                 "spectrum_id": o.row["spectrum_id"] if o.row else None}
+                for o in fresh))
+        report.ingested += len(good)
+        report.rejected.extend((o.path, o.reason) for o in fresh if o.row is None)
+
+
+def _existing_obs_ids(conn: sa.Connection, obs_ids: list[str]) -> set[str]:
+    if not obs_ids:
+        return set()
+    return set(conn.scalars(sa.select(spectra.c.obs_id).where(spectra.c.obs_id.in_(obs_ids))))
+
+
+def _allocate_ids(conn: sa.Connection, n: int) -> list[int]:
+    if n == 0:
+        return []
+    seq = conn.scalar(sa.text(
+        "SELECT pg_get_serial_sequence('latentvo.spectra', 'spectrum_id')"))
+    return list(conn.scalars(sa.text(f"SELECT nextval('{seq}') FROM generate_series(1, :n)"),
+                             {"n": n}))
+
+
+def _healpix(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
+    if len(ra) == 0:
+        return np.array([], dtype=np.uint64)
+    return cdshealpix.nested.lonlat_to_healpix(
+        Longitude(ra, u.deg), Latitude(dec, u.deg), HEALPIX_DEPTH)
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,287 @@
+"""The ``latentvo`` command line: the archive operator's workflow.
+
+Each subcommand is a thin layer over a module that does the work; operator
+mistakes raise one of the module's error types, which end here as a one-line
+message and exit status 1 (never a traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from vo_service.archive.ingest import IngestError
+from vo_service.archive.reference_labels import LabelTableError
+from vo_service.config import ConfigError, load_settings
+from vo_service.db.database import Database, DatabaseError
+from vo_service.db.embedded import EmbeddedError
+from vo_service.progress import console
+
+OPERATOR_ERRORS = (ConfigError, DatabaseError, EmbeddedError, IngestError, LabelTableError)
+
+app = typer.Typer(help="latentvo: ML products of astronomical spectra through IVOA services.",
+                  no_args_is_help=True, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
+db_app = typer.Typer(help="Manage the database (embedded PostgreSQL unless "
+                     "LATENTVO_DATABASE_URL is set).", no_args_is_help=True)
+labels_app = typer.Typer(help="Reference labels (classical spectroscopy) for training.",
+                         no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(labels_app, name="labels")
+
+
+def operator_errors(func):
+    """Turn operator errors into a message on stderr and exit status 1."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except OPERATOR_ERRORS as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def _database() -> Database:
+    return Database(load_settings())
+
+
+# -- db ----------------------------------------------------------------------------
+
+
+@db_app.command("start")
+@operator_errors
+def db_start() -> None:
+    """Start the embedded PostgreSQL server (no-op when it runs) and migrate it."""
+    database = _database()
+    if database.embedded is None:
+        raise ConfigError("LATENTVO_DATABASE_URL is set: the database is external, "
+                          "there is nothing to start")
+    revision = database.upgrade()
+    console.print(database.embedded.status().describe())
+    console.print(f"schema at revision {revision}")
+
+
+@db_app.command("stop")
+@operator_errors
+def db_stop() -> None:
+    """Stop the embedded PostgreSQL server."""
+    settings = load_settings()
+    if not settings.embedded:
+        raise ConfigError("LATENTVO_DATABASE_URL is set: the external database is not ours "
+                          "to stop")
+    stopped = Database(settings).embedded.stop()
+    console.print("embedded PostgreSQL " + ("stopped" if stopped else "was not running"))
+
+
+@db_app.command("status")
+@operator_errors
+def db_status() -> None:
+    """Say where the database is, whether it runs and its schema revision."""
+    from schema import migrate
+
+    settings = load_settings()
+    database = Database(settings)
+    if database.embedded is not None:
+        status = database.embedded.status()
+        console.print(status.describe())
+        if not status.running:
+            raise typer.Exit(3)
+    else:
+        console.print(f"external database: {_redacted(settings.database_url)}")
+    try:
+        revision = migrate.current_revision(database.engine)
+    except Exception as exc:  # noqa: BLE001 - report any connection problem plainly
+        raise DatabaseError(f"cannot reach the database: {exc}") from exc
+    head = migrate.head_revision()
+    state = "up to date" if revision == head else f"needs 'latentvo db upgrade' (head {head})"
+    console.print(f"schema revision: {revision or 'none'} ({state})")
+
+
+@db_app.command("upgrade")
+@operator_errors
+def db_upgrade() -> None:
+    """Apply pending migrations, role grants and TAP_SCHEMA (idempotent)."""
+    revision = _database().upgrade()
+    console.print(f"schema at revision {revision}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# -- synth / ingest ----------------------------------------------------------------
+
+
+@app.command("synth")
+@operator_errors
+def synth(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the archive to")],
+    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Number of spectra")] = 1000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same archive)")] = 1,
+    snr_min: Annotated[float, typer.Option(help="Lowest S/N drawn")] = 10.0,
+    snr_max: Annotated[float, typer.Option(help="Highest S/N drawn")] = 200.0,
+    corrupt: Annotated[bool, typer.Option(help="Also write a few corrupt files")] = False,
+) -> None:
+    """Write a reproducible synthetic archive of stellar spectra with true labels."""
+    from ml.synth import write_archive, write_corrupt_examples
+
+    if snr_min <= 0 or snr_max < snr_min:
+        raise ConfigError(f"need 0 < --snr-min <= --snr-max, got {snr_min} and {snr_max}")
+    summary = write_archive(out, n=n, seed=seed, snr_range=(snr_min, snr_max), progress=True)
+    if corrupt:
+        write_corrupt_examples(out / "corrupt")
+    console.print(f"wrote {n} spectra to {out} ({summary})")
+
+
+@app.command("ingest")
+@operator_errors
+def ingest(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns")],
+    workers: Annotated[int, typer.Option(min=1, help="Reader processes")] = 2,
+    retry_rejected: Annotated[bool, typer.Option(help="Read files rejected before again")] = False,
+    release: Annotated[str, typer.Option(help="Data release for new spectra")] = "",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Files per transaction")] = 400,
+) -> None:
+    """Ingest spectrum files into the archive (re-ingesting changes nothing)."""
+    from dataclasses import replace
+
+    from vo_service.archive.ingest import Ingester, expand_paths
+    from vo_service.progress import progress_bar
+
+    settings = load_settings()
+    if release:
+        settings = replace(settings, release=release)
+    database = Database(settings)
+    database.ensure_ready()
+    files = expand_paths(paths)
+    if not files:
+        raise IngestError(f"no spectrum files found in {' '.join(paths)}")
+    ingester = Ingester(database.engine, settings, workers=workers, chunk_size=chunk_size,
+                        retry_rejected=retry_rejected)
+    with progress_bar("ingest", len(files), unit="files", enabled=not quiet) as advance:
+        report = ingester.run(files, progress=advance)
+    for path, reason in report.rejected:
+        console.print(f"[yellow]rejected[/yellow] {path}: {reason}")
+    console.print(report.summary())
+
+
+# -- labels --------------------------------------------------------------------------
+
+
+@labels_app.command("attach")
+@operator_errors
+def labels_attach(
+    path: Annotated[Path, typer.Argument(help="CSV, VOTable or FITS table of reference labels")],
+    name: Annotated[str, typer.Option(help="Name of the label set")] = "",
+    key: Annotated[str, typer.Option(help="Key column: target_name or obs_id")] = "target_name",
+    replace: Annotated[bool, typer.Option(help="Replace a set of that name")] = False,
+) -> None:
+    """Attach a reference-label table for training label models."""
+    from vo_service.archive.reference_labels import attach
+
+    database = _database()
+    database.ensure_ready()
+    result = attach(database.engine, path, name or path.stem, key=key, replace=replace)
+    verb = "unchanged" if result.unchanged else "attached"
+    console.print(f"label set {result.name!r} {verb}: {result.n_objects} objects, "
+                  f"labels {', '.join(result.quantities)}")
+
+
+@labels_app.command("list")
+@operator_errors
+def labels_list() -> None:
+    """List the attached reference-label sets."""
+    import sqlalchemy as sa
+
+    from schema.tables import reference_label_sets
+
+    database = _database()
+    database.ensure_ready()
+    with database.engine.connect() as conn:
+        rows = conn.execute(sa.select(reference_label_sets).order_by(
+            reference_label_sets.c.name)).mappings().all()
+    if not rows:
+        console.print("no reference-label sets attached")
+    for row in rows:
+        console.print(f"{row['name']}: {row['n_rows']} objects keyed by {row['key_column']}, "
+                      f"from {row['source_path']}")
+
+
+# -- serve / demo ----------------------------------------------------------------------
+
+
+@app.command("serve")
+@operator_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Web worker processes")] = 1,
+) -> None:
+    """Run the web service (uvicorn) on the configured database."""
+    import uvicorn
+
+    database = _database()
+    database.upgrade()
+    database.dispose()
+    uvicorn.run("vo_service.app:create_app", factory=True, host=host, port=port,
+                workers=workers, log_level="info")
+
+
+@app.command("demo")
+@operator_errors
+def demo(
+    n: Annotated[int, typer.Option("--n", "-n", min=10, help="Spectra to generate")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                              help="Serve the result")] = True,
+    port: Annotated[int, typer.Option(help="TCP port for --serve")] = 8000,
+) -> None:
+    """Start the database, make a synthetic archive, ingest it, attach labels, serve."""
+    from ml.synth import write_archive
+    from vo_service.archive.ingest import Ingester, expand_paths
+    from vo_service.archive.reference_labels import attach
+    from vo_service.progress import progress_bar
+
+    settings = load_settings()
+    database = Database(settings)
+    console.print(f"[bold]1/4[/bold] database: revision {database.upgrade()} "
+                  f"({'embedded, ' + str(settings.pgdata) if settings.embedded else 'external'})")
+    archive = settings.home / "demo-archive"
+    if not (archive / "manifest.json").exists():
+        write_archive(archive, n=n, seed=seed, progress=True)
+    console.print(f"[bold]2/4[/bold] synthetic archive of {n} spectra in {archive}")
+    files = expand_paths([str(archive)])
+    with progress_bar("ingest", len(files), unit="files") as advance:
+        report = Ingester(database.engine, settings).run(files, progress=advance)
+    console.print(f"[bold]3/4[/bold] ingest: {report.summary()}")
+    result = attach(database.engine, archive / "reference_labels.csv", "demo-reference")
+    console.print(f"[bold]4/4[/bold] reference labels: {result.n_objects} stars "
+                  f"({', '.join(result.quantities)})")
+    if serve_after:
+        console.print(f"serving on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+        database.dispose()
+        import uvicorn
+        uvicorn.run("vo_service.app:create_app", factory=True, host="127.0.0.1", port=port)
+
+
+def _register_optional_apps() -> None:
+    """Subcommands of packages that may be absent in a partial install."""
+    try:
+        from vo_service.adql.cli import adql_app
+    except ImportError:
+        return
+    app.add_typer(adql_app, name="adql", help="Parse and translate ADQL queries.")
+
+
+_register_optional_apps()
+
+
+if __name__ == "__main__":
+    sys.exit(app())

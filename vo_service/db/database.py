@@ -1,0 +1,203 @@
+"""Database access: where the database is, its two roles, and their engines.
+
+Two roles matter:
+
+* the **owner** (embedded: ``latentvo``; external: the user of
+  ``LATENTVO_DATABASE_URL``) creates and writes every table;
+* the **reader** (``reader_role``, default ``latentvo_reader``) runs user
+  queries. It may read the published schemas only (``latentvo``, ``ivoa``,
+  ``tap_schema`` and published catalogues), never ``latentvo_ops``.
+
+With an external database and no ``LATENTVO_READER_DATABASE_URL``, reader
+sessions connect as the owner and switch with ``SET ROLE``; that requires the
+owner to be a member of the reader role (``latentvo db upgrade`` sets that up
+when it may create roles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from schema import migrate, tap_schema
+from schema.tables import OPS_SCHEMA, PUBLISHED_SCHEMA, published_tables
+from vo_service.config import Settings
+from vo_service.db.embedded import EmbeddedPostgres
+
+OWNER_ROLE = "latentvo"
+DATABASE_NAME = "latentvo"
+EXTENSIONS = ("vector", "pg_stat_statements")
+UPGRADE_LOCK_KEY = 0x6C766F_00  # advisory lock serialising schema upgrades
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be reached or prepared; the message says why."""
+
+
+@dataclass
+class Database:
+    settings: Settings
+
+    # -- locations ------------------------------------------------------------
+
+    @cached_property
+    def embedded(self) -> EmbeddedPostgres | None:
+        return EmbeddedPostgres(self.settings.pgdata) if self.settings.embedded else None
+
+    def _embedded_port(self) -> int:
+        status = self.embedded.start(self.settings.embedded_port)  # no-op when running
+        self._bootstrap_embedded(status.port)
+        return status.port
+
+    @cached_property
+    def owner_url(self) -> str:
+        if self.embedded is None:
+            return _psycopg2(self.settings.database_url)
+        port = self._embedded_port()
+        return f"postgresql+psycopg2://{OWNER_ROLE}@127.0.0.1:{port}/{DATABASE_NAME}"
+
+    @cached_property
+    def reader_url(self) -> str | None:
+        """URL of a direct reader login, or None when reader sessions use SET ROLE."""
+        if self.settings.reader_database_url:
+            return _psycopg2(self.settings.reader_database_url)
+        if self.embedded is not None:
+            return make_url(self.owner_url).set(username=self.settings.reader_role) \
+                .render_as_string(hide_password=False)
+        return None
+
+    # -- engines --------------------------------------------------------------
+
+    @cached_property
+    def engine(self) -> sa.Engine:
+        """Engine of the owner role (jobs, migrations)."""
+        return _engine(self.owner_url)
+
+    @cached_property
+    def reader_engine(self) -> sa.Engine:
+        """Engine whose sessions run as the read-only role."""
+        if self.reader_url:
+            return _engine(self.reader_url)
+        engine = _engine(self.owner_url)
+        role = self.settings.reader_role
+
+        @sa.event.listens_for(engine, "connect")
+        def _switch_role(dbapi_conn, _record):  # pragma: no cover - external path only
+            with dbapi_conn.cursor() as cur:
+                cur.execute(f'SET ROLE "{role}"')
+            dbapi_conn.commit()
+
+        return engine
+
+    def dispose(self) -> None:
+        for name in ("engine", "reader_engine"):
+            if name in self.__dict__:
+                self.__dict__[name].dispose()
+
+    # -- preparation ----------------------------------------------------------
+
+    def upgrade(self) -> str:
+        """Apply migrations, grants and TAP_SCHEMA; idempotent. Returns the revision.
+
+        Concurrent upgrades (several processes starting at once) are serialised by
+        a session-level advisory lock: PostgreSQL's catalogue updates behind GRANT
+        fail rather than wait when two sessions change the same privileges.
+        """
+        try:
+            with self.engine.connect() as lock:
+                lock.execute(sa.select(sa.func.pg_advisory_lock(UPGRADE_LOCK_KEY)))
+                try:
+                    migrate.upgrade(self.engine)
+                    with self.engine.begin() as conn:
+                        self._grant_reader(conn)
+                        tap_schema.refresh(conn, published_tables())
+                finally:
+                    lock.execute(sa.select(sa.func.pg_advisory_unlock(UPGRADE_LOCK_KEY)))
+                    lock.commit()
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
+        except sa.exc.ProgrammingError as exc:
+            raise DatabaseError(f"database upgrade failed: {exc.orig}") from exc
+        return migrate.current_revision(self.engine)
+
+    def ensure_ready(self) -> None:
+        """Upgrade only when the schema is behind: cheap enough for every CLI job."""
+        try:
+            current = migrate.current_revision(self.engine)
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
+        if current != migrate.head_revision():
+            self.upgrade()
+
+    def _grant_reader(self, conn: sa.Connection) -> None:
+        role = self.settings.reader_role
+        exists = conn.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+        if not exists:
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.text(f'CREATE ROLE "{role}" NOLOGIN'))
+            except sa.exc.ProgrammingError as exc:
+                raise DatabaseError(
+                    f"the read-only role {role!r} does not exist and the owner may not create "
+                    f"it; create it (CREATE ROLE {role} LOGIN PASSWORD ...) and rerun"
+                ) from exc
+        member = conn.scalar(sa.text("SELECT pg_has_role(current_user, :r, 'MEMBER')"),
+                             {"r": role})
+        if self.reader_url is None and not member:
+            try:
+                with conn.begin_nested():
+                    conn.execute(sa.text(f'GRANT "{role}" TO CURRENT_USER'))
+            except sa.exc.ProgrammingError as exc:
+                raise DatabaseError(
+                    f"reader sessions switch to {role!r} with SET ROLE, but the owner is not a "
+                    f"member of it; GRANT {role} TO <owner>, or set "
+                    "LATENTVO_READER_DATABASE_URL") from exc
+        published_schemas = sorted({t.schema for t in published_tables()})
+        for schema in published_schemas:
+            conn.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+            conn.execute(sa.text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
+        conn.execute(sa.text(f'REVOKE ALL ON SCHEMA "{OPS_SCHEMA}" FROM "{role}"'))
+        conn.execute(sa.text(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{OPS_SCHEMA}" FROM "{role}"'))
+        conn.execute(sa.text(f'REVOKE CREATE ON SCHEMA public FROM "{role}"'))
+
+    def _bootstrap_embedded(self, port: int) -> None:
+        """Create the roles, the database and the extensions (as superuser)."""
+        su = _engine(self.embedded.superuser_url(port), isolation_level="AUTOCOMMIT")
+        reader = self.settings.reader_role
+        try:
+            with su.connect() as conn:
+                for role in (OWNER_ROLE, reader):
+                    if not conn.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname=:r"),
+                                       {"r": role}):
+                        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+                if not conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname=:d"),
+                                   {"d": DATABASE_NAME}):
+                    conn.execute(sa.text(f'CREATE DATABASE "{DATABASE_NAME}" OWNER "{OWNER_ROLE}"'))
+            su.dispose()
+            su = _engine(self.embedded.superuser_url(port, DATABASE_NAME),
+                         isolation_level="AUTOCOMMIT")
+            with su.connect() as conn:
+                for ext in EXTENSIONS:
+                    conn.execute(sa.text(f"CREATE EXTENSION IF NOT EXISTS {ext}"))
+                conn.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{PUBLISHED_SCHEMA}" '
+                                     f'AUTHORIZATION "{OWNER_ROLE}"'))
+        finally:
+            su.dispose()
+
+
+def _psycopg2(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs and use the psycopg2 driver."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _engine(url: str, **kw) -> sa.Engine:
+    # A fixed search_path: the owner role is named like the ``latentvo`` schema, and
+    # "$user" in the default path would make reflection (migrations) see it unqualified.
+    return sa.create_engine(url, pool_pre_ping=True,
+                            connect_args={"options": "-c search_path=public"}, **kw)
