@@ -8,9 +8,11 @@ tests run against that external database instead.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,9 +27,22 @@ SHARED = REPO.parent / "shared"
 
 
 @pytest.fixture(scope="session")
-def latentvo_env(tmp_path_factory) -> dict[str, str]:
+def latentvo_home():
+    """LATENTVO_HOME of the test session.
+
+    Not under pytest's tmp_path: pytest resets its base folder to mode 0700 when
+    another session starts, which would lock the embedded server's system user
+    out of its data directory.
+    """
+    home = Path(tempfile.mkdtemp(prefix="latentvo-test-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def latentvo_env(latentvo_home) -> dict[str, str]:
     """Environment for subprocesses (CLI, server) that points at the test database."""
-    home = tmp_path_factory.mktemp("latentvo-home")
+    home = latentvo_home
     env = {k: v for k, v in os.environ.items() if not k.startswith("LATENTVO_")}
     env["LATENTVO_HOME"] = str(home)
     for name in ("LATENTVO_DATABASE_URL", "LATENTVO_READER_DATABASE_URL"):

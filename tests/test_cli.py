@@ -1,12 +1,14 @@
 """The command line as an operator meets it: help, errors, exit codes."""
 
+import os
+
 import pytest
 
 from tests.conftest import run_cli
 
 COMMANDS = [[], ["db"], ["db", "start"], ["db", "stop"], ["db", "status"], ["db", "upgrade"],
             ["synth"], ["ingest"], ["labels"], ["labels", "attach"], ["labels", "list"],
-            ["serve"], ["demo"]]
+            ["serve"], ["demo"], ["adql"], ["adql", "parse"], ["adql", "translate"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
@@ -43,3 +45,15 @@ def test_bad_configuration_is_reported(latentvo_env, tmp_path):
     assert result.returncode == 1
     assert "not valid TOML" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_adql_translate_needs_no_database_and_positions_errors(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "LATENTVO_HOME": str(tmp_path / "nowhere"),
+           "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    ok = run_cli(env, "adql", "translate", "SELECT TOP 3 obs_id FROM latentvo.spectra")
+    assert ok.returncode == 0, ok.stderr
+    assert "LIMIT 3" in ok.stdout
+    assert not (tmp_path / "nowhere").exists()  # no embedded database was started
+    bad = run_cli(env, "adql", "translate", "SELECT obs_idd FROM latentvo.spectra")
+    assert bad.returncode == 1
+    assert "line 1" in bad.stderr and "obs_id" in bad.stderr  # position and a suggestion

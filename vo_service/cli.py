@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from vo_service.adql.cli import adql_app
 from vo_service.archive.ingest import IngestError
 from vo_service.archive.reference_labels import LabelTableError
 from vo_service.config import ConfigError, load_settings
@@ -32,6 +33,7 @@ labels_app = typer.Typer(help="Reference labels (classical spectroscopy) for tra
                          no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(labels_app, name="labels")
+app.add_typer(adql_app, name="adql", help="Parse and translate ADQL queries (no database needed).")
 
 
 def operator_errors(func):
@@ -269,18 +271,6 @@ def demo(
         database.dispose()
         import uvicorn
         uvicorn.run("vo_service.app:create_app", factory=True, host="127.0.0.1", port=port)
-
-
-def _register_optional_apps() -> None:
-    """Subcommands of packages that may be absent in a partial install."""
-    try:
-        from vo_service.adql.cli import adql_app
-    except ImportError:
-        return
-    app.add_typer(adql_app, name="adql", help="Parse and translate ADQL queries.")
-
-
-_register_optional_apps()
 
 
 if __name__ == "__main__":

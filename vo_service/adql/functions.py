@@ -1,0 +1,538 @@
+"""The functions an ADQL query may call, and their PostgreSQL forms.
+
+Only names registered here reach SQL: the standard ADQL 2.1 functions (with
+ADQL semantics where PostgreSQL differs: LOG is the natural logarithm,
+TRUNCATE/ROUND take a number of digits for floating-point values, RAND may be
+seeded), the IVOA UDF catalogue functions we offer (``ivo_``) and latentvo's
+ML functions (``lvo_``), which become pgvector operators written so that the
+per-model HNSW indexes serve top-k similarity queries.
+
+:data:`UDFS` describes the user-defined functions for TAPRegExt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from vo_service.adql import geometry as G
+from vo_service.adql import types as T
+from vo_service.adql.errors import ADQLSemanticError, at
+from vo_service.adql.values import Value, float_sql, quote_string
+
+Translate = Callable[["object", "object", list[Value]], Value]
+
+
+@dataclass(frozen=True)
+class UDF:
+    """A user-defined function as TAPRegExt declares it."""
+
+    form: str
+    description: str
+
+    @property
+    def name(self) -> str:
+        return self.form.split("(")[0]
+
+
+FUNCTIONS: dict[str, Translate] = {}
+
+
+def register(*names: str):
+    def deco(fn: Translate) -> Translate:
+        for name in names:
+            FUNCTIONS[name] = fn
+        return fn
+    return deco
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _fail(call, message: str) -> ADQLSemanticError:
+    return ADQLSemanticError(message, token=call.name, **at(call.pos))
+
+
+def _need(call, arg: Value, kinds: tuple[str, ...], what: str) -> Value:
+    if arg.type not in kinds and arg.type != T.NULL:
+        raise _fail(call, f"{call.name.upper()} needs {what}, got a {arg.type} value")
+    return arg
+
+
+def _number(call, arg: Value) -> Value:
+    return _need(call, arg, T.NUMERICS, "a number")
+
+
+def as_double(v: Value) -> str:
+    return v.sql if v.type == T.DOUBLE else f"CAST({v.sql} AS DOUBLE PRECISION)"
+
+
+def _double_fn(sql_name: str, unit: str | None = None):
+    def fn(tr, call, args):
+        inner = ", ".join(as_double(_number(call, a)) for a in args)
+        return Value(f"{sql_name}({inner})", T.DOUBLE, unit=unit,
+                     aggregate=any(a.aggregate for a in args))
+    return fn
+
+
+def _agg(args) -> bool:
+    return any(a.aggregate for a in args)
+
+
+def _keep_unit(arg: Value, sql: str, type_: str) -> Value:
+    return Value(sql, type_, unit=arg.unit, ucd=arg.ucd, aggregate=arg.aggregate)
+
+
+# ------------------------------------------------------------------ math
+
+
+for _adql, _pg in [("exp", "exp"), ("log", "ln"), ("log10", "log"), ("sqrt", "sqrt"),
+                   ("acos", "acos"), ("asin", "asin"), ("atan", "atan"), ("atan2", "atan2"),
+                   ("cos", "cos"), ("cot", "cot"), ("sin", "sin"), ("tan", "tan"),
+                   ("power", "power")]:
+    FUNCTIONS[_adql] = _double_fn(_pg)
+FUNCTIONS["degrees"] = _double_fn("degrees", "deg")
+FUNCTIONS["radians"] = _double_fn("radians", "rad")
+
+
+@register("pi")
+def _pi(tr, call, args):
+    return Value("pi()", T.DOUBLE, const=math.pi)
+
+
+@register("abs")
+def _abs(tr, call, args):
+    a = _number(call, args[0])
+    return _keep_unit(a, f"abs({a.sql})", a.type)
+
+
+@register("ceiling", "floor")
+def _ceil_floor(tr, call, args):
+    a = _number(call, args[0])
+    fn = "ceil" if call.key == "ceiling" else "floor"
+    if a.type in T.INTEGERS:
+        return _keep_unit(a, a.sql, a.type)
+    return _keep_unit(a, f"{fn}({as_double(a)})", T.DOUBLE)
+
+
+def _digits(call, args) -> int:
+    d = args[1].number()
+    if d is None or not isinstance(d, int):
+        raise _fail(call, f"{call.name.upper()} takes an integer number of digits")
+    return d
+
+
+@register("round")
+def _round(tr, call, args):
+    a = _number(call, args[0])
+    if len(args) == 1:
+        if a.type in T.INTEGERS:
+            return _keep_unit(a, a.sql, a.type)
+        return _keep_unit(a, f"round({as_double(a)})", T.DOUBLE)
+    digits = _digits(call, args)
+    return _keep_unit(a, f"CAST(round(CAST({a.sql} AS NUMERIC), {digits}) AS DOUBLE PRECISION)",
+                      T.DOUBLE)
+
+
+@register("truncate")
+def _truncate(tr, call, args):
+    a = _number(call, args[0])
+    if len(args) == 1:
+        if a.type in T.INTEGERS:
+            return _keep_unit(a, a.sql, a.type)
+        return _keep_unit(a, f"trunc({as_double(a)})", T.DOUBLE)
+    digits = _digits(call, args)
+    return _keep_unit(a, f"CAST(trunc(CAST({a.sql} AS NUMERIC), {digits}) AS DOUBLE PRECISION)",
+                      T.DOUBLE)
+
+
+@register("mod")
+def _mod(tr, call, args):
+    a, b = _number(call, args[0]), _number(call, args[1])
+    if a.type in T.INTEGERS and b.type in T.INTEGERS:
+        return _keep_unit(a, f"mod({a.sql}, {b.sql})", T.numeric_result(a.type, b.type))
+    return _keep_unit(
+        a, f"CAST(mod(CAST({a.sql} AS NUMERIC), CAST({b.sql} AS NUMERIC)) AS DOUBLE PRECISION)",
+        T.DOUBLE)
+
+
+@register("rand")
+def _rand(tr, call, args):
+    if not args:
+        return Value("random()", T.DOUBLE)
+    seed = args[0].number()
+    # one seeded draw per query, the same for every row (an uncorrelated InitPlan)
+    frac = (int(seed) % 2_000_000_001) / 1_000_000_000.0 - 1.0
+    return Value(f"(SELECT random() FROM (SELECT setseed({float_sql(frac)})) AS seeded)",
+                 T.DOUBLE)
+
+
+# ------------------------------------------------------------------ aggregates
+
+
+@register("count")
+def _count(tr, call, args):
+    if call.star:
+        return Value("count(*)", T.BIGINT, ucd="meta.number", aggregate=True)
+    a = args[0]
+    distinct = "DISTINCT " if call.distinct else ""
+    return Value(f"count({distinct}{a.sql})", T.BIGINT, ucd="meta.number", aggregate=True)
+
+
+@register("min", "max")
+def _min_max(tr, call, args):
+    a = args[0]
+    if a.type in T.GEOMETRIES + (T.VECTOR, T.ARRAY):
+        raise _fail(call, f"{call.name.upper()} of a {a.type} value is not defined")
+    distinct = "DISTINCT " if call.distinct else ""
+    return Value(f"{call.key}({distinct}{a.sql})", a.type, unit=a.unit, ucd=a.ucd,
+                 description=a.description, aggregate=True, votable=a.votable)
+
+
+@register("avg")
+def _avg(tr, call, args):
+    a = _number(call, args[0])
+    distinct = "DISTINCT " if call.distinct else ""
+    return Value(f"CAST(avg({distinct}{a.sql}) AS DOUBLE PRECISION)", T.DOUBLE, unit=a.unit,
+                 aggregate=True)
+
+
+@register("sum")
+def _sum(tr, call, args):
+    a = _number(call, args[0])
+    distinct = "DISTINCT " if call.distinct else ""
+    if a.type in (T.SMALLINT, T.INTEGER):
+        return Value(f"sum({distinct}{a.sql})", T.BIGINT, unit=a.unit, aggregate=True)
+    if a.type == T.REAL:
+        return Value(f"sum({distinct}{a.sql})", T.REAL, unit=a.unit, aggregate=True)
+    return Value(f"CAST(sum({distinct}{a.sql}) AS DOUBLE PRECISION)", T.DOUBLE, unit=a.unit,
+                 aggregate=True)
+
+
+# ------------------------------------------------------------------ strings, conditionals
+
+
+@register("lower", "upper")
+def _case(tr, call, args):
+    a = _need(call, args[0], (T.TEXT,), "a string")
+    return Value(f"{call.key}({a.sql})", T.TEXT, ucd=a.ucd, aggregate=a.aggregate)
+
+
+@register("coalesce")
+def _coalesce(tr, call, args):
+    type_ = tr.common_type(call, args)
+    first = next((a for a in args if a.type != T.NULL), args[0])
+    sql = ", ".join(tr.coerce(a, type_) for a in args)
+    return Value(f"COALESCE({sql})", type_, unit=first.unit, ucd=first.ucd,
+                 description=first.description, aggregate=_agg(args), votable=first.votable)
+
+
+@register("nullif")
+def _nullif(tr, call, args):
+    a, b = args
+    type_ = tr.common_type(call, args)
+    return Value(f"NULLIF({tr.coerce(a, type_)}, {tr.coerce(b, type_)})", type_, unit=a.unit,
+                 ucd=a.ucd, description=a.description, aggregate=_agg(args))
+
+
+# ------------------------------------------------------------------ units
+
+
+@lru_cache(maxsize=256)
+def _unit_factor(source: str, target: str) -> float:
+    import astropy.units as u
+
+    def parse(text):
+        try:
+            return u.Unit(text, format="vounit")
+        except ValueError:
+            return u.Unit(text)
+
+    return float(parse(source).to(parse(target)))
+
+
+@register("in_unit")
+def _in_unit(tr, call, args):
+    a = _number(call, args[0])
+    target = str(args[1].const)
+    if not a.unit:
+        raise _fail(call, "IN_UNIT: the unit of the first argument is not known")
+    try:
+        factor = _unit_factor(a.unit, target)
+    except Exception as exc:  # astropy raises several types for bad/incompatible units
+        raise _fail(call, f"IN_UNIT cannot convert {a.unit!r} to {target!r}: {exc}") from None
+    return Value(f"({as_double(a)} * {float_sql(factor)})", T.DOUBLE, unit=target, ucd=a.ucd,
+                 aggregate=a.aggregate)
+
+
+# ------------------------------------------------------------------ geometry
+
+
+def _geometry_args(tr, call, args) -> list[Value]:
+    if call.args and getattr(call.args[0], "kind", None) in ("string", "null"):
+        G.check_coordsys(args[0], call.pos)
+        return args[1:]
+    return args
+
+
+def _point_of(call, v: Value) -> G.Point:
+    if v.type != T.POINT:
+        raise _fail(call, f"{call.name.upper()} needs a point here, got a {v.type} value")
+    return G.from_value(v, call.pos)
+
+
+def _coord(call, v: Value) -> Value:
+    if v.type not in T.NUMERICS + (T.NULL,):
+        raise _fail(call, f"{call.name.upper()} needs numeric coordinates, got a {v.type} value")
+    return v
+
+
+@register("point")
+def _point(tr, call, args):
+    lon, lat = (_coord(call, a) for a in _geometry_args(tr, call, args))
+    return G.point_value(G.Point(lon, lat))
+
+
+@register("circle")
+def _circle(tr, call, args):
+    args = _geometry_args(tr, call, args)
+    if len(args) == 2:
+        center, radius = _point_of(call, args[0]), _coord(call, args[1])
+    else:
+        center, radius = G.Point(_coord(call, args[0]), _coord(call, args[1])), _coord(
+            call, args[2])
+    return G.circle_value(G.Circle(center, radius))
+
+
+@register("box")
+def _box(tr, call, args):
+    args = _geometry_args(tr, call, args)
+    if len(args) == 3:
+        center, rest = _point_of(call, args[0]), args[1:]
+    else:
+        center, rest = G.Point(_coord(call, args[0]), _coord(call, args[1])), args[2:]
+    poly = G.box_polygon(center, _coord(call, rest[0]), _coord(call, rest[1]), call.pos)
+    return G.polygon_value(poly)
+
+
+@register("polygon")
+def _polygon(tr, call, args):
+    args = _geometry_args(tr, call, args)
+    if all(a.type == T.POINT for a in args):
+        vertices = [_point_of(call, a) for a in args]
+    else:
+        if len(args) % 2:
+            raise _fail(call, "POLYGON needs pairs of coordinates")
+        coords = [_coord(call, a) for a in args]
+        vertices = [G.Point(coords[i], coords[i + 1]) for i in range(0, len(coords), 2)]
+    return G.polygon_value(G.Polygon(vertices))
+
+
+@register("region")
+def _region(tr, call, args):
+    raise _fail(call, "REGION (STC-S strings) is not supported; use POINT, CIRCLE or POLYGON")
+
+
+def _geom(call, v: Value):
+    if v.type not in T.GEOMETRIES:
+        raise _fail(call, f"{call.name.upper()} needs geometry arguments, got a {v.type} value")
+    return G.from_value(v, call.pos)
+
+
+@register("contains")
+def _contains(tr, call, args):
+    cond = G.contains_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos)
+    return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, geom=("condition", cond))
+
+
+@register("intersects")
+def _intersects(tr, call, args):
+    cond = G.intersects_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos)
+    return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, geom=("condition", cond))
+
+
+@register("distance")
+def _distance(tr, call, args):
+    if len(args) == 4:
+        c = [_coord(call, a) for a in args]
+        p, q = G.Point(c[0], c[1]), G.Point(c[2], c[3])
+    else:
+        p, q = _point_of(call, args[0]), _point_of(call, args[1])
+    return Value(G.distance_sql(p, q), T.DOUBLE, unit="deg", ucd="pos.angDistance",
+                 geom=("distance", p, q))
+
+
+@register("area")
+def _area(tr, call, args):
+    return G.area_sql(_geom(call, args[0]), call.pos)
+
+
+@register("centroid")
+def _centroid(tr, call, args):
+    return G.point_value(G.centroid(_geom(call, args[0]), call.pos))
+
+
+@register("coord1", "coord2")
+def _coord12(tr, call, args):
+    p = _point_of(call, args[0])
+    v = p.lon if call.key == "coord1" else p.lat
+    ucd = "pos.eq.ra" if call.key == "coord1" else "pos.eq.dec"
+    return v.with_(unit="deg", ucd=ucd, geom=None, votable=None)
+
+
+@register("coordsys")
+def _coordsys(tr, call, args):
+    _geom(call, args[0])
+    return Value("'ICRS'::text", T.TEXT, const="ICRS", ucd="meta.code")
+
+
+# ------------------------------------------------------------------ IVOA UDF catalogue
+
+
+def _text(call, v: Value) -> str:
+    return _need(call, v, (T.TEXT,), "a string").sql
+
+
+@register("ivo_hasword")
+def _ivo_hasword(tr, call, args):
+    h, n = (_text(call, a) for a in args)
+    return Value(f"CAST((to_tsvector('simple', {h}) @@ plainto_tsquery('simple', {n})) "
+                 "AS INTEGER)", T.INTEGER)
+
+
+@register("ivo_nocasematch")
+def _ivo_nocasematch(tr, call, args):
+    v, p = (_text(call, a) for a in args)
+    return Value(f"CAST(({v} ILIKE {p}) AS INTEGER)", T.INTEGER)
+
+
+@register("ivo_hashlist_has")
+def _ivo_hashlist_has(tr, call, args):
+    h, item = (_text(call, a) for a in args)
+    return Value(f"CAST((lower({item}) = ANY(string_to_array(lower({h}), '#'))) AS INTEGER)",
+                 T.INTEGER)
+
+
+@register("ivo_interval_overlaps")
+def _ivo_interval_overlaps(tr, call, args):
+    l1, h1, l2, h2 = (_number(call, a).sql for a in args)
+    return Value(f"CAST(({l1} <= {h2} AND {l2} <= {h1}) AS INTEGER)", T.INTEGER)
+
+
+@register("ivo_string_agg")
+def _ivo_string_agg(tr, call, args):
+    expr, delim = args
+    return Value(f"string_agg(CAST({expr.sql} AS TEXT), {_text(call, delim)})", T.TEXT,
+                 aggregate=True)
+
+
+def _mjd(call, v: Value) -> str:
+    if v.type == T.TEXT and v.is_const:
+        return f"CAST({quote_string(str(v.const))} AS TIMESTAMP)"
+    return _need(call, v, (T.TIMESTAMP,), "a timestamp").sql
+
+
+@register("ivo_to_mjd")
+def _ivo_to_mjd(tr, call, args):
+    return Value(f"(EXTRACT(EPOCH FROM {_mjd(call, args[0])})::float8 / 86400 + 40587)",
+                 T.DOUBLE, unit="d", ucd="time.epoch")
+
+
+@register("ivo_to_jd")
+def _ivo_to_jd(tr, call, args):
+    return Value(f"(EXTRACT(EPOCH FROM {_mjd(call, args[0])})::float8 / 86400 + 2440587.5)",
+                 T.DOUBLE, unit="d", ucd="time.epoch")
+
+
+@register("ivo_normal_random")
+def _ivo_normal_random(tr, call, args):
+    mu, sigma = (as_double(_number(call, a)) for a in args)
+    return Value(f"({mu} + {sigma} * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))",
+                 T.DOUBLE)
+
+
+# ------------------------------------------------------------------ latentvo ML functions
+
+
+def _vector(call, v: Value) -> Value:
+    if v.type == T.TEXT and v.is_const:
+        return Value(f"CAST({v.sql} AS vector)", T.VECTOR)
+    return _need(call, v, (T.VECTOR,), "a latent vector (e.g. latent.vec)")
+
+
+def _vector_pair(tr, call, args) -> tuple[str, str]:
+    """Both operands, cast to vector(N) when a model's HNSW index can serve them."""
+    a, b = (_vector(call, x) for x in args)
+    dim = tr.latent_dimension(a) or tr.latent_dimension(b)
+    if dim is None:
+        return a.sql, b.sql
+    return f"CAST({a.sql} AS vector({dim}))", f"CAST({b.sql} AS vector({dim}))"
+
+
+@register("lvo_latent_distance")
+def _lvo_distance(tr, call, args):
+    a, b = _vector_pair(tr, call, args)
+    return Value(f"({a} <-> {b})", T.DOUBLE, ucd="stat.value",
+                 description="Euclidean distance in latent space", geom=("knn", "l2", args))
+
+
+@register("lvo_latent_cosine_distance")
+def _lvo_cosine_distance(tr, call, args):
+    a, b = _vector_pair(tr, call, args)
+    return Value(f"({a} <=> {b})", T.DOUBLE, ucd="stat.value",
+                 description="Cosine distance in latent space", geom=("knn", "cosine", args))
+
+
+@register("lvo_latent_similarity")
+def _lvo_similarity(tr, call, args):
+    a, b = _vector_pair(tr, call, args)
+    return Value(f"(1 - ({a} <=> {b}))", T.DOUBLE, ucd="stat.value",
+                 description="Cosine similarity in latent space",
+                 geom=("knn", "cosine-similarity", args))
+
+
+@register("lvo_latent_component")
+def _lvo_component(tr, call, args):
+    vec = _vector(call, args[0])
+    dim = _need(call, args[1], T.INTEGERS, "an integer dimension")
+    return Value(f"(CAST({vec.sql} AS REAL[]))[{dim.sql} + 1]", T.REAL, ucd="src.var",
+                 description="Component of a latent vector")
+
+
+UDFS: tuple[UDF, ...] = (
+    UDF("lvo_latent_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
+        "Euclidean (L2) distance between two latent vectors (pgvector <->). In "
+        "SELECT TOP k ... WHERE model_id = 'M' ORDER BY lvo_latent_distance(vec, q) it is "
+        "served by the HNSW index of model M when that index uses the L2 metric. "
+        "q may be a scalar subquery such as (SELECT vec FROM latentvo.latent WHERE "
+        "spectrum_id = 123 AND model_id = 'M') or a string '[0.1, 0.2, ...]'."),
+    UDF("lvo_latent_cosine_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
+        "Cosine distance 1 - cos(a, b) between two latent vectors (pgvector <=>); "
+        "ORDER BY it with TOP k and a model_id = 'M' condition to use model M's cosine "
+        "HNSW index."),
+    UDF("lvo_latent_similarity(a REAL[], b REAL[]) -> DOUBLE PRECISION",
+        "Cosine similarity cos(a, b) between two latent vectors (1 for identical "
+        "directions). ORDER BY it DESC with TOP k and model_id = 'M' to use model M's cosine "
+        "HNSW index."),
+    UDF("lvo_latent_component(v REAL[], dim INTEGER) -> REAL",
+        "Component dim (0-based, as in latentvo.latent_dimensions.dim) of a latent vector."),
+    UDF("ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER",
+        "1 if needle occurs in haystack as a word (case-insensitive full-text match, no "
+        "stemming), 0 otherwise."),
+    UDF("ivo_nocasematch(value TEXT, pattern TEXT) -> INTEGER",
+        "1 if value matches the SQL LIKE pattern case-insensitively, 0 otherwise."),
+    UDF("ivo_hashlist_has(hashlist TEXT, item TEXT) -> INTEGER",
+        "1 if item is one of the '#'-separated words of hashlist (case-insensitive)."),
+    UDF("ivo_interval_overlaps(l1 NUMERIC, h1 NUMERIC, l2 NUMERIC, h2 NUMERIC) -> INTEGER",
+        "1 if the closed intervals [l1, h1] and [l2, h2] overlap, 0 otherwise."),
+    UDF("ivo_string_agg(expr TEXT, delim TEXT) -> TEXT",
+        "Aggregate: the values of expr in a group joined with delim."),
+    UDF("ivo_to_mjd(d TIMESTAMP) -> DOUBLE PRECISION",
+        "Modified Julian Date of a timestamp (UTC)."),
+    UDF("ivo_to_jd(d TIMESTAMP) -> DOUBLE PRECISION", "Julian Date of a timestamp (UTC)."),
+    UDF("ivo_normal_random(mu DOUBLE PRECISION, sigma DOUBLE PRECISION) -> DOUBLE PRECISION",
+        "A random number from the normal distribution N(mu, sigma)."),
+)
+UDF_NAMES = frozenset(u.name for u in UDFS)

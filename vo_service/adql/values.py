@@ -1,0 +1,89 @@
+"""Typed SQL fragments: what the translator knows about each expression.
+
+A :class:`Value` is the PostgreSQL text of an expression plus its ADQL type,
+the VO metadata it carries into a result column (unit, UCD, utype,
+description), its value when it is a constant (so that geometry with
+literal arguments can be turned into index ranges and precomputed vectors),
+and, for geometry, its symbolic form (centre, radius, vertices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from vo_service.adql import types as T
+
+
+class _NotConst:
+    def __repr__(self) -> str:
+        return "NOT_CONST"
+
+
+NOT_CONST = _NotConst()
+
+
+@dataclass(slots=True)
+class Value:
+    sql: str
+    type: str
+    unit: str | None = None
+    ucd: str | None = None
+    utype: str | None = None
+    description: str | None = None
+    const: object = NOT_CONST
+    geom: object = None  # geometry.Point/Circle/Polygon for geometry types
+    source: object = None  # translate.Binding for a plain column reference
+    aggregate: bool = False  # contains an aggregate function
+    votable: tuple | None = None  # (datatype, arraysize, xtype) when known exactly
+
+    @property
+    def is_const(self) -> bool:
+        return self.const is not NOT_CONST
+
+    def number(self) -> float | None:
+        """The constant numeric value, or None."""
+        if self.is_const and isinstance(self.const, (int, float)) and not isinstance(
+                self.const, bool):
+            return self.const
+        return None
+
+    def with_(self, **changes) -> Value:
+        return replace(self, **changes)
+
+
+def quote_ident(name: str) -> str:
+    """A PostgreSQL delimited identifier (always quoted: never a keyword, never code)."""
+    if "\x00" in name:
+        raise ValueError("NUL in identifier")
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_string(text: str) -> str:
+    """A PostgreSQL string literal, safe whatever standard_conforming_strings says."""
+    if "\x00" in text:
+        raise ValueError("NUL in string")
+    body = text.replace("'", "''")
+    if "\\" in body:
+        return "E'" + body.replace("\\", "\\\\") + "'"
+    return "'" + body + "'"
+
+
+def float_sql(x: float) -> str:
+    """A double precision constant computed by the translator."""
+    if x != x or x in (float("inf"), float("-inf")):
+        raise ValueError("not a finite number")
+    return f"{x!r}::float8" if x >= 0 else f"({x!r})::float8"
+
+
+def literal(value: object) -> Value:
+    """A Value for a Python constant."""
+    if value is None:
+        return Value("NULL", T.NULL, const=None)
+    if isinstance(value, bool):
+        return Value("TRUE" if value else "FALSE", T.BOOLEAN, const=value)
+    if isinstance(value, int):
+        return Value(str(value) if value >= 0 else f"({value})",
+                     T.INTEGER if -2**31 <= value < 2**31 else T.BIGINT, const=value)
+    if isinstance(value, float):
+        return Value(float_sql(value), T.DOUBLE, const=value)
+    return Value(quote_string(str(value)), T.TEXT, const=str(value))
