@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 import sqlalchemy as sa
 
@@ -132,8 +133,11 @@ def test_killed_ingest_then_rerun_ingests_each_file_once(clean_archive, latentvo
         assert proc.poll() is None, "ingest finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.05)
+    workers = psutil.Process(proc.pid).children(recursive=True)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, "reader processes outlived the killed ingest"
     partial = count(clean_archive, "SELECT count(*) FROM latentvo.spectra")
     assert 0 < partial < len(files)
     result = run_cli(latentvo_env, "ingest", str(archive), "--quiet")

@@ -17,9 +17,12 @@ uncommitted chunk; the next run picks those files up again.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import math
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -44,6 +47,7 @@ ACCESS_FORMATS = {
 }
 DEFAULT_ACCESS_FORMAT = "application/fits"
 HEALPIX_DEPTH = 29
+PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 
 
 class IngestError(RuntimeError):
@@ -90,6 +94,16 @@ def expand_paths(inputs: Iterable[str]) -> list[Path]:
 
 
 # -- worker-side steps (run in subprocesses) ---------------------------------
+
+
+def _die_with_parent() -> None:
+    """Worker initialiser: end the worker when the ingest process dies.
+
+    Without it, a killed ingest (``kill -9``, OOM) leaves its pool workers
+    waiting forever on a queue nobody writes to. Linux only (prctl).
+    """
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _hash(path: str) -> tuple[str, str | None, str | None]:
@@ -172,7 +186,7 @@ class Ingester:
             progress: Callable[[int], None] | None = None) -> IngestReport:
         report = IngestReport()
         self.store.root.mkdir(parents=True, exist_ok=True)
-        with ProcessPoolExecutor(self.workers) as pool:
+        with ProcessPoolExecutor(self.workers, initializer=_die_with_parent) as pool:
             for chunk in _chunks([str(p) for p in paths], self.chunk_size):
                 self._ingest_chunk(pool, chunk, report)
                 if progress:
