@@ -22,6 +22,7 @@ import astropy.units as u
 import numpy as np
 from astropy.io import votable
 
+from ml.formats import votable_data
 from ml.formats.common import (
     as_vector,
     assemble,
@@ -223,9 +224,7 @@ def from_votable(vot: votable.tree.VOTableFile, fallback_id: str) -> Spectrum:
 def read(path: str | Path) -> Spectrum:
     """Read a Spectrum DM VOTable file."""
     with reading(path, NAME):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            vot = votable.parse(str(path), verify="ignore")
+        vot = votable_data.parse(Path(path).read_bytes())
         spectrum = from_votable(vot, file_stem(Path(path).name))
         spectrum.validate()
         return spectrum
