@@ -8,7 +8,7 @@ from tests.conftest import run_cli
 
 COMMANDS = [[], ["db"], ["db", "start"], ["db", "stop"], ["db", "status"], ["db", "upgrade"],
             ["synth"], ["ingest"], ["labels"], ["labels", "attach"], ["labels", "list"],
-            ["serve"], ["demo"], ["adql"], ["adql", "parse"], ["adql", "translate"]]
+            ["serve"], ["demo"], ["adql"], ["adql", "parse"], ["adql", "translate"], ["ml"]]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")

@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from ml.cli import ml_app
+from ml.errors import MLError
 from vo_service.adql.cli import adql_app
 from vo_service.archive.ingest import IngestError
 from vo_service.archive.reference_labels import LabelTableError
@@ -22,7 +24,8 @@ from vo_service.db.database import Database, DatabaseError
 from vo_service.db.embedded import EmbeddedError
 from vo_service.progress import console
 
-OPERATOR_ERRORS = (ConfigError, DatabaseError, EmbeddedError, IngestError, LabelTableError)
+OPERATOR_ERRORS = (ConfigError, DatabaseError, EmbeddedError, IngestError, LabelTableError,
+                   MLError)
 
 app = typer.Typer(help="latentvo: ML products of astronomical spectra through IVOA services.",
                   no_args_is_help=True, pretty_exceptions_enable=False,
@@ -34,6 +37,7 @@ labels_app = typer.Typer(help="Reference labels (classical spectroscopy) for tra
 app.add_typer(db_app, name="db")
 app.add_typer(labels_app, name="labels")
 app.add_typer(adql_app, name="adql", help="Parse and translate ADQL queries (no database needed).")
+app.add_typer(ml_app, name="ml", help="Train models, infer ML products, analyse and report.")
 
 
 def operator_errors(func):
@@ -241,11 +245,14 @@ def serve(
 def demo(
     n: Annotated[int, typer.Option("--n", "-n", min=10, help="Spectra to generate")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 1,
+    train: Annotated[bool, typer.Option("--train/--no-train",
+                                        help="Train models and infer ML products")] = True,
     serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
                                               help="Serve the result")] = True,
     port: Annotated[int, typer.Option(help="TCP port for --serve")] = 8000,
 ) -> None:
-    """Start the database, make a synthetic archive, ingest it, attach labels, serve."""
+    """Start the database, make a synthetic archive, ingest it, train and infer, serve."""
+    from ml import demo as ml_demo
     from ml.synth import write_archive
     from vo_service.archive.ingest import Ingester, expand_paths
     from vo_service.archive.reference_labels import attach
@@ -253,19 +260,23 @@ def demo(
 
     settings = load_settings()
     database = Database(settings)
-    console.print(f"[bold]1/4[/bold] database: revision {database.upgrade()} "
-                  f"({'embedded, ' + str(settings.pgdata) if settings.embedded else 'external'})")
+    steps = 5 if train else 4
+    where = "embedded, " + str(settings.pgdata) if settings.embedded else "external"
+    console.print(f"[bold]1/{steps}[/bold] database: revision {database.upgrade()} ({where})")
     archive = settings.home / "demo-archive"
     if not (archive / "manifest.json").exists():
         write_archive(archive, n=n, seed=seed, progress=True)
-    console.print(f"[bold]2/4[/bold] synthetic archive of {n} spectra in {archive}")
+    console.print(f"[bold]2/{steps}[/bold] synthetic archive in {archive}")
     files = expand_paths([str(archive)])
     with progress_bar("ingest", len(files), unit="files") as advance:
         report = Ingester(database.engine, settings).run(files, progress=advance)
-    console.print(f"[bold]3/4[/bold] ingest: {report.summary()}")
+    console.print(f"[bold]3/{steps}[/bold] ingest: {report.summary()}")
     result = attach(database.engine, archive / "reference_labels.csv", "demo-reference")
-    console.print(f"[bold]4/4[/bold] reference labels: {result.n_objects} stars "
+    console.print(f"[bold]4/{steps}[/bold] reference labels: {result.n_objects} stars "
                   f"({', '.join(result.quantities)})")
+    if train:
+        console.print(f"[bold]5/{steps}[/bold] ML: "
+                      + ml_demo.run(database, settings, "demo-reference", seed=seed))
     if serve_after:
         console.print(f"serving on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
         database.dispose()

@@ -17,7 +17,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line
 
 
 class _Rate(ProgressColumn):

@@ -1,0 +1,228 @@
+"""Quality of the ML products on a synthetic archive, against the true labels.
+
+Generates (or reuses) a synthetic archive, trains the autoencoder and the label model,
+infers every spectrum and prints: label RMSE at S/N >= 50, the spread of standardised
+residuals, domain-flag rates, mutual information latent vs PCA, and nearest-neighbour
+label differences vs random pairs, each with its target and whether it is met.
+
+    python bench/ml_quality.py --n 20000                 # through the database
+    python bench/ml_quality.py --n 20000 --no-db         # files -> arrays only (GPU box)
+
+``--no-db`` needs no PostgreSQL: it reads the archive's files directly, so it runs on
+a machine that only has the working tree and the virtual environment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ml import quality  # noqa: E402
+from ml.analysis import analyse_arrays  # noqa: E402
+from ml.device import pick_device  # noqa: E402
+from ml.domain import DomainModel  # noqa: E402
+from ml.models.autoencoder import encode_arrays  # noqa: E402
+from ml.preprocess import air_to_vacuum, common_grid  # noqa: E402
+from ml.spectra_cache import SpectraCache  # noqa: E402
+from ml.synth import write_archive  # noqa: E402
+from ml.train import AutoencoderConfig, LabelConfig, train_autoencoder, train_label_model  # noqa: E402
+from ml.training_store import LABEL_QUANTITIES  # noqa: E402
+
+
+def archive(out: Path, n: int, seed: int) -> Path:
+    if not (out / "manifest.json").exists() or json.loads(
+            (out / "manifest.json").read_text())["n_spectra"] != n:
+        print(f"writing a synthetic archive of {n} spectra to {out}", flush=True)
+        write_archive(out, n=n, seed=seed, progress=False)
+    return out
+
+
+def read_truth(out: Path) -> tuple[list[dict], dict[str, dict]]:
+    with open(out / "truth.csv") as fh:
+        truth = list(csv.DictReader(fh))
+    with open(out / "reference_labels.csv") as fh:
+        reference = {r["target_name"]: r for r in csv.DictReader(fh)}
+    return truth, reference
+
+
+def grid_for(out: Path, n_pixels: int):
+    manifest = json.loads((out / "manifest.json").read_text())
+    lo, hi = [], []
+    for inst in manifest["instruments"]:
+        count = manifest["counts"]["instrument"].get(inst["name"], 0)
+        wave = np.array([inst["wave_min"], inst["wave_max"]], float)
+        if inst.get("frame", inst.get("spec_frame")) == "air":
+            wave = air_to_vacuum(wave)
+        lo += [wave[0]] * count
+        hi += [wave[1]] * count
+    return common_grid(np.array(lo), np.array(hi), n_pixels)
+
+
+def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> dict:
+    """Train and predict on arrays read straight from the archive's files."""
+    grid = grid_for(out, args.pixels)
+    cache = SpectraCache(out / ".cache", grid)
+    t0 = time.monotonic()
+    loaded = cache.load([r["obs_id"] for r in truth], [out / r["path"] for r in truth])
+    print(f"read + preprocessed {len(truth)} spectra in {time.monotonic() - t0:.0f} s "
+          f"({len(loaded.errors)} failed)", flush=True)
+    ok = loaded.ok
+    flux, ivar = loaded.flux, loaded.ivar
+    device = pick_device(args.device or None)
+    t0 = time.monotonic()
+    ae = train_autoencoder(flux[ok], ivar[ok], AutoencoderConfig(
+        latent_dim=args.latent_dim, epochs=args.ae_epochs), args.seed, device)
+    print(f"autoencoder: {ae.metrics} ({time.monotonic() - t0:.0f} s)", flush=True)
+    labelled = np.array([r["target_name"] in reference for r in truth]) & ok
+    rows = np.flatnonzero(labelled)
+    ref = [reference[truth[i]["target_name"]] for i in rows]
+    y = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in ref])
+    yerr = np.array([[float(r[f"{q}_err"]) for q in LABEL_QUANTITIES] for r in ref])
+    t0 = time.monotonic()
+    labels = train_label_model(flux[rows], ivar[rows], y, yerr,
+                               np.array([truth[i]["target_name"] for i in rows]),
+                               list(LABEL_QUANTITIES),
+                               LabelConfig(epochs=args.label_epochs, members=args.members),
+                               args.seed, device)
+    print(f"label model: {labels.metrics} ({time.monotonic() - t0:.0f} s)", flush=True)
+    latent, _ = encode_arrays(ae.model.to(device), flux, ivar, device)
+    dims = np.flatnonzero(ae.information > ae.config.informative_nats)
+    domain = DomainModel.fit(latent[rows][labels.train_index], latent[rows][labels.val_index],
+                             dims)
+    pred, sigma = labels.predictor.predict(flux, ivar, device)
+    return {"ok": ok, "latent": latent, "pred": pred, "sigma": sigma,
+            "in_domain": domain.in_domain(domain.score(latent)), "ae": ae, "flux": flux,
+            "ivar": ivar, "grid": grid, "train_rows": rows[labels.train_index],
+            "box": (y.min(axis=0), y.max(axis=0))}
+
+
+def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> dict:
+    """The production path: ingest, train, infer through PostgreSQL, then read back."""
+    import sqlalchemy as sa
+
+    from ml.artifacts import load_autoencoder
+    from ml.infer import infer
+    from ml.registry import get
+    from ml.training_runs import train_autoencoder_run, train_label_run
+    from ml.training_store import load_arrays, select_spectra
+    from vo_service.archive.ingest import Ingester, expand_paths
+    from vo_service.archive.reference_labels import attach
+    from vo_service.config import load_settings
+    from vo_service.db.database import Database
+
+    os.environ.setdefault("LATENTVO_HOME", str(out / ".latentvo"))
+    settings = load_settings()
+    database = Database(settings)
+    database.upgrade()
+    engine = database.engine
+    t0 = time.monotonic()
+    print(Ingester(engine, settings).run(expand_paths([str(out)])).summary(),
+          f"({time.monotonic() - t0:.0f} s)", flush=True)
+    attach(engine, out / "reference_labels.csv", "bench-reference")
+    tag = time.strftime("%Y%m%dT%H%M%S")
+    ae = train_autoencoder_run(engine, settings, model_id=f"bench-ae-{tag}",
+                               config=AutoencoderConfig(latent_dim=args.latent_dim,
+                                                        epochs=args.ae_epochs),
+                               n_pixels=args.pixels, seed=args.seed, device=args.device or None)
+    print(ae.summary(), flush=True)
+    lab = train_label_run(engine, settings, label_set="bench-reference",
+                          autoencoder_id=ae.record.model_id, model_id=f"bench-labels-{tag}",
+                          config=LabelConfig(epochs=args.label_epochs, members=args.members),
+                          seed=args.seed, device=args.device or None)
+    print(lab.summary(), flush=True)
+    for model_id in (ae.record.model_id, lab.record.model_id):
+        print(infer(engine, settings, model_id, skip_uncovered=True,
+                    device=args.device or None).summary(), flush=True)
+    index = {r["obs_id"]: i for i, r in enumerate(truth)}
+    n, q = len(truth), len(LABEL_QUANTITIES)
+    result = {"ok": np.zeros(n, bool), "latent": np.zeros((n, args.latent_dim)),
+              "pred": np.full((n, q), np.nan), "sigma": np.full((n, q), np.nan),
+              "in_domain": np.zeros(n, bool)}
+    with engine.connect() as conn:
+        for obs_id, vec in conn.execute(sa.text(
+                "SELECT s.obs_id, l.vec FROM latentvo.latent l JOIN latentvo.spectra s "
+                "USING (spectrum_id) WHERE model_id = :m"), {"m": ae.record.model_id}):
+            result["latent"][index[obs_id]] = np.asarray(vec)
+        for row in conn.execute(sa.text(
+                "SELECT s.obs_id, l.* FROM latentvo.labels l JOIN latentvo.spectra s "
+                "USING (spectrum_id) WHERE model_id = :m"),
+                {"m": lab.record.model_id}).mappings():
+            i = index[row["obs_id"]]
+            result["ok"][i] = True
+            result["pred"][i] = [row[k] for k in LABEL_QUANTITIES]
+            result["sigma"][i] = [row[f"{k}_err"] for k in LABEL_QUANTITIES]
+            result["in_domain"][i] = row["in_domain"]
+        selected = select_spectra(conn)
+    record = get(engine, ae.record.model_id)
+    model, information = load_autoencoder(settings.home, record)
+    order = np.array([index[o] for o in selected.obs_id])
+    loaded = load_arrays(settings, record.grid, selected)
+    flux = np.zeros((n, record.grid.n_pixels), np.float32)
+    ivar = np.zeros_like(flux)
+    flux[order], ivar[order] = loaded.flux, loaded.ivar
+    ref = np.array([[float(r[k]) for k in LABEL_QUANTITIES] for r in reference.values()])
+    ae_like = type("AE", (), {"model": model, "information": information,
+                              "config": AutoencoderConfig(latent_dim=args.latent_dim)})
+    return {**result, "ae": ae_like, "flux": flux, "ivar": ivar, "grid": record.grid,
+            "box": (ref.min(axis=0), ref.max(axis=0))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=20000, help="spectra in the archive")
+    parser.add_argument("--out", type=Path, default=Path("bench/out/ml_quality"))
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-db", action="store_true", help="arrays only, no PostgreSQL")
+    parser.add_argument("--pixels", type=int, default=1024)
+    parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--ae-epochs", type=int, default=30)
+    parser.add_argument("--label-epochs", type=int, default=40)
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--mi-sample", type=int, default=5000)
+    parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if present)")
+    args = parser.parse_args()
+    started = time.monotonic()
+    out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
+    truth, reference = read_truth(out)
+    result = (run_no_db if args.no_db else run_db)(args, out, truth, reference)
+    ok = result["ok"]
+    true = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])[ok]
+    snr = np.array([float(r["snr"]) for r in truth])[ok]
+    inside, clearly_out = quality.domain_truth(true, *result["box"])
+    figures = quality.label_figures(list(LABEL_QUANTITIES), result["pred"][ok],
+                                    result["sigma"][ok], true, snr, inside, clearly_out,
+                                    result["in_domain"][ok])
+    rng = np.random.default_rng(args.seed)
+    sample = rng.choice(np.flatnonzero(ok), min(args.mi_sample, ok.sum()), replace=False)
+    values = {q: np.array([float(truth[i][q]) for i in sample])
+              for q in (*LABEL_QUANTITIES, "rv")}
+    ae = result["ae"]
+    analysis = analyse_arrays(ae.model, result["flux"][sample], result["ivar"][sample], values,
+                              result["grid"].velocity_step, ae.config.informative_nats,
+                              args.seed)
+    figures += quality.mi_figures(analysis.mi_latent, analysis.mi_pca, analysis.quantities)
+    figures += quality.neighbour_figures(result["latent"][ok], {
+        "teff": true[:, 0], "mh": true[:, 2]}, args.seed)
+    print(f"\n== ml quality: {args.n} spectra ({int(ok.sum())} predicted), "
+          f"{'no-db' if args.no_db else 'database'} mode, "
+          f"{int(analysis.informative.sum())}/{len(analysis.informative)} informative "
+          f"latent dimensions, {time.monotonic() - started:.0f} s ==")
+    print(f"in-range spectra: {int(inside.sum())}, clearly out of range: "
+          f"{int(clearly_out.sum())}")
+    for figure in figures:
+        print(figure.line())
+    met = sum(f.met for f in figures)
+    print(f"{met}/{len(figures)} targets met")
+
+
+if __name__ == "__main__":
+    main()

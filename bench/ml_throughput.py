@@ -1,0 +1,144 @@
+"""ML inference throughput: model-only (CPU and, where present, CUDA) and end to end.
+
+    python bench/ml_throughput.py --no-db [--pixels 1024] [--n 20000]   # models only
+    python bench/ml_throughput.py [--n 2000]                            # + database job
+
+Model-only mode needs no database and no archive: it renders spectra with
+``ml.synth.render_batch`` on the model grid and times the autoencoder encoder and the
+label ensemble (untrained weights of the production size; speed does not depend on
+the weights) for several batch sizes, on CPU and on CUDA when available, and prints
+spectra/s with the CUDA/CPU ratio. Preprocessing (resample + continuum) is timed
+alongside as the per-spectrum CPU baseline. The database mode also writes a small
+synthetic archive, ingests it into a fresh embedded PostgreSQL in a temporary
+LATENTVO_HOME and times ``ml.infer.infer`` end to end (read files, preprocess, encode,
+COPY, HNSW index) for an autoencoder and a label model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays  # noqa: E402
+from ml.models.label_cnn import LabelCNN, LabelEnsemble, predict_arrays  # noqa: E402
+from ml.preprocess import Grid, normalise  # noqa: E402
+from ml.synth import render_batch  # noqa: E402
+
+
+def spectra_on_grid(grid: Grid, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = {"teff": rng.uniform(4000, 7000, n), "logg": rng.uniform(1, 5, n),
+              "mh": rng.uniform(-1.5, 0.4, n), "alpha_m": rng.uniform(0, 0.4, n),
+              "rv": rng.normal(0, 30, n)}
+    out = render_batch(labels, grid.wavelength, 3000.0, snr=rng.uniform(20, 150, n), rng=rng)
+    flux, ivar = out[0], out[1]
+    return flux.astype(np.float32), ivar.astype(np.float32)
+
+
+def timed(func, repeat: int = 3) -> float:
+    func()  # warm-up (CUDA kernels, allocator)
+    best = np.inf
+    for _ in range(repeat):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        func()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def model_only(args) -> None:
+    grid = Grid(4805.0, 6797.0, args.pixels)
+    raw_flux, raw_ivar = spectra_on_grid(grid, args.n, 0)
+    start = time.perf_counter()
+    flux, ivar = normalise(raw_flux, raw_ivar, grid)
+    prep = args.n / (time.perf_counter() - start)
+    print(f"grid {args.pixels} pixels, {args.n} spectra; continuum normalisation "
+          f"{prep:,.0f} spectra/s (CPU, numpy)")
+    ae = SpectrumAutoencoder(args.pixels, args.latent_dim)
+    labels = LabelEnsemble([LabelCNN(args.pixels, 4) for _ in range(args.members)])
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available()
+                                       else [])
+    rates: dict[tuple[str, str, int], float] = {}
+    for device in devices:
+        n = args.n if device.type == "cuda" else min(args.n, args.cpu_n)
+        for batch in args.batch_sizes:
+            t = timed(lambda d=device, b=batch, k=n: encode_arrays(ae.to(d), flux[:k],
+                                                                   ivar[:k], d, b))
+            rates[("encode", device.type, batch)] = n / t
+            t = timed(lambda d=device, b=batch, k=n: predict_arrays(labels.to(d), flux[:k],
+                                                                    ivar[:k], d, b))
+            rates[("labels", device.type, batch)] = n / t
+    print(f"{'model':<8}{'device':<8}{'batch':>7}{'spectra/s':>14}{'vs CPU':>9}")
+    for (model, dev, batch), rate in rates.items():
+        base = rates[(model, "cpu", batch)]
+        print(f"{model:<8}{dev:<8}{batch:>7}{rate:>14,.0f}{rate / base:>8.1f}x")
+
+
+def end_to_end(args) -> None:
+    from ml.infer import infer
+    from ml.synth import write_archive
+    from ml.train import AutoencoderConfig, LabelConfig
+    from ml.training_runs import train_autoencoder_run, train_label_run
+    from vo_service.archive.ingest import Ingester, expand_paths
+    from vo_service.archive.reference_labels import attach
+    from vo_service.config import load_settings
+    from vo_service.db.database import Database
+
+    with tempfile.TemporaryDirectory(prefix="latentvo-bench-ml-") as tmp:
+        home = Path(tmp)
+        write_archive(home / "archive", n=args.n_db, seed=3, progress=False)
+        settings = load_settings({"LATENTVO_HOME": str(home / "home")})
+        database = Database(settings)
+        database.upgrade()
+        try:
+            engine = database.engine
+            Ingester(engine, settings).run(expand_paths([str(home / "archive")]))
+            attach(engine, home / "archive" / "reference_labels.csv", "ref")
+            train_autoencoder_run(engine, settings, model_id="ae", progress=False,
+                                  config=AutoencoderConfig(latent_dim=args.latent_dim,
+                                                           epochs=2), n_pixels=args.pixels)
+            train_label_run(engine, settings, label_set="ref", autoencoder_id="ae",
+                            model_id="labels", config=LabelConfig(epochs=2, members=2),
+                            progress=False)
+            cache = settings.home / "cache"
+            for model_id in ("ae", "labels"):
+                cold = infer(engine, settings, model_id)  # cache of the training set only
+                print(f"end to end, {cold.summary()}")
+            print(f"(file reading dominates: delete {cache} to time it cold)")
+        finally:
+            database.dispose()
+            database.embedded.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--no-db", action="store_true", help="model-only throughput")
+    parser.add_argument("--n", type=int, default=20000, help="spectra for model-only timing")
+    parser.add_argument("--cpu-n", type=int, default=4000, help="at most this many on CPU")
+    parser.add_argument("--n-db", type=int, default=2000, help="spectra for the database run")
+    parser.add_argument("--pixels", type=int, default=1024)
+    parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096])
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, CUDA: "
+          f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}, "
+          f"CPU threads {torch.get_num_threads()}")
+    model_only(args)
+    if not args.no_db:
+        end_to_end(args)
+
+
+if __name__ == "__main__":
+    main()

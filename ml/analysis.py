@@ -1,0 +1,129 @@
+"""Latent-space analysis: which dimensions carry information, and about what.
+
+Per dimension: mean and spread over all encoded spectra, the information it carries
+(mean KL divergence of the VAE posterior from the prior, in nats: zero for a dimension
+the decoder ignores) and an ``informative`` flag. Per dimension and physical quantity:
+mutual information (Kraskov k-NN estimator), and the same for the leading PCA
+components of the same spectra, so users see whether the autoencoder concentrates
+the physics better than a linear decomposition.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sqlalchemy as sa
+import torch
+from sklearn.decomposition import PCA
+from sklearn.feature_selection import mutual_info_regression
+
+from ml.artifacts import load_autoencoder
+from ml.errors import MLError
+from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays
+from ml.models.inputs import network_input
+from ml.registry import get
+from ml.rv import measure_rv
+from ml.training_store import LABEL_QUANTITIES, load_arrays, reference_set, select_spectra
+from schema.tables import latent, latent_dimensions, latent_mutual_information, spectra
+from vo_service.config import Settings
+
+MI_QUANTITIES = (*LABEL_QUANTITIES, "rv")
+
+
+@dataclass
+class Analysis:
+    information: np.ndarray  # nats per latent dimension
+    informative: np.ndarray
+    mi_latent: np.ndarray  # (latent_dim, quantities)
+    mi_pca: np.ndarray  # (n_components, quantities)
+    quantities: list[str]
+    n_sample: int
+
+
+def mutual_information(components: np.ndarray, values: np.ndarray, seed: int) -> np.ndarray:
+    """MI (nats) of each component column with ``values`` over the rows where it is finite."""
+    ok = np.isfinite(values)
+    if ok.sum() < 20:
+        return np.full(components.shape[1], np.nan)
+    return mutual_info_regression(components[ok], values[ok], n_neighbors=3,
+                                  random_state=seed)
+
+
+def analyse_arrays(model: SpectrumAutoencoder, flux: np.ndarray, ivar: np.ndarray,
+                   quantities: dict[str, np.ndarray], velocity_step: float,
+                   informative_nats: float, seed: int = 0,
+                   device: torch.device | None = None) -> Analysis:
+    """Information per dimension and MI (latent vs PCA) on a sample of spectra.
+
+    ``quantities`` maps names to per-spectrum values (NaN = unknown); "rv" is measured
+    from the spectra when not given.
+    """
+    device = device or torch.device("cpu")
+    mu, logvar = encode_arrays(model.to(device), flux, ivar, device)
+    information = (0.5 * (mu**2 + np.exp(logvar) - 1.0 - logvar)).mean(axis=0)
+    quantities = dict(quantities)
+    quantities.setdefault("rv", measure_rv(flux, ivar, velocity_step))
+    names = [q for q in MI_QUANTITIES if q in quantities]
+    x = network_input(flux, ivar)[:, 0].numpy()
+    pca = PCA(n_components=min(mu.shape[1], *x.shape), random_state=seed).fit_transform(x)
+    mi_latent = np.column_stack([mutual_information(mu, quantities[q], seed) for q in names])
+    mi_pca = np.column_stack([mutual_information(pca, quantities[q], seed) for q in names])
+    return Analysis(information, information > informative_nats, mi_latent, mi_pca, names,
+                    len(flux))
+
+
+def analyse(engine: sa.Engine, settings: Settings, model_id: str, *,
+            label_set: str | None = None, sample: int = 5000, seed: int = 0,
+            progress=None) -> Analysis:
+    """Analyse an autoencoder over the archive and (re)write its analysis tables."""
+    record = get(engine, model_id)
+    model, _ = load_autoencoder(settings.home, record)
+    with engine.connect() as conn:
+        encoded = select_spectra(conn, sa.exists().where(
+            latent.c.spectrum_id == spectra.c.spectrum_id, latent.c.model_id == model_id))
+        if len(encoded) == 0:
+            raise MLError(f"model {model_id!r} has no latent vectors yet; run "
+                          f"'latentvo ml infer {model_id}' first")
+        vectors = np.array([np.asarray(v, dtype=np.float64) for v in conn.scalars(
+            sa.select(latent.c.vec).where(latent.c.model_id == model_id))])
+        key_column, table = reference_set(conn, label_set) if label_set else (None, {})
+    keys = encoded.target_name if key_column == "target_name" else encoded.obs_id
+    labelled = np.array([k in table for k in keys], dtype=bool)
+    rng = np.random.default_rng(seed)
+    # The labelled spectra first (they carry the physics), then a random rest.
+    order = np.concatenate([rng.permutation(np.flatnonzero(labelled)),
+                            rng.permutation(np.flatnonzero(~labelled))])
+    chosen = encoded.subset(np.sort(order[:sample]))
+    loaded = load_arrays(settings, record.grid, chosen, progress)
+    ok = np.flatnonzero(loaded.ok)
+    chosen = chosen.subset(ok)
+    chosen_keys = chosen.target_name if key_column == "target_name" else chosen.obs_id
+    values = {q: np.array([table.get(k, {}).get(q, (np.nan, None))[0] for k in chosen_keys],
+                          dtype=float) for q in LABEL_QUANTITIES}
+    values = {q: v for q, v in values.items() if np.isfinite(v).sum() >= 20}
+    result = analyse_arrays(model, loaded.flux[ok], loaded.ivar[ok], values,
+                            record.grid.velocity_step,
+                            record.hyperparameters["informative_nats"], seed)
+    _write(engine, model_id, vectors, result)
+    return result
+
+
+def _write(engine: sa.Engine, model_id: str, vectors: np.ndarray, result: Analysis) -> None:
+    mean, std = vectors.mean(axis=0), vectors.std(axis=0)
+    with engine.begin() as conn:
+        for table in (latent_dimensions, latent_mutual_information):
+            conn.execute(table.delete().where(table.c.model_id == model_id))
+        conn.execute(latent_dimensions.insert(), [
+            {"model_id": model_id, "dim": d, "mean": float(mean[d]), "stddev": float(std[d]),
+             "information": float(result.information[d]),
+             "informative": bool(result.informative[d])} for d in range(len(mean))])
+        rows = []
+        for basis, mi in (("latent", result.mi_latent), ("pca", result.mi_pca)):
+            for c in range(mi.shape[0]):
+                for j, q in enumerate(result.quantities):
+                    if np.isfinite(mi[c, j]):
+                        rows.append({"model_id": model_id, "basis": basis, "component": c,
+                                     "quantity": q, "mutual_information": float(mi[c, j])})
+        if rows:
+            conn.execute(latent_mutual_information.insert(), rows)

@@ -1,0 +1,187 @@
+"""``latentvo ml``: train, infer, analyse and report on the archive's ML models.
+
+Every command is a thin layer over one module; operator mistakes raise
+:class:`ml.errors.MLError`, which ends as a one-line message and exit status 1.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ml.errors import MLError
+from vo_service.progress import console
+
+ml_app = typer.Typer(help="Machine-learning jobs: autoencoders, label models, inference, "
+                     "latent-space analysis, reports.", no_args_is_help=True,
+                     context_settings={"help_option_names": ["-h", "--help"]})
+
+Seed = Annotated[int, typer.Option(help="Random seed (same seed and data, same model)")]
+Device = Annotated[str, typer.Option(help="Torch device (cpu, cuda); default: cuda if present")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")]
+
+
+def ml_errors(func):
+    """Turn MLError into a one-line message and exit status 1 (when run standalone)."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except MLError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def _database():
+    from vo_service.config import load_settings
+    from vo_service.db.database import Database
+
+    settings = load_settings()
+    database = Database(settings)
+    database.upgrade()
+    return database, settings
+
+
+@ml_app.command("train-ae")
+@ml_errors
+def train_ae(
+    model_id: Annotated[str, typer.Option(help="Model id (default: ae-<timestamp>)")] = "",
+    latent_dim: Annotated[int, typer.Option(min=2, help="Latent dimensions")] = 32,
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs")] = 30,
+    pixels: Annotated[int, typer.Option(min=64, help="Pixels of the model grid")] = 1024,
+    limit: Annotated[int, typer.Option(min=0, help="Train on a subsample (0: all)")] = 0,
+    metric: Annotated[str, typer.Option(help="Similarity metric: l2 or cosine")] = "l2",
+    seed: Seed = 0, device: Device = "", quiet: Quiet = False,
+) -> None:
+    """Train a variational autoencoder on the archive's spectra and register it."""
+    from ml.train import AutoencoderConfig
+    from ml.training_runs import train_autoencoder_run
+
+    if metric not in ("l2", "cosine"):
+        raise MLError(f"--metric must be l2 or cosine, got {metric!r}")
+    database, settings = _database()
+    report = train_autoencoder_run(
+        database.engine, settings, model_id=model_id or None,
+        config=AutoencoderConfig(latent_dim=latent_dim, epochs=epochs), n_pixels=pixels,
+        seed=seed, limit=limit or None, metric=metric, device=device or None,
+        progress=not quiet)
+    console.print(report.summary())
+
+
+@ml_app.command("train-labels")
+@ml_errors
+def train_labels(
+    label_set: Annotated[str, typer.Option(help="Reference-label set to train on")],
+    autoencoder: Annotated[str, typer.Option(help="Autoencoder for grid and domain score")],
+    model_id: Annotated[str, typer.Option(help="Model id (default: labels-<timestamp>)")] = "",
+    epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs per member")] = 40,
+    members: Annotated[int, typer.Option(min=1, help="Ensemble members")] = 3,
+    seed: Seed = 0, device: Device = "", quiet: Quiet = False,
+) -> None:
+    """Train a label model (CNN ensemble with uncertainties) and register it."""
+    from ml.train import LabelConfig
+    from ml.training_runs import train_label_run
+
+    database, settings = _database()
+    report = train_label_run(
+        database.engine, settings, label_set=label_set, autoencoder_id=autoencoder,
+        model_id=model_id or None, config=LabelConfig(epochs=epochs, members=members),
+        seed=seed, device=device or None, progress=not quiet)
+    console.print(report.summary())
+
+
+@ml_app.command("infer")
+@ml_errors
+def infer_command(
+    model_ids: Annotated[list[str], typer.Argument(help="Models to run (autoencoders first)")],
+    skip_uncovered: Annotated[bool, typer.Option(
+        help="Leave out spectra that do not cover the model's grid")] = False,
+    limit: Annotated[int, typer.Option(min=0, help="At most this many spectra (0: all)")] = 0,
+    chunk_size: Annotated[int, typer.Option(min=1, help="Spectra per transaction")] = 2048,
+    device: Device = "", quiet: Quiet = False,
+) -> None:
+    """Write latent vectors / labels for every spectrum that lacks them (resumable)."""
+    from ml.infer import infer
+    from vo_service.progress import progress_bar
+
+    database, settings = _database()
+    for model_id in model_ids:
+        with progress_bar(f"infer {model_id}", None, unit="spectra",
+                          enabled=not quiet) as advance:
+            report = infer(database.engine, settings, model_id, chunk_size=chunk_size,
+                           skip_uncovered=skip_uncovered, limit=limit or None,
+                           device=device or None, progress=advance)
+        for obs_id, reason in list(report.skipped.items())[:20]:
+            console.print(f"[yellow]skipped[/yellow] {obs_id}: {reason}")
+        console.print(report.summary())
+
+
+@ml_app.command("analyse")
+@ml_errors
+def analyse_command(
+    model_id: Annotated[str, typer.Argument(help="Autoencoder to analyse")],
+    label_set: Annotated[str, typer.Option(help="Reference labels for the mutual "
+                                           "information (default: RV only)")] = "",
+    sample: Annotated[int, typer.Option(min=50, help="Spectra in the MI sample")] = 5000,
+    seed: Seed = 0,
+) -> None:
+    """Informative dimensions and mutual information (latent vs PCA) of an autoencoder."""
+    from ml.analysis import analyse
+
+    database, settings = _database()
+    result = analyse(database.engine, settings, model_id, label_set=label_set or None,
+                     sample=sample, seed=seed)
+    console.print(f"{int(result.informative.sum())} of {len(result.informative)} dimensions "
+                  f"informative; best MI latent/PCA (nats): " + ", ".join(
+                      f"{q} {result.mi_latent[:, j].max():.2f}/{result.mi_pca[:, j].max():.2f}"
+                      for j, q in enumerate(result.quantities)))
+
+
+@ml_app.command("report")
+@ml_errors
+def report_command(
+    model_ids: Annotated[list[str], typer.Argument(help="Models to report on")],
+    out: Annotated[Path | None, typer.Option(help="Output directory")] = None,
+) -> None:
+    """Write the HTML quality report (with PNG figures) of one or more models."""
+    from ml.report import write_report
+
+    database, settings = _database()
+    console.print(f"report: {write_report(database.engine, settings, model_ids, out)}")
+
+
+@ml_app.command("list")
+@ml_errors
+def list_command() -> None:
+    """List the registered models."""
+    from ml.registry import list_models
+
+    database, _ = _database()
+    records = list_models(database.engine)
+    if not records:
+        console.print("no models registered")
+    for r in records:
+        extra = (f"latent_dim {r.latent_dim}, {r.distance_metric}" if r.latent_dim else
+                 f"labels from {r.reference_label_source}, autoencoder {r.base_model_id}")
+        console.print(f"{r.model_id}: {r.kind}, {extra}, {r.training_size} training spectra, "
+                      f"created {r.created_at:%Y-%m-%d %H:%M}")
+
+
+@ml_app.command("forget")
+@ml_errors
+def forget_command(
+    model_id: Annotated[str, typer.Argument(help="Model whose products to delete")],
+) -> None:
+    """Delete a model's latent vectors or labels and its similarity index (keeps the model)."""
+    from ml.infer import forget
+
+    database, _ = _database()
+    console.print(f"deleted {forget(database.engine, model_id)} rows of model {model_id}")
+
+
+if __name__ == "__main__":
+    ml_app()

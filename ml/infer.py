@@ -1,0 +1,181 @@
+"""Inference over the archive: latent vectors or labels for every spectrum not done yet.
+
+The job is idempotent and resumable: it selects only the spectra without a product
+row for the model, writes each chunk in one transaction (under a per-model advisory
+lock, re-checking for rows another run wrote meanwhile), so a killed run loses only
+its current chunk and a repeated run writes nothing. Operator mistakes are found
+before anything is written: a missing or altered artifact, vectors of another size
+already stored under the model, spectra that do not cover the model's grid (unless
+``skip_uncovered``). An autoencoder run finally builds the model's HNSW index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import sqlalchemy as sa
+
+from ml.artifacts import load_autoencoder, load_label_model
+from ml.device import pick_device
+from ml.errors import MLError
+from ml.models.autoencoder import encode_arrays
+from ml.registry import AUTOENCODER, ModelRecord, get
+from ml.similarity import drop_index, ensure_index
+from ml.training_store import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
+from schema.tables import labels, latent, spectra
+from vo_service.archive.store import FileStore
+from vo_service.config import Settings
+from vo_service.db.copy import copy_rows
+
+
+@dataclass
+class InferReport:
+    model_id: str
+    written: int = 0
+    already_done: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)  # obs_id -> reason
+    index: str | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = self.written / self.seconds if self.seconds > 0 else 0.0
+        text = (f"model {self.model_id}: {self.written} spectra written ({rate:,.0f}/s), "
+                f"{self.already_done} already done, {len(self.skipped)} skipped")
+        return text + (f"; similarity index {self.index}" if self.index else "")
+
+
+def _lock_key(model_id: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"infer:{model_id}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+def _pending(conn: sa.Connection, table: sa.Table, model_id: str) -> ArchiveSpectra:
+    done = sa.exists().where(table.c.spectrum_id == spectra.c.spectrum_id,
+                             table.c.model_id == model_id)
+    return select_spectra(conn, ~done)
+
+
+class _Job:
+    """The loaded model(s) of one inference run and how they turn arrays into rows."""
+
+    def __init__(self, settings: Settings, record: ModelRecord, engine: sa.Engine,
+                 device: str | None):
+        self.record = record
+        self.device = pick_device(device)
+        if record.kind == AUTOENCODER:
+            self.autoencoder, _ = load_autoencoder(settings.home, record)
+            self.table, self.predictor, self.domain = latent, None, None
+        else:
+            base = get(engine, record.base_model_id)
+            self.autoencoder, _ = load_autoencoder(settings.home, base)
+            self.predictor, self.domain = load_label_model(settings.home, record)
+            self.table = labels
+        self.autoencoder.to(self.device)
+
+    def rows(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray) -> list[dict]:
+        mu, _ = encode_arrays(self.autoencoder, flux, ivar, self.device)
+        model_id = self.record.model_id
+        if self.predictor is None:
+            return [{"spectrum_id": int(sid), "model_id": model_id,
+                     "vec": "[" + ",".join(f"{v:.7g}" for v in vec) + "]"}
+                    for sid, vec in zip(spectrum_ids, mu, strict=True)]
+        mean, sigma = self.predictor.predict(flux, ivar, self.device)
+        scores = self.domain.score(mu)
+        inside = self.domain.in_domain(scores)
+        out = []
+        for i, sid in enumerate(spectrum_ids):
+            row = {"spectrum_id": int(sid), "model_id": model_id,
+                   "domain_score": float(scores[i]), "in_domain": bool(inside[i])}
+            for j, q in enumerate(self.predictor.quantities):
+                row[q], row[f"{q}_err"] = float(mean[i, j]), float(sigma[i, j])
+            out.append(row)
+        return out
+
+
+def _check_stored_size(conn: sa.Connection, record: ModelRecord) -> None:
+    if record.kind != AUTOENCODER:
+        return
+    wrong = conn.scalar(sa.text(
+        "SELECT count(*) FROM latentvo.latent WHERE model_id = :m AND vector_dims(vec) <> :n"),
+        {"m": record.model_id, "n": record.latent_dim})
+    if wrong:
+        raise MLError(f"{wrong} latent vectors stored under model {record.model_id!r} do not "
+                      f"have its {record.latent_dim} dimensions; delete them "
+                      "('latentvo ml forget') before inferring again")
+
+
+def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: int = 2048,
+          skip_uncovered: bool = False, limit: int | None = None, device: str | None = None,
+          progress: Callable[[int], None] | None = None) -> InferReport:
+    """Write the model's products for all spectra that lack them (at most ``limit``)."""
+    started = time.monotonic()
+    record = get(engine, model_id)
+    job = _Job(settings, record, engine, device)
+    report = InferReport(model_id)
+    with engine.connect() as conn:
+        _check_stored_size(conn, record)
+        todo = _pending(conn, job.table, model_id)
+        report.already_done = conn.scalar(sa.select(sa.func.count()).select_from(job.table)
+                                          .where(job.table.c.model_id == model_id))
+    covering = todo.covering(record.grid)
+    if not covering.all():
+        bad = [todo.obs_id[i] for i in np.flatnonzero(~covering)]
+        if not skip_uncovered:
+            raise MLError(f"{len(bad)} spectra do not cover the grid of model {model_id!r} "
+                          f"({record.grid.start:.1f}-{record.grid.stop:.1f} Angstrom), e.g. "
+                          f"{', '.join(bad[:3])}; nothing written (use --skip-uncovered to "
+                          "leave them out)")
+        report.skipped.update({o: "does not cover the model's wavelength grid" for o in bad})
+        todo = todo.subset(np.flatnonzero(covering))
+    if limit is not None:
+        todo = todo.subset(np.arange(min(limit, len(todo))))
+    cache = cache_for(settings, record.grid)
+    store = FileStore(settings.store_dir)
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo.subset(np.arange(start, min(start + chunk_size, len(todo))))
+        loaded = cache.load(chunk.file_sha256, [store.path_for(s) for s in chunk.file_sha256],
+                            keep=False)
+        for i in np.flatnonzero(~loaded.ok):
+            report.skipped[chunk.obs_id[i]] = loaded.errors.get(chunk.file_sha256[i],
+                                                                "unreadable")
+        ok = np.flatnonzero(loaded.ok)
+        rows = job.rows(chunk.spectrum_id[ok], loaded.flux[ok], loaded.ivar[ok])
+        report.written += _write(engine, job.table, model_id, rows)
+        if progress:
+            progress(len(chunk))
+    if record.kind == AUTOENCODER:
+        with engine.begin() as conn:
+            report.index = ensure_index(conn, model_id, record.latent_dim,
+                                        record.distance_metric or "l2")
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _write(engine: sa.Engine, table: sa.Table, model_id: str, rows: list[dict]) -> int:
+    """COPY one chunk in one transaction, leaving out rows another run wrote meanwhile."""
+    if not rows:
+        return 0
+    with engine.begin() as conn:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(model_id))))
+        present = set(conn.scalars(sa.select(table.c.spectrum_id).where(
+            table.c.model_id == model_id,
+            table.c.spectrum_id.in_([r["spectrum_id"] for r in rows]))))
+        fresh = [r for r in rows if r["spectrum_id"] not in present]
+        columns = (["spectrum_id", "model_id", "vec"] if table is latent else
+                   ["spectrum_id", "model_id", *[c for q in LABEL_QUANTITIES
+                                                 for c in (q, f"{q}_err")],
+                    "domain_score", "in_domain"])
+        return copy_rows(conn, table, columns, fresh)
+
+
+def forget(engine: sa.Engine, model_id: str) -> int:
+    """Delete a model's latent vectors or labels and its similarity index (keeps the model)."""
+    record = get(engine, model_id)
+    table = latent if record.kind == AUTOENCODER else labels
+    with engine.begin() as conn:
+        drop_index(conn, model_id)
+        return conn.execute(table.delete().where(table.c.model_id == model_id)).rowcount

@@ -1,0 +1,1 @@
+"""Neural networks on preprocessed spectra (see ``ml.preprocess`` for their input)."""

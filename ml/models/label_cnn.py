@@ -1,0 +1,98 @@
+"""Convolutional label regressor with per-star uncertainties (a small deep ensemble).
+
+Each member predicts a mean and a log-variance per label and is trained with the
+Gaussian negative log-likelihood in which the reference label's own error is added
+to the predicted variance, so the predicted sigma is the error against the *true*
+label, not against the noisy reference. Ensemble spread adds the model's own
+(epistemic) uncertainty.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.models.encoder import conv_stack
+from ml.models.inputs import network_input
+
+
+class LabelCNN(nn.Module):
+    def __init__(self, n_pixels: int, n_labels: int, channels: tuple[int, ...] = (16, 32, 64),
+                 hidden: int = 128):
+        super().__init__()
+        self.config = {"n_pixels": n_pixels, "n_labels": n_labels, "channels": list(channels),
+                       "hidden": hidden}
+        convs, flat = conv_stack(n_pixels, tuple(channels))
+        self.net = nn.Sequential(convs, nn.Linear(flat, hidden), nn.GELU(),
+                                 nn.Linear(hidden, 2 * n_labels))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Standardised label means and log-variances, each (batch, n_labels)."""
+        mean, logvar = self.net(x).chunk(2, dim=1)
+        return mean, logvar.clamp(-14.0, 8.0)
+
+
+class LabelEnsemble(nn.Module):
+    def __init__(self, members: list[LabelCNN]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def architecture(self) -> dict:
+        return {"class": "LabelEnsemble", "type": "CNN deep ensemble, Gaussian NLL",
+                "members": len(self.members), **self.members[0].config}
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ensemble mean and total variance (aleatoric + spread), standardised units."""
+        outputs = [member(x) for member in self.members]
+        means = torch.stack([m for m, _ in outputs])
+        variances = torch.stack([lv.exp() for _, lv in outputs])
+        return means.mean(dim=0), variances.mean(dim=0) + means.var(dim=0, unbiased=False)
+
+
+def gaussian_nll(mean: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor,
+                 target_var: torch.Tensor) -> torch.Tensor:
+    """Mean NLL over the labels present (NaN targets are ignored)."""
+    present = torch.isfinite(target)
+    var = logvar.exp() + torch.where(present, target_var, torch.zeros_like(target_var))
+    resid = torch.where(present, target - mean, torch.zeros_like(mean))
+    nll = 0.5 * (torch.log(var) + resid**2 / var)
+    return (nll * present).sum() / present.sum().clamp_min(1)
+
+
+@torch.no_grad()
+def predict_arrays(model: LabelEnsemble, flux, ivar, device: torch.device,
+                   batch_size: int = 512) -> tuple:
+    """Standardised means and variances (numpy) of preprocessed arrays."""
+    model.eval()
+    means, variances = [], []
+    for start in range(0, len(flux), batch_size):
+        x = network_input(flux[start:start + batch_size], ivar[start:start + batch_size])
+        mean, var = model(x.to(device))
+        means.append(mean.cpu())
+        variances.append(var.cpu())
+    n_labels = model.members[0].config["n_labels"]
+    if not means:
+        empty = torch.zeros((0, n_labels))
+        return empty.numpy(), empty.numpy()
+    return torch.cat(means).numpy(), torch.cat(variances).numpy()
+
+
+@dataclass
+class LabelPredictor:
+    """The ensemble plus what turns its outputs into physical labels and 1-sigma errors."""
+
+    ensemble: LabelEnsemble
+    quantities: list[str]
+    label_mean: np.ndarray
+    label_scale: np.ndarray
+    calibration: np.ndarray  # factor on the predicted sigma per label (from validation)
+
+    def predict(self, flux: np.ndarray, ivar: np.ndarray, device: torch.device,
+                batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        mean, var = predict_arrays(self.ensemble.to(device), flux, ivar, device, batch_size)
+        self.ensemble.cpu()
+        sigma = np.sqrt(var) * self.label_scale * self.calibration
+        return mean * self.label_scale + self.label_mean, sigma

@@ -1,0 +1,165 @@
+"""From a file's spectrum to the fixed model input: one grid, vacuum, continuum-normalised.
+
+Every model works on one wavelength grid (log-uniform, vacuum Angstrom) that is
+stored with it (``models.wavelength_grid``), so spectra from different instruments and
+formats meet the network identically. Resampling conserves flux and propagates the
+variance (so a coarser grid has correspondingly higher S/N), bad pixels stay
+zero-weight, and a robust pseudo-continuum (an upper-envelope Chebyshev fit) is divided
+out because real archives' flux calibration is not good enough to carry physics.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ml.errors import MLError
+from ml.spectrum import Spectrum
+
+MAX_BAD_FRACTION = 0.2  # a grid pixel more than this covered by bad pixels gets ivar 0
+
+
+class PreprocessError(MLError):
+    """A spectrum that cannot be put on the model's grid (e.g. it does not cover it)."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A log-uniform vacuum wavelength grid plus the normalisation applied on it."""
+
+    start: float  # Angstrom, vacuum, centre of the first pixel
+    stop: float  # Angstrom, vacuum, centre of the last pixel
+    n_pixels: int
+    continuum_degree: int = 4
+    continuum_iterations: int = 3
+
+    @property
+    def wavelength(self) -> np.ndarray:
+        return np.exp(np.linspace(np.log(self.start), np.log(self.stop), self.n_pixels))
+
+    @property
+    def velocity_step(self) -> float:
+        """Pixel size in km/s (constant on a log-uniform grid)."""
+        return float(np.log(self.stop / self.start) / (self.n_pixels - 1) * 299792.458)
+
+    def edges(self) -> np.ndarray:
+        loglam = np.linspace(np.log(self.start), np.log(self.stop), self.n_pixels)
+        step = loglam[1] - loglam[0]
+        return np.exp(np.concatenate([loglam - step / 2, [loglam[-1] + step / 2]]))
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": "log-uniform", "unit": "Angstrom", "frame": "vacuum",
+                           **asdict(self),
+                           "normalisation": "flux / upper-envelope Chebyshev continuum"},
+                          sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Grid:
+        data = json.loads(text)
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__})
+
+    @property
+    def key(self) -> str:
+        """Short stable identifier (cache directories)."""
+        return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
+
+    def covered_by(self, wave_min: float, wave_max: float) -> bool:
+        """Whether a spectrum spanning [wave_min, wave_max] (vacuum Angstrom) covers the grid."""
+        edges = self.edges()
+        return wave_min <= edges[0] * 1.0000001 and wave_max >= edges[-1] / 1.0000001
+
+
+def common_grid(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
+                quantile: float = 0.01) -> Grid:
+    """The grid covered by all but ``quantile`` of the spectra (vacuum Angstrom bounds)."""
+    lo = float(np.quantile(wave_min, 1 - quantile))
+    hi = float(np.quantile(wave_max, quantile))
+    if not hi > lo * 1.01:
+        raise PreprocessError(
+            f"the spectra have no common wavelength range ({lo:.1f}-{hi:.1f} Angstrom)")
+    step = np.log(hi / lo) / n_pixels  # keep the pixel edges inside [lo, hi]
+    return Grid(start=lo * np.exp(step / 2), stop=hi * np.exp(-step / 2), n_pixels=n_pixels)
+
+
+def air_to_vacuum(wavelength: np.ndarray) -> np.ndarray:
+    """Vacuum wavelengths from air ones (Angstrom; Ciddor 1996 via Morton 2000)."""
+    s2 = (1e4 / wavelength) ** 2
+    n = 1 + 0.0000834254 + 0.02406147 / (130 - s2) + 0.00015998 / (38.9 - s2)
+    return wavelength * n
+
+
+def vacuum_wavelength(spectrum: Spectrum) -> np.ndarray:
+    if spectrum.meta.spec_frame == "air":
+        return air_to_vacuum(spectrum.wavelength)
+    return spectrum.wavelength
+
+
+def resample(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Flux-conserving rebinning of flux and variance onto ``grid``."""
+    wave = vacuum_wavelength(spectrum)
+    edges = np.concatenate([[1.5 * wave[0] - 0.5 * wave[1]], (wave[1:] + wave[:-1]) / 2,
+                            [1.5 * wave[-1] - 0.5 * wave[-2]]])
+    target = grid.edges()
+    if not (edges[0] <= target[0] and edges[-1] >= target[-1]):
+        raise PreprocessError(
+            f"spectrum {spectrum.meta.obs_id} covers {edges[0]:.1f}-{edges[-1]:.1f} Angstrom "
+            f"(vacuum) but the model grid needs {target[0]:.1f}-{target[-1]:.1f}")
+    flux, ivar = spectrum.flux.astype(np.float64), spectrum.ivar.astype(np.float64)
+    good = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
+    if good.sum() < 2:
+        raise PreprocessError(f"spectrum {spectrum.meta.obs_id} has no usable pixels")
+    flux = np.where(good, flux, np.interp(wave, wave[good], flux[good]))
+    var = np.where(good, 1.0 / np.where(good, ivar, 1.0), 0.0)
+    width = np.diff(edges)
+
+    def integral(density: np.ndarray) -> np.ndarray:
+        cumulative = np.concatenate([[0.0], np.cumsum(density * width)])
+        return np.diff(np.interp(target, edges, cumulative))
+
+    bin_width = np.diff(target)
+    local_width = np.interp((target[1:] + target[:-1]) / 2, wave, width)
+    out_flux = integral(flux) / bin_width
+    out_var = integral(var * width) / (bin_width * np.maximum(bin_width, local_width))
+    bad_fraction = integral((~good).astype(np.float64)) / bin_width
+    out_var = out_var / np.clip(1 - bad_fraction, 1e-3, None)
+    ok = (bad_fraction <= MAX_BAD_FRACTION) & (out_var > 0)
+    out_ivar = np.where(ok, 1.0 / np.where(ok, out_var, 1.0), 0.0)
+    return out_flux, out_ivar
+
+
+def normalise(flux: np.ndarray, ivar: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Divide a batch (rows) by an upper-envelope Chebyshev continuum; ivar scales along."""
+    flux = np.atleast_2d(flux)
+    ivar = np.atleast_2d(ivar)
+    t = np.linspace(-1, 1, flux.shape[1])
+    basis = np.polynomial.chebyshev.chebvander(t, grid.continuum_degree)  # (n, k)
+    mask = ivar > 0
+    continuum = np.ones_like(flux)
+    for _ in range(grid.continuum_iterations):
+        weight = mask.astype(np.float64)
+        lhs = np.einsum("bn,nk,nl->bkl", weight, basis, basis, optimize=True)
+        lhs += 1e-9 * np.eye(basis.shape[1])
+        rhs = (weight * flux) @ basis
+        coef = np.linalg.solve(lhs, rhs[..., None])[..., 0]
+        continuum = coef @ basis.T
+        resid = flux - continuum
+        scale = 1.4826 * np.median(np.abs(resid - np.median(resid, axis=1, keepdims=True)),
+                                   axis=1, keepdims=True)
+        keep = (resid > -0.5 * scale) & (resid < 3 * scale) & (ivar > 0)
+        mask = np.where(keep.sum(axis=1, keepdims=True) > basis.shape[1] * 4, keep, ivar > 0)
+    positive = continuum > 1e-3 * np.abs(continuum).max(axis=1, keepdims=True)
+    safe = np.where(positive, continuum, 1.0)
+    return (np.where(positive, flux / safe, 1.0).astype(np.float32),
+            np.where(positive, ivar * safe**2, 0.0).astype(np.float32))
+
+
+def preprocess(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised flux and its inverse variance on ``grid`` (float32, 1D each)."""
+    flux, ivar = resample(spectrum, grid)
+    if not np.any(ivar > 0):
+        raise PreprocessError(f"spectrum {spectrum.meta.obs_id} has no good pixel on the grid")
+    norm_flux, norm_ivar = normalise(flux, ivar, grid)
+    return norm_flux[0], norm_ivar[0]

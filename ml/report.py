@@ -1,0 +1,170 @@
+"""The model quality report: one HTML page with PNG figures, for archive staff to review.
+
+It is built from what the archive holds (registry row with training history and
+metrics, the analysis tables, the inferred labels next to the reference labels), so it
+can be regenerated at any time and shows what users will actually query.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from ml.registry import AUTOENCODER, ModelRecord, get  # noqa: E402
+from ml.training_store import reference_set  # noqa: E402
+from vo_service.config import Settings  # noqa: E402
+
+
+def _save(fig, out: Path, name: str) -> str:
+    fig.tight_layout()
+    fig.savefig(out / name, dpi=90)
+    plt.close(fig)
+    return name
+
+
+def _history_plot(record: ModelRecord, out: Path) -> str:
+    history = record.metrics.get("history", {})
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, values in history.items():
+        if "kl" not in name:
+            ax.plot(np.arange(1, len(values) + 1), values, label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    if record.kind == AUTOENCODER:
+        ax.set_yscale("log")
+    ax.legend(fontsize=7)
+    ax.set_title(f"{record.model_id}: training")
+    return _save(fig, out, f"{record.model_id}-history.png")
+
+
+def _autoencoder_plots(conn: sa.Connection, record: ModelRecord, out: Path) -> list[str]:
+    dims = conn.execute(sa.text(
+        "SELECT dim, information, informative FROM latentvo.latent_dimensions "
+        "WHERE model_id = :m ORDER BY dim"), {"m": record.model_id}).all()
+    info = [d.information for d in dims] or record.metrics.get("information_nats", [])
+    names = []
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(np.arange(len(info)), info, color="tab:blue")
+    ax.axhline(record.hyperparameters.get("informative_nats", 0.05), color="k", lw=0.8, ls="--")
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("information (nats)")
+    names.append(_save(fig, out, f"{record.model_id}-information.png"))
+    mi = conn.execute(sa.text(
+        "SELECT basis, component, quantity, mutual_information FROM "
+        "latentvo.latent_mutual_information WHERE model_id = :m"), {"m": record.model_id}).all()
+    if mi:
+        quantities = sorted({r.quantity for r in mi})
+        fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), sharey=True)
+        for ax, basis in zip(axes, ("latent", "pca"), strict=True):
+            rows = [r for r in mi if r.basis == basis]
+            n = max(r.component for r in rows) + 1
+            grid = np.full((len(quantities), n), np.nan)
+            for r in rows:
+                grid[quantities.index(r.quantity), r.component] = r.mutual_information
+            image = ax.imshow(grid, aspect="auto", cmap="viridis", vmin=0)
+            ax.set_yticks(range(len(quantities)), quantities)
+            ax.set_xlabel(f"{basis} component")
+            ax.set_title(f"mutual information, {basis}")
+        fig.colorbar(image, ax=axes, label="nats")
+        fig.savefig(out / f"{record.model_id}-mi.png", dpi=90)
+        plt.close(fig)
+        names.append(f"{record.model_id}-mi.png")
+    return names
+
+
+def _label_plots(conn: sa.Connection, record: ModelRecord, out: Path) -> list[str]:
+    quantities = record.hyperparameters["quantities"]
+    rows = conn.execute(sa.text(
+        "SELECT s.obs_id, s.target_name, s.snr, l.* FROM latentvo.labels l JOIN "
+        "latentvo.spectra s USING (spectrum_id) WHERE l.model_id = :m"),
+        {"m": record.model_id}).mappings().all()
+    if not rows:
+        return []
+    key_column, table = reference_set(conn, record.reference_label_source)
+    names = []
+    fig, axes = plt.subplots(1, len(quantities), figsize=(3.2 * len(quantities), 3.2))
+    for ax, q in zip(np.atleast_1d(axes), quantities, strict=True):
+        ref, pred, inside = [], [], []
+        for r in rows:
+            value = table.get(r[key_column], {}).get(q)
+            if value is not None and r[q] is not None:
+                ref.append(value[0])
+                pred.append(r[q])
+                inside.append(r["in_domain"])
+        ref, pred, inside = map(np.asarray, (ref, pred, inside))
+        if len(ref):
+            ax.scatter(ref[inside], pred[inside], s=3, alpha=0.5, label="in domain")
+            ax.scatter(ref[~inside], pred[~inside], s=3, alpha=0.5, c="tab:red",
+                       label="out of domain")
+            lo, hi = np.nanmin(ref), np.nanmax(ref)
+            ax.plot([lo, hi], [lo, hi], "k-", lw=0.7)
+        ax.set_xlabel(f"reference {q}")
+        ax.set_ylabel(f"predicted {q}")
+    np.atleast_1d(axes)[0].legend(fontsize=7)
+    names.append(_save(fig, out, f"{record.model_id}-labels.png"))
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
+    scores = np.array([r["domain_score"] for r in rows], dtype=float)
+    axes[0].hist(scores, bins=60, color="tab:gray")
+    axes[0].axvline(record.metrics.get("domain_threshold", np.nan), color="tab:red")
+    axes[0].set_xlabel("domain score")
+    axes[0].set_yscale("log")
+    snr = np.array([r["snr"] or np.nan for r in rows], dtype=float)
+    q0 = quantities[0]
+    axes[1].scatter(snr, [r[f"{q0}_err"] for r in rows], s=3, alpha=0.5)
+    axes[1].set_xscale("log")
+    axes[1].set_xlabel("S/N")
+    axes[1].set_ylabel(f"{q0} error")
+    names.append(_save(fig, out, f"{record.model_id}-domain.png"))
+    return names
+
+
+def write_report(engine: sa.Engine, settings: Settings, model_ids: list[str],
+                 out_dir: Path | None = None) -> Path:
+    """Write ``index.html`` and its PNGs; returns the path of the page."""
+    out = out_dir or settings.home / "reports" / "-".join(model_ids)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = []
+    with engine.connect() as conn:
+        for model_id in model_ids:
+            record = get(engine, model_id)
+            images = [_history_plot(record, out)]
+            images += (_autoencoder_plots(conn, record, out) if record.kind == AUTOENCODER
+                       else _label_plots(conn, record, out))
+            metrics = {k: v for k, v in record.metrics.items()
+                       if not isinstance(v, (dict, list))}
+            table = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>"
+                            if isinstance(v, float) else
+                            f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>"
+                            for k, v in sorted(metrics.items()))
+            provenance = {"kind": record.kind, "base model": record.base_model_id,
+                          "training selection": record.training_selection,
+                          "training size": record.training_size,
+                          "training checksum": record.training_checksum,
+                          "reference labels": record.reference_label_source,
+                          "seed": record.random_seed, "code version": record.code_version,
+                          "artifact": f"{record.artifact_path} (sha256 "
+                                      f"{record.artifact_sha256[:16]}...)",
+                          "distance metric": record.distance_metric}
+            prov = "".join(f"<tr><td>{k}</td><td>{html.escape(str(v))}</td></tr>"
+                           for k, v in provenance.items() if v is not None)
+            figures = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in images)
+            sections.append(
+                f"<h2>{html.escape(model_id)}</h2><h3>Provenance</h3><table>{prov}</table>"
+                f"<h3>Validation metrics</h3><table>{table}</table>"
+                f"<h3>Architecture</h3><pre>"
+                f"{html.escape(json.dumps(record.architecture, indent=1))}</pre>{figures}")
+    page = out / "index.html"
+    page.write_text(
+        "<!DOCTYPE html><html><head><meta charset='utf-8'><title>latentvo model report"
+        "</title><style>body{font-family:sans-serif;max-width:1000px;margin:auto}"
+        "td{padding:2px 8px;border-bottom:1px solid #ddd}</style></head><body>"
+        f"<h1>Model report</h1>{''.join(sections)}</body></html>")
+    return page

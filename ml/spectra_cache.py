@@ -1,0 +1,143 @@
+"""Preprocessed spectra on disk, keyed by file checksum, so files are read once per grid.
+
+Training, inference, analysis and the benchmarks all need the same spectra on the
+same model grid; reading and resampling the original files is the slow part (FITS and
+VOTable parsing), so the result is kept in shards of ``.npy`` arrays under
+``<root>/<grid key>/``. A shard is written to a temporary directory and renamed, so a
+killed run leaves no half shard; shards are memory-mapped when read.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ml.errors import MLError
+from ml.formats import read_spectrum
+from ml.preprocess import Grid, preprocess
+from ml.spectrum import SpectrumError
+
+SHARD_SIZE = 4096
+PARALLEL_FROM = 64  # fewer files than this are read in-process
+
+
+@dataclass
+class Loaded:
+    """Arrays for the requested keys; rows of failed spectra are zero with ``ok`` False."""
+
+    flux: np.ndarray
+    ivar: np.ndarray
+    ok: np.ndarray
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _read_one(args: tuple[str, str, Grid]) -> tuple[str, np.ndarray | None, np.ndarray | None,
+                                                  str | None]:
+    key, path, grid = args
+    try:
+        flux, ivar = preprocess(read_spectrum(Path(path)), grid)
+    except (SpectrumError, MLError) as exc:
+        return key, None, None, str(exc)
+    return key, flux, ivar, None
+
+
+class SpectraCache:
+    def __init__(self, root: Path, grid: Grid, workers: int | None = None):
+        self.grid = grid
+        self.dir = Path(root) / grid.key
+        self.workers = workers or max(1, min(os.cpu_count() or 1, 16))
+        self._index: dict[str, tuple[str, int]] = {}
+        self._scan()
+
+    def _scan(self) -> None:
+        if not self.dir.is_dir():
+            return
+        for shard in sorted(self.dir.iterdir()):
+            if shard.name.startswith("shard-") and (shard / "keys.npy").exists():
+                for row, key in enumerate(np.load(shard / "keys.npy")):
+                    self._index[str(key)] = (shard.name, row)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._index
+
+    def load(self, keys: Sequence[str], paths: Sequence[str | Path],
+             progress: Callable[[int], None] | None = None, keep: bool = True) -> Loaded:
+        """Arrays for ``keys`` (reading ``paths`` for those not cached yet), in order.
+
+        With ``keep`` False, spectra read now are returned without being cached.
+        """
+        n = self.grid.n_pixels
+        out = Loaded(np.zeros((len(keys), n), np.float32), np.zeros((len(keys), n), np.float32),
+                     np.zeros(len(keys), bool))
+        missing = [(k, str(p), self.grid) for k, p in zip(keys, paths, strict=True)
+                   if k not in self._index]
+        fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if missing:
+            self._fill(missing, out.errors, progress, None if keep else fresh)
+        by_shard: dict[str, list[tuple[int, int]]] = {}
+        for i, key in enumerate(keys):
+            if key in self._index:
+                shard, row = self._index[key]
+                by_shard.setdefault(shard, []).append((i, row))
+        for shard, pairs in by_shard.items():
+            where, rows = np.array(pairs).T
+            out.flux[where] = np.load(self.dir / shard / "flux.npy", mmap_mode="r")[rows]
+            out.ivar[where] = np.load(self.dir / shard / "ivar.npy", mmap_mode="r")[rows]
+            out.ok[where] = True
+        for i, key in enumerate(keys):
+            if key in fresh:
+                out.flux[i], out.ivar[i] = fresh[key]
+                out.ok[i] = True
+        if progress:
+            progress(len(keys) - len(missing))  # the files read advanced it already
+        return out
+
+    def _fill(self, todo: list[tuple[str, str, Grid]], errors: dict[str, str],
+              progress: Callable[[int], None] | None,
+              fresh: dict[str, tuple[np.ndarray, np.ndarray]] | None) -> None:
+        seen: set[str] = set()
+        todo = [t for t in todo if not (t[0] in seen or seen.add(t[0]))]
+        if len(todo) < PARALLEL_FROM or self.workers == 1:
+            self._collect(map(_read_one, todo), errors, progress, fresh)
+        else:
+            with ProcessPoolExecutor(min(self.workers, len(todo) // 16 + 1)) as pool:
+                self._collect(pool.map(_read_one, todo, chunksize=32), errors, progress, fresh)
+
+    def _collect(self, results, errors: dict[str, str], progress: Callable[[int], None] | None,
+                 fresh: dict[str, tuple[np.ndarray, np.ndarray]] | None) -> None:
+        keys, fluxes, ivars = [], [], []
+        for key, flux, ivar, error in results:
+            if error is not None:
+                errors[key] = error
+            elif fresh is not None:
+                fresh[key] = (flux, ivar)
+            else:
+                keys.append(key)
+                fluxes.append(flux)
+                ivars.append(ivar)
+            if len(keys) >= SHARD_SIZE:
+                self._write_shard(keys, fluxes, ivars)
+                keys, fluxes, ivars = [], [], []
+            if progress:
+                progress(1)
+        self._write_shard(keys, fluxes, ivars)
+
+    def _write_shard(self, keys: list[str], fluxes: list, ivars: list) -> None:
+        if not keys:
+            return
+        self.dir.mkdir(parents=True, exist_ok=True)
+        name = f"shard-{uuid.uuid4().hex}"
+        tmp = self.dir / f".tmp-{name}"
+        tmp.mkdir()
+        np.save(tmp / "flux.npy", np.stack(fluxes))
+        np.save(tmp / "ivar.npy", np.stack(ivars))
+        np.save(tmp / "keys.npy", np.array(keys))
+        os.replace(tmp, self.dir / name)
+        for row, key in enumerate(keys):
+            self._index[key] = (name, row)

@@ -1,0 +1,180 @@
+"""Training runs over the archive: select, load, train, save the artifact, register.
+
+These are the jobs behind ``latentvo ml train-ae`` and ``latentvo ml train-labels``.
+A run either registers a complete model (artifact + registry row with provenance and
+metrics) or nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import sqlalchemy as sa
+
+from ml.artifacts import autoencoder_payload, label_payload, load_autoencoder
+from ml.device import pick_device
+from ml.domain import DomainModel
+from ml.errors import MLError
+from ml.models.autoencoder import encode_arrays
+from ml.preprocess import Grid, common_grid
+from ml.registry import (
+    AUTOENCODER,
+    LABEL_REGRESSOR,
+    ModelRecord,
+    code_version,
+    default_model_id,
+    ensure_new,
+    get,
+    register,
+    save_artifact,
+)
+from ml.similarity import index_plan
+from ml.train import (
+    AutoencoderConfig,
+    LabelConfig,
+    config_dict,
+    train_autoencoder,
+    train_label_model,
+)
+from ml.training_store import (
+    ArchiveSpectra,
+    labelled_spectra,
+    load_arrays,
+    select_spectra,
+    training_checksum,
+)
+from vo_service.config import Settings
+from vo_service.progress import progress_bar
+
+
+@dataclass
+class RunReport:
+    record: ModelRecord
+    excluded: dict[str, str] = field(default_factory=dict)  # obs_id -> why not used
+
+    def summary(self) -> str:
+        m = self.record.metrics
+        if self.record.kind == AUTOENCODER:
+            figures = (f"{m['n_informative']} informative of {self.record.latent_dim} latent "
+                       f"dimensions, validation chi2/pixel {m['val_chi2_per_pixel']:.2f}")
+        else:
+            figures = ", ".join(f"{q} RMSE {m[f'val_rmse_{q}']:.3g} (mean-only "
+                                f"{m[f'val_rmse_mean_baseline_{q}']:.3g})"
+                                for q in self.record.hyperparameters["quantities"])
+        return (f"model {self.record.model_id} ({self.record.kind}) trained on "
+                f"{self.record.training_size} spectra: {figures}"
+                + (f"; {len(self.excluded)} spectra excluded" if self.excluded else ""))
+
+
+def _subsample(selected: ArchiveSpectra, limit: int | None, seed: int) -> ArchiveSpectra:
+    """At most ``limit`` spectra, chosen by file checksum order (independent of ids)."""
+    if limit is None or len(selected) <= limit:
+        return selected
+    rng = np.random.default_rng(seed)
+    order = np.argsort(np.array(selected.file_sha256))
+    return selected.subset(np.sort(rng.choice(order, limit, replace=False)))
+
+
+def _load(settings: Settings, grid: Grid, selected: ArchiveSpectra, progress: bool,
+          excluded: dict[str, str]) -> tuple[ArchiveSpectra, np.ndarray, np.ndarray]:
+    covering = selected.covering(grid)
+    for i in np.flatnonzero(~covering):
+        excluded[selected.obs_id[i]] = "does not cover the model's wavelength grid"
+    selected = selected.subset(np.flatnonzero(covering))
+    with progress_bar("read spectra", len(selected), unit="spectra",
+                      enabled=progress) as advance:
+        loaded = load_arrays(settings, grid, selected, advance)
+    for i in np.flatnonzero(~loaded.ok):
+        excluded[selected.obs_id[i]] = loaded.errors.get(selected.file_sha256[i], "unreadable")
+    keep = np.flatnonzero(loaded.ok)
+    return selected.subset(keep), loaded.flux[keep], loaded.ivar[keep]
+
+
+def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: str | None = None,
+                          config: AutoencoderConfig | None = None, n_pixels: int = 1024,
+                          seed: int = 0, limit: int | None = None, metric: str = "l2",
+                          device: str | None = None, progress: bool = True) -> RunReport:
+    """Train a VAE on the archive's spectra (all, or a seeded subsample of ``limit``)."""
+    config = config or AutoencoderConfig()
+    model_id = ensure_new(engine, model_id or default_model_id("ae"))
+    with engine.connect() as conn:
+        everything = select_spectra(conn)
+    if len(everything) == 0:
+        raise MLError("the archive holds no spectra; ingest some first")
+    grid = common_grid(everything.wave_min, everything.wave_max, n_pixels)
+    excluded: dict[str, str] = {}
+    selected, flux, ivar = _load(settings, grid, _subsample(everything, limit, seed), progress,
+                                 excluded)
+    with progress_bar("train autoencoder", config.epochs, unit="epochs",
+                      enabled=progress) as advance:
+        trained = train_autoencoder(flux, ivar, config, seed, pick_device(device),
+                                    progress=advance)
+    relative, sha = save_artifact(settings.home, model_id, autoencoder_payload(trained))
+    metrics = {**trained.metrics, "history": trained.history,
+               "information_nats": [round(float(v), 4) for v in trained.information],
+               "excluded": len(excluded)}
+    selection = (f"all {len(everything)} spectra in latentvo.spectra" if limit is None else
+                 f"{limit} of {len(everything)} spectra (seeded subsample by file checksum)")
+    record = ModelRecord(
+        model_id=model_id, kind=AUTOENCODER,
+        architecture={**trained.model.architecture(),
+                      "similarity_index": index_plan(config.latent_dim, metric)},
+        hyperparameters=config_dict(config), latent_dim=config.latent_dim, grid=grid,
+        training_selection=f"{selection}, covering the grid and readable: {len(selected)}",
+        training_checksum=training_checksum(selected.file_sha256),
+        training_size=len(selected), reference_label_source=None, base_model_id=None,
+        code_version=code_version(), random_seed=seed, metrics=metrics,
+        distance_metric=metric, artifact_path=relative, artifact_sha256=sha)
+    register(engine, settings.home, record)
+    return RunReport(record, excluded)
+
+
+def train_label_run(engine: sa.Engine, settings: Settings, *, label_set: str,
+                    autoencoder_id: str, model_id: str | None = None,
+                    config: LabelConfig | None = None, seed: int = 0,
+                    device: str | None = None, progress: bool = True) -> RunReport:
+    """Train the label ensemble on spectra with reference labels; fit its domain model."""
+    config = config or LabelConfig()
+    model_id = ensure_new(engine, model_id or default_model_id("labels"))
+    ae_record = get(engine, autoencoder_id)
+    autoencoder, information = load_autoencoder(settings.home, ae_record)
+    with engine.connect() as conn:
+        labelled = labelled_spectra(conn, label_set)
+    if len(labelled.spectra) == 0:
+        raise MLError(f"no spectrum in the archive matches the reference-label set "
+                      f"{label_set!r}")
+    excluded: dict[str, str] = {}
+    index = {sid: i for i, sid in enumerate(labelled.spectra.spectrum_id)}
+    selected, flux, ivar = _load(settings, ae_record.grid, labelled.spectra, progress, excluded)
+    rows = np.array([index[sid] for sid in selected.spectrum_id], dtype=int)
+    labels, errors = labelled.labels[rows], labelled.errors[rows]
+    dev = pick_device(device)
+    with progress_bar("train label model", config.epochs * config.members, unit="epochs",
+                      enabled=progress) as advance:
+        trained = train_label_model(flux, ivar, labels, errors, np.array(selected.target_name),
+                                    labelled.quantities, config, seed, dev, progress=advance)
+    latent, _ = encode_arrays(autoencoder.to(dev), flux, ivar, dev)
+    dims = np.flatnonzero(information > ae_record.hyperparameters["informative_nats"])
+    domain = DomainModel.fit(latent[trained.train_index], latent[trained.val_index], dims)
+    val_scores = domain.score(latent[trained.val_index])
+    relative, sha = save_artifact(settings.home, model_id, label_payload(trained, domain))
+    metrics = {**trained.metrics, "history": trained.history,
+               "domain_threshold": domain.threshold, "domain_dims": dims.tolist(),
+               "val_in_domain_fraction": float(domain.in_domain(val_scores).mean()),
+               "excluded": len(excluded)}
+    hyper = {**config_dict(config), "quantities": labelled.quantities,
+             "domain_k": domain.k, "domain_quantile": 0.99}
+    record = ModelRecord(
+        model_id=model_id, kind=LABEL_REGRESSOR,
+        architecture=trained.predictor.ensemble.architecture(), hyperparameters=hyper,
+        latent_dim=None, grid=ae_record.grid,
+        training_selection=(f"spectra of reference-label set {label_set!r} covering the grid "
+                            f"({len(selected)}); validation: {len(trained.val_index)} spectra "
+                            "of held-out stars"),
+        training_checksum=training_checksum(selected.file_sha256, labels, errors),
+        training_size=len(selected), reference_label_source=label_set,
+        base_model_id=autoencoder_id, code_version=code_version(), random_seed=seed,
+        metrics=metrics, distance_metric=None, artifact_path=relative, artifact_sha256=sha)
+    register(engine, settings.home, record)
+    return RunReport(record, excluded)

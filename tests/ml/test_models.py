@@ -1,0 +1,91 @@
+"""Models and training on toy arrays (no database): learning, uncertainties, domain, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml.domain import DomainModel
+from ml.models.autoencoder import encode_arrays
+from ml.preprocess import Grid, PreprocessError, preprocess, resample
+from ml.train import AutoencoderConfig, LabelConfig, train_autoencoder, train_label_model
+from tests.ml import toy
+from tests.ml.conftest import TOY_GRID, toy_arrays
+
+CPU = torch.device("cpu")
+AE = AutoencoderConfig(latent_dim=8, epochs=6, channels=(8, 16, 32), hidden=64)
+ERRORS = np.array([50.0, 0.1, 0.05, 0.03])
+
+
+def test_resampling_keeps_the_flux_level_and_gains_snr_on_a_coarser_grid():
+    wave = np.linspace(5000, 5400, 2000)
+    flux = np.full_like(wave, 3.0)
+    ivar = np.full_like(wave, 100.0)
+    flux_out, ivar_out = resample(toy.spectrum(wave, flux, ivar, "flat"), Grid(5010, 5390, 500))
+    assert np.allclose(flux_out, 3.0)
+    assert np.allclose(ivar_out, 100.0 * 4, rtol=0.1)  # 4 native pixels per grid pixel
+
+
+def test_a_spectrum_not_covering_the_grid_is_refused_with_its_range():
+    wave = np.linspace(5100, 5400, 500)
+    spectrum = toy.spectrum(wave, np.ones(500), np.ones(500), "short")
+    with pytest.raises(PreprocessError, match=r"short covers 5099.*needs 5009"):
+        preprocess(spectrum, TOY_GRID)
+
+
+def test_autoencoder_loss_decreases_and_training_is_reproducible(toy_data):
+    flux, ivar = toy_data[0][:400], toy_data[1][:400]
+    first = train_autoencoder(flux, ivar, AE, seed=3, device=CPU)
+    history = first.history["val_loss"]
+    assert history[-1] < 0.5 * history[0]
+    assert first.history["train_loss"][-1] < first.history["train_loss"][0]
+    again = train_autoencoder(flux, ivar, AE, seed=3, device=CPU)
+    assert again.metrics["val_neg_elbo_per_pixel"] == first.metrics["val_neg_elbo_per_pixel"]
+    assert np.array_equal(again.information, first.information)
+    other = train_autoencoder(flux, ivar, AE, seed=4, device=CPU)
+    assert other.metrics["val_neg_elbo_per_pixel"] != first.metrics["val_neg_elbo_per_pixel"]
+
+
+@pytest.fixture(scope="module")
+def label_model(toy_data):
+    flux, ivar, labels, _ = toy_data
+    rng = np.random.default_rng(0)
+    noisy = labels + rng.normal(0, 1, labels.shape) * ERRORS
+    errors = np.tile(ERRORS, (len(labels), 1))
+    return train_label_model(flux, ivar, noisy, errors, np.arange(len(labels)),
+                             toy.QUANTITIES, LabelConfig(epochs=20, members=2,
+                                                         channels=(8, 16, 32), hidden=64),
+                             seed=1, device=CPU)
+
+
+def test_label_model_beats_the_mean_and_its_uncertainties_are_calibrated(label_model):
+    rng = np.random.default_rng(99)  # fresh stars, never seen in training or calibration
+    labels = toy.draw_labels(300, rng)
+    flux, ivar = toy_arrays(labels, rng.uniform(20, 120, 300), rng)
+    pred, sigma = label_model.predictor.predict(flux, ivar, CPU)
+    assert np.all(sigma > 0)
+    for j in range(3):  # teff, logg, mh carry strong signals in the toy model
+        rmse = np.sqrt(np.mean((pred[:, j] - labels[:, j]) ** 2))
+        baseline = np.sqrt(np.mean((labels[:, j] - labels[:, j].mean()) ** 2))
+        assert rmse < 0.4 * baseline, (toy.QUANTITIES[j], rmse, baseline)
+        z = (pred[:, j] - labels[:, j]) / sigma[:, j]
+        assert 0.6 < np.std(z) < 1.6, (toy.QUANTITIES[j], np.std(z))
+    history = label_model.history["member0_train_nll"]
+    assert history[-1] < history[0]
+
+
+@pytest.mark.xfail(reason="known gap: the k-NN latent score of a briefly trained autoencoder "
+                   "does not yet separate hot toy stars; see docs/ml.md", strict=False)
+def test_domain_score_separates_out_of_range_spectra(toy_data):
+    """As in the archive: the autoencoder sees every star, the label model only the cool."""
+    flux, ivar, labels, _ = toy_data
+    trained = train_autoencoder(flux, ivar, AE, seed=0, device=CPU)
+    latent, _ = encode_arrays(trained.model, flux, ivar, CPU)
+    cool = np.flatnonzero(labels[:, 0] < 5500)
+    split = len(cool) * 4 // 5
+    domain = DomainModel.fit(latent[cool[:split]], latent[cool[split:]],
+                             np.flatnonzero(trained.information > 0.05))
+    far = labels[:, 0] > 6500
+    assert (~domain.in_domain(domain.score(latent[far]))).mean() > 0.8
+    assert domain.in_domain(domain.score(latent[cool[split:]])).mean() >= 0.9
