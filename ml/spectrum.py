@@ -22,6 +22,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+def air_to_vacuum(wave_air: np.ndarray) -> np.ndarray:
+    """Vacuum wavelengths (Angstrom) from air ones.
+
+    The inverse of Ciddor's (1996) refractive index in the form given by
+    N. Piskunov for VALD, good to a few 1e-9 relative over 2000-25000 A.
+    """
+    wave_air = np.asarray(wave_air, dtype=np.float64)
+    s2 = (1e4 / wave_air) ** 2
+    n = (1.0 + 8.336624212083e-5 + 2.408926869968e-2 / (130.1065924522 - s2)
+         + 1.599740894897e-4 / (38.92568793293 - s2))
+    return wave_air * n
+
+
 class SpectrumError(ValueError):
     """A file that cannot be turned into a valid spectrum; the message says why."""
 
@@ -86,6 +99,12 @@ class Spectrum:
             raise SpectrumError("no sky position (RA/Dec) found")
         if not (0.0 <= m.ra < 360.0) or not (-90.0 <= m.dec <= 90.0):
             raise SpectrumError(f"sky position out of range: RA={m.ra}, Dec={m.dec}")
+
+    def vacuum_wavelength(self) -> np.ndarray:
+        """Wavelengths in vacuum (what ObsCore, SSA and the models use)."""
+        if self.meta.spec_frame == "air":
+            return air_to_vacuum(self.wavelength)
+        return self.wavelength
 
     def median_snr(self) -> float:
         """Median per-pixel S/N over the good pixels (flux * sqrt(ivar))."""

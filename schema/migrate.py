@@ -24,8 +24,11 @@ MANAGED_SCHEMAS = {"latentvo", OPS_SCHEMA, "tap_schema", "ivoa"}
 
 
 def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Limit Alembic to our own schemas; skip indexes the ML jobs build per model."""
+    """Limit Alembic to our own schemas' tables; skip views and the per-model indexes."""
     if type_ == "table":
+        vo = obj.info.get("vo") if not reflected else None
+        if getattr(vo, "table_type", None) == "view":
+            return False  # views are written by hand in their revision
         return obj.schema in MANAGED_SCHEMAS
     if type_ == "index" and name and name.startswith("latent_hnsw_"):
         return False

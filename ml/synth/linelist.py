@@ -346,16 +346,3 @@ MOLECULAR = bands_from_rows(
         ("CH", 4314.0, -1, 15.0, 40.0, 0.50, 1.4),
     ]
 )
-
-
-def air_to_vacuum(wave_air: np.ndarray) -> np.ndarray:
-    """Vacuum wavelengths (Angstrom) from air ones, using the Ciddor/Morton refractive index."""
-    wave_air = np.asarray(wave_air, dtype=np.float64)
-    s2 = (1e4 / wave_air) ** 2
-    n = (
-        1.0
-        + 8.336624212083e-5
-        + 2.408926869968e-2 / (130.1065924522 - s2)
-        + (1.599740894897e-4 / (38.92568793293 - s2))
-    )
-    return wave_air * n

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ml.spectrum import air_to_vacuum
 from ml.synth import linelist, telluric
 from ml.synth.linelist import Bands, Lines
 
@@ -116,7 +117,7 @@ def _select_bands(bands: Bands, keep: np.ndarray) -> Bands:
 
 
 def _frame_wave(wave: np.ndarray, frame: str) -> np.ndarray:
-    return linelist.air_to_vacuum(wave) if frame == "vacuum" else wave
+    return air_to_vacuum(wave) if frame == "vacuum" else wave
 
 
 def _log_strength(

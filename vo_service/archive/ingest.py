@@ -130,7 +130,8 @@ def spectrum_row(spectrum: Spectrum, sha256: str, path: Path, authority: str,
                  collection: str, release: str) -> dict:
     """The spectra-table row describing ``spectrum`` (without spectrum_id/healpix)."""
     m = spectrum.meta
-    wave_m = (spectrum.wavelength[[0, -1]] * u.AA).to_value(u.m)
+    # ObsCore and SSA give wavelengths in vacuum, whatever the file's frame.
+    wave_m = (spectrum.vacuum_wavelength()[[0, -1]] * u.AA).to_value(u.m)
     snr = m.snr if m.snr is not None and math.isfinite(m.snr) else spectrum.median_snr()
     return {
         "obs_publisher_did": f"{authority}/spectra?{m.obs_id}",
