@@ -110,6 +110,17 @@ def qualified_name(table: sa.Table) -> str:
     return f"{table.schema}.{table.name}"
 
 
+def adql_name(name: str) -> str:
+    """A column name as a query must write it: delimited when it is an ADQL reserved word.
+
+    TAP 1.1 (and taplint, E-TMS-CRSV) wants TAP_SCHEMA and VOSI to show such names
+    with their quotes, e.g. ``"size"``.
+    """
+    from vo_service.adql.reserved import RESERVED_WORDS  # the ADQL engine owns the list
+
+    return f'"{name}"' if name.upper() in RESERVED_WORDS else name
+
+
 def _size(arraysize: str | None) -> int | None:
     """TAP_SCHEMA's deprecated ``size``: the integer part of a 1-D arraysize."""
     if arraysize is None or "x" in arraysize:
@@ -139,7 +150,7 @@ def tap_schema_rows(published: list[sa.Table]) -> dict[sa.Table, list[dict]]:
         for index, column in enumerate(table.columns):
             cmeta = column_meta(column)
             rows[columns].append({
-                "table_name": qualified_name(table), "column_name": column.name,
+                "table_name": qualified_name(table), "column_name": adql_name(column.name),
                 "datatype": cmeta.datatype, "arraysize": cmeta.arraysize,
                 "xtype": cmeta.xtype, "size_": _size(cmeta.arraysize),
                 "description": cmeta.description, "utype": cmeta.utype, "unit": cmeta.unit,
@@ -160,8 +171,8 @@ def tap_schema_rows(published: list[sa.Table]) -> dict[sa.Table, list[dict]]:
             })
             for element in fk.elements:
                 rows[key_columns].append({"key_id": key_id,
-                                          "from_column": element.parent.name,
-                                          "target_column": element.column.name})
+                                          "from_column": adql_name(element.parent.name),
+                                          "target_column": adql_name(element.column.name)})
     return rows
 
 

@@ -4,6 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# STILTS (taplint, tapquery, votlint) checks the TAP service; Debian packages it.
+if ! command -v stilts >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stilts >/dev/null
+fi
 unset LATENTVO_DATABASE_URL LATENTVO_READER_DATABASE_URL LATENTVO_HOME LATENTVO_CONFIG
 .venv/bin/python -m pytest "$@"
 echo "--- external-database pass (LATENTVO_DATABASE_URL) ---"

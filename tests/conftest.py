@@ -95,9 +95,10 @@ def free_port() -> int:
 def server(database, latentvo_env):
     """A real ``latentvo serve`` process on a free port; yields its base URL."""
     port = free_port()
+    env = dict(latentvo_env, LATENTVO_BASE_URL=f"http://127.0.0.1:{port}")
     proc = subprocess.Popen(
         [sys.executable, "-m", "vo_service.cli", "serve", "--port", str(port)],
-        env=latentvo_env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -61,7 +61,7 @@ def test_tap_schema_rows_follow_the_declaration():
     for (table, column), row in zip(COLUMNS, columns, strict=True):
         meta = column_meta(column)
         assert row["table_name"] == f"{table.schema}.{table.name}"
-        assert row["column_name"] == column.name
+        assert row["column_name"] == tap_schema.adql_name(column.name)
         assert (row["datatype"], row["arraysize"], row["xtype"]) == (
             meta.datatype, meta.arraysize, meta.xtype)
         assert (row["unit"], row["ucd"], row["utype"], row["description"]) == (
@@ -81,6 +81,9 @@ def test_tap_schema_in_database_matches_declaration(database):
             'SELECT table_name, column_name, datatype, arraysize, xtype, "size", unit, ucd, '
             "utype, description, indexed, principal, std, column_index FROM tap_schema.columns "
             "ORDER BY table_name, column_index")).mappings().all()
+    # Other tests may publish catalogues into the same database: compare the declared ones.
+    declared = {f"{t.schema}.{t.name}" for t in PUBLISHED}
+    stored = [row for row in stored if row["table_name"] in declared]
     expected = sorted(tap_schema.tap_schema_rows(PUBLISHED)[tap_schema.columns],
                       key=lambda r: (r["table_name"], r["column_index"]))
     assert len(stored) == len(expected)

@@ -23,6 +23,7 @@ from vo_service.config import ConfigError, load_settings
 from vo_service.db.database import Database, DatabaseError
 from vo_service.db.embedded import EmbeddedError
 from vo_service.progress import console
+from vo_service.publish.cli import publish_app
 
 OPERATOR_ERRORS = (ConfigError, DatabaseError, EmbeddedError, IngestError, LabelTableError,
                    MLError)
@@ -38,6 +39,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(labels_app, name="labels")
 app.add_typer(adql_app, name="adql", help="Parse and translate ADQL queries (no database needed).")
 app.add_typer(ml_app, name="ml", help="Train models, infer ML products, analyse and report.")
+app.add_typer(publish_app, name="publish",
+              help="Publish existing catalogues next to the ML products.")
 
 
 def operator_errors(func):
@@ -237,7 +240,7 @@ def serve(
     database.upgrade()
     database.dispose()
     uvicorn.run("vo_service.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level="info")
+                workers=workers, log_level="info", server_header=False)
 
 
 @app.command("demo")
@@ -281,7 +284,8 @@ def demo(
         console.print(f"serving on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
         database.dispose()
         import uvicorn
-        uvicorn.run("vo_service.app:create_app", factory=True, host="127.0.0.1", port=port)
+        uvicorn.run("vo_service.app:create_app", factory=True, host="127.0.0.1", port=port,
+                    server_header=False)
 
 
 if __name__ == "__main__":

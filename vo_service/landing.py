@@ -37,8 +37,18 @@ def landing_page(request: Request) -> str:
 <h2>Archive</h2>
 <table>{rows}</table>
 <h2>Services</h2>
-<p>The IVOA services (TAP, SSA, DataLink, ObsCore) are not served by this version yet;
-see the project README for their status.</p>
+<ul>
+<li><a href="/tap">TAP</a> (ADQL 2.1, sync and async, uploads): base URL
+<code>{escape(str(request.base_url).rstrip("/"))}/tap</code> for TOPCAT, pyvo and STILTS;
+<a href="/tap/tables">tables</a>, <a href="/tap/examples">example queries</a>,
+<a href="/tap/capabilities">capabilities</a>, <a href="/tap/availability">availability</a>;
+the ObsCore table is <code>ivoa.obscore</code></li>
+<li><a href="/ssa?FORMAT=METADATA">SSA</a> 1.1 (spectra by position, band, time and ML labels):
+<code>{escape(str(request.base_url).rstrip("/"))}/ssa</code>;
+<a href="/ssa/capabilities">capabilities</a>, <a href="/ssa/availability">availability</a></li>
+<li>DataLink (<code>/datalink/links?ID=...</code>): each spectrum's file, preview, ML labels,
+latent vector, model and similar spectra</li>
+</ul>
 <p>Publisher: {escape(meta.publisher)} &middot; contact: {escape(meta.contact_email)}
 &middot; {escape(meta.rights)}</p>
 </body></html>"""

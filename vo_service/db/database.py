@@ -22,7 +22,7 @@ from functools import cached_property
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from schema import migrate, tap_schema
+from schema import migrate
 from schema.tables import OPS_SCHEMA, PUBLISHED_SCHEMA, published_tables
 from vo_service.config import Settings
 from vo_service.db.embedded import EmbeddedPostgres
@@ -100,6 +100,8 @@ class Database:
     # -- preparation ----------------------------------------------------------
 
     def upgrade(self) -> str:
+        from vo_service.publish.registry import refresh_tap_schema
+
         """Apply migrations, grants and TAP_SCHEMA; idempotent. Returns the revision.
 
         Concurrent upgrades (several processes starting at once) are serialised by
@@ -113,7 +115,7 @@ class Database:
                     migrate.upgrade(self.engine)
                     with self.engine.begin() as conn:
                         self._grant_reader(conn)
-                        tap_schema.refresh(conn, published_tables())
+                        refresh_tap_schema(conn)  # declared tables and published catalogues
                 finally:
                     lock.execute(sa.select(sa.func.pg_advisory_unlock(UPGRADE_LOCK_KEY)))
                     lock.commit()
@@ -162,6 +164,9 @@ class Database:
         conn.execute(sa.text(f'REVOKE ALL ON SCHEMA "{OPS_SCHEMA}" FROM "{role}"'))
         conn.execute(sa.text(f'REVOKE ALL ON ALL TABLES IN SCHEMA "{OPS_SCHEMA}" FROM "{role}"'))
         conn.execute(sa.text(f'REVOKE CREATE ON SCHEMA public FROM "{role}"'))
+        # TAP uploads become temporary tables of the reader's session.
+        database = conn.scalar(sa.text("SELECT current_database()"))
+        conn.execute(sa.text(f'GRANT TEMPORARY ON DATABASE "{database}" TO "{role}"'))
 
     def _bootstrap_embedded(self, port: int) -> None:
         """Create the roles, the database and the extensions (as superuser)."""

@@ -1,0 +1,203 @@
+"""``ivoa.obscore``: the ObsCore 1.1 view over the spectra, declared once.
+
+The view is declared here like every published table, so TAP_SCHEMA, VOSI
+``/tables``, VOTable FIELDs and the ADQL catalog describe it from this one
+place. Its body is hand-written DDL in migration ``0003`` (Alembic does not
+autogenerate views); ``tests/ssa/test_obscore.py`` checks that the migrated
+view has exactly the columns declared here, in this order.
+
+Where a column means the same as a column of ``latentvo.spectra`` or
+``latentvo.labels``, its description comes from that declaration; the UCD,
+utype and unit of the 30 mandatory columns are the ones ObsCore 1.1 (with
+its errata) prescribes, with the ``obscore:`` utype prefix that taplint and
+TOPCAT expect. The machine-learning columns (``label_model_id`` ... ``in_domain``)
+are documented extension columns, copied from ``latentvo.labels`` with all
+their metadata; they hold the predictions of the *current label model*, the
+most recently registered model of kind ``label-regressor``.
+
+``access_url`` points to the DataLink ``{links}`` endpoint of each spectrum.
+The public base URL is configuration, not data: the view reads it from
+:data:`service_settings` (row ``base_url``), which the web service writes when
+it starts (``vo_service.obscore.install``). Views run with their owner's
+privileges, so the read-only role sees the URL without seeing the ops schema.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from schema.tables import OPS_SCHEMA, labels, metadata, spectra
+from schema.vo import PositionIndex, VOColumn, VOTable, column_meta, vo_table
+
+IVOA_SCHEMA = "ivoa"
+OBSCORE_TABLE_UTYPE = "ivo://ivoa.net/std/ObsCore#table-1.1"
+OBSCORE_DATA_MODEL = "ivo://ivoa.net/std/ObsCore#core-1.1"
+DATALINK_MIME = "application/x-votable+xml;content=datalink"
+DATALINK_LINKS_PATH = "/datalink/links"
+
+
+def _obscore(name: str, sqltype, *, ucd: str, utype: str | None, unit: str | None = None,
+             description: str | None = None, like: sa.Column | None = None,
+             principal: bool = False, indexed: bool = False) -> sa.Column:
+    """A standard ObsCore column; the description defaults to that of ``like``."""
+    text = description or (column_meta(like).description if like is not None else None)
+    if not text:
+        raise ValueError(f"obscore column {name} needs a description")
+    return _column(name, sqltype, VOColumn(
+        description=text, unit=unit, ucd=ucd, utype=f"obscore:{utype}" if utype else None,
+        principal=principal, std=True, indexed=indexed))
+
+
+def _column(name: str, sqltype, meta: VOColumn) -> sa.Column:
+    from schema.vo import _votable_type
+
+    if isinstance(sqltype, type):
+        sqltype = sqltype()
+    datatype, arraysize, xtype = _votable_type(sqltype)
+    meta = VOColumn(description=meta.description, unit=meta.unit, ucd=meta.ucd,
+                    utype=meta.utype, datatype=datatype, arraysize=arraysize,
+                    xtype=meta.xtype or xtype, principal=meta.principal, std=meta.std,
+                    indexed=meta.indexed)
+    return sa.Column(name, sqltype, info={"vo": meta}, comment=meta.description)
+
+
+def _extension(source: sa.Column, name: str | None = None,
+               description: str | None = None) -> sa.Column:
+    """An extension column carrying the declared metadata of ``source``."""
+    meta = column_meta(source)
+    return _column(name or source.name, source.type.__class__, VOColumn(
+        description=description or meta.description, unit=meta.unit, ucd=meta.ucd,
+        utype=meta.utype, principal=meta.principal, std=False, indexed=meta.indexed))
+
+
+s = spectra.c
+lab = labels.c
+
+obscore = vo_table(
+    "obscore",
+    metadata,
+    _obscore("dataproduct_type", sa.Text, ucd="meta.code.class",
+             utype="ObsDataset.dataProductType", principal=True,
+             description="Data product type: always 'spectrum' here"),
+    _obscore("calib_level", sa.Integer, ucd="meta.code;obs.calib",
+             utype="ObsDataset.calibLevel",
+             description="Calibration level (2: calibrated, science-ready 1D spectra)"),
+    _obscore("obs_collection", sa.Text, ucd="meta.id", utype="DataID.collection",
+             like=s.obs_collection, principal=True),
+    _obscore("obs_id", sa.Text, ucd="meta.id", utype="DataID.observationID", like=s.obs_id,
+             indexed=True),
+    _obscore("obs_publisher_did", sa.Text, ucd="meta.ref.ivoid",
+             utype="Curation.publisherDID", like=s.obs_publisher_did, principal=True,
+             indexed=True),
+    _obscore("access_url", sa.Text, ucd="meta.ref.url", utype="Access.reference",
+             principal=True,
+             description="DataLink {links} URL of the spectrum: the file in several formats, "
+             "its preview, its machine-learning products and similar spectra"),
+    _obscore("access_format", sa.Text, ucd="meta.code.mime", utype="Access.format",
+             description="Content type of access_url (the DataLink MIME type)"),
+    _obscore("access_estsize", sa.BigInteger, ucd="phys.size;meta.file", utype="Access.size",
+             unit="kbyte", like=s.access_estsize),
+    _obscore("target_name", sa.Text, ucd="meta.id;src", utype="Target.name",
+             like=s.target_name, principal=True, indexed=True),
+    _obscore("s_ra", sa.Double, ucd="pos.eq.ra", unit="deg",
+             utype="Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C1",
+             like=s.s_ra, principal=True, indexed=True),
+    _obscore("s_dec", sa.Double, ucd="pos.eq.dec", unit="deg",
+             utype="Char.SpatialAxis.Coverage.Location.Coord.Position2D.Value2.C2",
+             like=s.s_dec, principal=True, indexed=True),
+    _obscore("s_fov", sa.Double, ucd="phys.angSize;instr.fov", unit="deg",
+             utype="Char.SpatialAxis.Coverage.Bounds.Extent.diameter",
+             description="Diameter of the aperture (not recorded by the spectrum files: NULL)"),
+    _obscore("s_region", sa.Text, ucd="pos.outline;obs.field",
+             utype="Char.SpatialAxis.Coverage.Support.Area",
+             description="Sky region covered (not recorded by the spectrum files: NULL)"),
+    _obscore("s_resolution", sa.Double, ucd="pos.angResolution", unit="arcsec",
+             utype="Char.SpatialAxis.Resolution.Refval.value",
+             description="Spatial resolution (not recorded: NULL)"),
+    _obscore("s_xel1", sa.BigInteger, ucd="meta.number", utype="Char.SpatialAxis.numBins1",
+             description="Number of elements along the first spatial axis (1: a 1D spectrum)"),
+    _obscore("s_xel2", sa.BigInteger, ucd="meta.number", utype="Char.SpatialAxis.numBins2",
+             description="Number of elements along the second spatial axis (1: a 1D spectrum)"),
+    _obscore("t_min", sa.Double, ucd="time.start;obs.exposure", unit="d",
+             utype="Char.TimeAxis.Coverage.Bounds.Limits.StartTime", like=s.t_min),
+    _obscore("t_max", sa.Double, ucd="time.end;obs.exposure", unit="d",
+             utype="Char.TimeAxis.Coverage.Bounds.Limits.StopTime", like=s.t_max),
+    _obscore("t_exptime", sa.Double, ucd="time.duration;obs.exposure", unit="s",
+             utype="Char.TimeAxis.Coverage.Support.Extent", like=s.t_exptime),
+    _obscore("t_resolution", sa.Double, ucd="time.resolution", unit="s",
+             utype="Char.TimeAxis.Resolution.Refval.value",
+             description="Temporal resolution (the exposure is not time-resolved: NULL)"),
+    _obscore("t_xel", sa.BigInteger, ucd="meta.number", utype="Char.TimeAxis.numBins",
+             description="Number of elements along the time axis (1: one exposure)"),
+    _obscore("em_min", sa.Double, ucd="em.wl;stat.min", unit="m",
+             utype="Char.SpectralAxis.Coverage.Bounds.Limits.LoLimit", like=s.em_min,
+             principal=True),
+    _obscore("em_max", sa.Double, ucd="em.wl;stat.max", unit="m",
+             utype="Char.SpectralAxis.Coverage.Bounds.Limits.HiLimit", like=s.em_max,
+             principal=True),
+    _obscore("em_res_power", sa.Double, ucd="spect.resolution",
+             utype="Char.SpectralAxis.Resolution.ResolPower.refVal", like=s.em_res_power),
+    _obscore("em_xel", sa.BigInteger, ucd="meta.number", utype="Char.SpectralAxis.numBins",
+             like=s.em_xel),
+    _obscore("o_ucd", sa.Text, ucd="meta.ucd", utype="Char.ObservableAxis.ucd",
+             description="UCD of the observable: phot.flux.density;em.wl for flux-calibrated "
+             "spectra, phot.count for spectra in detector units"),
+    _obscore("pol_states", sa.Text, ucd="meta.code;phys.polarization",
+             utype="Char.PolarizationAxis.stateList",
+             description="Polarization states (none: NULL)"),
+    _obscore("pol_xel", sa.BigInteger, ucd="meta.number", utype="Char.PolarizationAxis.numBins",
+             description="Number of polarization samples (none: NULL)"),
+    _obscore("facility_name", sa.Text, ucd="meta.id;instr.tel",
+             utype="Provenance.ObsConfig.Facility.name", like=s.facility_name),
+    _obscore("instrument_name", sa.Text, ucd="meta.id;instr",
+             utype="Provenance.ObsConfig.Instrument.name", like=s.instrument_name),
+    _obscore("obs_title", sa.Text, ucd="meta.title;obs", utype="DataID.title",
+             description="Title of the spectrum: target, instrument and observation id"),
+    # ---- extension columns (latentvo) -------------------------------------------
+    _extension(s.spectrum_id, description="latentvo extension: internal identifier of the "
+               "spectrum (joins latentvo.labels and latentvo.latent)"),
+    _extension(s.healpix_index, description="latentvo extension: NESTED HEALPix index of "
+               "(s_ra, s_dec) at order 29, used for positional searches"),
+    _extension(s.snr, description="latentvo extension: median signal-to-noise ratio per pixel"),
+    _extension(lab.model_id, name="label_model_id",
+               description="latentvo extension: label model that predicted teff ... in_domain "
+               "(the most recently registered label-regressor; see latentvo.models)"),
+    *(_extension(c, description=f"latentvo extension: {column_meta(c).description}")
+      for c in (lab.teff, lab.teff_err, lab.logg, lab.logg_err, lab.mh, lab.mh_err,
+                lab.alpha_m, lab.alpha_m_err, lab.domain_score, lab.in_domain)),
+    schema=IVOA_SCHEMA,
+    vo=VOTable(
+        description="ObsCore 1.1 view of the spectra, with latentvo's machine-learning "
+        "labels as extension columns; access_url leads to each spectrum's DataLink links",
+        utype=OBSCORE_TABLE_UTYPE,
+        table_type="view",
+        position=PositionIndex(ra="s_ra", dec="s_dec", healpix="healpix_index", depth=29),
+        table_index=5,
+    ),
+)
+
+# Configuration values that views need (not published; views read them with their
+# owner's rights). Written by the web service at start-up.
+service_settings = sa.Table(
+    "service_settings",
+    metadata,
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    schema=OPS_SCHEMA,
+    comment="Service configuration that views need, e.g. the public base URL in "
+    "ivoa.obscore.access_url; written by the web service when it starts",
+)
+
+# Characters of a publisher DID that must be escaped inside the ID=... query value of
+# access_url ('%' first). The view applies the same replacements (migration 0003).
+URL_ESCAPES = (("%", "%25"), (" ", "%20"), ("#", "%23"), ("&", "%26"), ("+", "%2B"),
+               ("?", "%3F"), ("=", "%3D"))
+
+
+def escape_id(pubdid: str) -> str:
+    """A publisher DID as the view writes it into access_url's query string."""
+    for char, code in URL_ESCAPES:
+        pubdid = pubdid.replace(char, code)
+    return pubdid

@@ -1,0 +1,142 @@
+"""DALI 1.1 rules shared by the protocols: parameters, literals, errors.
+
+* :class:`DALIError` is a user error with its HTTP status; every endpoint
+  turns it into a VOTable error document (``QUERY_STATUS=ERROR`` plus the
+  message), which is what pyvo and taplint read.
+* :class:`Params` holds request parameters with case-insensitive names,
+  single-valued checks and multi-valued accumulation.
+* Literals: booleans (true/false/1/0), ISO-8601 instants.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from fastapi import Request
+from fastapi.responses import Response
+
+VOTABLE_MIME = "application/x-votable+xml"
+
+
+class DALIError(Exception):
+    """A request the service refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def error_response(message: str, status: int = 400, *, infos=()) -> Response:
+    from vo_service.formats.votable import error_document
+    return Response(error_document(message, infos), status_code=status,
+                    media_type=VOTABLE_MIME)
+
+
+class Params:
+    """Request parameters; names are case-insensitive (stored upper-case)."""
+
+    def __init__(self, items: list[tuple[str, str]] | None = None,
+                 files: dict[str, bytes] | None = None) -> None:
+        self.values: dict[str, list[str]] = {}
+        self.files: dict[str, bytes] = dict(files or {})
+        for name, value in items or []:
+            self.add(name, value)
+
+    def add(self, name: str, value: str) -> None:
+        self.values.setdefault(name.upper(), []).append(value)
+
+    def __contains__(self, name: str) -> bool:
+        return name.upper() in self.values
+
+    def single(self, name: str, default: str | None = None) -> str | None:
+        values = self.values.get(name.upper())
+        if not values:
+            return default
+        if len(values) > 1 and len(set(values)) > 1:
+            raise DALIError(f"parameter {name} may be given only once")
+        return values[0]
+
+    def all(self, name: str) -> list[str]:
+        return list(self.values.get(name.upper(), []))
+
+    def file(self, name: str) -> bytes | None:
+        if name in self.files:
+            return self.files[name]
+        lowered = {k.lower(): v for k, v in self.files.items()}
+        return lowered.get(name.lower())
+
+
+async def read_params(request: Request, *, max_body: int) -> Params:
+    """Query string plus form body (urlencoded or multipart) of ``request``."""
+    items = list(request.query_params.multi_items())
+    files: dict[str, bytes] = {}
+    if request.method == "POST":
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body:
+            raise DALIError(f"request body of {int(length):,} bytes exceeds this service's "
+                            f"upload limit of {max_body:,} bytes", 413)
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data") or ctype.startswith(
+                "application/x-www-form-urlencoded"):
+            try:
+                form = await request.form(max_files=64, max_fields=1000,
+                                          max_part_size=max_body)
+            except Exception as exc:  # noqa: BLE001 - malformed bodies are the client's
+                raise DALIError(f"cannot read the request body: {exc}") from None
+            total = 0
+            for name, value in form.multi_items():
+                if isinstance(value, str):
+                    items.append((name, value))
+                    continue
+                data = await value.read()
+                total += len(data)
+                if total > max_body:
+                    raise DALIError(f"uploads exceed this service's limit of {max_body:,} "
+                                    "bytes", 413)
+                files[name] = data
+            await form.close()
+    return Params(items, files)
+
+
+def parse_bool(value: str) -> bool:
+    low = value.strip().lower()
+    if low in ("true", "1"):
+        return True
+    if low in ("false", "0"):
+        return False
+    raise DALIError(f"not a boolean (true, false, 1, 0): {value!r}")
+
+
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+
+
+def parse_instant(value: str) -> dt.datetime:
+    """An ISO-8601 instant (UTC unless it names an offset)."""
+    text = value.strip()
+    if not _ISO.match(text):
+        raise DALIError(f"not an ISO-8601 timestamp: {value!r}")
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise DALIError(f"not an ISO-8601 timestamp: {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def iso_utc(value: dt.datetime | None, *, z: bool = True) -> str:
+    """``YYYY-MM-DDThh:mm:ss.sssZ`` (UWS instants); empty for None."""
+    if value is None:
+        return ""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    text = value.isoformat(timespec="milliseconds")
+    return text + "Z" if z else text
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,256 @@
+"""``/datalink/links``: what belongs to a spectrum, as DataLink 1.1 rows.
+
+For each known ID, in this order:
+
+* ``#this``: the spectrum as a FITS binary table with Spectrum DM utypes (first,
+  so that pyvo's ``getdataset()`` gets a file astropy and specutils load with
+  units), as a Spectrum DM VOTable, and as the original file;
+* ``#preview-plot``: a PNG plot;
+* ``#derivation``: its predicted labels (every label model) and its latent
+  vectors (every autoencoder), as TAP queries returning VOTables;
+* ``#documentation``: the registry entry (provenance, metrics) of each model
+  that made those products;
+* ``#counterpart``: the 10 most similar spectra (a fixed link) and the
+  ``similar`` service descriptor for other K or models, when the spectrum has
+  a latent vector.
+
+An unknown ID gets one ``#this`` row with ``NotFoundFault`` in error_message.
+At most :data:`MAX_IDS` IDs are answered per request; the rest are left out
+whole and the response is flagged OVERFLOW (pyvo asks again for the rest).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from vo_service.archive.store import FileStore
+from vo_service.dali import DALIError, error_response, read_params
+from vo_service.datalink.document import (
+    DATALINK_MIME,
+    DATALINK_STANDARD,
+    Param,
+    ResultDocument,
+    ServiceDescriptor,
+    arrow_table,
+)
+from vo_service.formats.fields import Field
+from vo_service.getdata import getdata_url
+from vo_service.getdata.convert import REPRESENTATIONS, Converter
+from vo_service.getdata.lookup import SpectrumLookup
+
+router = APIRouter()
+MAX_IDS = 1000
+DEFAULT_K = 10
+MAX_K = 1000
+VOTABLE = "application/x-votable+xml"
+
+FIELDS = [
+    Field("ID", "char", "*", ucd="meta.id;meta.main",
+          description="Identifier (publisher DID) the link belongs to"),
+    Field("access_url", "char", "*", ucd="meta.ref.url", description="URL of the linked resource"),
+    Field("service_def", "char", "*", ucd="meta.ref",
+          description="ID of the service descriptor to call (RESOURCE below)"),
+    Field("error_message", "char", "*", ucd="meta.code.error",
+          description="Why no link could be given"),
+    Field("description", "char", "*", ucd="meta.note", description="What the link leads to"),
+    Field("semantics", "char", "*", ucd="meta.code",
+          description="Relation of the linked resource to the spectrum (DataLink vocabulary)"),
+    Field("content_type", "char", "*", ucd="meta.code.mime",
+          description="MIME type of the linked resource"),
+    Field("content_length", "long", unit="byte", ucd="phys.size;meta.file",
+          description="Size of the linked resource, when known"),
+    Field("content_qualifier", "char", "*", ucd="meta.code.class",
+          description="Product type of the linked resource (product-type vocabulary)"),
+    Field("local_semantics", "char", "*", ucd="meta.id.assoc",
+          description="latentvo's own tag for the link"),
+]
+NAMES = [f.name for f in FIELDS]
+
+
+@dataclass
+class DataLink:
+    database: object
+    base_url: str
+    lookup: SpectrumLookup
+    store: FileStore
+    converter: Converter
+
+    def tap_url(self, adql: str) -> str:
+        return (f"{self.base_url}/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY="
+                f"{quote(adql, safe='')}")
+
+    def similar_url(self, pubdid: str, model: str, k: int = DEFAULT_K) -> str:
+        return (f"{self.base_url}/datalink/similar?ID={quote(pubdid, safe=':/')}"
+                f"&MODEL={quote(model, safe='')}&K={k}")
+
+
+def _products(engine: sa.Engine, spectrum_ids: list[int]) -> dict[int, list]:
+    """(kind, model_id, created_at) of the ML products of each spectrum, newest model first."""
+    if not spectrum_ids:
+        return {}
+    sql = sa.text(
+        "SELECT p.spectrum_id, p.kind, p.model_id, m.latent_dim, m.distance_metric "
+        "FROM (SELECT spectrum_id, 'labels' AS kind, model_id FROM latentvo.labels "
+        "      WHERE spectrum_id = ANY(:ids) "
+        "      UNION ALL "
+        "      SELECT spectrum_id, 'latent', model_id FROM latentvo.latent "
+        "      WHERE spectrum_id = ANY(:ids)) AS p "
+        "JOIN latentvo.models AS m USING (model_id) "
+        "ORDER BY p.spectrum_id, p.kind, m.created_at DESC, p.model_id")
+    out: dict[int, list] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(sql, {"ids": spectrum_ids}):
+            out.setdefault(row.spectrum_id, []).append(row)
+    return out
+
+
+def _row(did: str, **values) -> dict:
+    row = dict.fromkeys(NAMES)
+    row["ID"] = did
+    row.update(values)
+    return row
+
+
+def link_rows(dl: DataLink, dids: list[str]) -> tuple[list[dict], bool]:
+    """The rows for ``dids`` (at most MAX_IDS of them) and whether some were left out."""
+    overflow = len(dids) > MAX_IDS
+    dids = dids[:MAX_IDS]
+    records = dl.lookup.many(dids)
+    products = _products(dl.database.reader_engine,
+                         [r.spectrum_id for r in records.values()])
+    rows: list[dict] = []
+    for did in dids:
+        rec = records.get(did)
+        if rec is None:
+            rows.append(_row(did, semantics="#this",
+                             error_message=f"NotFoundFault: no spectrum with ID {did}"))
+            continue
+        for key in ("fits", "votable"):
+            rep = REPRESENTATIONS[key]
+            cached = dl.converter.cached_path(rec.file_sha256, key)
+            rows.append(_row(
+                did, access_url=getdata_url(dl.base_url, did, key), semantics="#this",
+                description=f"The spectrum as {rep.description}", content_type=rep.mime,
+                content_length=cached.stat().st_size if cached.exists() else None,
+                content_qualifier="#spectrum", local_semantics=f"spectrum-{key}"))
+        native = dl.store.path_for(rec.file_sha256)
+        rows.append(_row(
+            did, access_url=getdata_url(dl.base_url, did), semantics="#this",
+            description=f"The original file as ingested ({rec.file_name})",
+            content_type=rec.access_format,
+            content_length=native.stat().st_size if native.exists() else None,
+            content_qualifier="#spectrum", local_semantics="spectrum-original"))
+        png = dl.converter.cached_path(rec.file_sha256, "png")
+        rows.append(_row(
+            did, access_url=getdata_url(dl.base_url, did, "png"), semantics="#preview-plot",
+            description="Plot of the spectrum (flux against wavelength)",
+            content_type="image/png",
+            content_length=png.stat().st_size if png.exists() else None,
+            local_semantics="preview"))
+        mine = products.get(rec.spectrum_id, [])
+        label_models = [p.model_id for p in mine if p.kind == "labels"]
+        latent = [p for p in mine if p.kind == "latent"]
+        sid = rec.spectrum_id
+        if label_models:
+            rows.append(_row(
+                did, access_url=dl.tap_url(
+                    f"SELECT * FROM latentvo.labels WHERE spectrum_id = {sid} "
+                    "ORDER BY model_id"),
+                semantics="#derivation", content_type=VOTABLE, content_qualifier="#measurements",
+                description="Stellar labels (Teff, log g, [M/H], [alpha/M] with 1-sigma "
+                f"errors and training-domain flag) predicted by {', '.join(label_models)}",
+                local_semantics="labels"))
+        if latent:
+            rows.append(_row(
+                did, access_url=dl.tap_url(
+                    f"SELECT * FROM latentvo.latent WHERE spectrum_id = {sid} "
+                    "ORDER BY model_id"),
+                semantics="#derivation", content_type=VOTABLE,
+                description="Latent vectors of the spectrum from "
+                f"{', '.join(p.model_id for p in latent)}", local_semantics="latent"))
+        for model in dict.fromkeys(label_models + [p.model_id for p in latent]):
+            literal = model.replace("'", "''")
+            rows.append(_row(
+                did, access_url=dl.tap_url(
+                    f"SELECT * FROM latentvo.models WHERE model_id = '{literal}'"),
+                semantics="#documentation", content_type=VOTABLE,
+                description=f"Registry entry of model {model}: architecture, training data "
+                "and checksum, code version, metrics, artifact checksum",
+                local_semantics="model"))
+        if latent:
+            model = latent[0].model_id
+            rows.append(_row(
+                did, access_url=dl.similar_url(did, model), semantics="#counterpart",
+                content_type=VOTABLE, local_semantics="similar",
+                description=f"The {DEFAULT_K} most similar spectra in the latent space of "
+                f"{model}, with distances"))
+            rows.append(_row(
+                did, service_def="similar", semantics="#counterpart", content_type=VOTABLE,
+                local_semantics="similar-service",
+                description="Similar spectra: choose how many (K) and the autoencoder "
+                "(MODEL)"))
+    return rows, overflow
+
+
+def _autoencoders(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.scalars(sa.text(
+            "SELECT model_id FROM latentvo.models WHERE kind = 'autoencoder' "
+            "AND latent_dim IS NOT NULL ORDER BY created_at DESC, model_id")))
+
+
+def similar_descriptor(dl: DataLink, models: list[str]) -> ServiceDescriptor:
+    return ServiceDescriptor(
+        ident="similar", access_url=f"{dl.base_url}/datalink/similar", content_type=VOTABLE,
+        description="Spectra most similar to this one: the K nearest neighbours in an "
+        "autoencoder's latent space (pgvector HNSW index), with their distances",
+        input_params=[
+            Param("ID", "", ref="ID", ucd="meta.id;meta.main",
+                  description="Publisher DID of the spectrum"),
+            Param("K", "", datatype="int", ucd="meta.number", minimum="1",
+                  maximum=str(MAX_K), description=f"Number of neighbours (default {DEFAULT_K})"),
+            Param("MODEL", "", ucd="meta.id;meta.software", options=tuple(models),
+                  description="Autoencoder whose latent space is searched (default: the "
+                  "newest one that encoded the spectrum)"),
+        ])
+
+
+def links_document(dl: DataLink, dids: list[str]) -> bytes:
+    rows, overflow = link_rows(dl, dids)
+    table = arrow_table(FIELDS, {n: [r[n] for r in rows] for n in NAMES})
+    descriptors = []
+    if any(r["service_def"] == "similar" for r in rows):
+        descriptors.append(similar_descriptor(dl, _autoencoders(dl.database.reader_engine)))
+    doc = ResultDocument(FIELDS, infos=[("standardID", DATALINK_STANDARD, None)],
+                         field_ids={"ID": "ID"}, descriptors=descriptors, table_name="links")
+    return doc.render(table, overflow=overflow)
+
+
+def _check_format(params) -> None:
+    fmt = params.single("RESPONSEFORMAT")
+    if fmt is None or not fmt.strip():
+        return
+    base = fmt.split(";")[0].strip().lower()
+    if base in ("votable", "application/x-votable+xml", "text/xml"):
+        return
+    raise DALIError(f"unsupported RESPONSEFORMAT {fmt!r}; DataLink responses are VOTables "
+                    f"({DATALINK_MIME})")
+
+
+@router.api_route("/datalink/links", methods=["GET", "POST"])
+async def links(request: Request) -> Response:
+    dl: DataLink = request.app.state.datalink
+    try:
+        params = await read_params(request, max_body=10_000_000)
+        _check_format(params)
+        dids = list(dict.fromkeys(v.strip() for v in params.all("ID") if v.strip()))
+        body = await run_in_threadpool(links_document, dl, dids)
+    except DALIError as exc:
+        return error_response(f"UsageFault: {exc.message}", exc.status)
+    return Response(body, media_type=DATALINK_MIME)

@@ -1,0 +1,137 @@
+"""``/datalink/similar``: the K spectra nearest to one spectrum in a latent space.
+
+The neighbours come from the same SQL form as ``ml.similarity.top_k_sql`` (and
+as the ADQL translation of ``TOP k ... WHERE model_id = 'M' ORDER BY
+lvo_latent_distance(vec, q)``): ``vec::vector(N) <op> q ORDER BY ... LIMIT k``
+over ``latentvo.latent`` restricted to the model, which the model's partial
+HNSW index serves. The operator is the model's registered metric (L2 or
+cosine). The spectrum itself is left out of its neighbours.
+
+The result is a VOTable (one row per neighbour, nearest first) that is itself
+DataLink-aware: its ``obs_publisher_did`` column feeds a DataLink service
+descriptor, so clients can go on from any neighbour to its files and labels.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from ml.similarity import index_plan, top_k_sql
+from schema.tables import spectra
+from schema.vo import column_meta
+from vo_service.dali import DALIError, error_response, read_params
+from vo_service.datalink import links_url
+from vo_service.datalink.document import ResultDocument, arrow_table, datalink_descriptor
+from vo_service.datalink.links import DEFAULT_K, MAX_K, DataLink
+from vo_service.formats.fields import Field
+
+router = APIRouter()
+
+
+def _declared(name: str) -> Field:
+    column = spectra.c[name]
+    meta = column_meta(column)
+    return Field(name, meta.datatype, meta.arraysize, meta.xtype, meta.unit, meta.ucd,
+                 meta.utype, meta.description)
+
+
+FIELDS = [
+    Field("rank", "int", ucd="meta.number", description="1 for the nearest neighbour"),
+    _declared("obs_publisher_did"),
+    Field("distance", "double", ucd="stat.value",
+          description="Distance from the query spectrum in latent space (the model's metric)"),
+    _declared("spectrum_id"), _declared("target_name"), _declared("s_ra"), _declared("s_dec"),
+    _declared("snr"), _declared("instrument_name"),
+]
+
+
+_METRICS = {"l2": "Euclidean (L2) distance", "cosine": "cosine distance"}
+
+
+class NotFound(Exception):
+    pass
+
+
+def neighbours(dl: DataLink, did: str, k: int, model: str | None) -> tuple[str, str, list]:
+    engine = dl.database.reader_engine
+    with engine.connect() as conn:
+        sid = conn.scalar(sa.select(spectra.c.spectrum_id).where(
+            spectra.c.obs_publisher_did == did))
+        if sid is None:
+            raise NotFound(f"NotFoundFault: no spectrum with ID {did}")
+        query = ("SELECT v.model_id, v.vec::text AS vec, m.latent_dim, m.distance_metric "
+                 "FROM latentvo.latent AS v JOIN latentvo.models AS m USING (model_id) "
+                 "WHERE v.spectrum_id = :sid AND m.latent_dim IS NOT NULL ")
+        args = {"sid": sid}
+        if model:
+            query += "AND v.model_id = :model "
+            args["model"] = model
+        query += "ORDER BY m.created_at DESC, v.model_id LIMIT 1"
+        row = conn.execute(sa.text(query), args).first()
+        if row is None:
+            which = f"model {model}" if model else "any autoencoder"
+            raise NotFound(f"NotFoundFault: spectrum {did} has no latent vector from {which}")
+        metric = (row.distance_metric or "l2").lower()
+        if metric not in ("l2", "cosine"):
+            metric = "l2"
+        plan = index_plan(int(row.latent_dim), metric)
+        # SET LOCAL: for the rest of this connection's (auto-begun) transaction only
+        conn.execute(sa.text("SET LOCAL transaction_read_only = on"))
+        if plan["type"] == "hnsw":
+            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(40, k + 1)}"))
+            conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = strict_order"))
+        inner = top_k_sql(int(row.latent_dim), metric)
+        rows = conn.execute(sa.text(
+            f"SELECT nn.spectrum_id, nn.distance, s.obs_publisher_did, s.target_name, "
+            f"s.s_ra, s.s_dec, s.snr, s.instrument_name FROM ({inner}) AS nn "
+            "JOIN latentvo.spectra AS s USING (spectrum_id) ORDER BY nn.distance"),
+            {"query": row.vec, "model_id": row.model_id, "k": k + 1}).all()
+    found = [r for r in rows if r.spectrum_id != sid][:k]
+    return row.model_id, metric, found
+
+
+def similar_document(dl: DataLink, did: str, k: int, model: str | None) -> bytes:
+    model_id, metric, rows = neighbours(dl, did, k, model)
+    columns = {
+        "rank": list(range(1, len(rows) + 1)),
+        "obs_publisher_did": [r.obs_publisher_did for r in rows],
+        "distance": [float(r.distance) for r in rows],
+        "spectrum_id": [r.spectrum_id for r in rows],
+        "target_name": [r.target_name for r in rows],
+        "s_ra": [r.s_ra for r in rows], "s_dec": [r.s_dec for r in rows],
+        "snr": [r.snr for r in rows], "instrument_name": [r.instrument_name for r in rows],
+    }
+    doc = ResultDocument(
+        FIELDS, table_name="similar",
+        infos=[("ID", did, None), ("MODEL", model_id, None), ("K", str(k), None),
+               ("metric", metric, f"{_METRICS[metric]} in the latent space of {model_id}")],
+        field_ids={"obs_publisher_did": "obs_publisher_did"},
+        descriptors=[datalink_descriptor(links_url(dl.base_url), "obs_publisher_did")])
+    return doc.render(arrow_table(FIELDS, columns))
+
+
+@router.api_route("/datalink/similar", methods=["GET", "POST"])
+async def similar(request: Request) -> Response:
+    dl: DataLink = request.app.state.datalink
+    try:
+        params = await read_params(request, max_body=1_000_000)
+        did = params.single("ID")
+        if not did or not did.strip():
+            raise DALIError("ID is missing: give the publisher DID of a spectrum")
+        k_text = params.single("K")
+        try:
+            k = int(k_text) if k_text not in (None, "") else DEFAULT_K
+        except ValueError:
+            raise DALIError(f"K must be an integer from 1 to {MAX_K}, got {k_text!r}") from None
+        if not 1 <= k <= MAX_K:
+            raise DALIError(f"K must be an integer from 1 to {MAX_K}, got {k}")
+        model = (params.single("MODEL") or "").strip() or None
+        body = await run_in_threadpool(similar_document, dl, did.strip(), k, model)
+    except DALIError as exc:
+        return error_response(f"UsageFault: {exc.message}", exc.status)
+    except NotFound as exc:
+        return error_response(str(exc), 404)
+    return Response(body, media_type="application/x-votable+xml")

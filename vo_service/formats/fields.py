@@ -1,0 +1,159 @@
+"""Result columns as the output writers see them, and Arrow data coerced to them.
+
+A :class:`Field` carries what a VOTable FIELD (and TAP_SCHEMA) says about a
+column: name, VOTable datatype, arraysize, xtype, unit, UCD, utype and
+description. Fields come from the ADQL translation (which takes them from
+the schema declaration), so the writers never restate metadata.
+
+Query results arrive as Arrow record batches (``vo_service.tap.runner``).
+:func:`coerce` turns each column into the canonical Arrow type of its field
+(``float`` -> float32, ``char`` -> string, arrays -> lists ...), so that every
+writer deals with a handful of Arrow types only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+SCALAR_TYPES: dict[str, pa.DataType] = {
+    "boolean": pa.bool_(),
+    "bit": pa.bool_(),
+    "unsignedByte": pa.uint8(),
+    "short": pa.int16(),
+    "int": pa.int32(),
+    "long": pa.int64(),
+    "float": pa.float32(),
+    "double": pa.float64(),
+    "char": pa.string(),
+    "unicodeChar": pa.string(),
+}
+
+TEXT_DATATYPES = ("char", "unicodeChar")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    datatype: str = "char"
+    arraysize: str | None = None
+    xtype: str | None = None
+    unit: str | None = None
+    ucd: str | None = None
+    utype: str | None = None
+    description: str | None = None
+
+    @classmethod
+    def of(cls, obj) -> Field:
+        """A Field from any object with the same attribute names (ADQL columns...)."""
+        if isinstance(obj, Field):
+            return obj
+        get = (obj.get if isinstance(obj, dict) else lambda k, d=None: getattr(obj, k, d))
+        arraysize = get("arraysize")
+        datatype = get("datatype") or "char"
+        if datatype == "bit":  # uploads written by astropy: served as boolean
+            datatype = "boolean"
+        if datatype in TEXT_DATATYPES and arraysize in (None, "", "1"):
+            arraysize = "*"
+        return cls(name=get("name"), datatype=datatype, arraysize=arraysize or None,
+                   xtype=get("xtype") or None, unit=get("unit") or None,
+                   ucd=get("ucd") or None, utype=get("utype") or None,
+                   description=get("description") or None)
+
+    @property
+    def is_text(self) -> bool:
+        return self.datatype in TEXT_DATATYPES
+
+    @property
+    def is_array(self) -> bool:
+        """A non-text column with an arraysize (latent vectors, points...)."""
+        return not self.is_text and self.arraysize is not None
+
+    @property
+    def fixed_count(self) -> int | None:
+        """Number of elements of a fixed-size array ("16", "3x4"), None if variable."""
+        if self.arraysize is None or "*" in self.arraysize:
+            return None
+        return int(np.prod([int(p) for p in self.arraysize.split("x")]))
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        scalar = SCALAR_TYPES.get(self.datatype, pa.string())
+        return pa.list_(scalar) if self.is_array else scalar
+
+
+def field_for_arrow(name: str, type_: pa.DataType) -> Field:
+    """A Field describing an Arrow column with no declared metadata."""
+    if pa.types.is_list(type_) or pa.types.is_fixed_size_list(type_):
+        inner = field_for_arrow(name, type_.value_type)
+        return Field(name, inner.datatype, "*")
+    for datatype, candidate in SCALAR_TYPES.items():
+        if type_ == candidate and datatype not in ("bit", "unicodeChar"):
+            return Field(name, datatype, "*" if datatype == "char" else None)
+    if pa.types.is_timestamp(type_):
+        return Field(name, "char", "*", "timestamp")
+    return Field(name, "char", "*")
+
+
+def _storage(array: pa.Array) -> pa.Array:
+    return array.storage if isinstance(array.type, pa.BaseExtensionType) else array
+
+
+def _pgvector(array: pa.Array) -> pa.Array:
+    """Decode pgvector's binary form (int16 dim, int16 unused, dim float32 BE) to lists."""
+    values = array.to_pylist()
+    rows = [None if v is None else
+            np.frombuffer(v, dtype=">f4", offset=4).astype("f4") for v in values]
+    return pa.array(rows, pa.list_(pa.float32()))
+
+
+def _timestamp_text(array: pa.Array) -> pa.Array:
+    if pa.types.is_date(array.type):
+        return pc.strftime(array, format="%Y-%m-%d")
+    unit = array.type.unit
+    if unit in ("us", "ns", "ms"):
+        # %S prints fractional seconds for sub-second units; DALI allows them.
+        text = pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+        return pc.replace_substring_regex(text, r"\.?0+$", "")
+    return pc.strftime(array, format="%Y-%m-%dT%H:%M:%S")
+
+
+def coerce(array: pa.Array, field: Field) -> pa.Array:
+    """``array`` converted to ``field.arrow_type`` (or a close relative for arrays)."""
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    typ = array.type
+    if isinstance(typ, pa.BaseExtensionType):
+        name = getattr(typ, "type_name", "")
+        array = _storage(array)
+        if name == "vector":
+            array = _pgvector(array)
+        typ = array.type
+    target = field.arrow_type
+    if typ == target:
+        return array
+    if field.is_text:
+        if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
+            return _timestamp_text(array)
+        if pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+            return pc.cast(array, pa.string(), safe=False)
+        if pa.types.is_list(typ) or pa.types.is_fixed_size_list(typ):
+            return pc.binary_join(pc.cast(array, pa.list_(pa.string())), " ")
+        return pc.cast(array, pa.string())
+    if field.is_array:
+        if pa.types.is_fixed_size_list(typ) or pa.types.is_large_list(typ):
+            array = pc.cast(array, pa.list_(typ.value_type))
+            typ = array.type
+        if pa.types.is_list(typ):
+            if typ.value_type != target.value_type:
+                array = pc.cast(array, target)
+            return array
+        return pc.cast(array, target)
+    if pa.types.is_string(typ) and pa.types.is_integer(target):
+        return pc.cast(pc.cast(array, pa.float64()), target, safe=False)
+    if pa.types.is_floating(typ) and pa.types.is_integer(target):
+        return pc.cast(array, target, safe=False)
+    return pc.cast(array, target, safe=False)

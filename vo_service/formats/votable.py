@@ -1,0 +1,125 @@
+"""Streaming VOTable 1.4 writer: TABLEDATA or BINARY2, with DALI INFOs.
+
+Layout (DALI 1.1 §4.4):
+
+    <VOTABLE version="1.4">
+      <RESOURCE type="results">
+        <INFO name="QUERY_STATUS" value="OK"/>  ... other INFOs
+        <TABLE> <FIELD .../>... <DATA> rows </DATA> </TABLE>
+        <INFO name="QUERY_STATUS" value="OVERFLOW"/>   only when truncated
+        <INFO name="QUERY_STATUS" value="ERROR">...   only on mid-stream failure
+      </RESOURCE>
+    </VOTABLE>
+
+The header can be written before the first row because every FIELD is known
+from the query's translation; overflow and late errors go into the trailing
+QUERY_STATUS INFO that clients read as authoritative.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from xml.sax.saxutils import escape, quoteattr
+
+import pyarrow as pa
+
+from vo_service.formats import binary2
+from vo_service.formats.fields import Field
+from vo_service.formats.textcells import cell_text, join_rows, xml_escape
+
+NS = "http://www.ivoa.net/xml/VOTable/v1.3"
+VERSION = "1.4"
+
+
+def _attr(name: str, value) -> str:
+    return f" {name}={quoteattr(str(value))}" if value not in (None, "") else ""
+
+
+def info(name: str, value: str, text: str | None = None, **attrs) -> str:
+    extra = "".join(_attr(k, v) for k, v in attrs.items())
+    head = f"<INFO name={quoteattr(name)} value={quoteattr(value or '')}{extra}"
+    return f"{head}>{escape(text)}</INFO>\n" if text else f"{head}/>\n"
+
+
+def field_xml(field: Field, ident: str | None = None) -> str:
+    attrs = (_attr("name", field.name) + _attr("ID", ident) + _attr("datatype", field.datatype)
+             + _attr("arraysize", field.arraysize) + _attr("xtype", field.xtype)
+             + _attr("unit", field.unit) + _attr("ucd", field.ucd) + _attr("utype", field.utype))
+    if field.description:
+        return f"<FIELD{attrs}><DESCRIPTION>{escape(field.description)}</DESCRIPTION></FIELD>\n"
+    return f"<FIELD{attrs}/>\n"
+
+
+def document_start(infos: Iterable[tuple[str, str, str | None]] = ()) -> str:
+    head = (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<VOTABLE version="{VERSION}" xmlns="{NS}" '
+            f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
+            f'<RESOURCE type="results">\n')
+    return head + "".join(info(n, v, t) for n, v, t in infos)
+
+
+def error_document(message: str, infos: Iterable[tuple[str, str, str | None]] = ()) -> bytes:
+    """A DALI error document: QUERY_STATUS=ERROR with the message, no TABLE."""
+    return (document_start([("QUERY_STATUS", "ERROR", message), *infos])
+            + "</RESOURCE>\n</VOTABLE>\n").encode()
+
+
+class VOTableWriter:
+    """Writes one result table; ``serialization`` is ``TABLEDATA`` or ``BINARY2``."""
+
+    def __init__(self, fields: list[Field], serialization: str = "BINARY2",
+                 infos: Iterable[tuple[str, str, str | None]] = (),
+                 table_name: str = "result") -> None:
+        self.fields = fields
+        self.serialization = serialization
+        self.infos = list(infos)
+        self.table_name = table_name
+
+    def header(self) -> bytes:
+        parts = [document_start([("QUERY_STATUS", "OK", "Query successful"), *self.infos]),
+                 f'<TABLE name="{self.table_name}">\n']
+        parts += [field_xml(f) for f in self.fields]
+        if self.serialization == "TABLEDATA":
+            parts.append("<DATA><TABLEDATA>\n")
+        else:
+            parts.append('<DATA><BINARY2><STREAM encoding="base64">\n')
+        return "".join(parts).encode()
+
+    def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+        if self.serialization == "TABLEDATA":
+            for batch in batches:
+                if batch.num_rows:
+                    cells = [self._td(batch.column(j), f) for j, f in enumerate(self.fields)]
+                    if cells:
+                        yield join_rows(cells, prefix="<TR><TD>", separator="</TD><TD>",
+                                        suffix="</TD></TR>\n")
+                    else:
+                        yield b"<TR></TR>\n" * batch.num_rows
+        else:
+            stream = binary2.Base64Stream()
+            for batch in batches:
+                data = stream.feed(binary2.encode_batch(batch, self.fields))
+                if data:
+                    yield data
+            self._tail = stream.close()
+
+    @staticmethod
+    def _td(array: pa.Array, field: Field) -> pa.Array:
+        text = cell_text(array, field)
+        return xml_escape(text) if field.is_text else text
+
+    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        parts = []
+        if self.serialization == "TABLEDATA":
+            parts.append("</TABLEDATA></DATA>\n")
+        else:
+            parts.append(getattr(self, "_tail", b"").decode())
+            parts.append("</STREAM></BINARY2></DATA>\n")
+        parts.append("</TABLE>\n")
+        if error:
+            parts.append(info("QUERY_STATUS", "ERROR", error))
+        elif overflow:
+            parts.append(info("QUERY_STATUS", "OVERFLOW",
+                              "Result truncated: more rows match than MAXREC allows"))
+        parts.append("</RESOURCE>\n</VOTABLE>\n")
+        return "".join(parts).encode()

@@ -1,0 +1,1 @@
+"""Publishing existing catalogues through the same schema mechanism as the ML products."""

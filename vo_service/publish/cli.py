@@ -1,0 +1,114 @@
+"""``latentvo publish``: publish existing catalogues next to the ML products."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+
+from vo_service.config import ConfigError, load_settings
+from vo_service.db.database import Database, DatabaseError
+from vo_service.progress import console
+
+publish_app = typer.Typer(help="Publish existing catalogues (declaration file + data) "
+                          "through TAP.", no_args_is_help=True)
+
+
+def _errors(func):
+    from vo_service.publish.declaration import DeclarationError
+    from vo_service.publish.loader import PublishError
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (ConfigError, DatabaseError, DeclarationError, PublishError) as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+@publish_app.command("table")
+@_errors
+def publish_table(
+    declaration: Annotated[Path, typer.Argument(help="Declaration file (TOML)")],
+    data: Annotated[Path, typer.Argument(help="Rows: CSV with a header line, FITS or VOTable")],
+    replace: Annotated[bool, typer.Option(help="Replace the table if it is published")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
+) -> None:
+    """Create the declared table, load the rows, grant it to readers, add it to TAP_SCHEMA."""
+    from vo_service.publish.declaration import Declaration
+    from vo_service.publish.loader import publish
+
+    decl = Declaration.from_file(declaration)
+    settings = load_settings()
+    database = Database(settings)
+    database.upgrade()
+    loaded = 0
+
+    def progress(n: int) -> None:
+        nonlocal loaded
+        loaded += n
+        if not quiet:
+            console.print(f"  {loaded:,} rows loaded", end="\r")
+
+    result = publish(database.engine, decl, data, reader_role=settings.reader_role,
+                     replace=replace, progress=progress)
+    verb = "replaced" if result.replaced else "published"
+    console.print(f"{verb} {result.table}: {result.rows:,} rows (query it as {result.table})")
+
+
+@publish_app.command("list")
+@_errors
+def publish_list() -> None:
+    """List the published catalogues."""
+    from schema.uws import published_catalogues
+
+    database = Database(load_settings())
+    database.upgrade()
+    with database.engine.connect() as conn:
+        rows = conn.execute(sa.select(published_catalogues).order_by(
+            published_catalogues.c.schema_name, published_catalogues.c.table_name)).mappings()
+        rows = list(rows)
+    if not rows:
+        console.print("no catalogues published")
+    for row in rows:
+        console.print(f"{row['schema_name']}.{row['table_name']}: {row['n_rows']:,} rows from "
+                      f"{row['source']} ({row['published_at']:%Y-%m-%d %H:%M})")
+
+
+@publish_app.command("drop")
+@_errors
+def publish_drop(
+    table: Annotated[str, typer.Argument(help="schema.table of the catalogue")],
+) -> None:
+    """Unpublish a catalogue and drop its table."""
+    from vo_service.publish.loader import PublishError, unpublish
+
+    if "." not in table:
+        raise PublishError("name the catalogue as schema.table")
+    schema, name = table.split(".", 1)
+    database = Database(load_settings())
+    database.upgrade()
+    unpublish(database.engine, schema, name)
+    console.print(f"dropped {table}")
+
+
+@publish_app.command("refresh")
+@_errors
+def publish_refresh() -> None:
+    """Regenerate TAP_SCHEMA over the declared tables and all published catalogues."""
+    from vo_service.publish.registry import refresh_tap_schema
+
+    database = Database(load_settings())
+    database.upgrade()
+    with database.engine.begin() as conn:
+        refresh_tap_schema(conn)
+    console.print("TAP_SCHEMA regenerated")
+
+
+if __name__ == "__main__":
+    publish_app()

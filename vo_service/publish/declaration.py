@@ -1,0 +1,253 @@
+"""The declaration file of an existing catalogue, and the table it declares.
+
+Archive staff describe a catalogue they already have in a TOML file::
+
+    [schema]
+    name = "mlspec"
+    description = "Spectra metadata with ML products"
+
+    [table]
+    name = "spectra"
+    description = "One row per spectrum"
+    table_index = 70                  # optional: listing order
+    position = { ra = "ra", dec = "dec", healpix = "healpix" }   # optional
+
+    [[column]]
+    name = "spec_id"
+    type = "bigint"                   # smallint integer bigint real double boolean
+                                      # text timestamp, arrays: real[16], double[]
+    description = "Spectrum identifier"
+    ucd = "meta.id;meta.main"
+    unit = ""                         # VOUnit
+    primary_key = true                # also: nullable, principal, indexed, utype, xtype
+
+    [[index]]
+    columns = ["target_name"]
+
+:meth:`Declaration.table` turns it into a SQLAlchemy ``Table`` carrying the same
+``info["vo"]`` metadata as the tables of ``schema.tables``, so TAP_SCHEMA, VOSI
+``/tables``, VOTable FIELDs and the ADQL catalog all render it from this one
+declaration. With ``position``, a ``healpix`` column (NESTED HEALPix index of
+the position at order 29) is added and filled at load time, so cone and
+polygon searches on the catalogue use an index like they do on ``latentvo.spectra``.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from schema.vo import PositionIndex, VOColumn, VOTable, _votable_type
+
+HEALPIX_DEPTH = 29
+RESERVED_SCHEMAS = {"latentvo", "latentvo_ops", "tap_schema", "ivoa", "public", "tap_upload",
+                    "pg_catalog", "information_schema"}
+_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
+_TYPES = {
+    "smallint": sa.SmallInteger, "int2": sa.SmallInteger,
+    "integer": sa.Integer, "int": sa.Integer, "int4": sa.Integer,
+    "bigint": sa.BigInteger, "int8": sa.BigInteger,
+    "real": sa.REAL, "float4": sa.REAL, "float": sa.REAL,
+    "double": sa.Double, "double precision": sa.Double, "float8": sa.Double,
+    "boolean": sa.Boolean, "bool": sa.Boolean,
+    "text": sa.Text, "varchar": sa.Text, "string": sa.Text, "char": sa.Text,
+    "timestamp": sa.DateTime,
+}
+
+
+class DeclarationError(ValueError):
+    """The declaration file is wrong; the message names the place."""
+
+
+@dataclass(frozen=True)
+class ColumnDecl:
+    name: str
+    type: str
+    description: str
+    unit: str | None = None
+    ucd: str | None = None
+    utype: str | None = None
+    xtype: str | None = None
+    principal: bool = False
+    indexed: bool = False
+    nullable: bool = True
+    primary_key: bool = False
+
+
+@dataclass(frozen=True)
+class Declaration:
+    schema: str
+    name: str
+    description: str
+    columns: tuple[ColumnDecl, ...]
+    schema_description: str | None = None
+    utype: str | None = None
+    table_index: int = 70
+    position: dict | None = None  # {"ra": ..., "dec": ..., "healpix": ...}
+    indexes: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
+
+    @property
+    def qualified_name(self) -> str:
+        return f"{self.schema}.{self.name}"
+
+    # -- (de)serialisation ------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: Path) -> Declaration:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise DeclarationError(f"{path}: cannot read the declaration: {exc}") from None
+        return cls.from_dict(data, origin=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict, origin: str = "declaration") -> Declaration:
+        def need(mapping: dict, key: str, where: str):
+            if key not in mapping or mapping[key] in ("", None):
+                raise DeclarationError(f"{origin}: {where} needs '{key}'")
+            return mapping[key]
+
+        schema = data.get("schema", {})
+        table = data.get("table", {})
+        if isinstance(schema, str):
+            schema = {"name": schema}
+        schema_name = schema.get("name") or table.get("schema")
+        if not schema_name:
+            raise DeclarationError(f"{origin}: [schema] needs 'name'")
+        name = need(table, "name", "[table]")
+        for ident, what in ((schema_name, "schema name"), (name, "table name")):
+            if not _IDENT.match(ident):
+                raise DeclarationError(f"{origin}: {what} {ident!r} must be a lower-case ADQL "
+                                       "regular identifier (a-z, 0-9, _)")
+        if schema_name in RESERVED_SCHEMAS:
+            raise DeclarationError(f"{origin}: schema {schema_name!r} belongs to latentvo; "
+                                   "publish catalogues into a schema of their own")
+        raw_columns = data.get("column") or data.get("columns") or []
+        if not raw_columns:
+            raise DeclarationError(f"{origin}: no [[column]] declared")
+        known = set(ColumnDecl.__dataclass_fields__)
+        columns = []
+        for i, raw in enumerate(raw_columns, start=1):
+            where = f"column {i}"
+            cname = need(raw, "name", where)
+            if not _IDENT.match(cname):
+                raise DeclarationError(f"{origin}: column name {cname!r} must be a lower-case "
+                                       "ADQL regular identifier")
+            unknown = set(raw) - known
+            if unknown:
+                raise DeclarationError(f"{origin}: column {cname}: unknown key(s) "
+                                       f"{', '.join(sorted(unknown))}")
+            need(raw, "type", f"column {cname}")
+            need(raw, "description", f"column {cname}")
+            col = ColumnDecl(**{k: (v if v != "" else None) for k, v in raw.items()})
+            _sql_type(col, origin)  # validates the type
+            columns.append(col)
+        names = [c.name for c in columns]
+        if len(set(names)) != len(names):
+            raise DeclarationError(f"{origin}: duplicate column names")
+        position = table.get("position")
+        if position:
+            for key in ("ra", "dec"):
+                if position.get(key) not in names:
+                    raise DeclarationError(f"{origin}: position.{key} must name a column")
+            position = {"ra": position["ra"], "dec": position["dec"],
+                        "healpix": position.get("healpix", "healpix")}
+            if position["healpix"] in names:
+                raise DeclarationError(f"{origin}: position.healpix ({position['healpix']}) is "
+                                       "computed at load time; do not declare it as a column")
+        indexes = tuple(tuple(ix["columns"]) for ix in data.get("index", []))
+        for ix in indexes:
+            for cname in ix:
+                if cname not in names:
+                    raise DeclarationError(f"{origin}: index on unknown column {cname}")
+        return cls(schema=schema_name, name=name, description=need(table, "description",
+                                                                    "[table]"),
+                   columns=tuple(columns), schema_description=schema.get("description"),
+                   utype=table.get("utype"), table_index=int(table.get("table_index", 70)),
+                   position=position, indexes=indexes)
+
+    def to_dict(self) -> dict:
+        out = {"schema": {"name": self.schema}, "table": {
+            "name": self.name, "description": self.description,
+            "table_index": self.table_index}}
+        if self.schema_description:
+            out["schema"]["description"] = self.schema_description
+        if self.utype:
+            out["table"]["utype"] = self.utype
+        if self.position:
+            out["table"]["position"] = dict(self.position)
+        defaults = {k: f.default for k, f in ColumnDecl.__dataclass_fields__.items()}
+        out["column"] = [{k: v for k, v in asdict(c).items()
+                          if v is not None and v != defaults.get(k)} for c in self.columns]
+        out["index"] = [{"columns": list(ix)} for ix in self.indexes]
+        return out
+
+    # -- the table --------------------------------------------------------------
+
+    def table(self, metadata: sa.MetaData | None = None) -> sa.Table:
+        metadata = metadata if metadata is not None else sa.MetaData()
+        indexed = {ix[0] for ix in self.indexes}
+        columns = []
+        for col in self.columns:
+            sqltype, arraysize = _sql_type(col, self.qualified_name)
+            datatype, derived_size, derived_xtype = _votable_type(sqltype)
+            vo = VOColumn(
+                description=col.description, unit=col.unit, ucd=col.ucd, utype=col.utype,
+                datatype=datatype, arraysize=arraysize or derived_size,
+                xtype=col.xtype or derived_xtype, principal=col.principal,
+                indexed=col.indexed or col.primary_key or col.name in indexed,
+            )
+            columns.append(sa.Column(col.name, sqltype, primary_key=col.primary_key,
+                                     nullable=col.nullable and not col.primary_key,
+                                     info={"vo": vo}, comment=col.description))
+        position = None
+        if self.position:
+            hp = self.position["healpix"]
+            columns.append(sa.Column(hp, sa.BigInteger, nullable=True, info={"vo": VOColumn(
+                description=f"NESTED HEALPix index at order {HEALPIX_DEPTH} of "
+                f"({self.position['ra']}, {self.position['dec']}), for positional searches",
+                ucd="pos.healpix", datatype="long", indexed=True)}))
+            position = PositionIndex(ra=self.position["ra"], dec=self.position["dec"],
+                                     healpix=hp, depth=HEALPIX_DEPTH)
+        vo = VOTable(description=self.description, utype=self.utype, position=position,
+                     table_index=self.table_index)
+        table = sa.Table(self.name, metadata, *columns, schema=self.schema,
+                         info={"vo": vo}, comment=self.description)
+        for ix in self.indexes:
+            sa.Index(f"ix_{self.name}_{'_'.join(ix)}", *[table.c[c] for c in ix])
+        for col in self.columns:
+            if col.indexed and not col.primary_key and (col.name,) not in self.indexes:
+                sa.Index(f"ix_{self.name}_{col.name}", table.c[col.name])
+        if position:
+            sa.Index(f"ix_{self.name}_{position.healpix}", table.c[position.healpix])
+        return table
+
+
+def _sql_type(col: ColumnDecl, origin: str):
+    """(SQLAlchemy type, VOTable arraysize or None) of a declared type."""
+    text = " ".join(col.type.lower().split())
+    match = re.fullmatch(r"(.+?)\s*\[(\d*)\]", text)
+    vector = re.fullmatch(r"vector\((\d+)\)", text)
+    if vector:
+        from pgvector.sqlalchemy import Vector
+        return Vector(int(vector.group(1))), vector.group(1)
+    if match:
+        inner = _TYPES.get(match.group(1))
+        if inner is None or inner in (sa.Text, sa.DateTime, sa.Boolean):
+            raise DeclarationError(f"{origin}: column {col.name}: unsupported array type "
+                                   f"{col.type!r} (use a numeric element type)")
+        return sa.ARRAY(inner()), (match.group(2) or "*")
+    if text.startswith("varchar(") or text.startswith("char("):
+        return sa.Text(), None
+    if text in ("timestamp", "timestamptz", "timestamp with time zone"):
+        return sa.DateTime(timezone=True), None
+    kind = _TYPES.get(text)
+    if kind is None:
+        raise DeclarationError(f"{origin}: column {col.name}: unknown type {col.type!r}; use "
+                               "one of " + ", ".join(sorted(set(_TYPES))) + " or arrays like "
+                               "real[16]")
+    return kind(), None

@@ -1,0 +1,91 @@
+"""Which catalogues are published, as SQLAlchemy tables, and TAP_SCHEMA over all tables.
+
+The declarations of published catalogues are stored in
+``latentvo_ops.published_catalogues`` (written by :mod:`vo_service.publish.loader`);
+:func:`catalogue_tables` rebuilds their ``Table`` objects from there, and
+:func:`all_published_tables` adds them to the tables of ``schema.tables``. Every
+rendering of "what this service publishes" (TAP_SCHEMA, VOSI, the ADQL
+catalog) goes through :func:`all_published_tables`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import sqlalchemy as sa
+
+from schema import tap_schema
+from schema.tables import published_tables
+from schema.uws import published_catalogues
+from vo_service.publish.declaration import Declaration
+
+
+def catalogue_declarations(conn: sa.Connection) -> list[Declaration]:
+    rows = conn.execute(sa.select(published_catalogues.c.declaration).order_by(
+        published_catalogues.c.schema_name, published_catalogues.c.table_name)).scalars()
+    return [Declaration.from_dict(row, origin="published_catalogues") for row in rows]
+
+
+def catalogue_tables(conn: sa.Connection) -> list[sa.Table]:
+    metadata = sa.MetaData()
+    return [d.table(metadata) for d in catalogue_declarations(conn)]
+
+
+def all_published_tables(conn: sa.Connection) -> list[sa.Table]:
+    tables = published_tables() + catalogue_tables(conn)
+    return sorted(tables, key=lambda t: (t.info["vo"].table_index, t.schema, t.name))
+
+
+TAP_SCHEMA_LOCK = 0x1A7E5C4E  # advisory lock: one TAP_SCHEMA regeneration at a time
+
+
+def refresh_tap_schema(conn: sa.Connection) -> None:
+    """Regenerate TAP_SCHEMA for the declared tables *and* the published catalogues.
+
+    Runs in the caller's transaction; web processes starting together take turns.
+    """
+    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": TAP_SCHEMA_LOCK})
+    for declaration in catalogue_declarations(conn):
+        if declaration.schema_description:
+            tap_schema.SCHEMA_DESCRIPTIONS.setdefault(declaration.schema,
+                                                      declaration.schema_description)
+    tables = all_published_tables(conn)
+    tap_schema.refresh(conn, tables)
+
+
+class PublishedTables:
+    """A cached view of :func:`all_published_tables` for the web service.
+
+    The catalogue registry is re-read when it changed (checked at most every
+    ``check_every`` seconds), so a ``latentvo publish`` shows up without a restart.
+    """
+
+    def __init__(self, engine: sa.Engine, check_every: float = 2.0) -> None:
+        self.engine = engine
+        self.check_every = check_every
+        self._lock = threading.Lock()
+        self._checked = 0.0
+        self._signature = None
+        self._tables: list[sa.Table] = []
+        self.version = 0
+
+    def _current_signature(self, conn: sa.Connection):
+        return tuple(conn.execute(sa.select(
+            sa.func.count(), sa.func.max(published_catalogues.c.published_at))).one())
+
+    def tables(self) -> list[sa.Table]:
+        now = time.monotonic()
+        if now - self._checked < self.check_every and self._signature is not None:
+            return self._tables
+        with self._lock:
+            if now - self._checked < self.check_every and self._signature is not None:
+                return self._tables
+            with self.engine.connect() as conn:
+                signature = self._current_signature(conn)
+                if signature != self._signature:
+                    self._tables = all_published_tables(conn)
+                    self._signature = signature
+                    self.version += 1
+            self._checked = time.monotonic()
+        return self._tables

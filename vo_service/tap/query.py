@@ -1,0 +1,249 @@
+"""One TAP query from parameters to bytes, shared by /sync and the async workers.
+
+1. :func:`validate` checks the request parameters (LANG, QUERY, MAXREC,
+   RESPONSEFORMAT/FORMAT, UPLOAD syntax) without touching the database.
+2. :meth:`TAPService.prepare` loads the uploads, builds the ADQL catalog
+   (published tables + this query's ``TAP_UPLOAD`` tables) and translates.
+3. :meth:`TAPService.start` runs it and reads the first batch, so that
+   errors the database finds early (bad casts, the statement timeout) still
+   become a proper error response rather than a broken stream.
+4. :meth:`Running.body` writes the chosen format: header, rows, footer with
+   the overflow or error status.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import sqlalchemy as sa
+
+from vo_service.dali import DALIError, Params, iso_utc, now_utc
+from vo_service.formats import OutputFormat, UnknownFormat, resolve
+from vo_service.formats.fields import Field
+from vo_service.tap.limits import TAPLimits
+from vo_service.tap.runner import Execution, QueryFailed, QueryRunner
+from vo_service.tap.upload import ParsedUpload, load_uploads, upload_specs
+
+log = logging.getLogger("latentvo.tap")
+LANGS = {"ADQL": "2.1", "ADQL-2.0": "2.0", "ADQL-2.1": "2.1"}
+TAP_ID = "ivo://ivoa.net/std/TAP"
+
+
+@dataclass
+class TAPQuery:
+    query: str
+    lang: str
+    maxrec: int
+    format: OutputFormat
+    content_type: str
+    run_id: str | None = None
+
+
+def validate(params: Params, limits: TAPLimits) -> TAPQuery:
+    """The query a request asks for; :class:`DALIError` for malformed parameters."""
+    lang = params.single("LANG")
+    if lang is None:
+        raise DALIError("LANG is missing; this service supports LANG=ADQL (ADQL-2.0, ADQL-2.1)")
+    if lang.strip().upper() not in LANGS:
+        raise DALIError(f"unknown query language LANG={lang!r}; this service supports ADQL "
+                        "(ADQL-2.0, ADQL-2.1)")
+    query = params.single("QUERY")
+    if query is None or not query.strip():
+        raise DALIError("QUERY is missing or empty")
+    maxrec_text = params.single("MAXREC")
+    if maxrec_text is None or not maxrec_text.strip():
+        maxrec = limits.maxrec_default
+    else:
+        try:
+            maxrec = int(maxrec_text.strip())
+        except ValueError:
+            raise DALIError(f"MAXREC must be a non-negative integer, got {maxrec_text!r}") \
+                from None
+        if maxrec < 0:
+            raise DALIError(f"MAXREC must be a non-negative integer, got {maxrec_text!r}")
+        maxrec = min(maxrec, limits.maxrec_hard)
+    fmt_text = params.single("RESPONSEFORMAT")
+    if fmt_text is None:
+        fmt_text = params.single("FORMAT")
+    try:
+        fmt, content_type = resolve(fmt_text)
+    except UnknownFormat as exc:
+        raise DALIError(str(exc)) from None
+    upload_specs(params)  # syntax only; content is read when the query runs
+    run_id = params.single("RUNID")
+    return TAPQuery(query=query, lang=lang.strip().upper(), maxrec=maxrec, format=fmt,
+                    content_type=content_type, run_id=run_id[:64] if run_id else None)
+
+
+@dataclass
+class Prepared:
+    request: TAPQuery
+    sql: str
+    setup: list[str]
+    fields: list[Field]
+    uploads: list[ParsedUpload]
+    request_date: dt.datetime = field(default_factory=now_utc)
+
+
+class TAPService:
+    """What the TAP endpoints share: database, runner, published tables, limits."""
+
+    def __init__(self, database, published, limits: TAPLimits, result_dir) -> None:
+        self.database = database
+        self.published = published  # vo_service.publish.registry.PublishedTables
+        self.limits = limits
+        self.result_dir = result_dir
+        self.runner = QueryRunner(database)
+        self._catalog = None
+        self._catalog_version = -1
+        self._lock = threading.Lock()
+        self._latent_cache: dict[str, tuple[float, tuple[int, str] | None]] = {}
+
+    # -- catalog ------------------------------------------------------------------
+
+    def _latent_index(self, model_id: str):
+        cached = self._latent_cache.get(model_id)
+        if cached and time.monotonic() - cached[0] < 60:
+            return cached[1]
+        from schema.tables import models
+
+        with self.database.reader_engine.connect() as conn:
+            row = conn.execute(sa.select(models.c.latent_dim, models.c.distance_metric).where(
+                models.c.model_id == model_id)).first()
+        value = None
+        if row is not None and row.latent_dim:
+            value = (int(row.latent_dim), (row.distance_metric or "l2").lower())
+        self._latent_cache[model_id] = (time.monotonic(), value)
+        return value
+
+    def catalog(self):
+        from vo_service.adql import Catalog
+
+        tables = self.published.tables()
+        with self._lock:
+            if self._catalog is None or self._catalog_version != self.published.version:
+                self._catalog = Catalog.from_tables(tables, latent_index=self._latent_index)
+                self._catalog_version = self.published.version
+            return self._catalog
+
+    # -- a query ------------------------------------------------------------------
+
+    def prepare(self, request: TAPQuery, params: Params) -> Prepared:
+        from vo_service.adql import ADQLError, translate
+
+        uploads = load_uploads(params, self.limits)
+        catalog = self.catalog()
+        if uploads:
+            catalog = catalog.copy()
+            for upload in uploads:
+                catalog.add_upload(upload.name, upload.columns, sql_name=upload.table.sql_name)
+        try:
+            translation = translate(request.query, catalog, maxrec=request.maxrec)
+        except ADQLError as exc:
+            raise DALIError(str(exc)) from None
+        except RecursionError:
+            raise DALIError("query nested too deeply") from None
+        fields = [Field.of(c) for c in translation.columns]
+        return Prepared(request, translation.sql, translation.setup_sql(), fields, uploads)
+
+    def start(self, prepared: Prepared, timeout_s: float | None) -> Running:
+        setup = list(prepared.setup)
+        timeout_ms = int(timeout_s * 1000) if timeout_s else 0
+        setup = [s for s in setup if "statement_timeout" not in s]
+        setup.append(f"SET LOCAL statement_timeout = {timeout_ms}")
+        execution = self.runner.execute(prepared.sql, setup,
+                                        [u.table for u in prepared.uploads], timeout_s)
+        running = Running(prepared, execution)
+        try:
+            running.prefetch()
+        except Exception:
+            execution.close()
+            raise
+        return running
+
+    def infos(self, prepared: Prepared) -> list[tuple[str, str, str | None]]:
+        infos = [("standardID", TAP_ID, None),
+                 ("QUERY", prepared.request.query, None),
+                 ("LANG", prepared.request.lang, None),
+                 ("request_date", iso_utc(prepared.request_date), None),
+                 ("MAXREC", str(prepared.request.maxrec), None)]
+        modelled = [f.name for f in prepared.fields if f.ucd and "meta.modelled" in f.ucd]
+        if modelled:
+            infos.append(("ml_provenance", "latentvo.models",
+                          f"Columns {', '.join(modelled)} were produced by machine-learning "
+                          "models. Each row's model_id refers to latentvo.models, which "
+                          "records the model's architecture, training data and its checksum, "
+                          "code version, metrics and artifact checksum."))
+        return infos
+
+
+class Running:
+    """A started query: its first batch is already read."""
+
+    def __init__(self, prepared: Prepared, execution: Execution) -> None:
+        self.prepared = prepared
+        self.execution = execution
+        self.maxrec = prepared.request.maxrec
+        self.rows = 0
+        self.overflow = False
+        self.error: str | None = None
+        self._first: pa.RecordBatch | None = None
+        self._batches = execution.batches()
+
+    def prefetch(self) -> None:
+        self._first = next(self._batches, None)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The result's batches, cut at MAXREC (overflow noted)."""
+        pending = self._first
+        self._first = None
+        source = self._batches
+        if self.maxrec == 0:  # DALI: metadata only, always flagged as overflow
+            self.overflow = True
+            return
+        while pending is not None:
+            left = self.maxrec - self.rows
+            if pending.num_rows > left:
+                if left > 0:
+                    yield pending.slice(0, left)
+                    self.rows += left
+                self.overflow = True
+                return
+            if pending.num_rows:
+                self.rows += pending.num_rows
+                yield pending
+            pending = next(source, None)
+        if self.rows > self.maxrec:  # pragma: no cover - guarded above
+            self.overflow = True
+
+    def body(self, writer) -> Iterator[bytes]:
+        """The response bytes; closes the execution at the end (or when abandoned)."""
+        try:
+            head = writer.header()
+            if head:
+                yield head
+            try:
+                yield from writer.rows(self.batches())
+            except QueryFailed as exc:
+                self.error = exc.message
+            except Exception as exc:  # noqa: BLE001 - end the document with the reason
+                log.exception("writing a result failed")
+                self.error = f"internal error while writing the result: {exc}"
+            if hasattr(writer, "stream_all"):
+                if self.error:
+                    writer.close()
+                    raise QueryFailed(self.error)
+                yield from writer.stream_all(overflow=self.overflow)
+            else:
+                yield writer.footer(overflow=self.overflow, error=self.error)
+        finally:
+            self.execution.close()
+
+    def close(self) -> None:
+        self.execution.close()

@@ -1,0 +1,37 @@
+"""``/tap``: a human-readable page for the TAP base URL (clients never rely on it)."""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from vo_service.service_meta import service_meta
+from vo_service.vosi.xml import tap_base
+
+router = APIRouter()
+
+
+@router.get("/tap", response_class=HTMLResponse)
+def tap_root(request: Request) -> str:
+    meta = service_meta()
+    base = escape(tap_base(request))
+    tables = request.app.state.tap.published.tables()
+    rows = "".join(f"<li><a href=\"{base}/tables/{escape(t.schema)}.{escape(t.name)}\">"
+                   f"{escape(t.schema)}.{escape(t.name)}</a>: "
+                   f"{escape(t.info['vo'].description)}</li>" for t in tables)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(meta.title)}: TAP</title></head>
+<body>
+<h1>{escape(meta.title)}: Table Access Protocol (TAP 1.1)</h1>
+<p>Give this base URL to TOPCAT, pyvo or STILTS: <code>{base}</code></p>
+<ul>
+<li>{base}/sync and {base}/async: ADQL 2.1 queries (LANG=ADQL, QUERY=...)</li>
+<li><a href="{base}/capabilities">capabilities</a>,
+<a href="{base}/availability">availability</a>, <a href="{base}/tables">tables</a>,
+<a href="{base}/examples">example queries</a></li>
+</ul>
+<h2>Tables</h2>
+<ul>{rows}</ul>
+</body></html>"""

@@ -1,0 +1,284 @@
+"""Running translated queries as the read-only role and streaming Arrow batches.
+
+User queries run on connections of the **reader** role (the same login as
+``Database.reader_engine``: the reader URL, or the owner URL followed by
+``SET ROLE``), through the ADBC PostgreSQL driver rather than psycopg2: ADBC
+reads a query's rows with ``COPY (query) TO STDOUT (FORMAT binary)`` and
+decodes them into Arrow columns in C, about four times faster than building
+Python objects row by row, and it streams: a batch of a few MB at a time,
+never the whole result.
+
+Each query runs in one transaction:
+
+1. uploaded tables (``TAP_UPLOAD``) are created as TEMPORARY tables and
+   filled with COPY (the reader role needs the TEMPORARY privilege on the
+   database, which PostgreSQL grants to PUBLIC by default);
+2. ``SET LOCAL transaction_read_only = on`` and ``SET LOCAL statement_timeout``
+   (plus the translation's session settings) - from here on nothing can be
+   written, not even the temporary tables;
+3. the query; its batches are read as the client consumes them.
+
+The transaction is rolled back at the end (nothing was written that must
+last) and the temporary tables are discarded, so a pooled connection is
+clean for the next query.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pyarrow as pa
+from sqlalchemy.engine import make_url
+
+from vo_service.db.database import Database
+
+BATCH_BYTES = 4 << 20  # ADBC batch size hint: ~4 MB of Arrow data per batch
+PREFETCH = 2  # batches read ahead of the writer
+
+
+class QueryFailed(Exception):
+    """The database refused or aborted the query; ``timeout`` when it ran too long."""
+
+    def __init__(self, message: str, *, timeout: bool = False, cancelled: bool = False,
+                 sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.timeout = timeout
+        self.cancelled = cancelled
+        self.sqlstate = sqlstate
+
+
+def _clean_message(exc: Exception) -> tuple[str, str | None]:
+    text = str(exc)
+    state = getattr(exc, "sqlstate", None)
+    if not state:  # errors raised while streaming come as Arrow errors with the text only
+        match = re.search(r"SQLSTATE: ([0-9A-Z]{5})", text)
+        state = match.group(1) if match else None
+    # ADBC wraps the server message: "... [libpq] ...: ERROR:  <message>\n. SQLSTATE: xxx"
+    if "ERROR:" in text:
+        text = text.split("ERROR:", 1)[1]
+    text = text.split("SQLSTATE:")[0].strip().rstrip(".").strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    text = " ".join(ln for ln in lines if not ln.startswith(("LINE ", "^", "Query was")))
+    return text or str(exc), state
+
+
+def failure(exc: Exception, timeout_s: float | None = None) -> QueryFailed:
+    message, state = _clean_message(exc)
+    if state is None and "canceling statement due to" in message:
+        state = "57014"
+    if state == "57014":
+        if "statement timeout" in message:
+            limit = f" of {timeout_s:g} s" if timeout_s else ""
+            return QueryFailed(f"query exceeded the execution time limit{limit}",
+                               timeout=True, sqlstate=state)
+        return QueryFailed("query was cancelled", cancelled=True, sqlstate=state)
+    return QueryFailed(f"database error: {message}", sqlstate=state)
+
+
+@dataclass
+class UploadTable:
+    sql_name: str  # name of the temporary table
+    data: pa.Table  # columns named as the client named them
+
+
+class QueryRunner:
+    """A small pool of ADBC connections of the reader role."""
+
+    def __init__(self, database: Database, size: int = 8) -> None:
+        self.database = database
+        self._pool: queue.LifoQueue = queue.LifoQueue()
+        self._size = size
+        self._lock = threading.Lock()
+        self._uri, self._role = self._target()
+
+    def _target(self) -> tuple[str, str | None]:
+        reader = self.database.reader_url
+        url = make_url(reader or self.database.owner_url)
+        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return uri, (None if reader else self.database.settings.reader_role)
+
+    def _connect(self):
+        import adbc_driver_postgresql.dbapi as adbc
+
+        conn = adbc.connect(self._uri)
+        if self._role:
+            with conn.cursor() as cur:
+                cur.execute(f'SET ROLE "{self._role}"')
+            conn.commit()
+        return conn
+
+    def acquire(self):
+        try:
+            return self._pool.get_nowait()
+        except queue.Empty:
+            return self._connect()
+
+    def release(self, conn, *, broken: bool = False) -> None:
+        if broken:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            return
+        if self._pool.qsize() < self._size:
+            self._pool.put(conn)
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        while True:
+            try:
+                self._pool.get_nowait().close()
+            except queue.Empty:
+                return
+            except Exception:  # noqa: BLE001
+                continue
+
+    def execute(self, sql: str, setup: list[str], uploads: list[UploadTable] = (),
+                timeout_s: float | None = None) -> Execution:
+        """Start ``sql``; the returned :class:`Execution` yields its batches."""
+        conn = self.acquire()
+        execution = Execution(self, conn, timeout_s)
+        try:
+            execution.start(sql, setup, uploads)
+        except Exception:
+            execution.close()
+            raise
+        return execution
+
+
+class Execution:
+    """One running query: iterate :meth:`batches`, then :meth:`close` (always)."""
+
+    def __init__(self, runner: QueryRunner, conn, timeout_s: float | None) -> None:
+        self.runner = runner
+        self.conn = conn
+        self.timeout_s = timeout_s
+        self.cursor = None
+        self.reader = None
+        self.schema: pa.Schema | None = None
+        self._broken = False
+        self._closed = False
+        self._had_uploads = False
+        self.cancelled = False
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, sql: str, setup: list[str], uploads: list[UploadTable]) -> None:
+        try:
+            self.cursor = self.conn.cursor()
+            self.cursor.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
+            for upload in uploads:
+                self._had_uploads = True
+                self.cursor.adbc_ingest(upload.sql_name, upload.data, mode="create",
+                                        temporary=True)
+            for statement in setup:
+                self.cursor.execute(statement)
+            self.cursor.execute(sql)
+            self.reader = self.cursor.fetch_record_batch()
+            self.schema = self.reader.schema
+        except Exception as exc:  # noqa: BLE001
+            raise self._failure(exc) from None
+
+    def _failure(self, exc: Exception) -> QueryFailed:
+        self._broken = not _is_server_error(exc)
+        if isinstance(exc, QueryFailed):
+            return exc
+        result = failure(exc, self.timeout_s)
+        if self.cancelled:
+            result.cancelled = True
+        return result
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        """The result's batches, read ahead by a helper thread.
+
+        Reading (libpq + ADBC's binary COPY decoding, which release the GIL) overlaps
+        with the caller's encoding of the previous batch; at most ``PREFETCH`` batches
+        wait in between, so memory stays bounded.
+        """
+        done = object()
+        slots: queue.Queue = queue.Queue(maxsize=PREFETCH)
+        stop = self._stop
+
+        def read() -> None:
+            try:
+                for batch in self.reader:
+                    while not stop.is_set():
+                        try:
+                            slots.put(batch, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                slots.put(done)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                slots.put(exc)
+
+        reader = threading.Thread(target=read, name="tap-prefetch", daemon=True)
+        self._thread = reader
+        reader.start()
+        try:
+            while True:
+                item = slots.get()
+                if item is done:
+                    return
+                if isinstance(item, BaseException):
+                    raise self._failure(item) from None
+                yield item
+        finally:
+            self._stop_reading()
+
+    def _stop_reading(self) -> None:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            self.cancel()
+            thread.join(timeout=10)
+
+    def cancel(self) -> None:
+        """Stop the running statement (from another thread)."""
+        self.cancelled = True
+        try:
+            if self.cursor is not None:
+                self.cursor.adbc_cancel()
+        except Exception:  # noqa: BLE001
+            pass
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop_reading()
+        broken = self._broken
+        try:
+            if self.reader is not None:
+                try:
+                    self.reader.close()
+                except Exception:  # noqa: BLE001
+                    broken = True
+            if self.cursor is not None:
+                self.cursor.close()
+            self.conn.rollback()
+            if self._had_uploads:
+                with self.conn.cursor() as cur:
+                    cur.execute("DISCARD TEMP")
+                self.conn.commit()
+        except Exception:  # noqa: BLE001
+            broken = True
+        self.runner.release(self.conn, broken=broken)
+
+
+def _is_server_error(exc: Exception) -> bool:
+    """Errors the server reported (the connection is still usable)."""
+    if isinstance(exc, QueryFailed):
+        state = exc.sqlstate
+    else:
+        state = _clean_message(exc)[1]
+    return state not in (None, "", "08000", "08003", "08006")

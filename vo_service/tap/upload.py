@@ -1,0 +1,224 @@
+"""TAP_UPLOAD: tables sent with a query, inline (``param:``) or by URL (http, https).
+
+``UPLOAD`` values are ``name,URI`` pairs, repeated (DALI 1.1) or joined by
+``;`` in one value (TAP 1.0, what pyvo sends). Inline content comes as a
+multipart part whose form-field name is the one after ``param:``; URLs are
+fetched with a size limit and a timeout. Only ``param:``, ``http:`` and
+``https:`` are accepted: no ``file:``, no ``ftp:``, nothing that reads the
+server's own disk.
+
+Each table is a VOTable (any serialisation: TABLEDATA, BINARY, BINARY2 -
+astropy reads them all) whose FIELDs become the columns of
+``TAP_UPLOAD.<name>``, with their names as given (delimited identifiers
+work) and their datatype/arraysize/xtype, so ``SELECT * FROM TAP_UPLOAD.t``
+round-trips what was sent. The rows become an Arrow table that the runner
+loads into a temporary table of the query's own transaction.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from vo_service.dali import DALIError, Params
+from vo_service.tap.limits import TAPLimits
+from vo_service.tap.runner import UploadTable
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+SCHEMES = ("param", "http", "https")
+
+
+@dataclass
+class Upload:
+    name: str
+    uri: str
+
+
+@dataclass
+class ParsedUpload:
+    name: str
+    columns: list  # vo_service.adql.catalog.CatalogColumn
+    table: UploadTable
+
+
+def upload_specs(params: Params) -> list[Upload]:
+    """The (name, URI) pairs of every UPLOAD parameter value."""
+    out: list[Upload] = []
+    seen: set[str] = set()
+    for value in params.all("UPLOAD"):
+        for pair in value.split(";"):
+            pair = pair.strip()
+            if not pair:
+                continue
+            name, sep, uri = pair.partition(",")
+            name, uri = name.strip(), uri.strip()
+            if not sep or not name or not uri:
+                raise DALIError(f"UPLOAD must be 'name,URI' pairs, got {pair!r}")
+            if not _NAME.match(name):
+                raise DALIError(f"upload table name {name!r} is not an ADQL regular identifier "
+                                "(a letter followed by letters, digits or underscores)")
+            scheme = uri.split(":", 1)[0].lower() if ":" in uri else ""
+            if scheme not in SCHEMES:
+                raise DALIError(f"upload {name}: URI scheme {scheme or uri!r} is not supported; "
+                                "use param: (inline), http: or https:")
+            if name.lower() in seen:
+                raise DALIError(f"upload table name {name} is used twice")
+            seen.add(name.lower())
+            out.append(Upload(name, uri))
+    return out
+
+
+def fetch(upload: Upload, params: Params, limits: TAPLimits, budget: list[int]) -> bytes:
+    """The bytes of one upload; ``budget`` holds the bytes still allowed."""
+    if upload.uri.lower().startswith("param:"):
+        part = upload.uri[len("param:"):]
+        data = params.file(part)
+        if data is None:
+            inline = params.single(part) if part in params else None
+            if inline is None:
+                raise DALIError(f"upload {upload.name}: no multipart part named {part!r} was "
+                                "sent with this request")
+            data = inline.encode()
+    else:
+        data = _download(upload, limits, budget[0])
+    budget[0] -= len(data)
+    if budget[0] < 0:
+        raise DALIError(f"uploads exceed this service's limit of {limits.upload_bytes:,} bytes",
+                        413)
+    return data
+
+
+def _download(upload: Upload, limits: TAPLimits, allowed: int) -> bytes:
+    import httpx
+
+    try:
+        with httpx.stream("GET", upload.uri, timeout=limits.upload_fetch_timeout,
+                          follow_redirects=True, max_redirects=5) as response:
+            if response.url.scheme not in ("http", "https"):
+                raise DALIError(f"upload {upload.name}: redirected to a non-http URL")
+            if response.status_code != 200:
+                raise DALIError(f"upload {upload.name}: fetching {upload.uri} gave HTTP "
+                                f"{response.status_code}")
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > allowed:
+                    raise DALIError(f"upload {upload.name}: {upload.uri} is larger than this "
+                                    f"service's upload limit of {limits.upload_bytes:,} bytes",
+                                    413)
+                chunks.append(chunk)
+            return b"".join(chunks)
+    except httpx.HTTPError as exc:
+        raise DALIError(f"upload {upload.name}: cannot fetch {upload.uri}: {exc}") from None
+
+
+# -- VOTable -> Arrow + catalog columns --------------------------------------------
+
+_SCALAR = {"boolean": pa.bool_(), "bit": pa.bool_(), "unsignedByte": pa.int16(),
+           "short": pa.int16(), "int": pa.int32(), "long": pa.int64(), "float": pa.float32(),
+           "double": pa.float64()}
+
+
+def _arrow_column(column, field, n: int) -> pa.Array:
+    datatype = field.datatype
+    xtype = (field.xtype or "").lower()
+    data = np.ma.asarray(column)
+    mask = np.ma.getmaskarray(column)
+    if datatype in ("char", "unicodeChar"):
+        values = data.filled("") if hasattr(data, "filled") else data
+        flat_mask = mask if mask.ndim == 1 else mask.all(axis=tuple(range(1, mask.ndim)))
+        items = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                 for v in np.asarray(values, dtype=object)]
+        strings = pa.array(items, pa.string(), mask=flat_mask)
+        if xtype in ("timestamp", "adql:timestamp"):
+            cleaned = pc.utf8_trim_whitespace(strings)
+            cleaned = pc.if_else(pc.equal(cleaned, ""), pa.scalar(None, pa.string()), cleaned)
+            try:
+                return pc.cast(pc.replace_substring(cleaned, " ", "T"), pa.timestamp("us"))
+            except pa.ArrowInvalid:
+                raise DALIError(f"uploaded column {field.name}: xtype timestamp values must "
+                                "be ISO-8601 (YYYY-MM-DDThh:mm:ss)") from None
+        return strings
+    scalar = _SCALAR.get(datatype)
+    if scalar is None:
+        raise DALIError(f"uploaded column {field.name}: datatype {datatype} is not supported")
+    if data.ndim > 1 or field.arraysize not in (None, "", "1"):
+        rows = []
+        for i in range(n):
+            cell = column[i]
+            if np.ma.is_masked(cell) and np.ma.getmaskarray(cell).all():
+                rows.append(None)
+                continue
+            arr = np.ma.asarray(cell).reshape(-1)
+            rows.append([None if m else v for v, m in zip(arr.data.tolist(),
+                                                          np.ma.getmaskarray(arr).tolist(),
+                                                          strict=True)])
+        return pa.array(rows, pa.list_(scalar))
+    values = np.asarray(data.filled(0) if hasattr(data, "filled") else data)
+    if scalar == pa.bool_():
+        values = values.astype(bool)
+    else:
+        values = values.astype(values.dtype.newbyteorder("="))
+    return pa.array(values, type=scalar, mask=mask if mask.any() else None)
+
+
+def parse_votable(name: str, data: bytes, limits: TAPLimits):
+    """(catalog columns, Arrow table) of the first table of a VOTable document."""
+    from astropy.io.votable import parse
+    from astropy.io.votable.exceptions import VOWarning
+
+    from vo_service.adql.catalog import CatalogColumn
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", VOWarning)
+            warnings.simplefilter("ignore", UserWarning)
+            document = parse(io.BytesIO(data), verify="ignore")
+        table = document.get_first_table()
+    except Exception as exc:  # noqa: BLE001 - astropy raises many kinds
+        raise DALIError(f"upload {name}: not a readable VOTable ({exc})") from None
+    if table is None:
+        raise DALIError(f"upload {name}: the VOTable holds no TABLE")
+    array = table.array
+    n = len(array)
+    if n > limits.upload_rows:
+        raise DALIError(f"upload {name}: {n:,} rows exceed this service's limit of "
+                        f"{limits.upload_rows:,} rows per table", 413)
+    columns, arrays, names = [], [], []
+    seen = set()
+    for i, field in enumerate(table.fields):
+        fname = field.name or field.ID or f"col{i + 1}"
+        if fname.lower() in seen:
+            raise DALIError(f"upload {name}: column name {fname!r} appears twice")
+        seen.add(fname.lower())
+        arraysize = field.arraysize if field.arraysize not in ("1",) else None
+        xtype = field.xtype
+        if xtype and xtype.lower() == "adql:timestamp":
+            xtype = "timestamp"
+        columns.append(CatalogColumn.from_votable(
+            fname, field.datatype, arraysize, xtype, unit=str(field.unit) if field.unit
+            else None, ucd=field.ucd, utype=field.utype,
+            description=field.description))
+        arrays.append(_arrow_column(array[array.dtype.names[i]], field, n))
+        names.append(fname)
+    return columns, pa.Table.from_arrays(arrays, names=names)
+
+
+def load_uploads(params: Params, limits: TAPLimits) -> list[ParsedUpload]:
+    specs = upload_specs(params)
+    if len(specs) > limits.upload_tables:
+        raise DALIError(f"at most {limits.upload_tables} tables may be uploaded with a query")
+    budget = [limits.upload_bytes]
+    parsed = []
+    for spec in specs:
+        data = fetch(spec, params, limits, budget)
+        columns, table = parse_votable(spec.name, data, limits)
+        parsed.append(ParsedUpload(spec.name, columns, UploadTable(
+            f"tap_upload_{spec.name.lower()}", table)))
+    return parsed

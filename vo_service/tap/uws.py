@@ -1,0 +1,494 @@
+"""UWS 1.1 jobs for TAP /async: persistence, phases, workers, recovery, cleanup.
+
+Every job is a row of ``latentvo_ops.uws_jobs`` (``schema/uws.py``); inline
+upload content is kept in ``uws_job_uploads`` and result files in the result
+store (``$LATENTVO_HOME/tap-results/<job id>/``). Nothing about a job lives
+only in memory, so any web process can answer for any job and a restart
+loses nothing.
+
+Phases::
+
+    PENDING --RUN--> QUEUED --worker--> EXECUTING --> COMPLETED | ERROR
+       \\                \\                   \\--ABORT--> ABORTED
+        +-------ABORT-----+-------------------+
+
+Workers are threads of the web processes (``TAPLimits.workers`` each). A
+worker claims the oldest QUEUED job with ``SELECT ... FOR UPDATE SKIP
+LOCKED`` (so several processes, on several hosts, never run one job twice),
+marks it EXECUTING with its identity and keeps a heartbeat while it runs.
+
+Recovery: when a process starts, and every few seconds after, jobs that are
+EXECUTING for a worker that no longer exists (a dead process of this host,
+or a heartbeat older than ``stale_after`` seconds) are put back to QUEUED and
+run again - a TAP query can simply be repeated - until ``max_attempts``
+executions were interrupted; then the job turns ERROR with that reason.
+Expired jobs (past their destruction time) are deleted with their files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from schema.uws import uws_job_uploads, uws_jobs
+from vo_service.dali import DALIError, Params, now_utc
+from vo_service.tap.limits import TAPLimits
+from vo_service.tap.runner import QueryFailed
+
+log = logging.getLogger("latentvo.uws")
+
+FINAL = ("COMPLETED", "ERROR", "ABORTED", "ARCHIVED")
+ACTIVE = ("QUEUED", "EXECUTING")
+# Parameters that control the job rather than the query.
+CONTROL = {"PHASE", "DESTRUCTION", "EXECUTIONDURATION", "ACTION", "RUNID", "QUOTE", "OWNER"}
+
+
+@dataclass
+class Job:
+    job_id: str
+    run_id: str | None
+    owner_id: str | None
+    phase: str
+    creation_time: dt.datetime
+    start_time: dt.datetime | None
+    end_time: dt.datetime | None
+    execution_duration: int
+    destruction: dt.datetime
+    parameters: dict[str, str]
+    error_type: str | None
+    error_message: str | None
+    result_mime: str | None
+    result_size: int | None
+    result_rows: int | None
+    overflow: bool | None
+    uploads: list[str]
+
+    @classmethod
+    def from_row(cls, row, uploads: list[str]) -> Job:
+        return cls(**{k: row._mapping[k] for k in (
+            "job_id", "run_id", "owner_id", "phase", "creation_time", "start_time",
+            "end_time", "execution_duration", "destruction", "parameters", "error_type",
+            "error_message", "result_mime", "result_size", "result_rows", "overflow")},
+            uploads=uploads)
+
+
+def _worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class JobStore:
+    """Database access for jobs (the owner engine: the reader may not see ops tables)."""
+
+    def __init__(self, engine: sa.Engine, limits: TAPLimits, result_dir: Path) -> None:
+        self.engine = engine
+        self.limits = limits
+        self.result_dir = result_dir
+
+    # -- creation and reading -------------------------------------------------------
+
+    def create(self, params: Params, *, run: bool = False) -> Job:
+        job_id = secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
+        now = now_utc()
+        duration = self.limits.async_duration_default
+        destruction = now + dt.timedelta(seconds=self.limits.retention_default)
+        query_params: dict[str, str] = {}
+        for name, values in params.values.items():
+            if name in CONTROL:
+                continue
+            query_params[name] = values[-1] if name != "UPLOAD" else ";".join(values)
+        if "EXECUTIONDURATION" in params:
+            duration = self._duration(params.single("EXECUTIONDURATION"))
+        if "DESTRUCTION" in params:
+            destruction = self._destruction(params.single("DESTRUCTION"), now)
+        run_id = params.single("RUNID")
+        phase = "PENDING"
+        if params.single("PHASE") is not None:
+            wanted = params.single("PHASE").strip().upper()
+            if wanted == "RUN":
+                phase = "QUEUED"
+            elif wanted != "PENDING":
+                raise DALIError(f"PHASE={wanted} is not allowed when creating a job")
+        if run:
+            phase = "QUEUED"
+        with self.engine.begin() as conn:
+            conn.execute(uws_jobs.insert().values(
+                job_id=job_id, run_id=run_id[:64] if run_id else None, owner_id=None,
+                phase=phase, creation_time=now, execution_duration=duration,
+                destruction=destruction, parameters=query_params))
+            for name, content in params.files.items():
+                conn.execute(uws_job_uploads.insert().values(job_id=job_id, name=name,
+                                                             content=content))
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> Job | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(uws_jobs).where(uws_jobs.c.job_id == job_id)).first()
+            if row is None:
+                return None
+            uploads = list(conn.execute(sa.select(uws_job_uploads.c.name).where(
+                uws_job_uploads.c.job_id == job_id)).scalars())
+        return Job.from_row(row, uploads)
+
+    def phase(self, job_id: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.scalar(sa.select(uws_jobs.c.phase).where(uws_jobs.c.job_id == job_id))
+
+    def upload_content(self, job_id: str, name: str) -> bytes | None:
+        with self.engine.connect() as conn:
+            return conn.scalar(sa.select(uws_job_uploads.c.content).where(
+                uws_job_uploads.c.job_id == job_id, uws_job_uploads.c.name == name))
+
+    def uploads(self, job_id: str) -> dict[str, bytes]:
+        with self.engine.connect() as conn:
+            return {r.name: bytes(r.content) for r in conn.execute(
+                sa.select(uws_job_uploads).where(uws_job_uploads.c.job_id == job_id))}
+
+    def list(self, phases: list[str], after: dt.datetime | None, last: int | None) -> list:
+        query = sa.select(uws_jobs.c.job_id, uws_jobs.c.phase, uws_jobs.c.run_id,
+                          uws_jobs.c.owner_id, uws_jobs.c.creation_time)
+        if phases:
+            query = query.where(uws_jobs.c.phase.in_(phases))
+        else:
+            query = query.where(uws_jobs.c.phase != "ARCHIVED")
+        if after is not None:
+            query = query.where(uws_jobs.c.creation_time > after)
+        if last is not None:
+            query = query.order_by(uws_jobs.c.creation_time.desc()).limit(last)
+        else:
+            query = query.order_by(uws_jobs.c.creation_time)
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    # -- changes by the client ------------------------------------------------------
+
+    def _duration(self, text: str | None) -> int:
+        try:
+            value = int(str(text).strip())
+        except (TypeError, ValueError):
+            raise DALIError(f"EXECUTIONDURATION must be an integer number of seconds, got "
+                            f"{text!r}") from None
+        if value < 0:
+            raise DALIError("EXECUTIONDURATION must not be negative")
+        hard = self.limits.async_duration_hard
+        return hard if value == 0 or value > hard else value
+
+    def _destruction(self, text: str | None, created: dt.datetime) -> dt.datetime:
+        from vo_service.dali import parse_instant
+
+        value = parse_instant(text or "")
+        latest = created + dt.timedelta(seconds=self.limits.retention_hard)
+        return min(value, latest)
+
+    def _update_pending(self, job_id: str, **values) -> None:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.select(uws_jobs.c.phase).where(
+                uws_jobs.c.job_id == job_id).with_for_update()).first()
+            if row is None:
+                raise DALIError(f"no job {job_id}", 404)
+            if row.phase != "PENDING":
+                raise DALIError(f"job {job_id} is {row.phase}; its parameters can only be "
+                                "changed while it is PENDING", 403)
+            conn.execute(uws_jobs.update().where(uws_jobs.c.job_id == job_id).values(**values))
+
+    def set_parameters(self, job_id: str, params: Params) -> None:
+        job = self.get(job_id)
+        if job is None:
+            raise DALIError(f"no job {job_id}", 404)
+        merged = dict(job.parameters)
+        values = {}
+        for name, vals in params.values.items():
+            if name == "RUNID":
+                values["run_id"] = vals[-1][:64]
+            elif name == "EXECUTIONDURATION":
+                values["execution_duration"] = self._duration(vals[-1])
+            elif name == "DESTRUCTION":
+                values["destruction"] = self._destruction(vals[-1], job.creation_time)
+            elif name not in CONTROL:
+                merged[name] = vals[-1] if name != "UPLOAD" else ";".join(
+                    ([merged["UPLOAD"]] if "UPLOAD" in merged else []) + vals)
+        self._update_pending(job_id, parameters=merged, **values)
+        if params.files:
+            with self.engine.begin() as conn:
+                for name, content in params.files.items():
+                    conn.execute(uws_job_uploads.delete().where(
+                        uws_job_uploads.c.job_id == job_id, uws_job_uploads.c.name == name))
+                    conn.execute(uws_job_uploads.insert().values(job_id=job_id, name=name,
+                                                                 content=content))
+
+    def set_execution_duration(self, job_id: str, text: str | None) -> None:
+        self._update_pending(job_id, execution_duration=self._duration(text))
+
+    def set_destruction(self, job_id: str, text: str | None) -> None:
+        job = self.get(job_id)
+        if job is None:
+            raise DALIError(f"no job {job_id}", 404)
+        with self.engine.begin() as conn:
+            conn.execute(uws_jobs.update().where(uws_jobs.c.job_id == job_id).values(
+                destruction=self._destruction(text, job.creation_time)))
+
+    def run(self, job_id: str) -> str:
+        """PENDING (or HELD) -> QUEUED; other phases are left as they are."""
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.update(uws_jobs).where(
+                uws_jobs.c.job_id == job_id, uws_jobs.c.phase.in_(("PENDING", "HELD"))
+            ).values(phase="QUEUED").returning(uws_jobs.c.phase)).first()
+            if row is not None:
+                return row.phase
+            phase = conn.scalar(sa.select(uws_jobs.c.phase).where(uws_jobs.c.job_id == job_id))
+        if phase is None:
+            raise DALIError(f"no job {job_id}", 404)
+        return phase
+
+    def abort(self, job_id: str) -> str:
+        with self.engine.begin() as conn:
+            row = conn.execute(sa.update(uws_jobs).where(
+                uws_jobs.c.job_id == job_id, uws_jobs.c.phase.notin_(FINAL)
+            ).values(phase="ABORTED", end_time=sa.func.now(), error_type="fatal",
+                     error_message="aborted at the client's request").returning(
+                uws_jobs.c.phase)).first()
+            if row is not None:
+                return row.phase
+            phase = conn.scalar(sa.select(uws_jobs.c.phase).where(uws_jobs.c.job_id == job_id))
+        if phase is None:
+            raise DALIError(f"no job {job_id}", 404)
+        return phase
+
+    def delete(self, job_id: str) -> bool:
+        with self.engine.begin() as conn:
+            deleted = conn.execute(uws_jobs.delete().where(uws_jobs.c.job_id == job_id)).rowcount
+        shutil.rmtree(self.result_dir / job_id, ignore_errors=True)
+        return bool(deleted)
+
+    # -- workers --------------------------------------------------------------------
+
+    def claim(self, worker: str) -> Job | None:
+        with self.engine.begin() as conn:
+            job_id = conn.scalar(sa.select(uws_jobs.c.job_id).where(
+                uws_jobs.c.phase == "QUEUED").order_by(uws_jobs.c.creation_time).limit(1)
+                .with_for_update(skip_locked=True))
+            if job_id is None:
+                return None
+            conn.execute(uws_jobs.update().where(uws_jobs.c.job_id == job_id).values(
+                phase="EXECUTING", start_time=sa.func.now(), end_time=None, worker=worker,
+                heartbeat=sa.func.now(), attempts=uws_jobs.c.attempts + 1,
+                error_type=None, error_message=None))
+        return self.get(job_id)
+
+    def heartbeat(self, job_ids: list[str], worker: str) -> list[str]:
+        """Refresh the heartbeat; returns the jobs that are no longer EXECUTING (aborted)."""
+        if not job_ids:
+            return []
+        with self.engine.begin() as conn:
+            conn.execute(uws_jobs.update().where(
+                uws_jobs.c.job_id.in_(job_ids), uws_jobs.c.worker == worker,
+                uws_jobs.c.phase == "EXECUTING").values(heartbeat=sa.func.now()))
+            rows = conn.execute(sa.select(uws_jobs.c.job_id, uws_jobs.c.phase).where(
+                uws_jobs.c.job_id.in_(job_ids)))
+            still = {r.job_id for r in rows if r.phase == "EXECUTING"}
+        return [j for j in job_ids if j not in still]
+
+    def finish(self, job_id: str, worker: str, **values) -> bool:
+        """Record the outcome if the job is still EXECUTING for this worker."""
+        with self.engine.begin() as conn:
+            updated = conn.execute(uws_jobs.update().where(
+                uws_jobs.c.job_id == job_id, uws_jobs.c.phase == "EXECUTING",
+                uws_jobs.c.worker == worker).values(end_time=sa.func.now(), **values)).rowcount
+        return bool(updated)
+
+    def recover(self, *, startup: bool = False) -> int:
+        """Re-queue (or fail) jobs whose worker died; returns how many were touched."""
+        host = socket.gethostname()
+        stale = now_utc() - dt.timedelta(seconds=self.limits.stale_after)
+        touched = 0
+        with self.engine.begin() as conn:
+            rows = conn.execute(sa.select(uws_jobs.c.job_id, uws_jobs.c.worker,
+                                          uws_jobs.c.heartbeat, uws_jobs.c.attempts).where(
+                uws_jobs.c.phase == "EXECUTING").with_for_update(skip_locked=True)).all()
+            for row in rows:
+                worker = row.worker or ""
+                parts = worker.split(":")
+                dead = row.heartbeat is None or row.heartbeat < stale
+                if not dead and len(parts) == 3 and parts[0] == host:
+                    dead = not _pid_alive(int(parts[1])) if parts[1].isdigit() else True
+                if not dead:
+                    continue
+                touched += 1
+                if row.attempts >= self.limits.max_attempts:
+                    conn.execute(uws_jobs.update().where(uws_jobs.c.job_id == row.job_id).values(
+                        phase="ERROR", end_time=sa.func.now(), error_type="transient",
+                        error_message=f"the service stopped while executing this job "
+                        f"{row.attempts} times; giving up (submit it again)"))
+                else:
+                    conn.execute(uws_jobs.update().where(uws_jobs.c.job_id == row.job_id).values(
+                        phase="QUEUED", worker=None, heartbeat=None, start_time=None))
+                    log.warning("job %s: its worker %s is gone; queued again", row.job_id,
+                                worker)
+        return touched
+
+    def expire(self) -> int:
+        with self.engine.begin() as conn:
+            ids = list(conn.execute(uws_jobs.delete().where(
+                uws_jobs.c.destruction < sa.func.now()).returning(uws_jobs.c.job_id)).scalars())
+        for job_id in ids:
+            shutil.rmtree(self.result_dir / job_id, ignore_errors=True)
+        return len(ids)
+
+
+class JobManager:
+    """The worker threads of one web process, plus recovery and cleanup."""
+
+    def __init__(self, store: JobStore, tap) -> None:
+        self.store = store
+        self.tap = tap  # vo_service.tap.query.TAPService
+        self.limits = store.limits
+        self.worker = _worker_identity()
+        self._wake = threading.Condition()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._running: dict[str, object] = {}  # job id -> Running/Execution, for ABORT
+        self._lock = threading.Lock()
+        self.running = False
+
+    def start(self) -> None:
+        try:
+            self.store.recover(startup=True)
+            self.store.expire()
+        except Exception:  # noqa: BLE001 - never keep the web service from starting
+            log.exception("UWS recovery at startup failed")
+        for i in range(self.limits.workers):
+            t = threading.Thread(target=self._work, name=f"uws-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        t = threading.Thread(target=self._housekeeping, name="uws-housekeeping", daemon=True)
+        t.start()
+        self._threads.append(t)
+        self.running = True
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._wake:
+            self._wake.notify_all()
+        with self._lock:
+            for running in self._running.values():
+                running.execution.cancel()
+        for t in self._threads:
+            t.join(timeout=5)
+        self.running = False
+
+    def wake(self) -> None:
+        with self._wake:
+            self._wake.notify()
+
+    def cancel(self, job_id: str) -> None:
+        with self._lock:
+            running = self._running.get(job_id)
+        if running is not None:
+            running.execution.cancel()
+
+    # -- threads --------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                job = self.store.claim(self.worker)
+            except Exception:  # noqa: BLE001 - database hiccup: retry later
+                log.exception("claiming a job failed")
+                job = None
+            if job is None:
+                with self._wake:
+                    self._wake.wait(timeout=1.0)
+                continue
+            self._execute(job)
+
+    def _housekeeping(self) -> None:
+        last_expire = 0.0
+        while not self._stop.wait(2.0):
+            try:
+                with self._lock:
+                    ids = list(self._running)
+                for job_id in self.store.heartbeat(ids, self.worker):
+                    self.cancel(job_id)  # aborted (or deleted) through another process
+                if self.store.recover():
+                    self.wake()
+                if time.monotonic() - last_expire > 60:
+                    self.store.expire()
+                    last_expire = time.monotonic()
+            except Exception:  # noqa: BLE001
+                log.exception("UWS housekeeping failed")
+
+    def _execute(self, job: Job) -> None:
+        from vo_service.tap.query import validate
+
+        target_dir = self.store.result_dir / job.job_id
+        running = None
+        try:
+            params = Params(list(job.parameters.items()),
+                            self.store.uploads(job.job_id) if job.uploads else {})
+            request = validate(params, self.limits)
+            prepared = self.tap.prepare(request, params)
+            duration = job.execution_duration or self.limits.async_duration_hard
+            running = self.tap.start(prepared, duration)
+            with self._lock:
+                self._running[job.job_id] = running
+            if self.store.phase(job.job_id) != "EXECUTING":  # aborted meanwhile
+                running.execution.cancel()
+            writer = request.format.writer(prepared.fields, str(self.store.result_dir))
+            if hasattr(writer, "infos"):
+                writer.infos = self.tap.infos(prepared)
+            target_dir.mkdir(parents=True, exist_ok=True)
+            partial = target_dir / "result.part"
+            size = 0
+            with open(partial, "wb") as out:
+                for chunk in running.body(writer):
+                    out.write(chunk)
+                    size += len(chunk)
+            if running.error:
+                raise QueryFailed(running.error)
+            os.replace(partial, target_dir / "result")
+            self.store.finish(job.job_id, self.worker, phase="COMPLETED",
+                              result_mime=request.content_type, result_size=size,
+                              result_rows=running.rows, overflow=running.overflow)
+        except DALIError as exc:
+            self._fail(job, exc.message, "fatal")
+        except QueryFailed as exc:
+            if exc.cancelled and self.store.phase(job.job_id) == "ABORTED":
+                pass  # the abort already recorded the outcome
+            elif self._stop.is_set() and exc.cancelled:
+                pass  # shutting down: another process (or the restart) will run it again
+            else:
+                self._fail(job, exc.message, "transient" if exc.timeout else "fatal")
+        except Exception as exc:  # noqa: BLE001 - report, never kill the worker
+            log.exception("job %s failed", job.job_id)
+            self._fail(job, f"internal error: {type(exc).__name__}: {exc}", "transient")
+        finally:
+            with self._lock:
+                self._running.pop(job.job_id, None)
+            if running is not None:
+                running.close()
+            partial = target_dir / "result.part"
+            if partial.exists():
+                partial.unlink()
+
+    def _fail(self, job: Job, message: str, kind: str) -> None:
+        self.store.finish(job.job_id, self.worker, phase="ERROR", error_type=kind,
+                          error_message=message)

@@ -1,0 +1,1 @@
+"""VOSI 1.1: availability, capabilities (TAPRegExt) and tables (VODataService) of TAP."""

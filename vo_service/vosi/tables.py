@@ -1,0 +1,108 @@
+"""VOSI tables (VODataService 1.2 ``vs:TableSet``), rendered from the table declarations.
+
+``/tap/tables`` lists every published schema and table (with columns and
+foreign keys, or without them for ``detail=min``); ``/tap/tables/{name}``
+returns one ``vosi:table`` with full detail (VOSI 1.1). The source is the
+same list of declared tables that TAP_SCHEMA is generated from
+(``vo_service.publish.registry``), so both always agree.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from schema.tap_schema import SCHEMA_DESCRIPTIONS, adql_name
+from vo_service.dali import error_response
+from vo_service.vosi.xml import VS, XSI, element
+
+router = APIRouter()
+VOSI_TABLES = "http://www.ivoa.net/xml/VOSITables/v1.0"
+
+
+def _column(column: sa.Column) -> str:
+    vo = column.info["vo"]
+    attrs = f' arraysize="{vo.arraysize}"' if vo.arraysize else ""
+    if vo.xtype:
+        attrs += f' extendedType="{vo.xtype}"'
+    flags = []
+    if vo.indexed:
+        flags.append("<flag>indexed</flag>")
+    if column.primary_key:
+        flags.append("<flag>primary</flag>")
+    if column.nullable and not column.primary_key:
+        flags.append("<flag>nullable</flag>")
+    std = ' std="true"' if vo.std else ""
+    return (f"<column{std}>" + element("name", adql_name(column.name))
+            + element("description", vo.description) + element("unit", vo.unit)
+            + element("ucd", vo.ucd) + element("utype", vo.utype)
+            + f'<dataType xsi:type="vs:VOTableType"{attrs}>{vo.datatype}</dataType>'
+            + "".join(flags) + "</column>")
+
+
+def _foreign_keys(table: sa.Table, names: set[str]) -> str:
+    parts = []
+    for fk in sorted(table.foreign_key_constraints, key=lambda c: c.column_keys):
+        target = fk.referred_table
+        target_name = f"{target.schema}.{target.name}"
+        if target_name not in names:
+            continue
+        cols = "".join(f"<fkColumn>{element('fromColumn', adql_name(e.parent.name))}"
+                       f"{element('targetColumn', adql_name(e.column.name))}</fkColumn>"
+                       for e in fk.elements)
+        parts.append(f"<foreignKey>{element('targetTable', target_name)}{cols}</foreignKey>")
+    return "".join(parts)
+
+
+def table_xml(table: sa.Table, names: set[str], *, detail: bool = True, root: bool = False
+              ) -> str:
+    vo = table.info["vo"]
+    kind = "view" if vo.table_type == "view" else "table"
+    tag = "vosi:table" if root else "table"
+    ns = (f' xmlns:vosi="{VOSI_TABLES}" xmlns:vs="{VS}" xmlns:xsi="{XSI}"' if root else "")
+    body = element("name", f"{table.schema}.{table.name}") + element("description",
+                                                                       vo.description)
+    body += element("utype", vo.utype)
+    if detail:
+        body += "".join(_column(c) for c in table.columns if "vo" in c.info)
+        body += _foreign_keys(table, names)
+    return f'<{tag}{ns} type="{"base_table" if kind == "table" else "view"}">{body}</{tag}>'
+
+
+def tableset_xml(tables: list[sa.Table], *, detail: bool = True) -> str:
+    names = {f"{t.schema}.{t.name}" for t in tables}
+    schemas: dict[str, list[sa.Table]] = {}
+    for table in tables:
+        schemas.setdefault(table.schema, []).append(table)
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n',
+             f'<vosi:tableset xmlns:vosi="{VOSI_TABLES}" xmlns:vs="{VS}" xmlns:xsi="{XSI}">']
+    order = sorted(schemas, key=lambda s: (s == "tap_schema",
+                                           min(t.info["vo"].table_index for t in schemas[s])))
+    for schema in order:
+        parts.append("<schema>" + element("name", schema)
+                     + element("description", SCHEMA_DESCRIPTIONS.get(schema)))
+        parts += [table_xml(t, names, detail=detail) for t in schemas[schema]]
+        parts.append("</schema>")
+    parts.append("</vosi:tableset>\n")
+    return "".join(parts)
+
+
+@router.get("/tap/tables")
+async def tables(request: Request, detail: str | None = None) -> Response:
+    published = await run_in_threadpool(request.app.state.tap.published.tables)
+    body = tableset_xml(published, detail=(detail or "max").lower() != "min")
+    return Response(body, media_type="text/xml")
+
+
+@router.get("/tap/tables/{name}")
+async def one_table(request: Request, name: str) -> Response:
+    published = await run_in_threadpool(request.app.state.tap.published.tables)
+    names = {f"{t.schema}.{t.name}" for t in published}
+    for table in published:
+        if f"{table.schema}.{table.name}".lower() == name.lower():
+            body = '<?xml version="1.0" encoding="UTF-8"?>\n' + table_xml(
+                table, names, root=True) + "\n"
+            return Response(body, media_type="text/xml")
+    return error_response(f"no table named {name!r} is published here", 404)
