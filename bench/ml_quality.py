@@ -29,10 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ml import quality  # noqa: E402
 from ml.analysis import analyse_arrays  # noqa: E402
 from ml.device import pick_device  # noqa: E402
-from ml.domain import DomainModel  # noqa: E402
+from ml.domain import DomainModel, domain_dims  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
-from ml.preprocess import air_to_vacuum, common_grid  # noqa: E402
+from ml.preprocess import common_grid  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
+from ml.spectrum import air_to_vacuum  # noqa: E402
 from ml.synth import write_archive  # noqa: E402
 from ml.train import AutoencoderConfig, LabelConfig, train_autoencoder, train_label_model  # noqa: E402
 from ml.training_store import LABEL_QUANTITIES  # noqa: E402
@@ -73,36 +74,49 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     cache = SpectraCache(out / ".cache", grid)
     t0 = time.monotonic()
     loaded = cache.load([r["obs_id"] for r in truth], [out / r["path"] for r in truth])
-    print(f"read + preprocessed {len(truth)} spectra in {time.monotonic() - t0:.0f} s "
-          f"({len(loaded.errors)} failed)", flush=True)
+    phase(f"read + preprocessed {len(truth)} spectra ({len(loaded.errors)} failed)", t0)
     ok = loaded.ok
-    flux, ivar = loaded.flux, loaded.ivar
+    flux, ivar, power = loaded.flux, loaded.ivar, loaded.resolving_power
     device = pick_device(args.device or None)
+    names = np.array([r["target_name"] for r in truth])
+    labels = np.full((len(truth), len(LABEL_QUANTITIES)), np.nan)
+    errors = np.full_like(labels, np.nan)
+    for i, r in enumerate(truth):
+        if r["target_name"] in reference:
+            ref = reference[r["target_name"]]
+            labels[i] = [float(ref[q]) for q in LABEL_QUANTITIES]
+            errors[i] = [float(ref[f"{q}_err"]) for q in LABEL_QUANTITIES]
+    okrows = np.flatnonzero(ok)
     t0 = time.monotonic()
-    ae = train_autoencoder(flux[ok], ivar[ok], AutoencoderConfig(
-        latent_dim=args.latent_dim, epochs=args.ae_epochs), args.seed, device)
-    print(f"autoencoder: {ae.metrics} ({time.monotonic() - t0:.0f} s)", flush=True)
-    labelled = np.array([r["target_name"] in reference for r in truth]) & ok
-    rows = np.flatnonzero(labelled)
-    ref = [reference[truth[i]["target_name"]] for i in rows]
-    y = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in ref])
-    yerr = np.array([[float(r[f"{q}_err"]) for q in LABEL_QUANTITIES] for r in ref])
+    ae = train_autoencoder(
+        flux[okrows], ivar[okrows], AutoencoderConfig(
+            latent_dim=args.latent_dim, epochs=args.ae_epochs, batch_size=args.batch_size),
+        args.seed, device, velocity_step=grid.velocity_step, resolving_power=power[okrows],
+        groups=names[okrows], labels=labels[okrows], label_errors=errors[okrows],
+        quantities=list(LABEL_QUANTITIES) if args.guided else None)
+    phase(f"autoencoder {ae.metrics}", t0)
+    rows = np.flatnonzero(ok & np.isfinite(labels).all(axis=1))
     t0 = time.monotonic()
-    labels = train_label_model(flux[rows], ivar[rows], y, yerr,
-                               np.array([truth[i]["target_name"] for i in rows]),
-                               list(LABEL_QUANTITIES),
-                               LabelConfig(epochs=args.label_epochs, members=args.members),
-                               args.seed, device)
-    print(f"label model: {labels.metrics} ({time.monotonic() - t0:.0f} s)", flush=True)
-    latent, _ = encode_arrays(ae.model.to(device), flux, ivar, device)
-    dims = np.flatnonzero(ae.information > ae.config.informative_nats)
-    domain = DomainModel.fit(latent[rows][labels.train_index], latent[rows][labels.val_index],
-                             dims)
-    pred, sigma = labels.predictor.predict(flux, ivar, device)
-    return {"ok": ok, "latent": latent, "pred": pred, "sigma": sigma,
-            "in_domain": domain.in_domain(domain.score(latent)), "ae": ae, "flux": flux,
-            "ivar": ivar, "grid": grid, "train_rows": rows[labels.train_index],
-            "box": (y.min(axis=0), y.max(axis=0))}
+    lab = train_label_model(flux[rows], ivar[rows], labels[rows], errors[rows], names[rows],
+                            list(LABEL_QUANTITIES),
+                            LabelConfig(epochs=args.label_epochs, members=args.members,
+                                        batch_size=args.label_batch_size),
+                            args.seed, device, velocity_step=grid.velocity_step,
+                            resolving_power=power[rows], template=ae.model.template)
+    phase(f"label model {lab.metrics}", t0)
+    t0 = time.monotonic()
+    latent, _ = encode_arrays(ae.model.to(device), flux, ivar, power, device)
+    pred, sigma = lab.predictor.predict(flux, ivar, power, device)
+    box = (np.nanmin(labels[rows][lab.train_index], axis=0),
+           np.nanmax(labels[rows][lab.train_index], axis=0))
+    domain = DomainModel.fit(latent[rows][lab.train_index], latent[rows][lab.val_index],
+                             domain_dims(ae.information, ae.config.informative_nats,
+                                         ae.model.n_guided), box)
+    in_domain = domain.in_domain(domain.score(latent), pred, sigma)
+    phase(f"inference of {len(flux)} spectra + domain", t0)
+    return {"ok": ok, "latent": latent, "pred": pred, "sigma": sigma, "in_domain": in_domain,
+            "ae": ae, "flux": flux, "ivar": ivar, "power": power, "grid": grid,
+            "box": box, "reference_star": np.isin(names, list(reference))}
 
 
 def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> dict:
@@ -131,12 +145,16 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
     tag = time.strftime("%Y%m%dT%H%M%S")
     ae = train_autoencoder_run(engine, settings, model_id=f"bench-ae-{tag}",
                                config=AutoencoderConfig(latent_dim=args.latent_dim,
-                                                        epochs=args.ae_epochs),
-                               n_pixels=args.pixels, seed=args.seed, device=args.device or None)
+                                                        epochs=args.ae_epochs,
+                                                        batch_size=args.batch_size),
+                               n_pixels=args.pixels, seed=args.seed,
+                               label_set="bench-reference" if args.guided else None,
+                               device=args.device or None)
     print(ae.summary(), flush=True)
     lab = train_label_run(engine, settings, label_set="bench-reference",
                           autoencoder_id=ae.record.model_id, model_id=f"bench-labels-{tag}",
-                          config=LabelConfig(epochs=args.label_epochs, members=args.members),
+                          config=LabelConfig(epochs=args.label_epochs, members=args.members,
+                                             batch_size=args.label_batch_size),
                           seed=args.seed, device=args.device or None)
     print(lab.summary(), flush=True)
     for model_id in (ae.record.model_id, lab.record.model_id):
@@ -168,12 +186,15 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
     loaded = load_arrays(settings, record.grid, selected)
     flux = np.zeros((n, record.grid.n_pixels), np.float32)
     ivar = np.zeros_like(flux)
-    flux[order], ivar[order] = loaded.flux, loaded.ivar
+    power = np.full(n, np.nan)
+    flux[order], ivar[order], power[order] = loaded.flux, loaded.ivar, loaded.resolving_power
     ref = np.array([[float(r[k]) for k in LABEL_QUANTITIES] for r in reference.values()])
     ae_like = type("AE", (), {"model": model, "information": information,
                               "config": AutoencoderConfig(latent_dim=args.latent_dim)})
-    return {**result, "ae": ae_like, "flux": flux, "ivar": ivar, "grid": record.grid,
-            "box": (ref.min(axis=0), ref.max(axis=0))}
+    names = [r["target_name"] for r in truth]
+    return {**result, "ae": ae_like, "flux": flux, "ivar": ivar, "power": power,
+            "grid": record.grid, "box": (ref.min(axis=0), ref.max(axis=0)),
+            "reference_star": np.isin(names, list(reference))}
 
 
 def main() -> None:
@@ -182,37 +203,49 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/ml_quality"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-db", action="store_true", help="arrays only, no PostgreSQL")
-    parser.add_argument("--pixels", type=int, default=1024)
-    parser.add_argument("--latent-dim", type=int, default=32)
-    parser.add_argument("--ae-epochs", type=int, default=30)
-    parser.add_argument("--label-epochs", type=int, default=40)
-    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--pixels", type=int, default=4096)
+    parser.add_argument("--latent-dim", type=int, default=12)
+    parser.add_argument("--no-guided", dest="guided", action="store_false",
+                        help="plain VAE (no reference labels guiding latent dimensions)")
+    parser.add_argument("--ae-epochs", type=int, default=60)
+    parser.add_argument("--label-epochs", type=int, default=80)
+    parser.add_argument("--members", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=128, help="autoencoder batch")
+    parser.add_argument("--label-batch-size", type=int, default=64)
     parser.add_argument("--mi-sample", type=int, default=5000)
     parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if present)")
     args = parser.parse_args()
     started = time.monotonic()
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
+    phase("archive ready", started)
     truth, reference = read_truth(out)
     result = (run_no_db if args.no_db else run_db)(args, out, truth, reference)
+    t0 = time.monotonic()
     ok = result["ok"]
-    true = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])[ok]
-    snr = np.array([float(r["snr"]) for r in truth])[ok]
-    inside, clearly_out = quality.domain_truth(true, *result["box"])
-    figures = quality.label_figures(list(LABEL_QUANTITIES), result["pred"][ok],
-                                    result["sigma"][ok], true, snr, inside, clearly_out,
-                                    result["in_domain"][ok])
+    true = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])
+    snr = np.array([float(r["snr"]) for r in truth])
+    # Judge labels on stars without reference labels: never seen by the label model.
+    judged = ok & ~result["reference_star"]
+    inside, clearly_out = quality.domain_truth(true[judged], *result["box"])
+    figures = quality.label_figures(list(LABEL_QUANTITIES), result["pred"][judged],
+                                    result["sigma"][judged], true[judged], snr[judged],
+                                    inside, clearly_out, result["in_domain"][judged])
     rng = np.random.default_rng(args.seed)
     sample = rng.choice(np.flatnonzero(ok), min(args.mi_sample, ok.sum()), replace=False)
     values = {q: np.array([float(truth[i][q]) for i in sample])
               for q in (*LABEL_QUANTITIES, "rv")}
     ae = result["ae"]
-    analysis = analyse_arrays(ae.model, result["flux"][sample], result["ivar"][sample], values,
-                              result["grid"].velocity_step, ae.config.informative_nats,
+    analysis = analyse_arrays(ae.model, result["flux"][sample], result["ivar"][sample],
+                              result["power"][sample], values, ae.config.informative_nats,
                               args.seed)
-    figures += quality.mi_figures(analysis.mi_latent, analysis.mi_pca, analysis.quantities)
+    figures += quality.mi_figures(analysis.mi_latent,
+                                  np.maximum(analysis.mi_pca, analysis.mi_pca_rest),
+                                  analysis.quantities)
     figures += quality.neighbour_figures(result["latent"][ok], {
-        "teff": true[:, 0], "mh": true[:, 2]}, args.seed)
-    print(f"\n== ml quality: {args.n} spectra ({int(ok.sum())} predicted), "
+        "teff": true[ok, 0], "mh": true[ok, 2]}, args.seed)
+    phase("analysis", t0)
+    print(f"\n== ml quality: {args.n} spectra ({int(ok.sum())} predicted, {int(judged.sum())} "
+          f"of stars without reference labels judged), {args.pixels} pixels, "
           f"{'no-db' if args.no_db else 'database'} mode, "
           f"{int(analysis.informative.sum())}/{len(analysis.informative)} informative "
           f"latent dimensions, {time.monotonic() - started:.0f} s ==")
@@ -220,8 +253,29 @@ def main() -> None:
           f"{int(clearly_out.sum())}")
     for figure in figures:
         print(figure.line())
+    print("MI per latent dimension (nats):", "  ".join(
+        f"{q}: " + " ".join(f"{v:.2f}" for v in analysis.mi_latent[:, j])
+        for j, q in enumerate(analysis.quantities)))
+    print("max MI PCA observed / rest frame:", ", ".join(
+        f"{q} {analysis.mi_pca[:, j].max():.2f}/{analysis.mi_pca_rest[:, j].max():.2f}"
+        for j, q in enumerate(analysis.quantities)))
+    extra_rmse(true[judged], result["pred"][judged], snr[judged], inside)
     met = sum(f.met for f in figures)
     print(f"{met}/{len(figures)} targets met")
+
+
+def extra_rmse(true: np.ndarray, pred: np.ndarray, snr: np.ndarray, inside: np.ndarray) -> None:
+    """RMSE by S/N band, in range and over all stars (metal-poor and hot ones included)."""
+    for name, sel in (("in range", inside), ("all stars", np.ones_like(inside))):
+        for lo, hi in ((10, 20), (20, 50), (50, 100), (100, 201)):
+            band = sel & (snr >= lo) & (snr < hi)
+            rmse = np.sqrt(np.mean((pred[band] - true[band]) ** 2, axis=0))
+            print(f"RMSE {name:<9s} S/N {lo:>3d}-{hi:<3d} (n={int(band.sum()):>5d}): " + ", ".join(
+                f"{q} {v:.3g}" for q, v in zip(LABEL_QUANTITIES, rmse, strict=True)))
+
+
+def phase(what: str, since: float) -> None:
+    print(f"[{time.monotonic() - since:6.1f} s] {what}", flush=True)
 
 
 if __name__ == "__main__":

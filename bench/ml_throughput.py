@@ -74,10 +74,10 @@ def model_only(args) -> None:
         n = args.n if device.type == "cuda" else min(args.n, args.cpu_n)
         for batch in args.batch_sizes:
             t = timed(lambda d=device, b=batch, k=n: encode_arrays(ae.to(d), flux[:k],
-                                                                   ivar[:k], d, b))
+                                                                   ivar[:k], None, d, b))
             rates[("encode", device.type, batch)] = n / t
             t = timed(lambda d=device, b=batch, k=n: predict_arrays(labels.to(d), flux[:k],
-                                                                    ivar[:k], d, b))
+                                                                    ivar[:k], None, d, b))
             rates[("labels", device.type, batch)] = n / t
     print(f"{'model':<8}{'device':<8}{'batch':>7}{'spectra/s':>14}{'vs CPU':>9}")
     for (model, dev, batch), rate in rates.items():
@@ -127,8 +127,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000, help="spectra for model-only timing")
     parser.add_argument("--cpu-n", type=int, default=4000, help="at most this many on CPU")
     parser.add_argument("--n-db", type=int, default=2000, help="spectra for the database run")
-    parser.add_argument("--pixels", type=int, default=1024)
-    parser.add_argument("--latent-dim", type=int, default=32)
+    parser.add_argument("--pixels", type=int, default=4096)
+    parser.add_argument("--latent-dim", type=int, default=12)
     parser.add_argument("--members", type=int, default=3)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096])
     args = parser.parse_args()

@@ -28,6 +28,7 @@ def autoencoder_payload(trained: TrainedAutoencoder) -> dict:
 def label_payload(trained: TrainedLabelModel, domain: DomainModel) -> dict:
     p = trained.predictor
     return {"kind": LABEL_REGRESSOR, "config": p.ensemble.members[0].config,
+            "frame": dict(p.ensemble.frame), "template": p.ensemble.template.clone(),
             "members": [m.state_dict() for m in p.ensemble.members],
             "quantities": list(p.quantities), "label_mean": torch.as_tensor(p.label_mean),
             "label_scale": torch.as_tensor(p.label_scale),
@@ -51,7 +52,9 @@ def load_autoencoder(home: Path, record: ModelRecord) -> tuple[SpectrumAutoencod
         raise MLError(f"artifact of model {record.model_id!r} has {config['latent_dim']} "
                       f"latent dimensions, the registry says {record.latent_dim}")
     model = SpectrumAutoencoder(config["n_pixels"], config["latent_dim"],
-                                tuple(config["channels"]), config["hidden"])
+                                tuple(config["channels"]), config["hidden"],
+                                config["velocity_step"], config["rv_scale_kms"],
+                                config["default_power"], config["guided"])
     model.load_state_dict(payload["state_dict"])
     return model.eval(), payload["information"].numpy()
 
@@ -65,7 +68,10 @@ def load_label_model(home: Path, record: ModelRecord) -> tuple[LabelPredictor, D
                           config["hidden"])
         member.load_state_dict(state)
         members.append(member.eval())
-    predictor = LabelPredictor(LabelEnsemble(members), list(payload["quantities"]),
+    ensemble = LabelEnsemble(members, payload["frame"]["velocity_step"],
+                             payload["frame"]["default_power"])
+    ensemble.template.copy_(payload["template"])
+    predictor = LabelPredictor(ensemble, list(payload["quantities"]),
                                payload["label_mean"].numpy(), payload["label_scale"].numpy(),
                                payload["calibration"].numpy())
     return predictor, DomainModel.from_state(payload["domain"])

@@ -50,14 +50,17 @@ def _database():
 @ml_errors
 def train_ae(
     model_id: Annotated[str, typer.Option(help="Model id (default: ae-<timestamp>)")] = "",
-    latent_dim: Annotated[int, typer.Option(min=2, help="Latent dimensions")] = 32,
+    latent_dim: Annotated[int, typer.Option(
+        min=2, help="Latent dimensions (learned ones + the RV coordinate)")] = 12,
     epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs")] = 30,
-    pixels: Annotated[int, typer.Option(min=64, help="Pixels of the model grid")] = 1024,
+    pixels: Annotated[int, typer.Option(min=64, help="Pixels of the model grid")] = 2048,
+    label_set: Annotated[str, typer.Option(
+        help="Reference-label set guiding the first latent dimensions (default: none)")] = "",
     limit: Annotated[int, typer.Option(min=0, help="Train on a subsample (0: all)")] = 0,
     metric: Annotated[str, typer.Option(help="Similarity metric: l2 or cosine")] = "l2",
     seed: Seed = 0, device: Device = "", quiet: Quiet = False,
 ) -> None:
-    """Train a variational autoencoder on the archive's spectra and register it."""
+    """Train a variational autoencoder of rest-frame spectra and register it."""
     from ml.train import AutoencoderConfig
     from ml.training_runs import train_autoencoder_run
 
@@ -67,8 +70,8 @@ def train_ae(
     report = train_autoencoder_run(
         database.engine, settings, model_id=model_id or None,
         config=AutoencoderConfig(latent_dim=latent_dim, epochs=epochs), n_pixels=pixels,
-        seed=seed, limit=limit or None, metric=metric, device=device or None,
-        progress=not quiet)
+        seed=seed, limit=limit or None, metric=metric, label_set=label_set or None,
+        device=device or None, progress=not quiet)
     console.print(report.summary())
 
 

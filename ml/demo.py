@@ -18,7 +18,7 @@ from ml.training_runs import train_autoencoder_run, train_label_run
 from vo_service.config import Settings
 from vo_service.db.database import Database
 
-DEMO_AUTOENCODER = AutoencoderConfig(latent_dim=16, epochs=12, patience=4)
+DEMO_AUTOENCODER = AutoencoderConfig(latent_dim=12, epochs=12, patience=4)
 DEMO_LABELS = LabelConfig(epochs=25, members=2, patience=6)
 
 
@@ -28,8 +28,8 @@ def run(database: Database, settings: Settings, label_set_name: str,
     started = time.monotonic()
     engine = database.engine
     ae = train_autoencoder_run(engine, settings, model_id=default_model_id("demo-ae"),
-                               config=DEMO_AUTOENCODER, n_pixels=1024, seed=seed,
-                               progress=progress)
+                               config=DEMO_AUTOENCODER, n_pixels=2048, seed=seed,
+                               label_set=label_set_name, progress=progress)
     ae_id = ae.record.model_id
     labels = train_label_run(engine, settings, label_set=label_set_name, autoencoder_id=ae_id,
                              model_id=default_model_id("demo-labels"), config=DEMO_LABELS,

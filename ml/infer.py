@@ -76,16 +76,17 @@ class _Job:
             self.table = labels
         self.autoencoder.to(self.device)
 
-    def rows(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray) -> list[dict]:
-        mu, _ = encode_arrays(self.autoencoder, flux, ivar, self.device)
+    def rows(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+             power: np.ndarray) -> list[dict]:
+        mu, _ = encode_arrays(self.autoencoder, flux, ivar, power, self.device)
         model_id = self.record.model_id
         if self.predictor is None:
             return [{"spectrum_id": int(sid), "model_id": model_id,
                      "vec": "[" + ",".join(f"{v:.7g}" for v in vec) + "]"}
                     for sid, vec in zip(spectrum_ids, mu, strict=True)]
-        mean, sigma = self.predictor.predict(flux, ivar, self.device)
+        mean, sigma = self.predictor.predict(flux, ivar, power, self.device)
         scores = self.domain.score(mu)
-        inside = self.domain.in_domain(scores)
+        inside = self.domain.in_domain(scores, mean, sigma)
         out = []
         for i, sid in enumerate(spectrum_ids):
             row = {"spectrum_id": int(sid), "model_id": model_id,
@@ -143,7 +144,8 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
             report.skipped[chunk.obs_id[i]] = loaded.errors.get(chunk.file_sha256[i],
                                                                 "unreadable")
         ok = np.flatnonzero(loaded.ok)
-        rows = job.rows(chunk.spectrum_id[ok], loaded.flux[ok], loaded.ivar[ok])
+        rows = job.rows(chunk.spectrum_id[ok], loaded.flux[ok], loaded.ivar[ok],
+                        loaded.resolving_power[ok])
         report.written += _write(engine, job.table, model_id, rows)
         if progress:
             progress(len(chunk))

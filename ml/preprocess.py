@@ -84,22 +84,9 @@ def common_grid(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
     return Grid(start=lo * np.exp(step / 2), stop=hi * np.exp(-step / 2), n_pixels=n_pixels)
 
 
-def air_to_vacuum(wavelength: np.ndarray) -> np.ndarray:
-    """Vacuum wavelengths from air ones (Angstrom; Ciddor 1996 via Morton 2000)."""
-    s2 = (1e4 / wavelength) ** 2
-    n = 1 + 0.0000834254 + 0.02406147 / (130 - s2) + 0.00015998 / (38.9 - s2)
-    return wavelength * n
-
-
-def vacuum_wavelength(spectrum: Spectrum) -> np.ndarray:
-    if spectrum.meta.spec_frame == "air":
-        return air_to_vacuum(spectrum.wavelength)
-    return spectrum.wavelength
-
-
 def resample(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Flux-conserving rebinning of flux and variance onto ``grid``."""
-    wave = vacuum_wavelength(spectrum)
+    wave = spectrum.vacuum_wavelength()
     edges = np.concatenate([[1.5 * wave[0] - 0.5 * wave[1]], (wave[1:] + wave[:-1]) / 2,
                             [1.5 * wave[-1] - 0.5 * wave[-2]]])
     target = grid.edges()

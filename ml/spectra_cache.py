@@ -1,8 +1,9 @@
 """Preprocessed spectra on disk, keyed by file checksum, so files are read once per grid.
 
 Training, inference, analysis and the benchmarks all need the same spectra on the
-same model grid; reading and resampling the original files is the slow part (FITS and
-VOTable parsing), so the result is kept in shards of ``.npy`` arrays under
+same model grid (and each spectrum's resolving power, which conditions the networks);
+reading and resampling the original files is the slow part (FITS and VOTable
+parsing), so the result is kept in shards of ``.npy`` arrays under
 ``<root>/<grid key>/``. A shard is written to a temporary directory and renamed, so a
 killed run leaves no half shard; shards are memory-mapped when read.
 """
@@ -34,17 +35,22 @@ class Loaded:
     flux: np.ndarray
     ivar: np.ndarray
     ok: np.ndarray
+    resolving_power: np.ndarray  # lambda/dlambda from the file, NaN where it states none
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _read_one(args: tuple[str, str, Grid]) -> tuple[str, np.ndarray | None, np.ndarray | None,
-                                                  str | None]:
+Read = tuple[str, np.ndarray | None, np.ndarray | None, float, str | None]
+
+
+def _read_one(args: tuple[str, str, Grid]) -> Read:
     key, path, grid = args
     try:
-        flux, ivar = preprocess(read_spectrum(Path(path)), grid)
+        spectrum = read_spectrum(Path(path))
+        flux, ivar = preprocess(spectrum, grid)
     except (SpectrumError, MLError) as exc:
-        return key, None, None, str(exc)
-    return key, flux, ivar, None
+        return key, None, None, np.nan, str(exc)
+    power = spectrum.meta.resolving_power
+    return key, flux, ivar, np.nan if power is None else float(power), None
 
 
 class SpectraCache:
@@ -59,7 +65,7 @@ class SpectraCache:
         if not self.dir.is_dir():
             return
         for shard in sorted(self.dir.iterdir()):
-            if shard.name.startswith("shard-") and (shard / "keys.npy").exists():
+            if shard.name.startswith("shard-") and (shard / "resolving_power.npy").exists():
                 for row, key in enumerate(np.load(shard / "keys.npy")):
                     self._index[str(key)] = (shard.name, row)
 
@@ -74,10 +80,10 @@ class SpectraCache:
         """
         n = self.grid.n_pixels
         out = Loaded(np.zeros((len(keys), n), np.float32), np.zeros((len(keys), n), np.float32),
-                     np.zeros(len(keys), bool))
+                     np.zeros(len(keys), bool), np.full(len(keys), np.nan))
         missing = [(k, str(p), self.grid) for k, p in zip(keys, paths, strict=True)
                    if k not in self._index]
-        fresh: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        fresh: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
         if missing:
             self._fill(missing, out.errors, progress, None if keep else fresh)
         by_shard: dict[str, list[tuple[int, int]]] = {}
@@ -89,10 +95,11 @@ class SpectraCache:
             where, rows = np.array(pairs).T
             out.flux[where] = np.load(self.dir / shard / "flux.npy", mmap_mode="r")[rows]
             out.ivar[where] = np.load(self.dir / shard / "ivar.npy", mmap_mode="r")[rows]
+            out.resolving_power[where] = np.load(self.dir / shard / "resolving_power.npy")[rows]
             out.ok[where] = True
         for i, key in enumerate(keys):
             if key in fresh:
-                out.flux[i], out.ivar[i] = fresh[key]
+                out.flux[i], out.ivar[i], out.resolving_power[i] = fresh[key]
                 out.ok[i] = True
         if progress:
             progress(len(keys) - len(missing))  # the files read advanced it already
@@ -100,7 +107,7 @@ class SpectraCache:
 
     def _fill(self, todo: list[tuple[str, str, Grid]], errors: dict[str, str],
               progress: Callable[[int], None] | None,
-              fresh: dict[str, tuple[np.ndarray, np.ndarray]] | None) -> None:
+              fresh: dict[str, tuple[np.ndarray, np.ndarray, float]] | None) -> None:
         seen: set[str] = set()
         todo = [t for t in todo if not (t[0] in seen or seen.add(t[0]))]
         if len(todo) < PARALLEL_FROM or self.workers == 1:
@@ -110,25 +117,26 @@ class SpectraCache:
                 self._collect(pool.map(_read_one, todo, chunksize=32), errors, progress, fresh)
 
     def _collect(self, results, errors: dict[str, str], progress: Callable[[int], None] | None,
-                 fresh: dict[str, tuple[np.ndarray, np.ndarray]] | None) -> None:
-        keys, fluxes, ivars = [], [], []
-        for key, flux, ivar, error in results:
+                 fresh: dict[str, tuple[np.ndarray, np.ndarray, float]] | None) -> None:
+        keys, fluxes, ivars, powers = [], [], [], []
+        for key, flux, ivar, power, error in results:
             if error is not None:
                 errors[key] = error
             elif fresh is not None:
-                fresh[key] = (flux, ivar)
+                fresh[key] = (flux, ivar, power)
             else:
                 keys.append(key)
                 fluxes.append(flux)
                 ivars.append(ivar)
+                powers.append(power)
             if len(keys) >= SHARD_SIZE:
-                self._write_shard(keys, fluxes, ivars)
-                keys, fluxes, ivars = [], [], []
+                self._write_shard(keys, fluxes, ivars, powers)
+                keys, fluxes, ivars, powers = [], [], [], []
             if progress:
                 progress(1)
-        self._write_shard(keys, fluxes, ivars)
+        self._write_shard(keys, fluxes, ivars, powers)
 
-    def _write_shard(self, keys: list[str], fluxes: list, ivars: list) -> None:
+    def _write_shard(self, keys: list[str], fluxes: list, ivars: list, powers: list) -> None:
         if not keys:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +146,7 @@ class SpectraCache:
         np.save(tmp / "flux.npy", np.stack(fluxes))
         np.save(tmp / "ivar.npy", np.stack(ivars))
         np.save(tmp / "keys.npy", np.array(keys))
+        np.save(tmp / "resolving_power.npy", np.array(powers, dtype=np.float64))
         os.replace(tmp, self.dir / name)
         for row, key in enumerate(keys):
             self._index[key] = (name, row)

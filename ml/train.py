@@ -3,7 +3,9 @@
 They take preprocessed arrays, not database rows, so the same code trains from the
 archive (``ml.training_store``) or straight from files and arrays (``bench/``), on CPU
 or GPU. Runs are reproducible: one seed fixes the split, the initial weights and the
-batch order; early stopping keeps the weights of the best validation epoch.
+batch order; early stopping keeps the weights of the best validation epoch. Spectra
+are shifted to the rest frame once, before training (``ml.rv``), with a template
+built from the training spectra and stored in the model.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
+from scipy.optimize import minimize
 
 from ml.errors import MLError
-from ml.models.autoencoder import SpectrumAutoencoder
-from ml.models.inputs import network_input
+from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays, information
+from ml.models.inputs import conditioning, default_power, network_input
 from ml.models.label_cnn import LabelCNN, LabelEnsemble, LabelPredictor, gaussian_nll
+from ml.rv import build_template, to_rest_frame
 
 Progress = Callable[[int], None]
+TEMPLATE_SAMPLE = 4000  # spectra the RV template is built from
+BATCH = 2048  # spectra per device batch outside training steps
 
 
 def seed_everything(seed: int) -> None:
@@ -45,18 +51,55 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.
     return list(torch.randperm(n, generator=generator).split(batch_size))
 
 
+def fit_template(flux: np.ndarray, ivar: np.ndarray, index: np.ndarray, velocity_step: float,
+                 seed: int, device: torch.device) -> torch.Tensor:
+    """RV template from (a seeded sample of) the training spectra."""
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(index, min(len(index), TEMPLATE_SAMPLE), replace=False))
+    return build_template(torch.as_tensor(flux[sample]).to(device),
+                          torch.as_tensor(ivar[sample]).to(device), velocity_step).cpu()
+
+
+def rest_frame_inputs(flux: np.ndarray, ivar: np.ndarray, template: torch.Tensor,
+                      velocity_step: float, device: torch.device
+                      ) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """Network inputs and inverse variances of the rest-frame spectra (on ``device``), RVs."""
+    xs, ivars, rvs = [], [], []
+    template = template.to(device)
+    for start in range(0, len(flux), BATCH):
+        f = torch.as_tensor(flux[start:start + BATCH]).to(device)
+        iv = torch.as_tensor(ivar[start:start + BATCH]).to(device)
+        rest_flux, rest_ivar, rv = to_rest_frame(f, iv, template, velocity_step)
+        xs.append(network_input(rest_flux, rest_ivar))
+        ivars.append(rest_ivar)
+        rvs.append(rv.cpu())
+    return torch.cat(xs), torch.cat(ivars), torch.cat(rvs).numpy()
+
+
+def standardise(labels: np.ndarray, errors: np.ndarray, rows: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
+    """(mean, scale) over ``rows``, and the standardised labels and error variances."""
+    mean = np.nanmean(labels[rows], axis=0)
+    scale = np.nanstd(labels[rows], axis=0)
+    scale = np.where(scale > 0, scale, 1.0)
+    y = torch.as_tensor((labels - mean) / scale, dtype=torch.float32)
+    yvar = torch.as_tensor(np.nan_to_num(errors / scale, nan=0.0) ** 2, dtype=torch.float32)
+    return mean, scale, y, yvar
+
+
 @dataclass
 class AutoencoderConfig:
-    latent_dim: int = 32
+    latent_dim: int = 16  # learned dimensions + the RV coordinate
     epochs: int = 30
     batch_size: int = 128
     learning_rate: float = 2e-3
-    channels: tuple[int, ...] = (16, 32, 64)
+    channels: tuple[int, ...] = (16, 32, 32, 64, 64)
     hidden: int = 256
     val_fraction: float = 0.1
     patience: int = 6
     kl_warmup_epochs: int = 3
     informative_nats: float = 0.05  # mean KL above which a dimension counts as informative
+    rv_scale_kms: float = 300.0  # km/s per unit of the RV coordinate (its weight in distances)
 
 
 @dataclass
@@ -71,39 +114,66 @@ class TrainedAutoencoder:
 
 
 def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderConfig,
-                      seed: int, device: torch.device, groups: np.ndarray | None = None,
+                      seed: int, device: torch.device, *, velocity_step: float,
+                      resolving_power: np.ndarray | None = None,
+                      groups: np.ndarray | None = None, labels: np.ndarray | None = None,
+                      label_errors: np.ndarray | None = None,
+                      quantities: list[str] | None = None,
                       progress: Progress | None = None) -> TrainedAutoencoder:
-    """Fit the VAE by minimising the negative ELBO (KL weight warmed up from 0 to 1)."""
+    """Fit the VAE by minimising the negative ELBO (KL weight warmed up from 0 to 1).
+
+    With ``labels`` (n, len(quantities), NaN = none) and their errors, the first latent
+    dimensions are guided by the reference labels (see ``ml.models.autoencoder``).
+    """
     if len(flux) < 10:
         raise MLError(f"need at least 10 spectra to train an autoencoder, got {len(flux)}")
     seed_everything(seed)
     groups = np.arange(len(flux)) if groups is None else groups
     train_idx, val_idx = split_by_group(groups, config.val_fraction, seed)
+    power = (np.full(len(flux), np.nan) if resolving_power is None
+             else np.asarray(resolving_power, float))
+    guided, y, yvar = None, None, None
+    if labels is not None and quantities:
+        labelled = train_idx[np.isfinite(labels[train_idx]).any(axis=1)]
+        if len(labelled) < 10:
+            raise MLError(f"need at least 10 labelled spectra to guide the latent space, got "
+                          f"{len(labelled)}")
+        mean, scale, y, yvar = standardise(labels, label_errors, labelled)
+        guided = {"quantities": list(quantities), "mean": mean.tolist(),
+                  "scale": scale.tolist()}
+        y, yvar = y.to(device), yvar.to(device)
     model = SpectrumAutoencoder(flux.shape[1], config.latent_dim, config.channels,
-                                config.hidden).to(device)
+                                config.hidden, velocity_step, config.rv_scale_kms,
+                                default_power(power[train_idx]), guided)
+    model.template.copy_(fit_template(flux, ivar, train_idx, velocity_step, seed, device))
+    model.to(device)
+    x_all, ivar_all, _ = rest_frame_inputs(flux, ivar, model.template, velocity_step, device)
+    cond_all = model.condition(power, len(flux))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
-    x_all, ivar_all = network_input(flux, ivar), torch.as_tensor(ivar)
     generator = torch.Generator().manual_seed(seed)
     n_pix = flux.shape[1]
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_chi2": [],
                                        "val_kl": []}
     best, best_state, stale = math.inf, None, 0
     started = time.monotonic()
+    train_t = torch.as_tensor(train_idx)
     for epoch in range(config.epochs):
         beta = min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
         model.train()
         total = 0.0
         for batch in _batches(len(train_idx), config.batch_size, generator):
-            idx = torch.as_tensor(train_idx)[batch]
-            loss, _, _ = model.loss(x_all[idx].to(device), ivar_all[idx].to(device), beta)
+            idx = train_t[batch].to(device)
+            loss, _, _ = model.loss(x_all[idx], ivar_all[idx], cond_all[idx], beta,
+                                    None if y is None else y[idx],
+                                    None if yvar is None else yvar[idx])
             optimiser.zero_grad()
             loss.mean().backward()
             optimiser.step()
             total += float(loss.detach().sum())
         scheduler.step()
-        val_loss, val_chi2, kl = _evaluate_autoencoder(model, x_all[val_idx],
-                                                       ivar_all[val_idx], device)
+        val_loss, val_chi2, kl = _evaluate_autoencoder(model, x_all, ivar_all, cond_all,
+                                                       val_idx, y, yvar)
         history["train_loss"].append(total / len(train_idx) / n_pix)
         history["val_loss"].append(val_loss / n_pix)
         history["val_chi2"].append(val_chi2 / n_pix)
@@ -117,32 +187,37 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
             if stale >= config.patience and beta >= 1.0:
                 break
     model.load_state_dict(best_state)
-    _, chi2, kl = _evaluate_autoencoder(model, x_all[val_idx], ivar_all[val_idx], device)
-    information = kl.numpy()
+    _, chi2, _ = _evaluate_autoencoder(model, x_all, ivar_all, cond_all, val_idx, y, yvar)
+    info = information(encode_arrays(model, flux[val_idx], ivar[val_idx], power[val_idx],
+                                     device))
     metrics = {"val_neg_elbo_per_pixel": best / n_pix, "val_chi2_per_pixel": 2 * chi2 / n_pix,
-               "val_kl_nats": float(kl.sum()),
-               "n_informative": int((information > config.informative_nats).sum()),
+               "val_kl_nats": float(info[:-1].sum()),
+               "n_informative": int((info > config.informative_nats).sum()),
                "epochs_run": len(history["train_loss"]),
                "train_seconds": round(time.monotonic() - started, 1),
                "n_train": int(len(train_idx)), "n_val": int(len(val_idx))}
-    return TrainedAutoencoder(model.cpu(), config, history, metrics, information,
-                              train_idx, val_idx)
+    if guided:
+        metrics["n_guided"] = len(guided["quantities"])
+    return TrainedAutoencoder(model.cpu(), config, history, metrics, info, train_idx, val_idx)
 
 
 @torch.no_grad()
 def _evaluate_autoencoder(model: SpectrumAutoencoder, x: torch.Tensor, ivar: torch.Tensor,
-                          device: torch.device) -> tuple[float, float, torch.Tensor]:
-    """Mean negative ELBO, mean 0.5 chi2 and mean KL per dimension over a set."""
+                          cond: torch.Tensor, index: np.ndarray, y: torch.Tensor | None,
+                          yvar: torch.Tensor | None) -> tuple[float, float, torch.Tensor]:
+    """Mean negative ELBO, mean 0.5 chi2 and mean KL per learned dimension over a set."""
     model.eval()
     loss_sum, chi2_sum = 0.0, 0.0
-    kl_sum = torch.zeros(model.latent_dim)
-    for start in range(0, len(x), 512):
-        loss, chi2, kl = model.loss(x[start:start + 512].to(device),
-                                    ivar[start:start + 512].to(device))
+    kl_sum = torch.zeros(model.n_learned)
+    for start in range(0, len(index), BATCH):
+        idx = torch.as_tensor(index[start:start + BATCH]).to(x.device)
+        loss, chi2, kl = model.loss(x[idx], ivar[idx], cond[idx], 1.0,
+                                    None if y is None else y[idx],
+                                    None if yvar is None else yvar[idx])
         loss_sum += float(loss.sum())
         chi2_sum += float(chi2.sum())
         kl_sum += kl.sum(dim=0).cpu()
-    n = max(1, len(x))
+    n = max(1, len(index))
     return loss_sum / n, chi2_sum / n, kl_sum / n
 
 
@@ -150,10 +225,10 @@ def _evaluate_autoencoder(model: SpectrumAutoencoder, x: torch.Tensor, ivar: tor
 class LabelConfig:
     epochs: int = 40
     batch_size: int = 64
-    learning_rate: float = 3e-3
+    learning_rate: float = 1e-3
     members: int = 3
-    channels: tuple[int, ...] = (16, 32, 64)
-    hidden: int = 128
+    channels: tuple[int, ...] = (16, 32, 32, 64, 64)
+    hidden: int = 256
     val_fraction: float = 0.15
     patience: int = 8
 
@@ -171,23 +246,30 @@ class TrainedLabelModel:
 
 def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                       errors: np.ndarray, groups: np.ndarray, quantities: list[str],
-                      config: LabelConfig, seed: int, device: torch.device,
+                      config: LabelConfig, seed: int, device: torch.device, *,
+                      velocity_step: float, resolving_power: np.ndarray | None = None,
+                      template: torch.Tensor | None = None,
                       progress: Progress | None = None) -> TrainedLabelModel:
-    """Train ``config.members`` CNNs on (flux, labels +- errors); calibrate sigma on validation.
+    """Train ``config.members`` CNNs on (rest-frame flux, labels +- errors); calibrate sigma
+    on held-out stars.
 
     ``labels`` and ``errors`` are (n, len(quantities)); NaN marks a missing label or error.
+    ``template`` is the RV template to share (an autoencoder's); by default one is built.
     """
     if len(flux) < 20:
         raise MLError(f"need at least 20 labelled spectra to train a label model, got "
                       f"{len(flux)}")
     seed_everything(seed)
     train_idx, val_idx = split_by_group(groups, config.val_fraction, seed)
-    mean = np.nanmean(labels[train_idx], axis=0)
-    scale = np.nanstd(labels[train_idx], axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    y = torch.as_tensor((labels - mean) / scale, dtype=torch.float32)
-    yvar = torch.as_tensor(np.nan_to_num(errors / scale, nan=0.0) ** 2, dtype=torch.float32)
-    x_all = network_input(flux, ivar)
+    power = (np.full(len(flux), np.nan) if resolving_power is None
+             else np.asarray(resolving_power, float))
+    if template is None:
+        template = fit_template(flux, ivar, train_idx, velocity_step, seed, device)
+    mean, scale, y, yvar = standardise(labels, errors, train_idx)
+    x_all, _, _ = rest_frame_inputs(flux, ivar, template, velocity_step, device)
+    fallback = default_power(power[train_idx])
+    cond_all = conditioning(power, len(flux), fallback).to(device)
+    y, yvar = y.to(device), yvar.to(device)
     history: dict[str, list[float]] = {}
     members = []
     started = time.monotonic()
@@ -196,26 +278,32 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
         member = LabelCNN(flux.shape[1], len(quantities), config.channels,
                           config.hidden).to(device)
         generator = torch.Generator().manual_seed(seed * 1000 + k)
-        members.append(_train_member(member, x_all, y, yvar, train_idx, val_idx, config,
-                                     generator, device, history, k, progress))
-    predictor = LabelPredictor(LabelEnsemble(members).cpu(), quantities, mean, scale,
-                               np.ones(len(quantities)))
-    pred, sigma = predictor.predict(flux[val_idx], ivar[val_idx], device)
-    predictor.calibration = calibrate_sigma(pred, sigma, labels[val_idx], errors[val_idx])
-    sigma = sigma * predictor.calibration
+        members.append(_train_member(member, x_all, cond_all, y, yvar, train_idx, val_idx,
+                                     config, generator, history, k, progress))
+    ensemble = LabelEnsemble(members, velocity_step, fallback)
+    ensemble.template.copy_(template)
+    predictor = LabelPredictor(ensemble.cpu(), quantities, mean, scale,
+                               np.stack([np.ones(len(quantities)), np.zeros(len(quantities))]))
+    pred, sigma = predictor.predict(flux[val_idx], ivar[val_idx], power[val_idx], device)
+    predictor.calibration = calibrate_sigma((pred - mean) / scale, sigma / scale,
+                                            (labels[val_idx] - mean) / scale,
+                                            errors[val_idx] / scale)
+    pred, sigma = predictor.predict(flux[val_idx], ivar[val_idx], power[val_idx], device)
     metrics = label_metrics(pred, sigma, labels[val_idx], errors[val_idx], labels[train_idx],
                             quantities)
     metrics.update({"train_seconds": round(time.monotonic() - started, 1),
                     "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
-                    **{f"sigma_calibration_{q}": float(c)
-                       for q, c in zip(quantities, predictor.calibration, strict=True)}})
+                    **{f"sigma_scale_{q}": float(a) for q, a
+                       in zip(quantities, predictor.calibration[0], strict=True)},
+                    **{f"sigma_floor_{q}": float(b * s) for q, b, s
+                       in zip(quantities, predictor.calibration[1], scale, strict=True)}})
     return TrainedLabelModel(predictor, config, history, metrics, train_idx, val_idx,
                              (pred, sigma))
 
 
-def _train_member(member: LabelCNN, x_all: torch.Tensor, y: torch.Tensor, yvar: torch.Tensor,
-                  train_idx: np.ndarray, val_idx: np.ndarray, config: LabelConfig,
-                  generator: torch.Generator, device: torch.device,
+def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
+                  y: torch.Tensor, yvar: torch.Tensor, train_idx: np.ndarray,
+                  val_idx: np.ndarray, config: LabelConfig, generator: torch.Generator,
                   history: dict[str, list[float]], k: int,
                   progress: Progress | None) -> LabelCNN:
     optimiser = torch.optim.AdamW(member.parameters(), lr=config.learning_rate,
@@ -223,20 +311,21 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, y: torch.Tensor, yvar: 
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     history[f"member{k}_train_nll"], history[f"member{k}_val_nll"] = [], []
     best, best_state, stale = math.inf, None, 0
+    train_t = torch.as_tensor(train_idx)
     for _ in range(config.epochs):
         member.train()
         total, count = 0.0, 0
         for batch in _batches(len(train_idx), config.batch_size, generator):
-            idx = torch.as_tensor(train_idx)[batch]
-            mean, logvar = member(x_all[idx].to(device))
-            loss = gaussian_nll(mean, logvar, y[idx].to(device), yvar[idx].to(device))
+            idx = train_t[batch].to(x_all.device)
+            mean, logvar = member(x_all[idx], cond_all[idx])
+            loss = gaussian_nll(mean, logvar, y[idx], yvar[idx])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
             total += float(loss.detach()) * len(idx)
             count += len(idx)
         scheduler.step()
-        val = _member_nll(member, x_all[val_idx], y[val_idx], yvar[val_idx], device)
+        val = _member_nll(member, x_all, cond_all, y, yvar, val_idx)
         history[f"member{k}_train_nll"].append(total / count)
         history[f"member{k}_val_nll"].append(val)
         if progress:
@@ -252,22 +341,24 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, y: torch.Tensor, yvar: 
 
 
 @torch.no_grad()
-def _member_nll(member: LabelCNN, x: torch.Tensor, y: torch.Tensor, yvar: torch.Tensor,
-                device: torch.device) -> float:
+def _member_nll(member: LabelCNN, x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor,
+                yvar: torch.Tensor, index: np.ndarray) -> float:
     member.eval()
     total = 0.0
-    for start in range(0, len(x), 512):
-        mean, logvar = member(x[start:start + 512].to(device))
-        nll = gaussian_nll(mean, logvar, y[start:start + 512].to(device),
-                           yvar[start:start + 512].to(device))
-        total += float(nll) * len(mean)
-    return total / max(1, len(x))
+    for start in range(0, len(index), BATCH):
+        idx = torch.as_tensor(index[start:start + BATCH]).to(x.device)
+        mean, logvar = member(x[idx], cond[idx])
+        total += float(gaussian_nll(mean, logvar, y[idx], yvar[idx])) * len(idx)
+    return total / max(1, len(index))
 
 
 def calibrate_sigma(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray,
                     errors: np.ndarray) -> np.ndarray:
-    """Per-label factor c making (ref - pred) / sqrt((c sigma)^2 + ref_err^2) unit-variance."""
-    factors = np.ones(pred.shape[1])
+    """Per label (a, b) maximising the likelihood of ref - pred ~ N(0, (a sigma)^2 + b^2 +
+    ref_err^2) on held-out stars: a rescales the ensemble's sigma, b is an error floor the
+    network did not learn (e.g. from the reference labels' own systematics). All inputs in
+    standardised units; returns (2, labels)."""
+    out = np.stack([np.ones(pred.shape[1]), np.zeros(pred.shape[1])])
     for j in range(pred.shape[1]):
         ok = np.isfinite(labels[:, j]) & np.isfinite(pred[:, j])
         if ok.sum() < 10:
@@ -276,18 +367,14 @@ def calibrate_sigma(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray,
         err2 = np.nan_to_num(errors[ok, j], nan=0.0) ** 2
         s2 = sigma[ok, j] ** 2
 
-        def z_var(c: float, resid2=resid2, s2=s2, err2=err2) -> float:
-            return float(np.mean(resid2 / (c * c * s2 + err2)))
+        def nll(params: np.ndarray, resid2=resid2, s2=s2, err2=err2) -> float:
+            var = np.exp(2 * params[0]) * s2 + np.exp(2 * params[1]) + err2
+            return float(np.mean(np.log(var) + resid2 / var))
 
-        lo, hi = 1e-2, 1e2
-        if z_var(lo) < 1:  # even tiny sigmas over-cover: the reference errors dominate
-            factors[j] = lo
-            continue
-        for _ in range(60):  # bisection in log space; z_var falls monotonically with c
-            mid = math.sqrt(lo * hi)
-            lo, hi = (mid, hi) if z_var(mid) > 1 else (lo, mid)
-        factors[j] = math.sqrt(lo * hi)
-    return factors
+        fit = minimize(nll, np.array([0.0, -5.0]), method="Nelder-Mead",
+                       options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
+        out[:, j] = np.exp(fit.x)
+    return out
 
 
 def label_metrics(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray, errors: np.ndarray,

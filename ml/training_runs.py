@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from ml.artifacts import autoencoder_payload, label_payload, load_autoencoder
 from ml.device import pick_device
-from ml.domain import DomainModel
+from ml.domain import DomainModel, domain_dims
 from ml.errors import MLError
 from ml.models.autoencoder import encode_arrays
 from ml.preprocess import Grid, common_grid
@@ -77,7 +77,9 @@ def _subsample(selected: ArchiveSpectra, limit: int | None, seed: int) -> Archiv
 
 
 def _load(settings: Settings, grid: Grid, selected: ArchiveSpectra, progress: bool,
-          excluded: dict[str, str]) -> tuple[ArchiveSpectra, np.ndarray, np.ndarray]:
+          excluded: dict[str, str]) -> tuple[ArchiveSpectra, np.ndarray, np.ndarray,
+                                             np.ndarray]:
+    """The readable spectra covering the grid: (selection, flux, ivar, resolving power)."""
     covering = selected.covering(grid)
     for i in np.flatnonzero(~covering):
         excluded[selected.obs_id[i]] = "does not cover the model's wavelength grid"
@@ -88,14 +90,30 @@ def _load(settings: Settings, grid: Grid, selected: ArchiveSpectra, progress: bo
     for i in np.flatnonzero(~loaded.ok):
         excluded[selected.obs_id[i]] = loaded.errors.get(selected.file_sha256[i], "unreadable")
     keep = np.flatnonzero(loaded.ok)
-    return selected.subset(keep), loaded.flux[keep], loaded.ivar[keep]
+    return (selected.subset(keep), loaded.flux[keep], loaded.ivar[keep],
+            loaded.resolving_power[keep])
+
+
+def _guide(conn: sa.Connection, label_set: str, selected: ArchiveSpectra
+           ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Reference labels and errors (NaN where none) of the selected spectra."""
+    labelled = labelled_spectra(conn, label_set)
+    row = {sid: i for i, sid in enumerate(labelled.spectra.spectrum_id)}
+    n, q = len(selected), len(labelled.quantities)
+    labels, errors = np.full((n, q), np.nan), np.full((n, q), np.nan)
+    for i, sid in enumerate(selected.spectrum_id):
+        if sid in row:
+            labels[i], errors[i] = labelled.labels[row[sid]], labelled.errors[row[sid]]
+    return labelled.quantities, labels, errors
 
 
 def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: str | None = None,
-                          config: AutoencoderConfig | None = None, n_pixels: int = 1024,
+                          config: AutoencoderConfig | None = None, n_pixels: int = 2048,
                           seed: int = 0, limit: int | None = None, metric: str = "l2",
-                          device: str | None = None, progress: bool = True) -> RunReport:
-    """Train a VAE on the archive's spectra (all, or a seeded subsample of ``limit``)."""
+                          label_set: str | None = None, device: str | None = None,
+                          progress: bool = True) -> RunReport:
+    """Train a VAE on the archive's spectra (all, or a seeded subsample of ``limit``);
+    with ``label_set``, its first latent dimensions are guided by those reference labels."""
     config = config or AutoencoderConfig()
     model_id = ensure_new(engine, model_id or default_model_id("ae"))
     with engine.connect() as conn:
@@ -104,11 +122,18 @@ def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: st
         raise MLError("the archive holds no spectra; ingest some first")
     grid = common_grid(everything.wave_min, everything.wave_max, n_pixels)
     excluded: dict[str, str] = {}
-    selected, flux, ivar = _load(settings, grid, _subsample(everything, limit, seed), progress,
-                                 excluded)
+    selected, flux, ivar, power = _load(settings, grid, _subsample(everything, limit, seed),
+                                        progress, excluded)
+    quantities, labels, errors = None, None, None
+    if label_set:
+        with engine.connect() as conn:
+            quantities, labels, errors = _guide(conn, label_set, selected)
     with progress_bar("train autoencoder", config.epochs, unit="epochs",
                       enabled=progress) as advance:
         trained = train_autoencoder(flux, ivar, config, seed, pick_device(device),
+                                    velocity_step=grid.velocity_step, resolving_power=power,
+                                    groups=np.array(selected.target_name), labels=labels,
+                                    label_errors=errors, quantities=quantities,
                                     progress=advance)
     relative, sha = save_artifact(settings.home, model_id, autoencoder_payload(trained))
     metrics = {**trained.metrics, "history": trained.history,
@@ -122,8 +147,8 @@ def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: st
                       "similarity_index": index_plan(config.latent_dim, metric)},
         hyperparameters=config_dict(config), latent_dim=config.latent_dim, grid=grid,
         training_selection=f"{selection}, covering the grid and readable: {len(selected)}",
-        training_checksum=training_checksum(selected.file_sha256),
-        training_size=len(selected), reference_label_source=None, base_model_id=None,
+        training_checksum=training_checksum(selected.file_sha256, labels, errors),
+        training_size=len(selected), reference_label_source=label_set, base_model_id=None,
         code_version=code_version(), random_seed=seed, metrics=metrics,
         distance_metric=metric, artifact_path=relative, artifact_sha256=sha)
     register(engine, settings.home, record)
@@ -146,25 +171,35 @@ def train_label_run(engine: sa.Engine, settings: Settings, *, label_set: str,
                       f"{label_set!r}")
     excluded: dict[str, str] = {}
     index = {sid: i for i, sid in enumerate(labelled.spectra.spectrum_id)}
-    selected, flux, ivar = _load(settings, ae_record.grid, labelled.spectra, progress, excluded)
+    selected, flux, ivar, power = _load(settings, ae_record.grid, labelled.spectra, progress,
+                                        excluded)
     rows = np.array([index[sid] for sid in selected.spectrum_id], dtype=int)
     labels, errors = labelled.labels[rows], labelled.errors[rows]
     dev = pick_device(device)
     with progress_bar("train label model", config.epochs * config.members, unit="epochs",
                       enabled=progress) as advance:
         trained = train_label_model(flux, ivar, labels, errors, np.array(selected.target_name),
-                                    labelled.quantities, config, seed, dev, progress=advance)
-    latent, _ = encode_arrays(autoencoder.to(dev), flux, ivar, dev)
-    dims = np.flatnonzero(information > ae_record.hyperparameters["informative_nats"])
-    domain = DomainModel.fit(latent[trained.train_index], latent[trained.val_index], dims)
+                                    labelled.quantities, config, seed, dev,
+                                    velocity_step=ae_record.grid.velocity_step,
+                                    resolving_power=power, template=autoencoder.template,
+                                    progress=advance)
+    latent, _ = encode_arrays(autoencoder.to(dev), flux, ivar, power, dev)
+    dims = domain_dims(information, ae_record.hyperparameters["informative_nats"],
+                       autoencoder.n_guided)
+    train_labels = labels[trained.train_index]
+    domain = DomainModel.fit(latent[trained.train_index], latent[trained.val_index], dims,
+                             (np.nanmin(train_labels, axis=0), np.nanmax(train_labels, axis=0)))
+    val_pred, val_sigma = trained.val_prediction
     val_scores = domain.score(latent[trained.val_index])
     relative, sha = save_artifact(settings.home, model_id, label_payload(trained, domain))
     metrics = {**trained.metrics, "history": trained.history,
                "domain_threshold": domain.threshold, "domain_dims": dims.tolist(),
-               "val_in_domain_fraction": float(domain.in_domain(val_scores).mean()),
+               "val_in_domain_fraction": float(
+                   domain.in_domain(val_scores, val_pred, val_sigma).mean()),
                "excluded": len(excluded)}
     hyper = {**config_dict(config), "quantities": labelled.quantities,
-             "domain_k": domain.k, "domain_quantile": 0.99}
+             "domain_k": domain.k, "domain_quantile": 0.98,
+             "domain_box_sigmas": domain.box_sigmas}
     record = ModelRecord(
         model_id=model_id, kind=LABEL_REGRESSOR,
         architecture=trained.predictor.ensemble.architecture(), hyperparameters=hyper,

@@ -18,7 +18,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from ml.errors import MLError
-from ml.preprocess import Grid, air_to_vacuum
+from ml.preprocess import Grid
 from ml.spectra_cache import Loaded, SpectraCache
 from schema.tables import reference_label_sets, reference_labels, spectra
 from vo_service.archive.store import FileStore
@@ -57,24 +57,21 @@ class ArchiveSpectra:
 def select_spectra(conn: sa.Connection, where: sa.ColumnElement | None = None,
                    limit: int | None = None) -> ArchiveSpectra:
     query = sa.select(spectra.c.spectrum_id, spectra.c.obs_id, spectra.c.target_name,
-                      spectra.c.file_sha256, spectra.c.snr, spectra.c.em_min, spectra.c.em_max,
-                      spectra.c.spec_frame).order_by(spectra.c.spectrum_id)
+                      spectra.c.file_sha256, spectra.c.snr, spectra.c.em_min, spectra.c.em_max
+                      ).order_by(spectra.c.spectrum_id)
     if where is not None:
         query = query.where(where)
     if limit is not None:
         query = query.limit(limit)
     rows = conn.execute(query).all()
-    air = np.array([r.spec_frame == "air" for r in rows], dtype=bool)
-    lo = np.array([r.em_min for r in rows], dtype=float) * 1e10
-    hi = np.array([r.em_max for r in rows], dtype=float) * 1e10
     return ArchiveSpectra(
         spectrum_id=np.array([r.spectrum_id for r in rows], dtype=np.int64),
         obs_id=[r.obs_id for r in rows],
         target_name=[r.target_name or r.obs_id for r in rows],
         file_sha256=[r.file_sha256 for r in rows],
         snr=np.array([r.snr if r.snr is not None else np.nan for r in rows], dtype=float),
-        wave_min=np.where(air, air_to_vacuum(np.maximum(lo, 2000.0)), lo),
-        wave_max=np.where(air, air_to_vacuum(np.maximum(hi, 2000.0)), hi))
+        wave_min=np.array([r.em_min for r in rows], dtype=float) * 1e10,  # vacuum already
+        wave_max=np.array([r.em_max for r in rows], dtype=float) * 1e10)
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """Convolutional label regressor with per-star uncertainties (a small deep ensemble).
 
-Each member predicts a mean and a log-variance per label and is trained with the
-Gaussian negative log-likelihood in which the reference label's own error is added
-to the predicted variance, so the predicted sigma is the error against the *true*
-label, not against the noisy reference. Ensemble spread adds the model's own
-(epistemic) uncertainty.
+Each member predicts a mean and a log-variance per label from the rest-frame spectrum
+and its resolving power, and is trained with the Gaussian negative log-likelihood in
+which the reference label's own error is added to the predicted variance, so the
+predicted sigma is the error against the *true* label, not against the noisy
+reference. Ensemble spread adds the model's own (epistemic) uncertainty. The ensemble
+carries the RV template of its autoencoder, so it shifts its input to the same rest
+frame at inference.
 """
 
 from __future__ import annotations
@@ -16,37 +18,45 @@ import torch
 from torch import nn
 
 from ml.models.encoder import conv_stack
-from ml.models.inputs import network_input
+from ml.models.inputs import conditioning, network_input
+from ml.rv import to_rest_frame
 
 
 class LabelCNN(nn.Module):
-    def __init__(self, n_pixels: int, n_labels: int, channels: tuple[int, ...] = (16, 32, 64),
-                 hidden: int = 128):
+    def __init__(self, n_pixels: int, n_labels: int,
+                 channels: tuple[int, ...] = (16, 32, 32, 64, 64), hidden: int = 256):
         super().__init__()
         self.config = {"n_pixels": n_pixels, "n_labels": n_labels, "channels": list(channels),
                        "hidden": hidden}
         convs, flat = conv_stack(n_pixels, tuple(channels))
-        self.net = nn.Sequential(convs, nn.Linear(flat, hidden), nn.GELU(),
-                                 nn.Linear(hidden, 2 * n_labels))
+        self.features = convs
+        self.head = nn.Sequential(nn.Linear(flat + 1, hidden), nn.GELU(),
+                                  nn.Linear(hidden, hidden), nn.GELU(),
+                                  nn.Linear(hidden, 2 * n_labels))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Standardised label means and log-variances, each (batch, n_labels)."""
-        mean, logvar = self.net(x).chunk(2, dim=1)
+        mean, logvar = self.head(torch.cat([self.features(x), cond], dim=1)).chunk(2, dim=1)
         return mean, logvar.clamp(-14.0, 8.0)
 
 
 class LabelEnsemble(nn.Module):
-    def __init__(self, members: list[LabelCNN]):
+    def __init__(self, members: list[LabelCNN], velocity_step: float = 1.0,
+                 default_power: float = 2500.0):
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.frame = {"velocity_step": velocity_step, "default_power": default_power}
+        self.register_buffer("template", torch.zeros(members[0].config["n_pixels"]))
 
     def architecture(self) -> dict:
-        return {"class": "LabelEnsemble", "type": "CNN deep ensemble, Gaussian NLL",
-                "members": len(self.members), **self.members[0].config}
+        return {"class": "LabelEnsemble",
+                "type": "CNN deep ensemble on rest-frame spectra + log resolving power, "
+                        "Gaussian NLL", "members": len(self.members),
+                **self.members[0].config, **self.frame}
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ensemble mean and total variance (aleatoric + spread), standardised units."""
-        outputs = [member(x) for member in self.members]
+        outputs = [member(x, cond) for member in self.members]
         means = torch.stack([m for m, _ in outputs])
         variances = torch.stack([lv.exp() for _, lv in outputs])
         return means.mean(dim=0), variances.mean(dim=0) + means.var(dim=0, unbiased=False)
@@ -63,14 +73,20 @@ def gaussian_nll(mean: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor,
 
 
 @torch.no_grad()
-def predict_arrays(model: LabelEnsemble, flux, ivar, device: torch.device,
-                   batch_size: int = 512) -> tuple:
-    """Standardised means and variances (numpy) of preprocessed arrays."""
+def predict_arrays(model: LabelEnsemble, flux, ivar, resolving_power, device: torch.device,
+                   batch_size: int = 1024) -> tuple:
+    """Standardised means and variances (numpy) of preprocessed observed spectra."""
     model.eval()
     means, variances = [], []
     for start in range(0, len(flux), batch_size):
-        x = network_input(flux[start:start + batch_size], ivar[start:start + batch_size])
-        mean, var = model(x.to(device))
+        end = start + batch_size
+        f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(device)
+        iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(device)
+        rest_flux, rest_ivar, _ = to_rest_frame(f, iv, model.template,
+                                                model.frame["velocity_step"])
+        power = None if resolving_power is None else resolving_power[start:end]
+        cond = conditioning(power, len(f), model.frame["default_power"]).to(device)
+        mean, var = model(network_input(rest_flux, rest_ivar), cond)
         means.append(mean.cpu())
         variances.append(var.cpu())
     n_labels = model.members[0].config["n_labels"]
@@ -88,11 +104,13 @@ class LabelPredictor:
     quantities: list[str]
     label_mean: np.ndarray
     label_scale: np.ndarray
-    calibration: np.ndarray  # factor on the predicted sigma per label (from validation)
+    calibration: np.ndarray  # (2, labels): sigma^2 = (a sigma_ens)^2 + b^2, standardised
 
-    def predict(self, flux: np.ndarray, ivar: np.ndarray, device: torch.device,
-                batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-        mean, var = predict_arrays(self.ensemble.to(device), flux, ivar, device, batch_size)
+    def predict(self, flux: np.ndarray, ivar: np.ndarray, resolving_power: np.ndarray | None,
+                device: torch.device, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+        mean, var = predict_arrays(self.ensemble.to(device), flux, ivar, resolving_power,
+                                   device, batch_size)
         self.ensemble.cpu()
-        sigma = np.sqrt(var) * self.label_scale * self.calibration
+        a, b = self.calibration
+        sigma = np.sqrt(a**2 * var + b**2) * self.label_scale
         return mean * self.label_scale + self.label_mean, sigma
