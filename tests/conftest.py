@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -91,30 +93,50 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(database, latentvo_env):
-    """A real ``latentvo serve`` process on a free port; yields its base URL."""
-    port = free_port()
-    env = dict(latentvo_env, LATENTVO_BASE_URL=f"http://127.0.0.1:{port}")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vo_service.cli", "serve", "--port", str(port)],
-        env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def start_server(env: dict[str, str], port: int | None = None
+                 ) -> tuple[subprocess.Popen, str]:
+    """Start ``latentvo serve`` on a free port, with LATENTVO_BASE_URL set to its address.
+
+    Returns the process (in its own process group) and its base URL once it answers.
+    """
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
+    env = {**env, "LATENTVO_BASE_URL": url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vo_service.cli", "serve", "--port", str(port)], env=env,
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited early:\n{proc.stdout.read()}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
+            if httpx.get(url + "/tap/availability", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
             time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError("server did not start within 60 s")
-    yield url
-    proc.terminate()
+    stop_server(proc, kill=True)
+    raise RuntimeError("server did not start within 60 s")
+
+
+def stop_server(proc: subprocess.Popen, *, kill: bool = False) -> None:
+    """Stop a server from :func:`start_server` (SIGKILL with ``kill``, as a crash would)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
+    except ProcessLookupError:
+        return
     try:
         proc.wait(10)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def server(database, latentvo_env):
+    """A real ``latentvo serve`` process on a free port; yields its base URL."""
+    proc, url = start_server(latentvo_env)
+    yield url
+    stop_server(proc)

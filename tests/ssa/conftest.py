@@ -11,18 +11,13 @@ hands out is reachable.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import REPO, free_port
+from tests.conftest import start_server, stop_server
 
 N_SPECTRA = 48
 AE_MODEL = "ae-ssa-1"
@@ -113,38 +108,12 @@ def ssa_archive(ssa_loaded):
     return ssa_loaded
 
 
-def start(env: dict[str, str]) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {**env, "LATENTVO_BASE_URL": url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vo_service.cli", "serve", "--port", str(port)], env=env, cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{proc.stdout.read()}")
-        try:
-            if httpx.get(url + "/ssa/availability", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    os.killpg(proc.pid, signal.SIGKILL)
-    raise RuntimeError("server did not start within 60 s")
-
-
 @pytest.fixture(scope="session")
 def ssa_server(ssa_loaded, latentvo_env):
     """Base URL of the running service (no trailing slash)."""
-    proc, url = start(latentvo_env)
+    proc, url = start_server(latentvo_env)
     yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+    stop_server(proc)
 
 
 @pytest.fixture(scope="session")

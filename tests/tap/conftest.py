@@ -12,18 +12,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import REPO, SHARED, free_port
+from tests.conftest import REPO, SHARED, start_server, stop_server
 
 N_SPECTRA = 240
 N_CATALOGUE = 3_000
@@ -149,41 +144,6 @@ def archive(tap_data, database):
     if n != N_SPECTRA:
         fill_archive(database.engine)
     return tap_data
-
-
-def start_server(env: dict[str, str], port: int | None = None
-                 ) -> tuple[subprocess.Popen, str]:
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vo_service.cli", "serve", "--port", str(port)], env=env,
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited early:\n{proc.stdout.read()}")
-        try:
-            if httpx.get(url + "/tap/availability", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    stop_server(proc)
-    raise RuntimeError("server did not start within 60 s")
-
-
-def stop_server(proc: subprocess.Popen, *, kill: bool = False) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGKILL if kill else signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import pytest
 from astropy.io.votable import parse_single_table
 from astropy.table import Table
 
-from tests.tap.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server
 
 UWS = "{http://www.ivoa.net/xml/UWS/v1.0}"
 # Long enough to outlast the 4 s sync limit of tap_server: 3,000^3 rows.

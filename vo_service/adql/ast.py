@@ -265,3 +265,14 @@ class Statement:
 
     ctes: list[CommonTable]
     query: Select | SetOp
+
+
+def token_of(node) -> str | None:
+    """The text an error message should point at for ``node``, where it has one."""
+    if isinstance(node, FuncCall):
+        return node.name
+    if isinstance(node, ColumnRef):
+        return str(node)
+    if isinstance(node, Literal):
+        return node.text
+    return None

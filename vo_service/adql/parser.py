@@ -380,7 +380,7 @@ class _Builder(Transformer):
             raise ADQLSyntaxError(
                 "a condition is needed here (e.g. a comparison such as "
                 "1 = CONTAINS(...)); a plain value is not a condition",
-                token=_expr_token(expr), **at(pos),
+                token=ast.token_of(expr), **at(pos),
             )
         return ast.BareCondition(expr, _expr_pos(expr))
 
@@ -427,7 +427,7 @@ class _Builder(Transformer):
         return c[0]
 
     def scalar_subquery(self, c):
-        return ast.ScalarSubquery(c[0], _query_pos(c[0]))
+        return ast.ScalarSubquery(c[0], _pos_from(c[0]))
 
     def call(self, c):
         name = c[0]
@@ -519,20 +519,6 @@ def _expr_pos(node) -> ast.Pos:
 
 def _pos_from(node) -> ast.Pos:
     return getattr(node, "pos", (0, 0))
-
-
-def _query_pos(node) -> ast.Pos:
-    return getattr(node, "pos", (0, 0))
-
-
-def _expr_token(node) -> str | None:
-    if isinstance(node, ast.FuncCall):
-        return node.name
-    if isinstance(node, ast.ColumnRef):
-        return str(node)
-    if isinstance(node, ast.Literal):
-        return node.text
-    return None
 
 
 @lru_cache(maxsize=1)

@@ -254,7 +254,7 @@ class Translator:
                 return quote_ident(found[0])
         raise ADQLSemanticError(
             "ORDER BY of a UNION/EXCEPT/INTERSECT must name a result column or its number",
-            token=_token(expr), **at(getattr(expr, "pos", None)))
+            token=ast.token_of(expr), **at(getattr(expr, "pos", None)))
 
     # ---------------------------------------------------------- SELECT
 
@@ -604,8 +604,9 @@ class Translator:
                 return v.sql
             if v.type in T.INTEGERS:
                 return f"({v.sql} = 1)"
-            raise ADQLSemanticError(f"{_token(node.expr)} does not give a truth value; compare "
-                                    "it with something", token=_token(node.expr),
+            token = ast.token_of(node.expr)
+            raise ADQLSemanticError(f"{token} does not give a truth value; compare "
+                                    "it with something", token=token,
                                     **at(node.pos))
         raise ADQLSemanticError("unsupported condition", **at(getattr(node, "pos", None)))
 
@@ -833,7 +834,7 @@ class Translator:
             if t in T.NUMERICS and result in T.NUMERICS:
                 continue
             raise ADQLSemanticError(f"cannot mix {result} and {t} values here",
-                                    token=_token(node), **at(getattr(node, "pos", None)))
+                                    token=ast.token_of(node), **at(getattr(node, "pos", None)))
         return result
 
     def coerce(self, v: Value, type_: str) -> str:
@@ -908,14 +909,6 @@ def _output_column(name: str, v: Value) -> OutputColumn:
                         type=v.type)
 
 
-def _token(node) -> str | None:
-    if isinstance(node, ast.FuncCall):
-        return node.name
-    if isinstance(node, ast.ColumnRef):
-        return str(node)
-    if isinstance(node, ast.Literal):
-        return node.text
-    return None
 
 
 def _suggest(written: str, candidates: list[str]) -> str:
@@ -938,5 +931,3 @@ def _all_visible(scope: Scope) -> list[Binding]:
         out.extend(scope.visible)
         scope = scope.parent
     return out
-
-
