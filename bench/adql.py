@@ -35,6 +35,7 @@ sys.path.insert(0, str(REPO))
 from schema.tables import published_tables  # noqa: E402
 from vo_service.adql import ADQLError, Catalog, CatalogColumn, ast, parse, translate  # noqa: E402
 from vo_service.adql.catalog import CatalogTable, PositionColumns  # noqa: E402
+from vo_service.db.copy import copy_text  # noqa: E402
 
 SUITE = REPO.parent / "shared" / "adql-suite"
 SCHEMA = "adql_bench"
@@ -158,13 +159,8 @@ def _database():
 
 
 def _copy(engine, table: str, columns: str, buf: io.StringIO) -> None:
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            cur.copy_expert(f"COPY {SCHEMA}.{table} ({columns}) FROM STDIN", buf)
-        raw.commit()
-    finally:
-        raw.close()
+    with engine.begin() as conn:
+        copy_text(conn, f"{SCHEMA}.{table}", [c.strip() for c in columns.split(",")], buf)
 
 
 def _timed(conn, sql: str, setup=(), repeat=7) -> float:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from cdshealpix.nested import lonlat_to_healpix
 
 from tests.adql.tables import MODELS, SCHEMA
+from vo_service.db.copy import copy_text
 
 N_POINTS = 60_000
 N_VECTORS = 20_000
@@ -59,14 +60,8 @@ def lonlat_to_healpix_deg(ra: np.ndarray, dec: np.ndarray, depth: int = 29) -> n
 
 
 def _copy(engine: sa.Engine, table: str, columns: list[str], lines: list[str]) -> None:
-    buf = io.StringIO("\n".join(lines) + "\n")
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            cur.copy_expert(f"COPY {SCHEMA}.{table} ({', '.join(columns)}) FROM STDIN", buf)
-        raw.commit()
-    finally:
-        raw.close()
+    with engine.begin() as conn:
+        copy_text(conn, f"{SCHEMA}.{table}", columns, io.StringIO("\n".join(lines) + "\n"))
 
 
 def fill_points(engine: sa.Engine, rows: dict[str, np.ndarray]) -> None:

@@ -29,7 +29,16 @@ def copy_rows(conn: sa.Connection, table: sa.Table, columns: list[str],
         return 0
     buf.seek(0)
     name = f'"{table.schema}"."{table.name}"' if table.schema else f'"{table.name}"'
+    copy_text(conn, name, columns, buf, "csv")
+    return n
+
+
+def copy_text(conn: sa.Connection, table: str, columns: list[str], data: io.TextIOBase,
+              fmt: str = "text") -> None:
+    """COPY already formatted ``data`` (PostgreSQL ``text`` or ``csv`` format) into ``table``.
+
+    ``table`` is a (quoted or plain) SQL name; runs in ``conn``'s transaction.
+    """
     cols = ", ".join(f'"{c}"' for c in columns)
     with conn.connection.dbapi_connection.cursor() as cur:
-        cur.copy_expert(f"COPY {name} ({cols}) FROM STDIN WITH (FORMAT csv)", buf)
-    return n
+        cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT {fmt})", data)

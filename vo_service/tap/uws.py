@@ -248,23 +248,19 @@ class JobStore:
 
     def run(self, job_id: str) -> str:
         """PENDING (or HELD) -> QUEUED; other phases are left as they are."""
-        with self.engine.begin() as conn:
-            row = conn.execute(sa.update(uws_jobs).where(
-                uws_jobs.c.job_id == job_id, uws_jobs.c.phase.in_(("PENDING", "HELD"))
-            ).values(phase="QUEUED").returning(uws_jobs.c.phase)).first()
-            if row is not None:
-                return row.phase
-            phase = conn.scalar(sa.select(uws_jobs.c.phase).where(uws_jobs.c.job_id == job_id))
-        if phase is None:
-            raise DALIError(f"no job {job_id}", 404)
-        return phase
+        return self._transition(job_id, uws_jobs.c.phase.in_(("PENDING", "HELD")),
+                                phase="QUEUED")
 
     def abort(self, job_id: str) -> str:
+        return self._transition(job_id, uws_jobs.c.phase.notin_(FINAL), phase="ABORTED",
+                                end_time=sa.func.now(), error_type="fatal",
+                                error_message="aborted at the client's request")
+
+    def _transition(self, job_id: str, allowed, **values) -> str:
+        """Apply ``values`` if the job's phase is ``allowed``; return its phase after."""
         with self.engine.begin() as conn:
             row = conn.execute(sa.update(uws_jobs).where(
-                uws_jobs.c.job_id == job_id, uws_jobs.c.phase.notin_(FINAL)
-            ).values(phase="ABORTED", end_time=sa.func.now(), error_type="fatal",
-                     error_message="aborted at the client's request").returning(
+                uws_jobs.c.job_id == job_id, allowed).values(**values).returning(
                 uws_jobs.c.phase)).first()
             if row is not None:
                 return row.phase
