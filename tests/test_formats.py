@@ -216,6 +216,53 @@ def test_fits_1d_log_and_legacy_wcs(tmp_path: Path) -> None:
     assert legacy.meta.extra["spec_frame_assumed"] is True
 
 
+
+WCS_CASES = [
+    {"CTYPE1": "WAVE", "CUNIT1": "Angstrom", "CRVAL1": 4000.0, "CDELT1": 0.5, "CRPIX1": 1.0},
+    {"CTYPE1": "AWAV", "CUNIT1": "nm", "CRVAL1": 500.0, "CDELT1": 0.01, "CRPIX1": 37.5},
+    {"CTYPE1": "WAVE", "CRVAL1": 5.0e-7, "CD1_1": 2.0e-11},  # metres by default, CRPIX 0
+    {"CTYPE1": "WAVE", "CUNIT1": "um", "CRVAL1": 0.5, "CDELT1": 2.0, "PC1_1": 5.0e-6,
+     "CRPIX1": -3.0},
+    {"CTYPE1": "WAVE-LOG", "CUNIT1": "Angstrom", "CRVAL1": 3800.0, "CDELT1": 0.09,
+     "CRPIX1": 1.0},
+    {"CTYPE1": "AWAV-LOG", "CUNIT1": "nm", "CRVAL1": 600.0, "CDELT1": 0.004, "CRPIX1": 800.0},
+]
+
+
+@pytest.mark.parametrize("keywords", WCS_CASES, ids=lambda k: f"{k['CTYPE1']}-{len(k)}")
+def test_spectral_wcs_agrees_with_astropy_wcs(keywords: dict, tmp_path: Path) -> None:
+    """The reader's closed-form WAVE/AWAV(-LOG) axis equals wcslib's to 1e-12."""
+    from astropy.wcs import WCS
+
+    n = 1000
+    header = fits.Header({"RA": 10.0, "DEC": -20.0, "BUNIT": "adu", **keywords})
+    flux = 5.0 + np.random.default_rng(1).normal(0, 0.1, n)
+    fits.PrimaryHDU(flux, header=header).writeto(tmp_path / "wcs.fits")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        metres = WCS(fits.getheader(tmp_path / "wcs.fits"), naxis=1).pixel_to_world_values(
+            np.arange(n, dtype=np.float64))
+    spectrum = read_spectrum(tmp_path / "wcs.fits")
+    np.testing.assert_allclose(spectrum.wavelength, np.asarray(metres) * 1e10, rtol=1e-12)
+    assert spectrum.meta.spec_frame == ("air" if keywords["CTYPE1"].startswith("AWAV")
+                                        else "vacuum")
+
+
+def test_fits_reader_applies_scaling_and_long_strings(tmp_path: Path) -> None:
+    """BSCALE/BZERO-scaled integer images and CONTINUE'd string keywords read correctly."""
+    n = 500
+    flux = np.linspace(100.0, 200.0, n)
+    hdu = fits.PrimaryHDU(flux.copy())  # scale() rewrites the array in place
+    hdu.header.update({"CTYPE1": "WAVE", "CUNIT1": "Angstrom", "CRVAL1": 5000.0,
+                       "CDELT1": 1.0, "CRPIX1": 1.0, "RA": 1.0, "DEC": 2.0,
+                       "OBJECT": "a target name that is far longer than one card can hold "
+                                 "so that FITS continues it over CONTINUE cards"})
+    hdu.scale("int16", bscale=0.01, bzero=150.0)
+    fits.HDUList([hdu]).writeto(tmp_path / "scaled.fits.gz")
+    spectrum = read_spectrum(tmp_path / "scaled.fits.gz")
+    np.testing.assert_allclose(spectrum.flux, flux, atol=0.006)
+    assert spectrum.meta.target_name.endswith("over CONTINUE cards")
+
 CORRUPT_REASONS = {
     "truncated": "truncated",
     "wave_flux_length_mismatch": "lengths differ",

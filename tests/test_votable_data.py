@@ -70,3 +70,34 @@ def test_empty_cells_are_masked():
     data = document(Table({"a": [1.0, 2.0]}), "tabledata").replace(b"<TD>2</TD>", b"<TD/>")
     values = votable_data.parse(data).get_first_table().array["a"]
     assert values.mask.tolist() == [False, True]
+
+
+def compact(data: bytes) -> bytes:
+    """The same document with each row on one line, as latentvo's writer emits it."""
+    start, end = data.index(b"<TABLEDATA>"), data.index(b"</TABLEDATA>")
+    rows = b"".join(data[start:end].split()).replace(b"<TR>", b"\n<TR>")
+    return data[:start] + rows + b"\n" + data[end:]
+
+
+@pytest.mark.parametrize("layout", ["pretty", "compact"])
+def test_fast_path_is_taken_for_plain_rows(layout):
+    """Guard against a fast path that silently always falls back to astropy."""
+    data = document(sample_table(), "tabledata")
+    if layout == "compact":
+        data = compact(data)
+    start, end = data.index(b"<DATA>"), data.index(b"</DATA>")
+    fields = list(astropy_parse(data).get_first_table().fields)
+    columns = votable_data._tabledata(data[start + 6:end].strip(), fields)
+    assert columns is not None
+    slow = as_floats(astropy_parse(data))
+    for field, values in zip(fields, columns, strict=True):
+        np.testing.assert_array_equal(values, slow[field.ID or field.name])
+
+
+def test_nulls_and_empty_cells_in_compact_rows():
+    data = compact(document(Table({"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]}), "tabledata"))
+    data = data.replace(b"<TD>2</TD>", b"<TD/>").replace(b"<TD>6</TD>", b"<TD></TD>")
+    array = votable_data.parse(data).get_first_table().array
+    assert array["a"].mask.tolist() == [False, True, False]
+    assert array["b"].mask.tolist() == [False, False, True]
+    assert array["a"][0] == 1.0 and array["b"][1] == 5.0

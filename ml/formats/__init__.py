@@ -14,7 +14,7 @@ from types import ModuleType
 
 from ml.formats import eso_phase3, fits_1d_wcs, sdss, spectrum_votable
 from ml.formats.common import file_stem, reading
-from ml.formats.fitsfile import open_fits
+from ml.formats.fitsfile import read_fits
 from ml.formats.sniff import file_kind, fits_layout
 from ml.spectrum import Spectrum
 
@@ -29,8 +29,7 @@ def sniff_format(path: str | Path) -> str:
     with reading(path, "a spectrum file"):
         if file_kind(path) == "votable":
             return spectrum_votable.NAME
-        with open_fits(path) as hdul:
-            return fits_layout(hdul)
+        return fits_layout(read_fits(path))
 
 
 def read_spectrum(path: str | Path) -> Spectrum:
@@ -40,8 +39,8 @@ def read_spectrum(path: str | Path) -> Spectrum:
         if file_kind(path) == "votable":
             spectrum = spectrum_votable.read(path)
         else:
-            with open_fits(path) as hdul:
-                spectrum = FORMATS[fits_layout(hdul)].from_hdul(hdul, fallback_id)
+            hdus = read_fits(path)
+            spectrum = FORMATS[fits_layout(hdus)].from_hdus(hdus, fallback_id)
         spectrum.validate()
         return spectrum
 

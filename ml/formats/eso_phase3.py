@@ -12,7 +12,6 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.io import fits
 
 from ml.formats import eso_header
 from ml.formats.common import (
@@ -25,7 +24,7 @@ from ml.formats.common import (
     unit_string,
     wavelength_to_angstrom,
 )
-from ml.formats.fitsfile import bintable_hdu, open_fits, primary_hdu, write_hdus
+from ml.formats.fitsfile import FitsHDU, bintable_hdu, primary_hdu, read_fits, write_hdus
 from ml.spectrum import Spectrum, SpectrumError
 
 NAME = "eso-phase3"
@@ -40,35 +39,34 @@ _ROLES = {
 }
 
 
-def matches(hdul: fits.HDUList) -> bool:
+def matches(hdus: list[FitsHDU]) -> bool:
     """True for a BINTABLE in HDU 1 with WAVE/FLUX columns or a Phase 3 VOCLASS."""
-    if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+    if len(hdus) < 2 or hdus[1].kind != "bintable":
         return False
-    if str(hdul[1].header.get("VOCLASS", "")).upper().startswith("SPECTRUM"):
+    if str(hdus[1].header.get("VOCLASS", "")).upper().startswith("SPECTRUM"):
         return True
-    names = {name.upper() for name in hdul[1].columns.names}
+    names = {name.upper() for name in hdus[1].column_names}
     return "FLUX" in names and bool(names & {"WAVE", "WAVELENGTH"})
 
 
-def _find_column(table: fits.BinTableHDU, role: str) -> int | None:
+def _find_column(table: FitsHDU, role: str) -> int | None:
     """Index of the column playing ``role``: by name first, then by TUTYP utype."""
     names, utype = _ROLES[role]
-    upper = [name.upper() for name in table.columns.names]
+    upper = [name.upper() for name in table.column_names]
     for name in names:
         if name in upper:
             return upper.index(name)
     for i in range(len(upper)):
-        tutyp = str(table.header.get(f"TUTYP{i + 1}", "")).lower()
+        tutyp = (table.column_keyword(i, "TUTYP") or "").lower()
         if tutyp.endswith(utype):
             return i
     return None
 
 
-def _cell(table: fits.BinTableHDU, index: int) -> np.ndarray:
-    data = table.data
-    if data is None or len(data) == 0:
+def _cell(table: FitsHDU, index: int) -> np.ndarray:
+    if table.data is None or len(table.data) == 0:
         raise SpectrumError("the spectrum table has no rows")
-    column = np.asarray(data.field(index))
+    column = np.asarray(table.column(index))
     if column.ndim == 1:  # one row per pixel
         return column
     if column.shape[0] != 1:
@@ -78,18 +76,18 @@ def _cell(table: fits.BinTableHDU, index: int) -> np.ndarray:
     return column[0]
 
 
-def from_hdul(hdul: fits.HDUList, fallback_id: str) -> Spectrum:
-    if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    if len(hdus) < 2 or hdus[1].kind != "bintable":
         raise SpectrumError("no binary table in extension 1")
-    table = hdul[1]
+    table = hdus[1]
     found = {role: _find_column(table, role) for role in _ROLES}
     for role in ("wave", "flux"):
         if found[role] is None:
             raise SpectrumError(
-                f"no {role.upper()} column (columns: {', '.join(table.columns.names)})"
+                f"no {role.upper()} column (columns: {', '.join(table.column_names)})"
             )
     wave_i, flux_i = found["wave"], found["flux"]
-    wave_unit = table.columns[wave_i].unit
+    wave_unit = table.column_keyword(wave_i, "TUNIT")
     wavelength = wavelength_to_angstrom(_cell(table, wave_i), wave_unit, default="nm")
     flux = _cell(table, flux_i)
     qual = _cell(table, found["qual"]) if found["qual"] is not None else None
@@ -102,22 +100,23 @@ def from_hdul(hdul: fits.HDUList, fallback_id: str) -> Spectrum:
         ivar = ivar_from_sigma(err, bad=None if qual is None else qual != 0)
     else:
         raise SpectrumError("no ERR column: Phase 3 spectra must carry their errors")
-    meta = eso_header.read_meta(hdul[0].header, fallback_id)
-    flux_unit = parse_unit(table.columns[flux_i].unit)
+    meta = eso_header.read_meta(hdus[0].header, fallback_id)
+    flux_tunit = table.column_keyword(flux_i, "TUNIT")
+    flux_unit = parse_unit(flux_tunit)
     if flux_unit is not None:
         meta.flux_unit = unit_string(flux_unit)
     else:
         meta.flux_unit = ""
-        meta.extra["flux_unit_raw"] = str(table.columns[flux_i].unit or "")
-    tucd = str(table.header.get(f"TUCD{wave_i + 1}", "")).lower()
+        meta.extra["flux_unit_raw"] = flux_tunit or ""
+    tucd = (table.column_keyword(wave_i, "TUCD") or "").lower()
     meta.spec_frame = "vacuum" if tucd and "obs.atmos" not in tucd else "air"
     return assemble(wavelength, flux, ivar, meta, NAME, labels=("WAVE", "FLUX", "ERR"))
 
 
 def read(path: str | Path) -> Spectrum:
     """Read an ESO Phase 3 spectrum file (plain or gzipped)."""
-    with reading(path, NAME), open_fits(path) as hdul:
-        spectrum = from_hdul(hdul, file_stem(Path(path).name))
+    with reading(path, NAME):
+        spectrum = from_hdus(read_fits(path), file_stem(Path(path).name))
         spectrum.validate()
         return spectrum
 

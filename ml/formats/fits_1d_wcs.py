@@ -2,8 +2,10 @@
 
 The wavelength of pixel ``p`` comes from CRVAL1, CDELT1 (or CD1_1), CRPIX1:
 
-* ``CTYPE1`` ``WAVE``/``AWAV`` (vacuum/air, FITS WCS paper III), optionally with the
-  ``-LOG`` algorithm, is evaluated with ``astropy.wcs``;
+* ``CTYPE1`` ``WAVE``/``AWAV`` (vacuum/air, FITS WCS paper III), linear or with the
+  ``-LOG`` algorithm. These two closed formulas are evaluated here rather than through
+  ``astropy.wcs``, whose construction (wcslib parsing the whole header) cost more than
+  reading the file; ``tests/test_formats.py`` checks them against astropy.wcs;
 * ``LINEAR`` or no ``CTYPE1`` (the HARPS convention, air wavelengths) is linear, and
   IRAF's ``DC-FLAG = 1`` means the axis holds log10(wavelength).
 
@@ -20,8 +22,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from astropy.io import fits
-from astropy.wcs import WCS
 
 from ml.formats import eso_header
 from ml.formats.common import (
@@ -36,7 +36,7 @@ from ml.formats.common import (
     unit_string,
     wavelength_to_angstrom,
 )
-from ml.formats.fitsfile import image_hdu, open_fits, primary_hdu, write_hdus
+from ml.formats.fitsfile import FitsHDU, image_hdu, primary_hdu, read_fits, write_hdus
 from ml.spectrum import Spectrum, SpectrumError
 
 NAME = "fits-1d-wcs"
@@ -47,9 +47,9 @@ _IVAR_EXT = {"IVAR", "INVVAR"}
 _VAR_EXT = {"VAR", "VARIANCE"}
 
 
-def matches(hdul: fits.HDUList) -> bool:
+def matches(hdus: list[FitsHDU]) -> bool:
     """True when the primary HDU holds a one-dimensional image."""
-    header = hdul[0].header
+    header = hdus[0].header
     return header.get("NAXIS") == 1 or (
         header.get("NAXIS") == 2 and header.get("NAXIS2") == 1 and "CRVAL1" in header
     )
@@ -86,19 +86,30 @@ def estimate_sigma(flux: np.ndarray) -> np.ndarray:
     return np.maximum(sigma, floor)
 
 
-def _wavelengths(header: fits.Header, n: int) -> tuple[np.ndarray, str, bool]:
+def _keyword(header: dict, key: str, default: float) -> float:
+    value = header_float(header, key)
+    return default if value is None else value
+
+
+def _wavelengths(header: dict, n: int) -> tuple[np.ndarray, str, bool]:
     """(wavelength in Angstrom, 'air'|'vacuum', frame_assumed) from the WCS keywords."""
     ctype = str(header.get("CTYPE1", "")).strip().upper()
     unit = header.get("CUNIT1")
     if ctype[:4] in ("WAVE", "AWAV"):
         if ctype[4:] not in ("", "-LOG"):
             raise SpectrumError(f"unsupported wavelength WCS algorithm CTYPE1={ctype!r}")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wcs = WCS(header, naxis=1)
-        metres = wcs.pixel_to_world_values(np.arange(n, dtype=np.float64))
+        crval = header_float(header, "CRVAL1")
+        if crval is None:
+            raise SpectrumError("no wavelength calibration (CRVAL1)")
+        # Paper I defaults: CRPIX 0, CDELT 1, PC identity; CD1_1 replaces CDELT*PC.
+        scale = header_float(header, "CD1_1")
+        if scale is None:
+            scale = _keyword(header, "CDELT1", 1.0) * _keyword(header, "PC1_1", 1.0)
+        pixel = np.arange(1, n + 1, dtype=np.float64)
+        offset = scale * (pixel - _keyword(header, "CRPIX1", 0.0))
+        axis = crval * np.exp(offset / crval) if ctype.endswith("-LOG") else crval + offset
         frame = "air" if ctype.startswith("AWAV") else "vacuum"
-        return wavelength_to_angstrom(metres, "m", "m"), frame, False
+        return wavelength_to_angstrom(axis, unit, "m"), frame, False
     if ctype not in ("", "LINEAR", "LAMBDA", "WAVELENGTH"):
         raise SpectrumError(f"CTYPE1={ctype!r} is not a wavelength axis")
     crval = header_float(header, "CRVAL1")
@@ -112,10 +123,10 @@ def _wavelengths(header: fits.Header, n: int) -> tuple[np.ndarray, str, bool]:
     return wavelength_to_angstrom(axis, unit, "Angstrom"), "air", True
 
 
-def _error_ivar(hdul: fits.HDUList, n: int) -> np.ndarray | None:
+def _error_ivar(hdus: list[FitsHDU], n: int) -> np.ndarray | None:
     """Inverse variance from a recognised error extension, else None."""
-    for hdu in hdul[1:]:
-        name = str(hdu.header.get("EXTNAME", "")).strip().upper()
+    for hdu in hdus[1:]:
+        name = hdu.extname
         if hdu.data is None or name not in _SIGMA_EXT | _IVAR_EXT | _VAR_EXT:
             continue
         values = as_vector(hdu.data, name)
@@ -129,8 +140,8 @@ def _error_ivar(hdul: fits.HDUList, n: int) -> np.ndarray | None:
     return None
 
 
-def from_hdul(hdul: fits.HDUList, fallback_id: str) -> Spectrum:
-    primary = hdul[0]
+def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    primary = hdus[0]
     if primary.data is None:
         raise SpectrumError("the primary HDU holds no data")
     flux = as_vector(primary.data, "primary image")
@@ -143,7 +154,7 @@ def from_hdul(hdul: fits.HDUList, fallback_id: str) -> Spectrum:
     bunit = header.get("BUNIT")
     unit = parse_unit(bunit) if bunit else None
     meta.flux_unit = unit_string(unit) if unit is not None else ""
-    ivar = _error_ivar(hdul, len(flux))
+    ivar = _error_ivar(hdus, len(flux))
     if ivar is None:
         finite = np.isfinite(flux)
         if not finite.any():
@@ -155,8 +166,8 @@ def from_hdul(hdul: fits.HDUList, fallback_id: str) -> Spectrum:
 
 def read(path: str | Path) -> Spectrum:
     """Read a 1D FITS spectrum with a wavelength WCS (plain or gzipped)."""
-    with reading(path, NAME), open_fits(path) as hdul:
-        spectrum = from_hdul(hdul, file_stem(Path(path).name))
+    with reading(path, NAME):
+        spectrum = from_hdus(read_fits(path), file_stem(Path(path).name))
         spectrum.validate()
         return spectrum
 

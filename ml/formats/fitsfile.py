@@ -1,4 +1,11 @@
-"""Opening FITS files defensively and writing small FITS files fast and reproducibly.
+"""Reading FITS files into memory fast and defensively; writing small FITS files fast.
+
+Reading goes through cfitsio (the ``fitsio`` package) rather than ``astropy.io.fits``:
+for the small files of a spectrum archive astropy spends 4-7 ms per file parsing
+header cards lazily, looking up its configuration and building column objects, which
+alone capped ingest below 300 spectra/s on two cores; cfitsio reads the same file,
+header and data, in 0.4-2 ms. Readers see each HDU as a :class:`FitsHDU`: its keywords
+as a plain dict and its data unit as a numpy array.
 
 Writing formats the header cards and data units directly: ``HDUList.writeto`` costs
 ~15 ms per one-row binary table, which would dominate the time to write a
@@ -9,13 +16,12 @@ Gzip output uses a zero timestamp so that the same spectrum always gives the sam
 from __future__ import annotations
 
 import gzip
-import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import fitsio
 import numpy as np
-from astropy.io import fits
 
 from ml.spectrum import SpectrumError
 
@@ -25,24 +31,69 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 _BITPIX = {np.dtype(np.float32): -32, np.dtype(np.float64): -64, np.dtype(np.int32): 32}
 _TFORM = {np.dtype(np.float32): "E", np.dtype(np.float64): "D", np.dtype(np.int32): "J"}
+_KINDS = {"IMAGE_HDU": "image", "BINARY_TBL": "bintable", "ASCII_TBL": "asciitable"}
+_COMMENTARY = {"COMMENT", "HISTORY", ""}
+# cfitsio status codes raised when a file ends before its headers say it should.
+_TRUNCATION_STATUS = ("status = 107", "status = 108")
 
 Card = tuple[str, object, str]
 
 
-@contextmanager
-def open_fits(path: str | Path) -> Iterator[fits.HDUList]:
-    """Open a (possibly gzipped) FITS file, refusing truncated or malformed ones."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        hdul = fits.open(path, memmap=False, lazy_load_hdus=False)
+@dataclass
+class FitsHDU:
+    """One header-data unit in memory: keywords (upper case, first occurrence) and data."""
+
+    kind: str  # 'image', 'bintable' or 'asciitable'
+    header: dict[str, object]
+    data: np.ndarray | None
+    column_names: list[str] = field(default_factory=list)
+
+    @property
+    def extname(self) -> str:
+        return str(self.header.get("EXTNAME") or "").strip().upper()
+
+    @property
+    def is_table(self) -> bool:
+        return self.kind != "image"
+
+    def column(self, index: int) -> np.ndarray:
+        """The values of column ``index`` (0-based) over all rows."""
+        if self.data is None:
+            raise SpectrumError(f"table {self.extname or '(unnamed)'} holds no rows")
+        return self.data[self.column_names[index]]
+
+    def column_keyword(self, index: int, key: str) -> str | None:
+        """A column's ``TUNITn``, ``TUCDn``, ... keyword (``key`` without the number)."""
+        value = self.header.get(f"{key}{index + 1}")
+        return None if value is None else str(value).strip() or None
+
+    def describe(self) -> str:
+        """Short description for error messages, e.g. ``bintable(2D)``."""
+        return f"{self.kind}({self.header.get('NAXIS', 0)}D)"
+
+
+def read_fits(path: str | Path) -> list[FitsHDU]:
+    """Every HDU of a (possibly gzipped) FITS file, refusing truncated or malformed ones."""
     try:
-        for warning in caught:
-            message = str(warning.message)
-            if "truncated" in message.lower():
-                raise SpectrumError(f"FITS file is truncated ({message})")
-        yield hdul
-    finally:
-        hdul.close()
+        with fitsio.FITS(str(path)) as handle:
+            return [_load(hdu) for hdu in handle]
+    except OSError as exc:
+        message = " ".join(str(exc).split())
+        if any(status in message for status in _TRUNCATION_STATUS):
+            raise SpectrumError(f"FITS file is truncated ({message})") from exc
+        raise
+
+
+def _load(hdu) -> FitsHDU:
+    header: dict[str, object] = {}
+    for record in hdu.read_header().records():
+        name = str(record["name"]).strip().upper()
+        if name not in _COMMENTARY and name not in header:
+            header[name] = record["value"]
+    kind = _KINDS.get(hdu.get_exttype(), "image")
+    data = hdu.read() if hdu.has_data() else None
+    names = list(hdu.get_colnames()) if kind != "image" else []
+    return FitsHDU(kind=kind, header=header, data=data, column_names=names)
 
 
 def _pad(data: bytes, fill: bytes) -> bytes:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import astropy.units as u
 import numpy as np
-from astropy.io import fits
 
 from ml.formats.common import (
     as_vector,
@@ -29,7 +28,7 @@ from ml.formats.common import (
     unit_string,
 )
 from ml.formats.eso_header import SECONDS_PER_DAY
-from ml.formats.fitsfile import bintable_hdu, open_fits, primary_hdu, write_hdus
+from ml.formats.fitsfile import FitsHDU, bintable_hdu, primary_hdu, read_fits, write_hdus
 from ml.spectrum import Spectrum, SpectrumError, SpectrumMeta
 
 NAME = "sdss"
@@ -38,19 +37,22 @@ SDSS_BUNIT = "1E-17 erg/cm^2/s/Ang"  # as written by the SDSS pipeline (not FITS
 _BAD_PIXEL_BIT = 1 << 22  # a set bit in and_mask marks the pixel as bad
 
 
-def matches(hdul: fits.HDUList) -> bool:
+def matches(hdus: list[FitsHDU]) -> bool:
     """True for a BINTABLE in HDU 1 with ``loglam`` and ``flux`` columns."""
-    if len(hdul) < 2 or not isinstance(hdul[1], fits.BinTableHDU):
+    if len(hdus) < 2 or hdus[1].kind != "bintable":
         return False
-    names = {name.lower() for name in hdul[1].columns.names}
+    names = {name.lower() for name in hdus[1].column_names}
     return {"loglam", "flux"} <= names
 
 
-def _column(table: fits.BinTableHDU, name: str) -> np.ndarray | None:
-    lower = [c.lower() for c in table.columns.names]
-    if name not in lower:
-        return None
-    return as_vector(table.data.field(lower.index(name)), name)
+def _index(table: FitsHDU, name: str) -> int | None:
+    lower = [c.lower() for c in table.column_names]
+    return lower.index(name) if name in lower else None
+
+
+def _column(table: FitsHDU, name: str) -> np.ndarray | None:
+    index = _index(table, name)
+    return None if index is None else as_vector(table.column(index), name)
 
 
 def _resolving_power(loglam: np.ndarray, wdisp: np.ndarray | None) -> float | None:
@@ -64,7 +66,7 @@ def _resolving_power(loglam: np.ndarray, wdisp: np.ndarray | None) -> float | No
     return float(np.median(1.0 / (2.3548 * wdisp[good] * math.log(10) * step)))
 
 
-def _meta(header: fits.Header, fallback_id: str) -> SpectrumMeta:
+def _meta(header: dict, fallback_id: str) -> SpectrumMeta:
     plate = header_float(header, "PLATEID", "PLATE")
     mjd = header_float(header, "MJD")
     fiber = header_float(header, "FIBERID", "FIBER")
@@ -101,25 +103,25 @@ def _meta(header: fits.Header, fallback_id: str) -> SpectrumMeta:
     )
 
 
-def from_hdul(hdul: fits.HDUList, fallback_id: str) -> Spectrum:
-    if not matches(hdul):
+def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    if not matches(hdus):
         raise SpectrumError("HDU 1 is not a binary table with loglam and flux columns")
-    table = hdul[1]
+    table = hdus[1]
     loglam, flux, ivar = (_column(table, name) for name in ("loglam", "flux", "ivar"))
     if ivar is None:
-        raise SpectrumError(f"no ivar column (columns: {', '.join(table.columns.names)})")
+        raise SpectrumError(f"no ivar column (columns: {', '.join(table.column_names)})")
     and_mask = _column(table, "and_mask")
     if and_mask is not None:
         if len(and_mask) != len(ivar):
             raise SpectrumError(f"and_mask has {len(and_mask)} values but ivar has {len(ivar)}")
         ivar = np.where(and_mask != 0, 0.0, ivar)
-    meta = _meta(hdul[0].header, fallback_id)
+    meta = _meta(hdus[0].header, fallback_id)
     if len(loglam) == len(flux):
         meta.resolving_power = _resolving_power(loglam, _column(table, "wdisp"))
     if meta.resolving_power is None:
-        meta.resolving_power = header_float(hdul[0].header, "SPEC_RES")
-    flux_column = table.columns[[c.lower() for c in table.columns.names].index("flux")]
-    bunit = header_str(hdul[0].header, "BUNIT") or flux_column.unit
+        meta.resolving_power = header_float(hdus[0].header, "SPEC_RES")
+    bunit = header_str(hdus[0].header, "BUNIT") or table.column_keyword(
+        _index(table, "flux"), "TUNIT")
     unit = parse_unit(bunit) if bunit else None
     meta.flux_unit = unit_string(unit if unit is not None else SDSS_FLUX_UNIT)
     return assemble(10.0**loglam, flux, ivar, meta, NAME, labels=("loglam", "flux", "ivar"))
@@ -127,8 +129,8 @@ def from_hdul(hdul: fits.HDUList, fallback_id: str) -> Spectrum:
 
 def read(path: str | Path) -> Spectrum:
     """Read an SDSS-style spectrum file (plain or gzipped)."""
-    with reading(path, NAME), open_fits(path) as hdul:
-        spectrum = from_hdul(hdul, file_stem(Path(path).name))
+    with reading(path, NAME):
+        spectrum = from_hdus(read_fits(path), file_stem(Path(path).name))
         spectrum.validate()
         return spectrum
 

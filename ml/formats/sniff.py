@@ -10,10 +10,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from astropy.io import fits
-
 from ml.formats import eso_phase3, fits_1d_wcs, sdss
-from ml.formats.fitsfile import FITS_MAGIC, GZIP_MAGIC
+from ml.formats.fitsfile import FITS_MAGIC, GZIP_MAGIC, FitsHDU
 from ml.spectrum import SpectrumError
 
 HEAD_BYTES = 4096
@@ -41,10 +39,10 @@ def file_kind(path: str | Path) -> str:
     raise SpectrumError(f"neither a FITS file nor a VOTable (file starts with {preview!r})")
 
 
-def fits_layout(hdul: fits.HDUList) -> str:
-    """Format name of an opened FITS file, or SpectrumError naming what was found."""
+def fits_layout(hdus: list[FitsHDU]) -> str:
+    """Format name of a FITS file read into memory, or SpectrumError naming what was found."""
     for module in FITS_LAYOUTS:
-        if module.matches(hdul):
+        if module.matches(hdus):
             return module.NAME
-    found = ", ".join(f"{type(h).__name__}({h.header.get('NAXIS', 0)}D)" for h in hdul)
+    found = ", ".join(h.describe() for h in hdus)
     raise SpectrumError(f"FITS layout not recognised as a 1D spectrum (HDUs: {found})")
