@@ -17,10 +17,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+import torch  # noqa: E402
 
+from ml.artifacts import load_autoencoder  # noqa: E402
 from ml.registry import AUTOENCODER, ModelRecord, get  # noqa: E402
-from ml.training_store import reference_set  # noqa: E402
+from ml.training_store import load_arrays, reference_set, select_spectra  # noqa: E402
+from schema.tables import spectra  # noqa: E402
 from vo_service.config import Settings  # noqa: E402
+
+RECONSTRUCTED = 4  # spectra shown with their reconstructions, from low to high S/N
 
 
 def _save(fig, out: Path, name: str) -> str:
@@ -80,6 +85,39 @@ def _autoencoder_plots(conn: sa.Connection, record: ModelRecord, out: Path) -> l
     return names
 
 
+def _reconstruction_plot(conn: sa.Connection, settings: Settings, record: ModelRecord,
+                         out: Path) -> str | None:
+    """A few archive spectra (S/N quantiles) on the model grid with their reconstructions."""
+    covered = select_spectra(conn, spectra.c.snr.isnot(None))
+    covered = covered.subset(np.flatnonzero(covered.covering(record.grid)))
+    if len(covered) == 0:
+        return None
+    order = np.argsort(covered.snr)
+    picks = order[np.linspace(0, len(order) - 1, min(RECONSTRUCTED, len(order))).astype(int)]
+    chosen = covered.subset(picks)
+    arrays = load_arrays(settings, record.grid, chosen)
+    model, _ = load_autoencoder(settings.home, record)
+    with torch.no_grad():
+        flux = torch.as_tensor(arrays.flux, dtype=torch.float32)
+        ivar = torch.as_tensor(arrays.ivar, dtype=torch.float32)
+        cond = model.condition(arrays.resolving_power, len(flux))
+        latent, _ = model.latent(flux, ivar, cond)
+        # decode() gives normalised flux minus one, as the networks see their input
+        model_flux = model.decode(latent, cond).numpy() + 1.0
+    wave = record.grid.wavelength
+    fig, axes = plt.subplots(len(picks), 1, figsize=(9, 1.9 * len(picks)), sharex=True)
+    for i, ax in enumerate(np.atleast_1d(axes)):
+        good = arrays.ivar[i] > 0
+        observed = np.where(good, arrays.flux[i], np.nan)
+        ax.plot(wave, observed, color="0.55", lw=0.5, label="observed (normalised)")
+        ax.plot(wave, model_flux[i], color="tab:red", lw=0.7, label="reconstruction")
+        ax.set_ylabel("flux")
+        ax.set_title(f"{chosen.obs_id[i]}  S/N {chosen.snr[i]:.0f}", fontsize=8)
+    np.atleast_1d(axes)[0].legend(fontsize=7, loc="lower right")
+    np.atleast_1d(axes)[-1].set_xlabel("vacuum wavelength (Angstrom)")
+    return _save(fig, out, f"{record.model_id}-reconstructions.png")
+
+
 def _label_plots(conn: sa.Connection, record: ModelRecord, out: Path) -> list[str]:
     quantities = record.hyperparameters["quantities"]
     rows = conn.execute(sa.text(
@@ -110,6 +148,7 @@ def _label_plots(conn: sa.Connection, record: ModelRecord, out: Path) -> list[st
         ax.set_ylabel(f"predicted {q}")
     np.atleast_1d(axes)[0].legend(fontsize=7)
     names.append(_save(fig, out, f"{record.model_id}-labels.png"))
+    names.append(_residual_plots(rows, quantities, key_column, table, record, out))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     scores = np.array([r["domain_score"] for r in rows], dtype=float)
     axes[0].hist(scores, bins=60, color="tab:gray")
@@ -126,6 +165,57 @@ def _label_plots(conn: sa.Connection, record: ModelRecord, out: Path) -> list[st
     return names
 
 
+def _residual_plots(rows, quantities: list[str], key_column: str, table: dict,
+                    record: ModelRecord, out: Path) -> str:
+    """Per label: residual against the reference vs S/N (top), and the calibration of the
+    errors (bottom): (predicted - reference) / sqrt(sigma^2 + sigma_ref^2) should follow
+    N(0, 1) if the stated errors are right."""
+    fig, axes = plt.subplots(2, len(quantities), figsize=(3.2 * len(quantities), 5.6),
+                             squeeze=False)
+    grid = np.linspace(-5, 5, 201)
+    for j, q in enumerate(quantities):
+        snr, resid, z = [], [], []
+        for r in rows:
+            ref = table.get(r[key_column], {}).get(q)
+            if ref is None or r[q] is None or not r["in_domain"]:
+                continue
+            ref_value, ref_err = ref[0], ref[1] or 0.0
+            snr.append(r["snr"] or np.nan)
+            resid.append(r[q] - ref_value)
+            z.append((r[q] - ref_value) / np.hypot(r[f"{q}_err"], ref_err))
+        snr, resid, z = map(np.asarray, (snr, resid, z))
+        top, bottom = axes[0, j], axes[1, j]
+        top.scatter(snr, resid, s=3, alpha=0.4)
+        top.axhline(0.0, color="k", lw=0.7)
+        top.set_xscale("log")
+        top.set_xlabel("S/N")
+        top.set_ylabel(f"{q}: predicted - reference")
+        if len(z):
+            bottom.hist(np.clip(z, -5, 5), bins=50, range=(-5, 5), density=True,
+                        color="tab:blue", alpha=0.7,
+                        label=f"std {np.std(z):.2f}, n {len(z)}")
+            bottom.plot(grid, np.exp(-0.5 * grid**2) / np.sqrt(2 * np.pi), "k-", lw=0.8,
+                        label="N(0, 1)")
+            bottom.legend(fontsize=7)
+        bottom.set_xlabel(f"{q}: standardised residual")
+    fig.suptitle(f"{record.model_id}: in-domain spectra with reference labels (training and "
+                 "held-out stars alike; the held-out figures are the metrics above)", fontsize=8)
+    return _save(fig, out, f"{record.model_id}-residuals.png")
+
+
+def _informative_summary(conn: sa.Connection, record: ModelRecord) -> str:
+    """One sentence: how many latent dimensions carry information (latent_dimensions)."""
+    dims = conn.execute(sa.text(
+        "SELECT count(*) AS n, count(*) FILTER (WHERE informative) AS informative "
+        "FROM latentvo.latent_dimensions WHERE model_id = :m"), {"m": record.model_id}).one()
+    if not dims.n:
+        return "<p>No latent-space analysis yet ('latentvo ml analyse').</p>"
+    threshold = record.hyperparameters.get("informative_nats", 0.05)
+    return (f"<p><b>{dims.informative} of {dims.n} latent dimensions are informative</b> "
+            f"(information above {threshold} nats; the last dimension is the radial "
+            "velocity).</p>")
+
+
 def write_report(engine: sa.Engine, settings: Settings, model_ids: list[str],
                  out_dir: Path | None = None) -> Path:
     """Write ``index.html`` and its PNGs; returns the path of the page."""
@@ -136,8 +226,14 @@ def write_report(engine: sa.Engine, settings: Settings, model_ids: list[str],
         for model_id in model_ids:
             record = get(engine, model_id)
             images = [_history_plot(record, out)]
-            images += (_autoencoder_plots(conn, record, out) if record.kind == AUTOENCODER
-                       else _label_plots(conn, record, out))
+            summary = ""
+            if record.kind == AUTOENCODER:
+                images += _autoencoder_plots(conn, record, out)
+                reconstructions = _reconstruction_plot(conn, settings, record, out)
+                images += [reconstructions] if reconstructions else []
+                summary = _informative_summary(conn, record)
+            else:
+                images += _label_plots(conn, record, out)
             metrics = {k: v for k, v in record.metrics.items()
                        if not isinstance(v, (dict, list))}
             table = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>"
@@ -157,7 +253,8 @@ def write_report(engine: sa.Engine, settings: Settings, model_ids: list[str],
                            for k, v in provenance.items() if v is not None)
             figures = "".join(f'<p><img src="{name}" alt="{name}"></p>' for name in images)
             sections.append(
-                f"<h2>{html.escape(model_id)}</h2><h3>Provenance</h3><table>{prov}</table>"
+                f"<h2>{html.escape(model_id)}</h2>{summary}"
+                f"<h3>Provenance</h3><table>{prov}</table>"
                 f"<h3>Validation metrics</h3><table>{table}</table>"
                 f"<h3>Architecture</h3><pre>"
                 f"{html.escape(json.dumps(record.architecture, indent=1))}</pre>{figures}")

@@ -163,7 +163,13 @@ def test_analysis_and_report(database, settings, models, tmp_path):
     page = write_report(database.engine, settings, ["test-ae", "test-labels"], tmp_path)
     text = page.read_text()
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert len(pngs) >= 5 and all(name in text for name in pngs)
+    assert all(name in text for name in pngs)
+    for figure in ("history", "information", "mi", "reconstructions", "labels", "residuals",
+                   "domain"):
+        assert any(name.endswith(f"-{figure}.png") for name in pngs), (figure, pngs)
+    informative = count(database, "SELECT count(*) FROM latentvo.latent_dimensions "
+                        "WHERE model_id='test-ae' AND informative")
+    assert f"{informative} of 8 latent dimensions are informative" in text
 
 
 def test_cli_help_and_errors(database, latentvo_env, models):
