@@ -40,10 +40,19 @@ class InferReport:
     skipped: dict[str, str] = field(default_factory=dict)  # obs_id -> reason
     index: str | None = None
     seconds: float = 0.0
+    # wall seconds per phase: "load" (read + preprocess, or the cache), "model", "write"
+    phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
+        ("load", "model", "write"), 0.0))
+
+    def rate(self, phase: str | None = None) -> float:
+        """Spectra per second overall, or through one phase alone."""
+        seconds = self.seconds if phase is None else self.phases[phase]
+        return self.written / seconds if seconds > 0 else 0.0
 
     def summary(self) -> str:
-        rate = self.written / self.seconds if self.seconds > 0 else 0.0
-        text = (f"model {self.model_id}: {self.written} spectra written ({rate:,.0f}/s), "
+        text = (f"model {self.model_id}: {self.written} spectra written "
+                f"({self.rate():,.0f}/s; load {self.rate('load'):,.0f}/s, model "
+                f"{self.rate('model'):,.0f}/s, write {self.rate('write'):,.0f}/s), "
                 f"{self.already_done} already done, {len(self.skipped)} skipped")
         return text + (f"; similarity index {self.index}" if self.index else "")
 
@@ -138,15 +147,19 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
     store = FileStore(settings.store_dir)
     for start in range(0, len(todo), chunk_size):
         chunk = todo.subset(np.arange(start, min(start + chunk_size, len(todo))))
+        tick = time.monotonic()
         loaded = cache.load(chunk.file_sha256, [store.path_for(s) for s in chunk.file_sha256],
                             keep=False)
+        tick = _lap(report, "load", tick)
         for i in np.flatnonzero(~loaded.ok):
             report.skipped[chunk.obs_id[i]] = loaded.errors.get(chunk.file_sha256[i],
                                                                 "unreadable")
         ok = np.flatnonzero(loaded.ok)
         rows = job.rows(chunk.spectrum_id[ok], loaded.flux[ok], loaded.ivar[ok],
                         loaded.resolving_power[ok])
+        tick = _lap(report, "model", tick)
         report.written += _write(engine, job.table, model_id, rows)
+        _lap(report, "write", tick)
         if progress:
             progress(len(chunk))
     if record.kind == AUTOENCODER:
@@ -155,6 +168,12 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
                                         record.distance_metric or "l2")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _lap(report: InferReport, phase: str, since: float) -> float:
+    now = time.monotonic()
+    report.phases[phase] += now - since
+    return now
 
 
 def _write(engine: sa.Engine, table: sa.Table, model_id: str, rows: list[dict]) -> int:
