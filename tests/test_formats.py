@@ -304,3 +304,20 @@ def test_foreign_failures_are_wrapped(tmp_path: Path) -> None:
 def test_registry() -> None:
     assert set(FORMATS) == {"eso-phase3", "fits-1d-wcs", "sdss", "spectrum-votable"}
     assert {".fits", ".fit", ".fits.gz", ".xml", ".vot"} <= set(SUFFIXES)
+
+
+def test_malformed_fits_headers_are_reported(tmp_path: Path) -> None:
+    good = tmp_path / "good.fits"
+    FORMATS["eso-phase3"].write(make_spectrum("eso-phase3"), good)
+    data = good.read_bytes()
+    naxis = b"NAXIS   =                    0"
+    assert naxis in data
+    (tmp_path / "bad_naxis.fits").write_bytes(data.replace(naxis, naxis[:-2] + b"-3", 1))
+    (tmp_path / "no_bitpix.fits").write_bytes(data[:80] + b" " * 2800 + data[2880:])
+    for name, reason in (("bad_naxis.fits", "illegal NAXIS"),
+                         ("no_bitpix.fits", "not a readable FITS file")):
+        with pytest.raises(SpectrumError) as info:
+            read_spectrum(tmp_path / name)
+        message = str(info.value)
+        assert message.startswith(name) and reason in message, message
+        assert str(tmp_path) not in message and "\n" not in message

@@ -78,10 +78,20 @@ def read_fits(path: str | Path) -> list[FitsHDU]:
         with fitsio.FITS(str(path)) as handle:
             return [_load(hdu) for hdu in handle]
     except OSError as exc:
-        message = " ".join(str(exc).split())
+        message = _cfitsio_message(str(exc), str(path))
         if any(status in message for status in _TRUNCATION_STATUS):
             raise SpectrumError(f"FITS file is truncated ({message})") from exc
-        raise
+        raise SpectrumError(f"not a readable FITS file ({message})") from exc
+
+
+def _cfitsio_message(text: str, path: str) -> str:
+    """cfitsio's multi-line error stack as one line, without repeats or the file's path."""
+    lines: list[str] = []
+    for line in text.splitlines():
+        line = " ".join(line.split()).rstrip(":")
+        if line and line not in lines and path not in line:
+            lines.append(line)
+    return "; ".join(lines)[:300]
 
 
 def _load(hdu) -> FitsHDU:
