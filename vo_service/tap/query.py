@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from vo_service.dali import DALIError, Params, iso_utc, now_utc
 from vo_service.formats import OutputFormat, UnknownFormat, resolve
 from vo_service.formats.fields import Field
+from vo_service.tap import pgarray
 from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import SMALL_BATCH, Execution, QueryFailed, QueryRunner
 from vo_service.tap.upload import ParsedUpload, load_uploads, upload_specs
@@ -89,6 +90,7 @@ class Prepared:
     setup: list[str]
     fields: list[Field]
     uploads: list[ParsedUpload]
+    sent: list[int] = field(default_factory=list)  # columns fetched as array_send bytes
     request_date: dt.datetime = field(default_factory=now_utc)
 
 
@@ -151,7 +153,10 @@ class TAPService:
         except RecursionError:
             raise DALIError("query nested too deeply") from None
         fields = [Field.of(c) for c in translation.columns]
-        return Prepared(request, translation.sql, translation.setup_sql(), fields, uploads)
+        sql, sent = translation.sql, pgarray.sent_columns(translation.columns)
+        if sent:
+            sql = pgarray.wrap(sql, translation.columns, sent)
+        return Prepared(request, sql, translation.setup_sql(), fields, uploads, sent)
 
     def start(self, prepared: Prepared, timeout_s: float | None) -> Running:
         setup = list(prepared.setup)
@@ -218,6 +223,9 @@ class Running:
             return
         ready, self._ready = self._ready, []
         for batch in itertools.chain(ready, self._batches):
+            for i in self.prepared.sent:
+                batch = batch.set_column(i, batch.schema.field(i).name,
+                                         pgarray.decode(batch.column(i)))
             left = self.maxrec - self.rows
             if batch.num_rows > left:
                 if left > 0:
