@@ -92,3 +92,23 @@ def test_only_numeric_array_columns_are_sent():
     sql = pgarray.wrap("SELECT 1", columns, [0, 4])
     assert sql.startswith('SELECT array_send(q."v") AS "v", q."p", q."vec", q."name", '
                           'array_send(q."d") AS "d" FROM (SELECT 1) AS q')
+
+
+def test_pgvector_cells_decode_like_their_arrays(database):
+    """pgvector's binary cells (as ADBC hands them over) against the same vectors as
+    ``real[]``: equal and ragged dimensions, NULLs."""
+    from vo_service.formats.fields import Field, coerce
+
+    runner = QueryRunner(database)
+    field = Field("v", "float", "*")
+    try:
+        for cells in (["'[1,2,3]'", "'[-0.5,1e-30,3]'", "'[4,5,6]'"],
+                      ["'[1,2,3]'", "NULL", "'[7]'", "'[1.5,2.5,3.5,4.5,5.5]'", "NULL"]):
+            source = " UNION ALL ".join(f"SELECT {i} AS i, {c}::vector AS v"
+                                        for i, c in enumerate(cells))
+            vectors = _rows(runner, f"SELECT v FROM ({source}) AS s ORDER BY i")
+            arrays = _rows(runner, f"SELECT v::real[] AS v FROM ({source}) AS s ORDER BY i")
+            got = coerce(vectors.column("v"), field).to_pylist()
+            assert got == arrays.column("v").to_pylist(), cells
+    finally:
+        runner.close()
