@@ -109,6 +109,8 @@ def _pgvector(array: pa.Array) -> pa.Array:
     dimension (a model's latent vectors do), index arithmetic otherwise.
     """
     n = len(array)
+    if n == 0:  # (the offsets buffer of an empty array may be missing)
+        return pa.array([], pa.list_(pa.float32()))
     valid = np.ones(n, bool) if array.null_count == 0 else \
         np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
     bufs = array.buffers()

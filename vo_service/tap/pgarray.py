@@ -50,6 +50,8 @@ def decode(array: pa.Array) -> pa.Array:
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     n = len(array)
+    if n == 0:  # (the offsets buffer of an empty array may be missing)
+        return pa.array([], pa.list_(pa.float32()))
     valid = np.ones(n, bool) if array.null_count == 0 else \
         np.asarray(array.is_valid().to_numpy(zero_copy_only=False), bool)
     large = pa.types.is_large_binary(array.type)
