@@ -69,7 +69,7 @@ spectra = vo_table(
         principal=True, std=True,
     ),
     vo_column(
-        "s_dec", sa.Double, nullable=False,
+        "s_dec", sa.Double, nullable=False, index=True,
         description="Declination (ICRS) of the observed position",
         unit="deg", ucd="pos.eq.dec;meta.main",
         utype="obscore:Char.SpatialAxis.Coverage.Location.Coordinates.Position2D.Value2.C2",

@@ -1,6 +1,7 @@
 """Scratch tables for the ADQL tests, declared like the published ones.
 
-``adql_test.points`` is a sky catalogue (with a HEALPix index column) whose
+``adql_test.points`` is a sky catalogue (with a HEALPix index column and a
+declination index, as cross-match joins use) whose
 rows include the geometric edge cases: both poles, RA 0/360, points on the
 date line; ``adql_test.vectors`` holds latent vectors of two models with a
 partial HNSW index each, as the ML job builds them for ``latentvo.latent``.
@@ -20,7 +21,7 @@ points = vo_table(
     "points", metadata,
     vo_column("id", sa.Integer, primary_key=True, description="Row id", ucd="meta.id"),
     vo_column("ra", sa.Double, nullable=False, description="RA", unit="deg", ucd="pos.eq.ra"),
-    vo_column("dec", sa.Double, nullable=False, description="Dec", unit="deg",
+    vo_column("dec", sa.Double, nullable=False, index=True, description="Dec", unit="deg",
               ucd="pos.eq.dec"),
     vo_column("hpx", sa.BigInteger, nullable=False, index=True, description="HEALPix 29",
               ucd="pos.healpix"),

@@ -343,13 +343,15 @@ def _geom(call, v: Value):
 
 @register("contains")
 def _contains(tr, call, args):
-    cond = G.contains_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos)
+    cond = G.contains_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos,
+                          tr.session_settings)
     return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, geom=("condition", cond))
 
 
 @register("intersects")
 def _intersects(tr, call, args):
-    cond = G.intersects_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos)
+    cond = G.intersects_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos,
+                            tr.session_settings)
     return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, geom=("condition", cond))
 
 

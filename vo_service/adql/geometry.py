@@ -13,7 +13,10 @@ and become SQL only as what a query needs:
   region);
 * for positional searches on a table with a HEALPix column, a superset of
   the matching rows as ranges of that (btree-indexed) column, computed with
-  cdshealpix from a cone around the region, AND-ed to the exact test.
+  cdshealpix from a cone around the region, AND-ed to the exact test;
+* for circles of constant radius around a moving centre (cross-match joins),
+  a declination band around the centre, AND-ed to the exact test, which a
+  btree index on the other side's declination can serve.
 
 Everything is exact at the poles and across RA = 0/360 because no test
 works in (ra, dec) rectangles.
@@ -409,11 +412,11 @@ def _kind(g) -> str:
     return type(g).__name__.lower()
 
 
-def contains_sql(inner, outer, pos) -> str:
-    """SQL boolean for ADQL CONTAINS(inner, outer)."""
+def contains_sql(inner, outer, pos, settings: dict | None = None) -> str:
+    """SQL boolean for ADQL CONTAINS(inner, outer); see :func:`point_in_circle_sql`."""
     kinds = (_kind(inner), _kind(outer))
     if kinds == ("point", "circle"):
-        return point_in_circle_sql(inner, outer)
+        return point_in_circle_sql(inner, outer, settings=settings)
     if kinds == ("point", "polygon"):
         shape = shape_of(outer, pos)
         exact = in_polygon_sql(inner, shape)
@@ -437,13 +440,13 @@ def contains_sql(inner, outer, pos) -> str:
                             token="CONTAINS", **at(pos))
 
 
-def intersects_sql(a, b, pos) -> str:
+def intersects_sql(a, b, pos, settings: dict | None = None) -> str:
     """SQL boolean for ADQL INTERSECTS(a, b)."""
     ka, kb = _kind(a), _kind(b)
     if ka == "point":
-        return contains_sql(a, b, pos)
+        return contains_sql(a, b, pos, settings)
     if kb == "point":
-        return contains_sql(b, a, pos)
+        return contains_sql(b, a, pos, settings)
     if (ka, kb) == ("circle", "circle"):
         return (f"({distance_sql(a.center, b.center)} <= {a.radius.sql} + {b.radius.sql})")
     if {ka, kb} == {"circle", "polygon"}:
@@ -455,14 +458,50 @@ def intersects_sql(a, b, pos) -> str:
                             **at(pos))
 
 
-def point_in_circle_sql(p: Point, circle: Circle, strict: bool = False) -> str:
+# PostgreSQL estimates a range whose bounds come from another table at 1/9 of the
+# table, so with a declination band it prefers to AND the band's bitmap with any other
+# index condition of the join (such as ``a.id < b.id``: half the table, per probe). The
+# band matches a handful of rows, which a plain index scan reads directly.
+BAND_SETTINGS = {"enable_bitmapscan": "off"}
+
+
+def point_in_circle_sql(p: Point, circle: Circle, strict: bool = False,
+                        settings: dict | None = None) -> str:
+    """``p`` within the circle; ``settings`` receives the planner settings this needs."""
     exact = within_sql(p, circle.center, circle.radius, strict)
     c, r = circle.center.const(), circle.radius.number()
     if c is not None and r is not None:
         ranges = index_sql(p, c[0], c[1], float(r))
         if ranges:
             return f"({ranges} AND {exact})"
+    elif r is not None:
+        band = lat_band_sql(p, circle.center, float(r))
+        if band:
+            if settings is not None:
+                settings.update(BAND_SETTINGS)
+            return f"({band} AND {exact})"
     return exact
+
+
+def lat_band_sql(p: Point, center: Point, radius: float) -> str | None:
+    """A necessary condition for ``p`` within ``radius`` of a centre that is not constant.
+
+    Latitude changes by at most the angle travelled along any great-circle arc, so
+    two points at most ``radius`` apart differ in latitude by at most ``radius``:
+    ``lat(p) BETWEEN lat(c) - r AND lat(c) + r`` holds for every match, at the poles
+    and across RA 0/360 alike. It is written for each side whose latitude is a plain
+    column, so that a btree index on either table's declination can serve a
+    cross-match join, which HEALPix ranges (computed per constant cone) cannot. The
+    band is widened by a hair so that rounding never loses a boundary match; the
+    exact test stays.
+    """
+    if not 0 <= radius < 90:
+        return None
+    r = float_sql(radius * (1 + 1e-9) + 1e-9)
+    bands = [f"{a.sql} BETWEEN {b.sql} - {r} AND {b.sql} + {r}"
+             for a, b in ((p.lat, center.lat), (center.lat, p.lat)) if a.source is not None]
+    return "(" + " AND ".join(bands) + ")" if bands else None
+
 
 
 def _lonlat(v: np.ndarray) -> tuple[float, float]:

@@ -639,7 +639,8 @@ class Translator:
                     if q.const() is None and p.const() is not None:
                         p, q = q, p
                     radius = literal(float(n))
-                    return G.point_in_circle_sql(p, G.Circle(q, radius), strict=eff == "<")
+                    return G.point_in_circle_sql(p, G.Circle(q, radius), strict=eff == "<",
+                                                 settings=self.session_settings)
         return None
 
     def _comparable(self, a: Value, b: Value, pos) -> None:

@@ -8,10 +8,10 @@ the items. The stream is then base64-encoded inside ``<STREAM>``.
 
 No Python code runs per value: every column becomes either a 2-D ``uint8``
 array (n rows x fixed width) or a ``(counts, byte lengths, bytes)`` triple
-taken straight from Arrow's offset and data buffers; the rows are assembled
-with numpy fancy indexing into one output buffer per batch. Runs of
-fixed-width columns between variable ones are glued together first, so a
-table with a few text columns costs a few indexing passes per batch.
+taken straight from Arrow's offset and data buffers. Runs of fixed-width
+columns between variable ones are glued together with numpy first; Arrow's
+``binary_join_element_wise`` kernel then concatenates each row's segments in
+C++ (several times faster than placing the bytes with numpy fancy indexing).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from vo_service.formats.fields import Field, coerce
 
@@ -29,6 +30,7 @@ _BE = {
     "float": ">f4", "double": ">f8",
 }
 _T, _F, _Q = 84, 70, 63  # 'T', 'F', '?'
+_NOTHING = pa.scalar(b"", pa.large_binary())  # separator of the row join
 
 
 @dataclass
@@ -55,8 +57,9 @@ def _scalar(array: pa.Array, field: Field, valid: np.ndarray) -> _Fixed:
         values = np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
         out = np.where(valid, np.where(values, _T, _F), _Q).astype(np.uint8)
         return _Fixed(out.reshape(n, 1))
-    fill = np.nan if field.datatype in ("float", "double") else 0
-    values = array.fill_null(fill).to_numpy(zero_copy_only=False)
+    if array.null_count:
+        array = array.fill_null(np.nan if field.datatype in ("float", "double") else 0)
+    values = array.to_numpy(zero_copy_only=False)
     be = np.ascontiguousarray(values.astype(_BE[field.datatype], copy=False))
     return _Fixed(be.view(np.uint8).reshape(n, be.dtype.itemsize))
 
@@ -76,7 +79,6 @@ def _ascii(array: pa.Array) -> pa.Array:
     """
     bufs = array.buffers()
     if bufs[2] is not None and (np.frombuffer(bufs[2], dtype=np.uint8) > 127).any():
-        import pyarrow.compute as pc
         return pc.replace_substring_regex(array, "[^\\x00-\\x7f]", "?")
     return array
 
@@ -231,27 +233,24 @@ def _encode_rows(batch: pa.RecordBatch, fields: list[Field]) -> bytes:
     if not variable:
         return np.ascontiguousarray(segments[0].data).tobytes()
 
-    widths = np.empty((n, len(segments)), dtype=np.int64)
-    for k, seg in enumerate(segments):
-        widths[:, k] = seg.data.shape[1] if isinstance(seg, _Fixed) else seg.nbytes
-    row_len = widths.sum(axis=1)
-    row_start = np.zeros(n, dtype=np.int64)
-    np.cumsum(row_len[:-1], out=row_start[1:])
-    starts = row_start[:, None] + np.cumsum(widths, axis=1) - widths
-    out = np.empty(int(row_len.sum()), dtype=np.uint8)
-    for k, seg in enumerate(segments):
-        if isinstance(seg, _Fixed):
-            w = seg.data.shape[1]
-            if w:
-                out[starts[:, k][:, None] + np.arange(w)] = seg.data
-        else:
-            total = int(seg.nbytes.sum())
-            if total:
-                src_start = np.zeros(n, dtype=np.int64)
-                np.cumsum(seg.nbytes[:-1], out=src_start[1:])
-                shift = np.repeat(starts[:, k] - src_start, seg.nbytes)
-                out[np.arange(total) + shift] = seg.data[:total]
-    return out.tobytes()
+    # Arrow's element-wise binary join concatenates each row's segments in C++; the
+    # joined array's value buffer is then the rows back to back.
+    joined = pc.binary_join_element_wise(*(_binary(seg, n) for seg in segments), _NOTHING)
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int64)[:n + 1]
+    return joined.buffers()[2][int(offsets[0]):int(offsets[-1])].to_pybytes()
+
+
+def _binary(segment: _Fixed | _Var, n: int) -> pa.Array:
+    """A segment as an Arrow ``large_binary`` array over the same bytes (no copy)."""
+    if isinstance(segment, _Fixed):
+        data = np.ascontiguousarray(segment.data)
+        offsets = np.arange(n + 1, dtype=np.int64) * data.shape[1]
+    else:
+        data = segment.data
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(segment.nbytes, out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_binary(), n,
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
 class Base64Stream:

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import threading
 import time
@@ -26,8 +27,9 @@ import sqlalchemy as sa
 from vo_service.dali import DALIError, Params, iso_utc, now_utc
 from vo_service.formats import OutputFormat, UnknownFormat, resolve
 from vo_service.formats.fields import Field
+from vo_service.tap import pgarray
 from vo_service.tap.limits import TAPLimits
-from vo_service.tap.runner import Execution, QueryFailed, QueryRunner
+from vo_service.tap.runner import SMALL_BATCH, Execution, QueryFailed, QueryRunner
 from vo_service.tap.upload import ParsedUpload, load_uploads, upload_specs
 
 log = logging.getLogger("latentvo.tap")
@@ -88,6 +90,7 @@ class Prepared:
     setup: list[str]
     fields: list[Field]
     uploads: list[ParsedUpload]
+    sent: list[int] = field(default_factory=list)  # columns fetched as array_send bytes
     request_date: dt.datetime = field(default_factory=now_utc)
 
 
@@ -150,7 +153,10 @@ class TAPService:
         except RecursionError:
             raise DALIError("query nested too deeply") from None
         fields = [Field.of(c) for c in translation.columns]
-        return Prepared(request, translation.sql, translation.setup_sql(), fields, uploads)
+        sql, sent = translation.sql, pgarray.sent_columns(translation.columns)
+        if sent:
+            sql = pgarray.wrap(sql, translation.columns, sent)
+        return Prepared(request, sql, translation.setup_sql(), fields, uploads, sent)
 
     def start(self, prepared: Prepared, timeout_s: float | None) -> Running:
         setup = list(prepared.setup)
@@ -193,34 +199,43 @@ class Running:
         self.rows = 0
         self.overflow = False
         self.error: str | None = None
-        self._first: pa.RecordBatch | None = None
+        self._ready: list[pa.RecordBatch] = []
+        self.complete = False
         self._batches = execution.batches()
 
     def prefetch(self) -> None:
-        self._first = next(self._batches, None)
+        """Read the first batch before the response starts, so that errors the database
+        finds early get a proper status; when it is small, also look for the next one:
+        if there is none, the result is :attr:`complete` and can be sent in one piece."""
+        first = next(self._batches, None)
+        self._ready = [] if first is None else [first]
+        self.complete = first is None
+        if first is not None and first.nbytes < SMALL_BATCH:
+            second = next(self._batches, None)
+            self.complete = second is None
+            if second is not None:
+                self._ready.append(second)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The result's batches, cut at MAXREC (overflow noted)."""
-        pending = self._first
-        self._first = None
-        source = self._batches
         if self.maxrec == 0:  # DALI: metadata only, always flagged as overflow
             self.overflow = True
             return
-        while pending is not None:
+        ready, self._ready = self._ready, []
+        for batch in itertools.chain(ready, self._batches):
+            for i in self.prepared.sent:
+                batch = batch.set_column(i, batch.schema.field(i).name,
+                                         pgarray.decode(batch.column(i)))
             left = self.maxrec - self.rows
-            if pending.num_rows > left:
+            if batch.num_rows > left:
                 if left > 0:
-                    yield pending.slice(0, left)
+                    yield batch.slice(0, left)
                     self.rows += left
                 self.overflow = True
                 return
-            if pending.num_rows:
-                self.rows += pending.num_rows
-                yield pending
-            pending = next(source, None)
-        if self.rows > self.maxrec:  # pragma: no cover - guarded above
-            self.overflow = True
+            if batch.num_rows:
+                self.rows += batch.num_rows
+                yield batch
 
     def body(self, writer) -> Iterator[bytes]:
         """The response bytes; closes the execution at the end (or when abandoned)."""

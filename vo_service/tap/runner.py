@@ -38,6 +38,7 @@ from vo_service.db.database import Database
 
 BATCH_BYTES = 4 << 20  # ADBC batch size hint: ~4 MB of Arrow data per batch
 PREFETCH = 2  # batches read ahead of the writer
+SMALL_BATCH = BATCH_BYTES // 2  # a first batch below this is (almost surely) the result
 
 
 class QueryFailed(Exception):
@@ -196,12 +197,32 @@ class Execution:
         return result
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        """The result's batches, read ahead by a helper thread.
+        """The result's batches.
 
-        Reading (libpq + ADBC's binary COPY decoding, which release the GIL) overlaps
-        with the caller's encoding of the previous batch; at most ``PREFETCH`` batches
-        wait in between, so memory stays bounded.
+        The first is read in the caller's thread. When it is smaller than
+        ``SMALL_BATCH`` the result is almost surely complete (ADBC fills each batch
+        up to ``BATCH_BYTES``), and the rest is read here too: no thread for the small
+        results most queries have. Otherwise a helper thread reads ahead (libpq and
+        ADBC's binary COPY decoding release the GIL), so reading overlaps with the
+        caller's encoding of the previous batch; at most ``PREFETCH`` batches wait in
+        between, so memory stays bounded.
         """
+        try:
+            first = self.reader.read_next_batch()
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001
+            raise self._failure(exc) from None
+        yield first
+        if first.nbytes < SMALL_BATCH:
+            try:
+                yield from self.reader
+            except Exception as exc:  # noqa: BLE001
+                raise self._failure(exc) from None
+            return
+        yield from self._read_ahead()
+
+    def _read_ahead(self) -> Iterator[pa.RecordBatch]:
         done = object()
         slots: queue.Queue = queue.Queue(maxsize=PREFETCH)
         stop = self._stop

@@ -94,6 +94,9 @@ def _run(tap: TAPService, params) -> Response | tuple[Iterator[bytes], str, dict
     headers = {}
     if request.format.extension:
         headers["Content-Disposition"] = f'inline; filename="result.{request.format.extension}"'
+    if running.complete:  # a small result, all read: one response, no streaming threads
+        return Response(b"".join(running.body(writer)), media_type=request.content_type,
+                        headers=headers)
     return running.body(writer), request.content_type, headers
 
 
