@@ -111,7 +111,7 @@ def end_to_end(args) -> None:
                                   config=AutoencoderConfig(latent_dim=args.latent_dim,
                                                            epochs=2), n_pixels=args.pixels)
             train_label_run(engine, settings, label_set="ref", autoencoder_id="ae",
-                            model_id="labels", config=LabelConfig(epochs=2, members=2),
+                            model_id="labels", config=LabelConfig(epochs=2),  # default members
                             progress=False)
             reports = [infer(engine, settings, model_id) for model_id in ("ae", "labels")]
             for report in reports:

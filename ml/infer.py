@@ -74,6 +74,7 @@ class _Job:
     def __init__(self, settings: Settings, record: ModelRecord, engine: sa.Engine,
                  device: str | None):
         self.record = record
+        self.engine = engine
         self.device = pick_device(device)
         if record.kind == AUTOENCODER:
             self.autoencoder, _ = load_autoencoder(settings.home, record)
@@ -85,13 +86,29 @@ class _Job:
             self.table = labels
         self.autoencoder.to(self.device)
 
+    def latent_means(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                     power: np.ndarray) -> np.ndarray:
+        """Latent vectors of the autoencoder; a label run reuses those already stored
+        (an encoder pass costs as much as a label network on a CPU) and encodes the rest."""
+        mu = np.full((len(spectrum_ids), self.autoencoder.latent_dim), np.nan, np.float32)
+        if self.predictor is not None:
+            stored = _stored_vectors(self.engine, self.record.base_model_id, spectrum_ids)
+            for i, sid in enumerate(spectrum_ids):
+                if int(sid) in stored:
+                    mu[i] = stored[int(sid)]
+        todo = np.flatnonzero(np.isnan(mu).any(axis=1))
+        if len(todo):
+            mu[todo] = encode_arrays(self.autoencoder, flux[todo], ivar[todo], power[todo],
+                                     self.device)[0]
+        return mu
+
     def rows(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
              power: np.ndarray) -> list[dict]:
-        mu, _ = encode_arrays(self.autoencoder, flux, ivar, power, self.device)
+        mu = self.latent_means(spectrum_ids, flux, ivar, power)
         model_id = self.record.model_id
         if self.predictor is None:
             return [{"spectrum_id": int(sid), "model_id": model_id,
-                     "vec": "[" + ",".join(f"{v:.7g}" for v in vec) + "]"}
+                     "vec": "[" + ",".join(f"{v:.9g}" for v in vec) + "]"}  # exact float32
                     for sid, vec in zip(spectrum_ids, mu, strict=True)]
         mean, sigma = self.predictor.predict(flux, ivar, power, self.device)
         scores = self.domain.score(mu)
@@ -104,6 +121,16 @@ class _Job:
                 row[q], row[f"{q}_err"] = float(mean[i, j]), float(sigma[i, j])
             out.append(row)
         return out
+
+
+def _stored_vectors(engine: sa.Engine, model_id: str,
+                    spectrum_ids: np.ndarray) -> dict[int, np.ndarray]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT spectrum_id, vec::real[] AS vec FROM latentvo.latent "
+            "WHERE model_id = :m AND spectrum_id = ANY(:ids)"),
+            {"m": model_id, "ids": [int(i) for i in spectrum_ids]})
+        return {r.spectrum_id: np.asarray(r.vec, dtype=np.float32) for r in rows}
 
 
 def _check_stored_size(conn: sa.Connection, record: ModelRecord) -> None:
