@@ -111,12 +111,14 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
            np.nanmax(labels[rows][lab.train_index], axis=0))
     domain = DomainModel.fit(latent[rows][lab.train_index], latent[rows][lab.val_index],
                              domain_dims(ae.information, ae.config.informative_nats,
-                                         ae.model.n_guided), box)
+                                         ae.model.n_guided), box,
+                             pred[okrows], np.isin(okrows, rows[lab.train_index]),
+                             pred[rows][lab.val_index])
     in_domain = domain.in_domain(domain.score(latent), pred, sigma)
     phase(f"inference of {len(flux)} spectra + domain", t0)
     return {"ok": ok, "latent": latent, "pred": pred, "sigma": sigma, "in_domain": in_domain,
             "ae": ae, "flux": flux, "ivar": ivar, "power": power, "grid": grid,
-            "box": box, "reference_star": np.isin(names, list(reference))}
+            "reference_star": np.isin(names, list(reference))}
 
 
 def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> dict:
@@ -188,13 +190,11 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
     ivar = np.zeros_like(flux)
     power = np.full(n, np.nan)
     flux[order], ivar[order], power[order] = loaded.flux, loaded.ivar, loaded.resolving_power
-    ref = np.array([[float(r[k]) for k in LABEL_QUANTITIES] for r in reference.values()])
     ae_like = type("AE", (), {"model": model, "information": information,
                               "config": AutoencoderConfig(latent_dim=args.latent_dim)})
     names = [r["target_name"] for r in truth]
     return {**result, "ae": ae_like, "flux": flux, "ivar": ivar, "power": power,
-            "grid": record.grid, "box": (ref.min(axis=0), ref.max(axis=0)),
-            "reference_star": np.isin(names, list(reference))}
+            "grid": record.grid, "reference_star": np.isin(names, list(reference))}
 
 
 def main() -> None:
@@ -226,7 +226,8 @@ def main() -> None:
     snr = np.array([float(r["snr"]) for r in truth])
     # Judge labels on stars without reference labels: never seen by the label model.
     judged = ok & ~result["reference_star"]
-    inside, clearly_out = quality.domain_truth(true[judged], *result["box"])
+    inside, clearly_out = quality.domain_truth(
+        true[judged], *quality.training_range(true[result["reference_star"]]))
     figures = quality.label_figures(list(LABEL_QUANTITIES), result["pred"][judged],
                                     result["sigma"][judged], true[judged], snr[judged],
                                     inside, clearly_out, result["in_domain"][judged])
@@ -249,8 +250,10 @@ def main() -> None:
           f"{'no-db' if args.no_db else 'database'} mode, "
           f"{int(analysis.informative.sum())}/{len(analysis.informative)} informative "
           f"latent dimensions, {time.monotonic() - started:.0f} s ==")
+    flagged_in = result["in_domain"][judged]
     print(f"in-range spectra: {int(inside.sum())}, clearly out of range: "
-          f"{int(clearly_out.sum())}")
+          f"{int(clearly_out.sum())}; of all {int((~inside).sum())} with a label outside the "
+          f"range (margin included) {np.mean(~flagged_in[~inside]):.1%} are flagged out")
     for figure in figures:
         print(figure.line())
     print("MI per latent dimension (nats):", "  ".join(

@@ -85,6 +85,11 @@ def model_only(args) -> None:
     for (model, dev, batch), rate in rates.items():
         base = rates[(model, "cpu", batch)]
         print(f"{model:<8}{dev:<8}{batch:>7}{rate:>14,.0f}{rate / base:>8.1f}x")
+    for batch in args.batch_sizes:  # the three steps run one after the other per chunk
+        chain = 1 / (1 / prep + 1 / rates[("encode", "cpu", batch)]
+                     + 1 / rates[("labels", "cpu", batch)])
+        print(f"CPU pipeline, normalise + encode + labels, batch {batch}: {chain:,.0f} "
+              f"spectra/s ({torch.get_num_threads()} threads)")
 
 
 def end_to_end(args) -> None:

@@ -74,4 +74,7 @@ def load_label_model(home: Path, record: ModelRecord) -> tuple[LabelPredictor, D
     predictor = LabelPredictor(ensemble, list(payload["quantities"]),
                                payload["label_mean"].numpy(), payload["label_scale"].numpy(),
                                payload["calibration"].numpy())
+    if "population" not in payload["domain"]:
+        raise MLError(f"label model {record.model_id} predates the domain coverage test; "
+                      "train it again ('latentvo ml train-labels')")
     return predictor, DomainModel.from_state(payload["domain"])

@@ -1,8 +1,13 @@
 """The quality figures of a model pair against true labels, and the targets they must meet.
 
-Used by ``bench/ml_quality.py`` and the model report. "In domain" for the truth is the
-label box of the reference (training) set; a star counts as clearly out of domain when
-a label lies beyond that box by more than ``CLEAR_MARGIN`` of the box's width.
+Used by ``bench/ml_quality.py`` and the model report. "The training sample's label
+range" is the box spanned by the *true* labels of the reference (training) stars: the
+range of the stars the label model learnt from. (The box of their noisy reference
+labels reaches one or two reference errors further, e.g. 3,860 K for a sample cut at
+4,000 K, and would count unsampled stars as inside.) A star is inside when all its
+true labels lie in the box, and clearly outside when one lies beyond it by more than
+``CLEAR_MARGIN`` of the box's width; stars in the margin between count for neither
+domain figure, as a label one reference error past the edge cannot be told apart.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ class Figure:
     def line(self) -> str:
         return f"{self.name:<44s} {self.value:>10.4g}   target {self.target:<14s} " + \
             ("MET" if self.met else "NOT MET")
+
+
+def training_range(truth_of_training_stars: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) per quantity of the true labels of the training sample."""
+    return (truth_of_training_stars.min(axis=0), truth_of_training_stars.max(axis=0))
 
 
 def domain_truth(truth: np.ndarray, box_lo: np.ndarray, box_hi: np.ndarray

@@ -99,6 +99,7 @@ class AutoencoderConfig:
     patience: int = 6
     kl_warmup_epochs: int = 3
     informative_nats: float = 0.05  # mean KL above which a dimension counts as informative
+    label_weight: float = 1000.0  # guided-label term weight (see ml.models.autoencoder)
     rv_scale_kms: float = 300.0  # km/s per unit of the RV coordinate (its weight in distances)
 
 
@@ -166,14 +167,14 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
             idx = train_t[batch].to(device)
             loss, _, _ = model.loss(x_all[idx], ivar_all[idx], cond_all[idx], beta,
                                     None if y is None else y[idx],
-                                    None if yvar is None else yvar[idx])
+                                    None if yvar is None else yvar[idx], config.label_weight)
             optimiser.zero_grad()
             loss.mean().backward()
             optimiser.step()
             total += float(loss.detach().sum())
         scheduler.step()
         val_loss, val_chi2, kl = _evaluate_autoencoder(model, x_all, ivar_all, cond_all,
-                                                       val_idx, y, yvar)
+                                                       val_idx, y, yvar, config.label_weight)
         history["train_loss"].append(total / len(train_idx) / n_pix)
         history["val_loss"].append(val_loss / n_pix)
         history["val_chi2"].append(val_chi2 / n_pix)
@@ -187,7 +188,8 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
             if stale >= config.patience and beta >= 1.0:
                 break
     model.load_state_dict(best_state)
-    _, chi2, _ = _evaluate_autoencoder(model, x_all, ivar_all, cond_all, val_idx, y, yvar)
+    _, chi2, _ = _evaluate_autoencoder(model, x_all, ivar_all, cond_all, val_idx, y, yvar,
+                                       config.label_weight)
     info = information(encode_arrays(model, flux[val_idx], ivar[val_idx], power[val_idx],
                                      device))
     metrics = {"val_neg_elbo_per_pixel": best / n_pix, "val_chi2_per_pixel": 2 * chi2 / n_pix,
@@ -204,7 +206,8 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
 @torch.no_grad()
 def _evaluate_autoencoder(model: SpectrumAutoencoder, x: torch.Tensor, ivar: torch.Tensor,
                           cond: torch.Tensor, index: np.ndarray, y: torch.Tensor | None,
-                          yvar: torch.Tensor | None) -> tuple[float, float, torch.Tensor]:
+                          yvar: torch.Tensor | None, label_weight: float
+                          ) -> tuple[float, float, torch.Tensor]:
     """Mean negative ELBO, mean 0.5 chi2 and mean KL per learned dimension over a set."""
     model.eval()
     loss_sum, chi2_sum = 0.0, 0.0
@@ -213,7 +216,7 @@ def _evaluate_autoencoder(model: SpectrumAutoencoder, x: torch.Tensor, ivar: tor
         idx = torch.as_tensor(index[start:start + BATCH]).to(x.device)
         loss, chi2, kl = model.loss(x[idx], ivar[idx], cond[idx], 1.0,
                                     None if y is None else y[idx],
-                                    None if yvar is None else yvar[idx])
+                                    None if yvar is None else yvar[idx], label_weight)
         loss_sum += float(loss.sum())
         chi2_sum += float(chi2.sum())
         kl_sum += kl.sum(dim=0).cpu()

@@ -47,6 +47,8 @@ from ml.training_store import (
 from vo_service.config import Settings
 from vo_service.progress import progress_bar
 
+POPULATION_SAMPLE = 20000  # archive spectra without labels kept for the coverage test
+
 
 @dataclass
 class RunReport:
@@ -92,6 +94,19 @@ def _load(settings: Settings, grid: Grid, selected: ArchiveSpectra, progress: bo
     keep = np.flatnonzero(loaded.ok)
     return (selected.subset(keep), loaded.flux[keep], loaded.ivar[keep],
             loaded.resolving_power[keep])
+
+
+def _population(engine: sa.Engine, settings: Settings, grid: Grid, labelled: ArchiveSpectra,
+                seed: int, progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(flux, ivar, R) of a seeded sample of the archive's spectra without reference labels:
+    the neighbourhood the domain's coverage test compares predictions with."""
+    with engine.connect() as conn:
+        everything = select_spectra(conn)
+    others = everything.subset(np.flatnonzero(~np.isin(everything.spectrum_id,
+                                                         labelled.spectrum_id)))
+    _, flux, ivar, power = _load(settings, grid, _subsample(others, POPULATION_SAMPLE, seed),
+                                 progress, {})
+    return flux, ivar, power
 
 
 def _guide(conn: sa.Connection, label_set: str, selected: ArchiveSpectra
@@ -187,18 +202,27 @@ def train_label_run(engine: sa.Engine, settings: Settings, *, label_set: str,
     dims = domain_dims(information, ae_record.hyperparameters["informative_nats"],
                        autoencoder.n_guided)
     train_labels = labels[trained.train_index]
-    domain = DomainModel.fit(latent[trained.train_index], latent[trained.val_index], dims,
-                             (np.nanmin(train_labels, axis=0), np.nanmax(train_labels, axis=0)))
+    others = _population(engine, settings, ae_record.grid, selected, seed, progress)
+    population_pred = np.concatenate([trained.predictor.predict(f, iv, p, dev)[0] for f, iv, p
+                                      in ((flux, ivar, power), others)])
+    population_trained = np.zeros(len(population_pred), bool)
+    population_trained[trained.train_index] = True
     val_pred, val_sigma = trained.val_prediction
+    domain = DomainModel.fit(latent[trained.train_index], latent[trained.val_index], dims,
+                             (np.nanmin(train_labels, axis=0), np.nanmax(train_labels, axis=0)),
+                             population_pred, population_trained, val_pred)
     val_scores = domain.score(latent[trained.val_index])
     relative, sha = save_artifact(settings.home, model_id, label_payload(trained, domain))
     metrics = {**trained.metrics, "history": trained.history,
                "domain_threshold": domain.threshold, "domain_dims": dims.tolist(),
                "val_in_domain_fraction": float(
                    domain.in_domain(val_scores, val_pred, val_sigma).mean()),
+               "domain_coverage_threshold": domain.coverage_threshold,
+               "domain_population": len(population_pred),
                "excluded": len(excluded)}
     hyper = {**config_dict(config), "quantities": labelled.quantities,
              "domain_k": domain.k, "domain_quantile": 0.98,
+             "domain_coverage_k": domain.coverage_k, "domain_coverage_quantile": 0.02,
              "domain_box_sigmas": domain.box_sigmas}
     record = ModelRecord(
         model_id=model_id, kind=LABEL_REGRESSOR,

@@ -17,9 +17,12 @@ posterior. Decoding shifts the rest-frame model back by that coordinate.
 Optionally the first learned dimensions are *guided*: the model is then the joint
 generative model of the spectrum and, where the training set has them, its reference
 labels, p(y_j | z) = N(z_j; standardised y_j, s_j^2 + err_j^2) with a learned s_j.
-Unlabelled spectra only contribute through the spectrum. This aligns one dimension
-with each label (what users ask the latent space about) without any label at
-inference time.
+Unlabelled spectra only contribute through the spectrum. One label against thousands of
+pixels at S/N up to 200 would leave the label term's gradient negligible (the guided
+dimensions then track nothing: correlation < 0.3 with [M/H] at weight 1), so the
+label term is weighted as if each reference label were ``label_weight`` observations.
+This aligns one dimension with each label (what users ask the latent space about)
+without any label at inference time.
 """
 
 from __future__ import annotations
@@ -99,9 +102,10 @@ class SpectrumAutoencoder(nn.Module):
 
     def loss(self, x: torch.Tensor, ivar: torch.Tensor, cond: torch.Tensor, beta: float = 1.0,
              labels: torch.Tensor | None = None, label_var: torch.Tensor | None = None,
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             label_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Negative ELBO per spectrum on rest-frame inputs: (total, 0.5 chi-square, KL per
-        learned dimension); with ``labels`` (standardised, NaN = none) the guided term too."""
+        learned dimension); with ``labels`` (standardised, NaN = none) the guided term too,
+        times ``label_weight``."""
         mu, logvar = self.encode(x, cond)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if self.training else mu
         recon = self.decode_rest(z, cond)
@@ -112,7 +116,8 @@ class SpectrumAutoencoder(nn.Module):
             present = torch.isfinite(labels)
             var = self.label_logvar.exp()[None, :] + torch.where(present, label_var, 0.0)
             resid = torch.where(present, z[:, :self.n_guided] - labels, 0.0)
-            total = total + (0.5 * (resid**2 / var + var.log()) * present).sum(dim=1)
+            guided = (0.5 * (resid**2 / var + var.log()) * present).sum(dim=1)
+            total = total + label_weight * guided
         return total, 0.5 * chi2, kl
 
     @torch.no_grad()

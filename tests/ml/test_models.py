@@ -94,12 +94,47 @@ def test_domain_flag_separates_out_of_range_spectra(toy_data):
                               template=trained.model.template)
     latent, _ = encode_arrays(trained.model, flux, ivar, None, CPU)
     train, val = rows[model.train_index], rows[model.val_index]
+    pred, sigma = model.predictor.predict(flux, ivar, None, CPU)
     domain = DomainModel.fit(latent[train], latent[val],
                              domain_dims(trained.information, config.informative_nats,
                                          trained.model.n_guided),
-                             (labels[train].min(axis=0), labels[train].max(axis=0)))
-    pred, sigma = model.predictor.predict(flux, ivar, None, CPU)
+                             (labels[train].min(axis=0), labels[train].max(axis=0)),
+                             pred, np.isin(np.arange(len(pred)), train), pred[val])
     inside = domain.in_domain(domain.score(latent), pred, sigma)
     far = labels[:, 0] > 6500
     assert (~inside[far]).mean() >= 0.9
     assert inside[val].mean() >= 0.9
+    # The guided dimensions track their labels (at label_weight 1 they did not: r < 0).
+    assert min(np.corrcoef(latent[cool, j], labels[cool, j])[0, 1] for j in range(3)) > 0.75
+
+
+def test_coverage_flags_predictions_where_the_archive_has_no_training_spectra():
+    """Predictions saturating at the training edge sit among unlabelled archive stars."""
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(0, 2, (4000, 1))  # the archive; reference labels only below 1
+    trained = (truth[:, 0] < 1) & (rng.random(4000) < 0.5)
+    held_out = (truth[:, 0] < 1) & ~trained & (rng.random(4000) < 0.2)
+    pred = np.minimum(truth, 1.05) + rng.normal(0, 0.02, truth.shape)  # saturates at the edge
+    latent = rng.normal(0, 1, (4000, 2))
+    domain = DomainModel.fit(latent[trained], latent[held_out], np.arange(2),
+                             (np.zeros(1), np.ones(1)), pred, trained, pred[held_out])
+    coverage = domain.coverage(pred)
+    beyond, well_inside = truth[:, 0] > 1.15, truth[:, 0] < 0.9
+    assert (coverage[beyond] <= domain.coverage_threshold).mean() >= 0.9
+    assert (coverage[well_inside] > domain.coverage_threshold).mean() >= 0.95
+    restored = DomainModel.from_state(domain.state())
+    assert np.array_equal(restored.coverage(pred), coverage)
+
+
+def test_cosmic_ray_hits_without_a_mask_are_masked_and_lines_are_kept():
+    wave = np.linspace(5000, 5400, 2000)
+    flux = 1 - 0.7 * np.exp(-0.5 * ((wave - 5200) / 0.5) ** 2)
+    flux[[500, 1500, 1501]] += [8.0, 3.0, 3.0]  # hits, with the file's ivar unaware of them
+    flux += np.random.default_rng(0).normal(0, 0.01, len(wave))
+    norm, ivar = preprocess(toy.spectrum(wave, flux, np.full_like(wave, 1e4), "hit"), TOY_GRID)
+    grid = TOY_GRID.wavelength
+    masked = grid[ivar == 0]
+    assert len(masked) >= 2
+    assert np.all(np.min(np.abs(masked[:, None] - wave[[500, 1500]]), axis=1) < 1.0)
+    line = np.argmin(np.abs(grid - 5200))
+    assert ivar[line] > 0 and norm[line] < 0.6
