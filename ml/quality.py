@@ -64,14 +64,14 @@ def label_figures(quantities: list[str], pred: np.ndarray, sigma: np.ndarray,
         resid = pred[good, j] - truth[good, j]
         rmse = float(np.sqrt(np.mean(resid**2))) if good.any() else float("nan")
         target = RMSE_TARGETS.get(q, np.inf)
-        figures.append(Figure(f"RMSE {q} (S/N>={HIGH_SNR:g}, in domain)", rmse,
+        figures.append(Figure(f"RMSE {q} (S/N>={HIGH_SNR:g}, in range)", rmse,
                               f"<= {target:g}" if np.isfinite(target) else "(reported)",
                               rmse <= target))
     for j, q in enumerate(quantities):
         z = (pred[inside, j] - truth[inside, j]) / sigma[inside, j]
         value = float(np.std(z)) if inside.any() else float("nan")
         lo, hi = Z_STD_RANGE
-        figures.append(Figure(f"std of (pred-true)/sigma {q} (in domain)", value,
+        figures.append(Figure(f"std of (pred-true)/sigma {q} (in range)", value,
                               f"{lo:g}..{hi:g}", lo <= value <= hi))
     kept = float(flagged_in[inside].mean()) if inside.any() else float("nan")
     caught = float((~flagged_in[clearly_out]).mean()) if clearly_out.any() else float("nan")

@@ -503,7 +503,6 @@ def lat_band_sql(p: Point, center: Point, radius: float) -> str | None:
     return "(" + " AND ".join(bands) + ")" if bands else None
 
 
-
 def _lonlat(v: np.ndarray) -> tuple[float, float]:
     lon = math.degrees(math.atan2(float(v[1]), float(v[0]))) % 360.0
     lat = math.degrees(math.asin(max(-1.0, min(1.0, float(v[2])))))
