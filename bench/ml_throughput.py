@@ -67,8 +67,11 @@ def model_only(args) -> None:
     prep = args.n / (time.perf_counter() - start)
     print(f"grid {args.pixels} pixels, {args.n} spectra; continuum normalisation "
           f"{prep:,.0f} spectra/s (CPU, numpy)")
-    ae = SpectrumAutoencoder(args.pixels, args.latent_dim)
-    labels = LabelEnsemble([LabelCNN(args.pixels, 4) for _ in range(args.members)])
+    channels = tuple(args.channels)
+    ae = SpectrumAutoencoder(args.pixels, args.latent_dim, channels=channels)
+    labels = LabelEnsemble([LabelCNN(args.pixels, 4, channels=channels)
+                            for _ in range(args.members)])
+    print(f"convolution channels {channels}, {args.members} label members")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available()
                                        else [])
     rates: dict[tuple[str, str, int], float] = {}
@@ -148,6 +151,8 @@ def main() -> None:
     parser.add_argument("--pixels", type=int, default=4096)
     parser.add_argument("--latent-dim", type=int, default=12)
     parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--channels", type=int, nargs="+", default=[16, 32, 32, 64, 64],
+                        help="convolution widths (model-only mode; default: production)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096])
     args = parser.parse_args()
     print(f"torch {torch.__version__}, CUDA: "
