@@ -4,9 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-# STILTS (taplint, tapquery, votlint) checks the TAP service; Debian packages it.
-if ! command -v stilts >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stilts >/dev/null
+# STILTS (taplint, tapquery, votlint) checks the TAP service; nginx and openssl run
+# deploy/nginx in front of it (tests/test_deploy.py). Debian packages them.
+missing=""
+command -v stilts >/dev/null || missing="$missing stilts"
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
+command -v openssl >/dev/null || missing="$missing openssl"
+if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi
 unset LATENTVO_DATABASE_URL LATENTVO_READER_DATABASE_URL LATENTVO_HOME LATENTVO_CONFIG
 .venv/bin/python -m pytest "$@"
