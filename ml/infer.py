@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from ml.artifacts import load_autoencoder, load_label_model
 from ml.device import pick_device
 from ml.errors import MLError
-from ml.models.autoencoder import encode_arrays
+from ml.models.autoencoder import encode_means
 from ml.registry import AUTOENCODER, ModelRecord, get
 from ml.similarity import drop_index, ensure_index
 from ml.training_store import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
@@ -98,8 +98,8 @@ class _Job:
                     mu[i] = stored[int(sid)]
         todo = np.flatnonzero(np.isnan(mu).any(axis=1))
         if len(todo):
-            mu[todo] = encode_arrays(self.autoencoder, flux[todo], ivar[todo], power[todo],
-                                     self.device)[0]
+            mu[todo] = encode_means(self.autoencoder, flux[todo], ivar[todo], power[todo],
+                                    self.device)
         return mu
 
     def rows(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
