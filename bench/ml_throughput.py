@@ -128,8 +128,10 @@ def end_to_end(args) -> None:
                                   config=ae_config, n_pixels=args.pixels)
             train_label_run(engine, settings, label_set="ref", autoencoder_id="ae",
                             model_id="labels", progress=False,
-                            config=replace(label_config, epochs=2))
-            print(f"\nprofile {args.profile}, both models, {args.n_db} spectra, CPU "
+                            config=replace(label_config, epochs=2,
+                                           members=args.members or label_config.members))
+            print(f"\nprofile {args.profile} ({args.members or label_config.members} label "
+                  f"members), both models, {args.n_db} spectra, CPU "
                   f"({torch.get_num_threads()} torch threads)")
             print(f"{'run':<22}{'e2e/s':>8}{'busy/s':>8}{'latent rows/s':>15}"
                   f"{'label rows/s':>14}  (target 2,000 and 20,000)")
@@ -165,7 +167,7 @@ def main() -> None:
     parser.add_argument("--latent-dim", type=int, default=12)
     parser.add_argument("--profile", default="default", help="model sizes (ml.profiles)")
     parser.add_argument("--members", type=int, default=0,
-                        help="label members (model-only mode; default: the profile's)")
+                        help="label members (default: the profile's)")
     parser.add_argument("--channels", type=int, nargs="+", default=None,
                         help="convolution widths (model-only mode; default: the profile's)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 4096])
