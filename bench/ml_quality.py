@@ -20,6 +20,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +33,11 @@ from ml.device import pick_device  # noqa: E402
 from ml.domain import DomainModel, domain_dims  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
 from ml.preprocess import common_grid  # noqa: E402
+from ml.profiles import profile_configs  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
 from ml.spectrum import air_to_vacuum  # noqa: E402
 from ml.synth import write_archive  # noqa: E402
-from ml.train import AutoencoderConfig, LabelConfig, train_autoencoder, train_label_model  # noqa: E402
+from ml.train import AutoencoderConfig, train_autoencoder, train_label_model  # noqa: E402
 from ml.training_store import LABEL_QUANTITIES  # noqa: E402
 
 
@@ -89,8 +91,7 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     okrows = np.flatnonzero(ok)
     t0 = time.monotonic()
     ae = train_autoencoder(
-        flux[okrows], ivar[okrows], AutoencoderConfig(
-            latent_dim=args.latent_dim, epochs=args.ae_epochs, batch_size=args.batch_size),
+        flux[okrows], ivar[okrows], args.ae_config,
         args.seed, device, velocity_step=grid.velocity_step, resolving_power=power[okrows],
         groups=names[okrows], labels=labels[okrows], label_errors=errors[okrows],
         quantities=list(LABEL_QUANTITIES) if args.guided else None)
@@ -99,9 +100,7 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     t0 = time.monotonic()
     lab = train_label_model(flux[rows], ivar[rows], labels[rows], errors[rows], names[rows],
                             list(LABEL_QUANTITIES),
-                            LabelConfig(epochs=args.label_epochs, members=args.members,
-                                        batch_size=args.label_batch_size),
-                            args.seed, device, velocity_step=grid.velocity_step,
+                            args.label_config, args.seed, device, velocity_step=grid.velocity_step,
                             resolving_power=power[rows], template=ae.model.template)
     phase(f"label model {lab.metrics}", t0)
     t0 = time.monotonic()
@@ -146,17 +145,14 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
     attach(engine, out / "reference_labels.csv", "bench-reference")
     tag = time.strftime("%Y%m%dT%H%M%S")
     ae = train_autoencoder_run(engine, settings, model_id=f"bench-ae-{tag}",
-                               config=AutoencoderConfig(latent_dim=args.latent_dim,
-                                                        epochs=args.ae_epochs,
-                                                        batch_size=args.batch_size),
+                               config=args.ae_config,
                                n_pixels=args.pixels, seed=args.seed,
                                label_set="bench-reference" if args.guided else None,
                                device=args.device or None)
     print(ae.summary(), flush=True)
     lab = train_label_run(engine, settings, label_set="bench-reference",
                           autoencoder_id=ae.record.model_id, model_id=f"bench-labels-{tag}",
-                          config=LabelConfig(epochs=args.label_epochs, members=args.members,
-                                             batch_size=args.label_batch_size),
+                          config=args.label_config,
                           seed=args.seed, device=args.device or None)
     print(lab.summary(), flush=True)
     for model_id in (ae.record.model_id, lab.record.model_id):
@@ -209,12 +205,20 @@ def main() -> None:
                         help="plain VAE (no reference labels guiding latent dimensions)")
     parser.add_argument("--ae-epochs", type=int, default=60)
     parser.add_argument("--label-epochs", type=int, default=80)
-    parser.add_argument("--members", type=int, default=4)
+    parser.add_argument("--profile", default="default", help="model sizes (ml.profiles)")
+    parser.add_argument("--members", type=int, default=0,
+                        help="label members (default: the profile's)")
     parser.add_argument("--batch-size", type=int, default=128, help="autoencoder batch")
     parser.add_argument("--label-batch-size", type=int, default=64)
     parser.add_argument("--mi-sample", type=int, default=5000)
     parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if present)")
     args = parser.parse_args()
+    args.ae_config, labels = profile_configs(args.profile, latent_dim=args.latent_dim,
+                                             epochs=args.ae_epochs, batch_size=args.batch_size)
+    args.label_config = replace(labels, epochs=args.label_epochs,
+                                members=args.members or labels.members,
+                                batch_size=args.label_batch_size)
+    print(f"profile {args.profile}: {args.ae_config}\n{args.label_config}", flush=True)
     started = time.monotonic()
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
     phase("archive ready", started)

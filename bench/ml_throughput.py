@@ -1,19 +1,21 @@
 """ML inference throughput: model-only (CPU and, where present, CUDA) and end to end.
 
-    python bench/ml_throughput.py --no-db [--pixels 1024] [--n 20000]   # models only
-    python bench/ml_throughput.py [--n 2000]                            # + database job
+    python bench/ml_throughput.py --no-db [--profile cpu] [--n 20000]   # models only
+    python bench/ml_throughput.py [--profile cpu] [--n-db 2000]         # + database job
 
 Model-only mode needs no database and no archive: it renders spectra with
 ``ml.synth.render_batch`` on the model grid and times the autoencoder encoder and the
-label ensemble (untrained weights of the production size; speed does not depend on
-the weights) for several batch sizes, on CPU and on CUDA when available, and prints
+label ensemble (untrained weights of the profile's size, ``ml.profiles``; speed does
+not depend on the weights) for several batch sizes, on CPU and on CUDA when available, and prints
 spectra/s with the CUDA/CPU ratio. Preprocessing (resample + continuum) is timed
 alongside as the per-spectrum CPU baseline. The database mode also writes a small
 synthetic archive, ingests it into a fresh embedded PostgreSQL in a temporary
 LATENTVO_HOME, trains small models (which fills the preprocessed-spectra cache) and
 times ``ml.infer.infer`` for an autoencoder and a label model, per phase (load from
 the cache, model, COPY), printing encode + predict + write spectra/s and the latent
-rows/s written to PostgreSQL against the issue's targets.
+rows/s written to PostgreSQL against the issue's targets. Each repetition first deletes
+the products of the one before (``ml.infer.forget``), so every one does all the work; a
+last one also empties the preprocessed cache, so it reads and preprocesses the files.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays  # noqa: E402
+from ml.models.autoencoder import SpectrumAutoencoder, encode_means  # noqa: E402
 from ml.models.label_cnn import LabelCNN, LabelEnsemble, predict_arrays  # noqa: E402
 from ml.preprocess import Grid, normalise  # noqa: E402
+from ml.profiles import profile_configs  # noqa: E402
 from ml.synth import render_batch  # noqa: E402
 
 
@@ -67,19 +71,21 @@ def model_only(args) -> None:
     prep = args.n / (time.perf_counter() - start)
     print(f"grid {args.pixels} pixels, {args.n} spectra; continuum normalisation "
           f"{prep:,.0f} spectra/s (CPU, numpy)")
-    channels = tuple(args.channels)
+    ae_config, label_config = profile_configs(args.profile)
+    channels = tuple(args.channels or ae_config.channels)
+    members = args.members or label_config.members
     ae = SpectrumAutoencoder(args.pixels, args.latent_dim, channels=channels)
     labels = LabelEnsemble([LabelCNN(args.pixels, 4, channels=channels)
-                            for _ in range(args.members)])
-    print(f"convolution channels {channels}, {args.members} label members")
+                            for _ in range(members)])
+    print(f"profile {args.profile}: convolution channels {channels}, {members} label members")
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available()
                                        else [])
     rates: dict[tuple[str, str, int], float] = {}
     for device in devices:
         n = args.n if device.type == "cuda" else min(args.n, args.cpu_n)
         for batch in args.batch_sizes:
-            t = timed(lambda d=device, b=batch, k=n: encode_arrays(ae.to(d), flux[:k],
-                                                                   ivar[:k], None, d, b))
+            t = timed(lambda d=device, b=batch, k=n: encode_means(ae.to(d), flux[:k],
+                                                                  ivar[:k], None, d, b))
             rates[("encode", device.type, batch)] = n / t
             t = timed(lambda d=device, b=batch, k=n: predict_arrays(labels.to(d), flux[:k],
                                                                     ivar[:k], None, d, b))
@@ -96,15 +102,18 @@ def model_only(args) -> None:
 
 
 def end_to_end(args) -> None:
-    from ml.infer import infer
+    import shutil
+
+    from ml.infer import forget, infer
     from ml.synth import write_archive
-    from ml.train import AutoencoderConfig, LabelConfig
     from ml.training_runs import train_autoencoder_run, train_label_run
     from vo_service.archive.ingest import Ingester, expand_paths
     from vo_service.archive.reference_labels import attach
     from vo_service.config import load_settings
     from vo_service.db.database import Database
 
+    ae_config, label_config = profile_configs(args.profile, latent_dim=args.latent_dim,
+                                              epochs=2)
     with tempfile.TemporaryDirectory(prefix="latentvo-bench-ml-") as tmp:
         home = Path(tmp)
         write_archive(home / "archive", n=args.n_db, seed=3, progress=False)
@@ -116,27 +125,33 @@ def end_to_end(args) -> None:
             Ingester(engine, settings).run(expand_paths([str(home / "archive")]))
             attach(engine, home / "archive" / "reference_labels.csv", "ref")
             train_autoencoder_run(engine, settings, model_id="ae", progress=False,
-                                  config=AutoencoderConfig(latent_dim=args.latent_dim,
-                                                           epochs=2), n_pixels=args.pixels)
+                                  config=ae_config, n_pixels=args.pixels)
             train_label_run(engine, settings, label_set="ref", autoencoder_id="ae",
-                            model_id="labels", config=LabelConfig(epochs=2),  # default members
-                            progress=False)
-            reports = [infer(engine, settings, model_id) for model_id in ("ae", "labels")]
-            for report in reports:
-                print(f"end to end, {report.summary()}")
-            n = reports[0].written
-            busy = sum(r.phases["model"] + r.phases["write"] for r in reports)
-            total = sum(r.seconds for r in reports)
-            print(f"\n{'both models, ' + str(n) + ' spectra (CPU)':48s}{'spectra/s':>12s}"
-                  f"{'target':>10s}")
-            print(f"{'encode + predict + write, from preprocessed arrays':48s}"
-                  f"{n / busy:>12,.0f}{'2,000':>10s}")
-            print(f"{'the same incl. reading the preprocessed cache, index':48s}"
-                  f"{n / total:>12,.0f}")
-            print(f"{'latent rows written to PostgreSQL (COPY)':48s}"
-                  f"{reports[0].rate('write'):>12,.0f}{'20,000':>10s}")
-            print(f"{'label rows written to PostgreSQL (COPY)':48s}"
-                  f"{reports[1].rate('write'):>12,.0f}")
+                            model_id="labels", progress=False,
+                            config=replace(label_config, epochs=2,
+                                           members=args.members or label_config.members))
+            print(f"\nprofile {args.profile} ({args.members or label_config.members} label "
+                  f"members), both models, {args.n_db} spectra, CPU "
+                  f"({torch.get_num_threads()} torch threads)")
+            print(f"{'run':<22}{'e2e/s':>8}{'busy/s':>8}{'latent rows/s':>15}"
+                  f"{'label rows/s':>14}  (target 2,000 and 20,000)")
+            for rep in range(args.repeat + 1):
+                cold = rep == args.repeat  # the last one reads the archive's files
+                if cold:
+                    shutil.rmtree(settings.home / "cache", ignore_errors=True)
+                reports = [infer(engine, settings, model_id) for model_id in ("ae", "labels")]
+                n = reports[0].written
+                busy = sum(r.phases["model"] + r.phases["write"] for r in reports)
+                total = sum(r.seconds for r in reports)
+                print(f"{'files -> rows' if cold else f'cache -> rows #{rep + 1}':<22}"
+                      f"{n / total:>8,.0f}{n / busy:>8,.0f}{reports[0].rate('write'):>15,.0f}"
+                      f"{reports[1].rate('write'):>14,.0f}")
+                for report in reports:
+                    print(f"    {report.summary()}")
+                for model_id in ("labels", "ae"):
+                    forget(engine, model_id)
+            print("e2e: both infer jobs' wall time (preflight, load, model, COPY, index); "
+                  "busy: their model + COPY phases only")
         finally:
             database.dispose()
             database.embedded.stop()
@@ -150,10 +165,14 @@ def main() -> None:
     parser.add_argument("--n-db", type=int, default=2000, help="spectra for the database run")
     parser.add_argument("--pixels", type=int, default=4096)
     parser.add_argument("--latent-dim", type=int, default=12)
-    parser.add_argument("--members", type=int, default=3)
-    parser.add_argument("--channels", type=int, nargs="+", default=[16, 32, 32, 64, 64],
-                        help="convolution widths (model-only mode; default: production)")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024, 4096])
+    parser.add_argument("--profile", default="default", help="model sizes (ml.profiles)")
+    parser.add_argument("--members", type=int, default=0,
+                        help="label members (default: the profile's)")
+    parser.add_argument("--channels", type=int, nargs="+", default=None,
+                        help="convolution widths (model-only mode; default: the profile's)")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256, 4096])
+    parser.add_argument("--repeat", type=int, default=2,
+                        help="end-to-end repetitions from the preprocessed cache")
     args = parser.parse_args()
     print(f"torch {torch.__version__}, CUDA: "
           f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}, "

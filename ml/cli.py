@@ -58,10 +58,12 @@ def train_ae(
         help="Reference-label set guiding the first latent dimensions (default: none)")] = "",
     limit: Annotated[int, typer.Option(min=0, help="Train on a subsample (0: all)")] = 0,
     metric: Annotated[str, typer.Option(help="Similarity metric: l2 or cosine")] = "l2",
+    profile: Annotated[str, typer.Option(
+        help="Model sizes: default, or cpu (narrower, for CPU inference)")] = "default",
     seed: Seed = 0, device: Device = "", quiet: Quiet = False,
 ) -> None:
     """Train a variational autoencoder of rest-frame spectra and register it."""
-    from ml.train import AutoencoderConfig
+    from ml.profiles import profile_configs
     from ml.training_runs import train_autoencoder_run
 
     if metric not in ("l2", "cosine"):
@@ -69,7 +71,8 @@ def train_ae(
     database, settings = _database()
     report = train_autoencoder_run(
         database.engine, settings, model_id=model_id or None,
-        config=AutoencoderConfig(latent_dim=latent_dim, epochs=epochs), n_pixels=pixels,
+        config=profile_configs(profile, latent_dim=latent_dim, epochs=epochs)[0],
+        n_pixels=pixels,
         seed=seed, limit=limit or None, metric=metric, label_set=label_set or None,
         device=device or None, progress=not quiet)
     console.print(report.summary())
@@ -82,17 +85,24 @@ def train_labels(
     autoencoder: Annotated[str, typer.Option(help="Autoencoder for grid and domain score")],
     model_id: Annotated[str, typer.Option(help="Model id (default: labels-<timestamp>)")] = "",
     epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs per member")] = 40,
-    members: Annotated[int, typer.Option(min=1, help="Ensemble members")] = 3,
+    members: Annotated[int, typer.Option(
+        min=0, help="Ensemble members (0: the profile's)")] = 0,
+    profile: Annotated[str, typer.Option(
+        help="Model sizes: default, or cpu (narrower, for CPU inference)")] = "default",
     seed: Seed = 0, device: Device = "", quiet: Quiet = False,
 ) -> None:
     """Train a label model (CNN ensemble with uncertainties) and register it."""
-    from ml.train import LabelConfig
+    from dataclasses import replace
+
+    from ml.profiles import profile_configs
     from ml.training_runs import train_label_run
 
+    labels = profile_configs(profile)[1]
     database, settings = _database()
     report = train_label_run(
         database.engine, settings, label_set=label_set, autoencoder_id=autoencoder,
-        model_id=model_id or None, config=LabelConfig(epochs=epochs, members=members),
+        model_id=model_id or None,
+        config=replace(labels, epochs=epochs, members=members or labels.members),
         seed=seed, device=device or None, progress=not quiet)
     console.print(report.summary())
 

@@ -1,8 +1,14 @@
-"""Where tensors live: CUDA when present, else CPU (CI has no GPU)."""
+"""Where tensors live: CUDA when present, else CPU (CI has no GPU), and batch sizes."""
 
 from __future__ import annotations
 
 import torch
+
+# On a CPU the convolutions and the rest-frame shift are memory-bound: a batch whose
+# activations stay in the core's cache (a few MiB for 4,096 pixels) runs 1.5-3x faster
+# than 1,024 spectra at once; a GPU wants large batches.
+CPU_BATCH = 64
+CUDA_BATCH = 4096
 
 
 def pick_device(name: str | None = None) -> torch.device:
@@ -10,3 +16,8 @@ def pick_device(name: str | None = None) -> torch.device:
     if name:
         return torch.device(name)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def inference_batch(device: torch.device) -> int:
+    """Spectra per forward pass at inference on ``device``."""
+    return CUDA_BATCH if device.type == "cuda" else CPU_BATCH

@@ -26,7 +26,7 @@ Three tests, all needed for ``in_domain``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -51,6 +51,14 @@ class DomainModel:
     coverage_threshold: float  # coverage at or below this is out of domain
     coverage_k: int = 50
     box_sigmas: float = 2.0
+    # fitted neighbour searches over reference / population, built once per loaded model
+    # (an inference run asks them once per chunk)
+    _searches: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _search(self, name: str, points: np.ndarray, k: int) -> NearestNeighbors:
+        if name not in self._searches:
+            self._searches[name] = NearestNeighbors(n_neighbors=k).fit(points)
+        return self._searches[name]
 
     @classmethod
     def fit(cls, train_latent: np.ndarray, val_latent: np.ndarray, dims: np.ndarray,
@@ -79,8 +87,7 @@ class DomainModel:
 
     def _knn(self, points: np.ndarray, skip_self: bool = False) -> np.ndarray:
         k = min(self.k + int(skip_self), len(self.reference))
-        index = NearestNeighbors(n_neighbors=k).fit(self.reference)
-        dist, _ = index.kneighbors(points)
+        dist, _ = self._search("reference", self.reference, k).kneighbors(points, k)
         return dist[:, int(skip_self):].mean(axis=1)
 
     def score(self, latent: np.ndarray) -> np.ndarray:
@@ -93,8 +100,8 @@ class DomainModel:
         if len(pred) == 0 or len(self.population) == 0:
             return np.ones(len(pred))
         k = min(self.coverage_k, len(self.population))
-        index = NearestNeighbors(n_neighbors=k).fit(self.population)
-        _, nearest = index.kneighbors((pred - self.label_centre) / self.label_scale)
+        _, nearest = self._search("population", self.population, k).kneighbors(
+            (pred - self.label_centre) / self.label_scale, k)
         return self.population_trained[nearest].mean(axis=1)
 
     def in_range(self, pred: np.ndarray, sigma: np.ndarray) -> np.ndarray:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from ml.artifacts import load_autoencoder, load_label_model
 from ml.device import pick_device
 from ml.errors import MLError
-from ml.models.autoencoder import encode_arrays
+from ml.models.autoencoder import encode_means
 from ml.registry import AUTOENCODER, ModelRecord, get
 from ml.similarity import drop_index, ensure_index
 from ml.training_store import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
@@ -40,9 +40,10 @@ class InferReport:
     skipped: dict[str, str] = field(default_factory=dict)  # obs_id -> reason
     index: str | None = None
     seconds: float = 0.0
-    # wall seconds per phase: "load" (read + preprocess, or the cache), "model", "write"
+    # wall seconds per phase: "prepare" (models, preflight), "load" (read + preprocess, or
+    # the cache), "model", "write" (COPY), "index" (the similarity index)
     phases: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
-        ("load", "model", "write"), 0.0))
+        ("prepare", "load", "model", "write", "index"), 0.0))
 
     def rate(self, phase: str | None = None) -> float:
         """Spectra per second overall, or through one phase alone."""
@@ -51,8 +52,9 @@ class InferReport:
 
     def summary(self) -> str:
         text = (f"model {self.model_id}: {self.written} spectra written "
-                f"({self.rate():,.0f}/s; load {self.rate('load'):,.0f}/s, model "
-                f"{self.rate('model'):,.0f}/s, write {self.rate('write'):,.0f}/s), "
+                f"({self.rate():,.0f}/s; prepare {self.phases['prepare']:.2f} s, load "
+                f"{self.rate('load'):,.0f}/s, model {self.rate('model'):,.0f}/s, write "
+                f"{self.rate('write'):,.0f}/s, index {self.phases['index']:.2f} s), "
                 f"{self.already_done} already done, {len(self.skipped)} skipped")
         return text + (f"; similarity index {self.index}" if self.index else "")
 
@@ -98,8 +100,8 @@ class _Job:
                     mu[i] = stored[int(sid)]
         todo = np.flatnonzero(np.isnan(mu).any(axis=1))
         if len(todo):
-            mu[todo] = encode_arrays(self.autoencoder, flux[todo], ivar[todo], power[todo],
-                                     self.device)[0]
+            mu[todo] = encode_means(self.autoencoder, flux[todo], ivar[todo], power[todo],
+                                    self.device)
         return mu
 
     def rows(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
@@ -172,6 +174,7 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
         todo = todo.subset(np.arange(min(limit, len(todo))))
     cache = cache_for(settings, record.grid)
     store = FileStore(settings.store_dir)
+    report.phases["prepare"] = time.monotonic() - started
     for start in range(0, len(todo), chunk_size):
         chunk = todo.subset(np.arange(start, min(start + chunk_size, len(todo))))
         tick = time.monotonic()
@@ -190,9 +193,11 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
         if progress:
             progress(len(chunk))
     if record.kind == AUTOENCODER:
+        tick = time.monotonic()
         with engine.begin() as conn:
             report.index = ensure_index(conn, model_id, record.latent_dim,
                                         record.distance_metric or "l2")
+        _lap(report, "index", tick)
     report.seconds = time.monotonic() - started
     return report
 

@@ -101,6 +101,7 @@ class AutoencoderConfig:
     informative_nats: float = 0.05  # mean KL above which a dimension counts as informative
     label_weight: float = 1000.0  # guided-label term weight (see ml.models.autoencoder)
     rv_scale_kms: float = 300.0  # km/s per unit of the RV coordinate (its weight in distances)
+    profile: str = "default"  # the preset these sizes come from (ml.profiles)
 
 
 @dataclass
@@ -234,6 +235,7 @@ class LabelConfig:
     hidden: int = 256
     val_fraction: float = 0.15
     patience: int = 8
+    profile: str = "default"  # the preset these sizes come from (ml.profiles)
 
 
 @dataclass

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml.device import inference_batch
 from ml.models.encoder import conv_stack
 from ml.models.inputs import conditioning, network_input, pixel_weight
 from ml.rv import shift, to_rest_frame
@@ -121,6 +122,15 @@ class SpectrumAutoencoder(nn.Module):
         return total, 0.5 * chi2, kl
 
     @torch.no_grad()
+    def latent_mean(self, flux: torch.Tensor, ivar: torch.Tensor,
+                    cond: torch.Tensor) -> torch.Tensor:
+        """Full latent vectors (posterior means) of observed normalised spectra: what is
+        published, without the decoder pass that only the RV width needs."""
+        rest_flux, rest_ivar, rv = self.rest_frame(flux, ivar)
+        mu, _ = self.encode(network_input(rest_flux, rest_ivar), cond)
+        return torch.cat([mu, (rv / self.config["rv_scale_kms"])[:, None]], dim=1)
+
+    @torch.no_grad()
     def latent(self, flux: torch.Tensor, ivar: torch.Tensor,
                cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Full latent vectors (mean, log-variance) of observed normalised spectra."""
@@ -138,24 +148,40 @@ class SpectrumAutoencoder(nn.Module):
                 torch.cat([logvar, rv_logvar[:, None]], dim=1))
 
 
-@torch.no_grad()
-def encode_arrays(model: SpectrumAutoencoder, flux, ivar, resolving_power,
-                  device: torch.device, batch_size: int = 1024) -> tuple:
-    """Latent means and log-variances (numpy, float32) of preprocessed observed spectra."""
+def _batched(model: SpectrumAutoencoder, encode, flux, ivar, resolving_power,
+             device: torch.device, batch_size: int | None) -> list:
     model.eval()
-    mus, logvars = [], []
-    for start in range(0, len(flux), batch_size):
-        end = start + batch_size
-        f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(device)
-        iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(device)
-        power = None if resolving_power is None else resolving_power[start:end]
-        mu, logvar = model.latent(f, iv, model.condition(power, len(f)))
-        mus.append(mu.cpu())
-        logvars.append(logvar.cpu())
-    if not mus:
+    batch_size = batch_size or inference_batch(device)
+    out = []
+    with torch.inference_mode():
+        for start in range(0, len(flux), batch_size):
+            end = start + batch_size
+            f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(device)
+            iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(device)
+            power = None if resolving_power is None else resolving_power[start:end]
+            out.append(encode(f, iv, model.condition(power, len(f))))
+    return out
+
+
+def encode_arrays(model: SpectrumAutoencoder, flux, ivar, resolving_power,
+                  device: torch.device, batch_size: int | None = None) -> tuple:
+    """Latent means and log-variances (numpy, float32) of preprocessed observed spectra."""
+    parts = _batched(model, model.latent, flux, ivar, resolving_power, device, batch_size)
+    if not parts:
         empty = torch.zeros((0, model.latent_dim))
         return empty.numpy(), empty.numpy()
-    return torch.cat(mus).numpy(), torch.cat(logvars).numpy()
+    return (torch.cat([mu.cpu() for mu, _ in parts]).numpy(),
+            torch.cat([lv.cpu() for _, lv in parts]).numpy())
+
+
+def encode_means(model: SpectrumAutoencoder, flux, ivar, resolving_power,
+                 device: torch.device, batch_size: int | None = None) -> np.ndarray:
+    """Latent means alone (numpy, float32): the published vectors, at inference cost."""
+    parts = _batched(model, model.latent_mean, flux, ivar, resolving_power, device,
+                     batch_size)
+    if not parts:
+        return np.zeros((0, model.latent_dim), np.float32)
+    return torch.cat([mu.cpu() for mu in parts]).numpy()
 
 
 def information(posterior: tuple[np.ndarray, np.ndarray]) -> np.ndarray:

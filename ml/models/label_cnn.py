@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml.device import inference_batch
 from ml.models.encoder import conv_stack
 from ml.models.inputs import conditioning, network_input
 from ml.rv import to_rest_frame
@@ -72,23 +73,24 @@ def gaussian_nll(mean: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor,
     return (nll * present).sum() / present.sum().clamp_min(1)
 
 
-@torch.no_grad()
 def predict_arrays(model: LabelEnsemble, flux, ivar, resolving_power, device: torch.device,
-                   batch_size: int = 1024) -> tuple:
+                   batch_size: int | None = None) -> tuple:
     """Standardised means and variances (numpy) of preprocessed observed spectra."""
     model.eval()
+    batch_size = batch_size or inference_batch(device)
     means, variances = [], []
-    for start in range(0, len(flux), batch_size):
-        end = start + batch_size
-        f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(device)
-        iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(device)
-        rest_flux, rest_ivar, _ = to_rest_frame(f, iv, model.template,
-                                                model.frame["velocity_step"])
-        power = None if resolving_power is None else resolving_power[start:end]
-        cond = conditioning(power, len(f), model.frame["default_power"]).to(device)
-        mean, var = model(network_input(rest_flux, rest_ivar), cond)
-        means.append(mean.cpu())
-        variances.append(var.cpu())
+    with torch.inference_mode():
+        for start in range(0, len(flux), batch_size):
+            end = start + batch_size
+            f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(device)
+            iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(device)
+            rest_flux, rest_ivar, _ = to_rest_frame(f, iv, model.template,
+                                                    model.frame["velocity_step"])
+            power = None if resolving_power is None else resolving_power[start:end]
+            cond = conditioning(power, len(f), model.frame["default_power"]).to(device)
+            mean, var = model(network_input(rest_flux, rest_ivar), cond)
+            means.append(mean.cpu())
+            variances.append(var.cpu())
     n_labels = model.members[0].config["n_labels"]
     if not means:
         empty = torch.zeros((0, n_labels))
@@ -107,7 +109,8 @@ class LabelPredictor:
     calibration: np.ndarray  # (2, labels): sigma^2 = (a sigma_ens)^2 + b^2, standardised
 
     def predict(self, flux: np.ndarray, ivar: np.ndarray, resolving_power: np.ndarray | None,
-                device: torch.device, batch_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+                device: torch.device, batch_size: int | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
         mean, var = predict_arrays(self.ensemble.to(device), flux, ivar, resolving_power,
                                    device, batch_size)
         self.ensemble.cpu()

@@ -138,3 +138,29 @@ def test_cosmic_ray_hits_without_a_mask_are_masked_and_lines_are_kept():
     assert np.all(np.min(np.abs(masked[:, None] - wave[[500, 1500]]), axis=1) < 1.0)
     line = np.argmin(np.abs(grid - 5200))
     assert ivar[line] > 0 and norm[line] < 0.6
+
+
+def test_mean_only_encoding_equals_the_full_posterior_means_at_any_batch(toy_data):
+    from ml.models.autoencoder import SpectrumAutoencoder, encode_means
+
+    flux, ivar = toy_data[0][:150], toy_data[1][:150]
+    torch.manual_seed(0)
+    model = SpectrumAutoencoder(flux.shape[1], 6, (8, 16, 32), 64, velocity_step=15.0)
+    model.template.copy_(torch.as_tensor(1.0 - flux[:50]).median(dim=0).values)
+    full, _ = encode_arrays(model, flux, ivar, None, CPU, batch_size=1024)
+    np.testing.assert_allclose(encode_means(model, flux, ivar, None, CPU), full,
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(encode_means(model, flux, ivar, None, CPU, batch_size=7), full,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_profiles_name_their_sizes_and_unknown_ones_are_refused():
+    from ml.errors import MLError
+    from ml.profiles import profile_configs
+
+    ae, labels = profile_configs("cpu", latent_dim=9)
+    assert ae.latent_dim == 9 and ae.profile == labels.profile == "cpu"
+    assert ae.channels == labels.channels == (8, 16, 16, 32, 32) and labels.members == 1
+    assert profile_configs("default")[1].members == 3
+    with pytest.raises(MLError, match="unknown model profile"):
+        profile_configs("gpu-xl")

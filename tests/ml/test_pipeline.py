@@ -17,7 +17,7 @@ from ml.training_runs import train_autoencoder_run, train_label_run
 from tests.conftest import run_cli
 from tests.ml.conftest import LABEL_SET
 
-AE = AutoencoderConfig(latent_dim=8, epochs=4, channels=(8, 16, 32), hidden=64)
+AE = AutoencoderConfig(latent_dim=8, epochs=4, channels=(8, 16, 32), hidden=64, profile="cpu")
 LABELS = LabelConfig(epochs=6, members=2, channels=(8, 16, 32), hidden=64)
 
 
@@ -47,6 +47,8 @@ def test_registry_rows_are_complete_and_reproducible(database, settings, models)
     assert ae.architecture["similarity_index"]["cast"] == "vector(8)"
     assert labels.base_model_id == "test-ae" and labels.reference_label_source == LABEL_SET
     assert labels.latent_dim is None
+    assert ae.hyperparameters["profile"] == "cpu" and labels.hyperparameters["profile"] == "default"
+    assert ae.architecture["channels"] == [8, 16, 32]
     again = train_autoencoder_run(database.engine, settings, model_id="test-ae-again",
                                   config=AE, n_pixels=256, seed=5, progress=False).record
     assert again.training_checksum == ae.training_checksum

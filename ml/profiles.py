@@ -1,0 +1,33 @@
+"""Named model-size presets: the default (quality first) and one sized for CPU inference.
+
+A profile fixes the network sizes of both models; its name is recorded in each model's
+configuration (``models.hyperparameters.profile``), so a registry row says which preset
+made it. ``cpu`` halves every convolution width of the autoencoder and the label CNN and
+uses one label member instead of three (sigma then comes from the network's own
+variance, calibrated on held-out stars as always): about 8x less arithmetic for the
+labels and 3x for the encoder, what ~2,000 spectra/s end to end on a 2-core machine
+needs. Both profiles meet the quality targets (docs/ml.md, "Benchmarks").
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ml.errors import MLError
+from ml.train import AutoencoderConfig, LabelConfig
+
+NARROW = (8, 16, 16, 32, 32)
+PROFILES: dict[str, tuple[AutoencoderConfig, LabelConfig]] = {
+    "default": (AutoencoderConfig(), LabelConfig()),
+    "cpu": (AutoencoderConfig(channels=NARROW, profile="cpu"),
+            LabelConfig(channels=NARROW, members=1, profile="cpu")),
+}
+
+
+def profile_configs(name: str, **autoencoder: object) -> tuple[AutoencoderConfig, LabelConfig]:
+    """The profile's two configurations, the autoencoder's with ``autoencoder`` overrides."""
+    if name not in PROFILES:
+        raise MLError(f"unknown model profile {name!r}; choose one of "
+                      f"{', '.join(sorted(PROFILES))}")
+    ae, labels = PROFILES[name]
+    return replace(ae, **autoencoder), labels
