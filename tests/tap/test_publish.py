@@ -9,6 +9,7 @@ import sys
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import REPO
 from tests.tap.conftest import N_CATALOGUE
@@ -57,7 +58,7 @@ def test_declaration_errors_name_the_problem(tmp_path):
     assert Declaration.from_dict(decl.to_dict()) == decl
 
 
-def test_publish_cli(latentvo_env, archive, tmp_path):
+def test_publish_cli(latentvo_env, archive, database, tmp_path):
     csv_path = archive["catalogue_csv"]
     decl = (REPO / "bench" / "mlspec.toml").read_text().replace('name = "spectra"',
                                                                   'name = "spectra_copy"')
@@ -74,6 +75,19 @@ def test_publish_cli(latentvo_env, archive, tmp_path):
     listing = subprocess.run([*cli, "list"], env=latentvo_env, cwd=REPO, capture_output=True,
                              text=True, timeout=120)
     assert "mlspec.spectra_copy" in listing.stdout + listing.stderr
+    # a query still reading the table: the replace waits --lock-wait, then says why and
+    # leaves the published table as it was
+    with database.reader_engine.connect() as reader:
+        reader.begin()
+        assert reader.scalar(sa.text("SELECT count(*) FROM mlspec.spectra_copy")) == N_CATALOGUE
+        blocked = subprocess.run([*cli, "table", str(tmp_path / "copy.toml"), str(csv_path),
+                                  "-q", "--replace", "--lock-wait", "1"], env=latentvo_env,
+                                 cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert blocked.returncode == 1
+        assert "in use by running queries" in blocked.stdout + blocked.stderr
+        reader.rollback()
+    with database.engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT count(*) FROM mlspec.spectra_copy")) == N_CATALOGUE
     drop = subprocess.run([*cli, "drop", "mlspec.spectra_copy"], env=latentvo_env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert drop.returncode == 0, drop.stdout + drop.stderr

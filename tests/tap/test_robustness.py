@@ -146,7 +146,28 @@ def test_async_execution_duration(tap_server, archive):
         client.delete(url)
 
 
-def test_abort_while_executing(tap_server, archive):
+def _slow_query_backends(database) -> int:
+    """PostgreSQL backends still working on SLOW (its translation keeps ``"snr" + ..."snr") >``).
+
+    Asked as the reader role: only a member of a role sees its sessions' queries.
+    """
+    import sqlalchemy as sa
+
+    with database.reader_engine.connect() as conn:
+        return conn.scalar(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+            "AND query LIKE '%snr\" + %snr\") > %' AND pid <> pg_backend_pid()"))
+
+
+def _wait_no_slow_query(database, limit=10.0) -> None:
+    deadline = time.monotonic() + limit
+    while _slow_query_backends(database) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _slow_query_backends(database) == 0, "the aborted job's query still runs"
+
+
+def test_abort_while_executing(database, tap_server, archive):
+    """ABORT reaches the query in PostgreSQL, even before its first row exists."""
     with httpx.Client(timeout=60) as client:
         url = client.post(tap_server + "/async", data={
             "LANG": "ADQL", "QUERY": SLOW, "PHASE": "RUN"}).headers["location"]
@@ -157,7 +178,20 @@ def test_abort_while_executing(tap_server, archive):
         assert client.get(url + "/phase").text == "ABORTED"
         time.sleep(0.5)
         assert client.get(url + "/phase").text == "ABORTED"  # the worker did not overwrite it
+        _wait_no_slow_query(database)
         client.delete(url)
+
+
+def test_delete_while_executing_stops_the_query(database, tap_server, archive):
+    with httpx.Client(timeout=60) as client:
+        url = client.post(tap_server + "/async", data={
+            "LANG": "ADQL", "QUERY": SLOW, "PHASE": "RUN"}).headers["location"]
+        deadline = time.monotonic() + 20
+        while client.get(url + "/phase").text != "EXECUTING" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert client.delete(url).status_code == 303
+        assert client.get(url).status_code == 404
+        _wait_no_slow_query(database)
 
 
 def test_concurrent_async_jobs(tap_server, archive):

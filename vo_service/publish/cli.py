@@ -37,6 +37,8 @@ def publish_table(
     declaration: Annotated[Path, typer.Argument(help="Declaration file (TOML)")],
     data: Annotated[Path, typer.Argument(help="Rows: CSV with a header line, FITS or VOTable")],
     replace: Annotated[bool, typer.Option(help="Replace the table if it is published")] = False,
+    lock_wait: Annotated[float, typer.Option(
+        help="Seconds to wait for queries still reading the table being replaced")] = 60.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
 ) -> None:
     """Create the declared table, load the rows, grant it to readers, add it to TAP_SCHEMA."""
@@ -56,7 +58,7 @@ def publish_table(
             console.print(f"  {loaded:,} rows loaded", end="\r")
 
     result = publish(database.engine, decl, data, reader_role=settings.reader_role,
-                     replace=replace, progress=progress)
+                     replace=replace, progress=progress, lock_wait_s=lock_wait)
     verb = "replaced" if result.replaced else "published"
     console.print(f"{verb} {result.table}: {result.rows:,} rows (query it as {result.table})")
 
@@ -84,6 +86,8 @@ def publish_list() -> None:
 @_errors
 def publish_drop(
     table: Annotated[str, typer.Argument(help="schema.table of the catalogue")],
+    lock_wait: Annotated[float, typer.Option(
+        help="Seconds to wait for queries still reading the table")] = 60.0,
 ) -> None:
     """Unpublish a catalogue and drop its table."""
     from vo_service.publish.loader import PublishError, unpublish
@@ -93,7 +97,7 @@ def publish_drop(
     schema, name = table.split(".", 1)
     database = Database(load_settings())
     database.upgrade()
-    unpublish(database.engine, schema, name)
+    unpublish(database.engine, schema, name, lock_wait_s=lock_wait)
     console.print(f"dropped {table}")
 
 

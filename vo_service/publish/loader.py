@@ -138,9 +138,29 @@ def _with_healpix(batch: pa.RecordBatch, declaration: Declaration) -> pa.RecordB
     return batch.append_column(pos["healpix"], column)
 
 
+LOCK_WAIT_S = 60.0  # how long a replace or drop waits for running queries on the table
+
+
+def _drop_table(conn, name: str, qualified: str, lock_wait_s: float) -> None:
+    """DROP waits for every query reading the table (an async TAP job may run for an
+    hour); past ``lock_wait_s`` the operator gets told so and nothing has changed."""
+    conn.execute(sa.text(f"SET LOCAL lock_timeout = {max(1, int(lock_wait_s * 1000))}"))
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {name} CASCADE"))
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) != "55P03":  # lock_not_available
+            raise
+        raise PublishError(
+            f"{qualified} is in use by running queries (waited {lock_wait_s:g} s for them); "
+            "nothing was changed: retry later, wait longer (--lock-wait) or abort the "
+            "queries (pg_cancel_backend)") from None
+    conn.execute(sa.text("SET LOCAL lock_timeout = 0"))
+
+
 def publish(engine: sa.Engine, declaration: Declaration, data: Path, *, reader_role: str,
-            replace: bool = False, progress: Callable[[int], None] | None = None
-            ) -> PublishResult:
+            replace: bool = False, progress: Callable[[int], None] | None = None,
+            lock_wait_s: float = LOCK_WAIT_S) -> PublishResult:
     """Create, load, index, grant and describe the catalogue (one transaction)."""
     table = declaration.table()
     name = f"{_quote(declaration.schema)}.{_quote(declaration.name)}"
@@ -155,7 +175,7 @@ def publish(engine: sa.Engine, declaration: Declaration, data: Path, *, reader_r
                                "it again")
         conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {_quote(declaration.schema)}"))
         if exists:
-            conn.execute(sa.text(f"DROP TABLE {name} CASCADE"))
+            _drop_table(conn, name, declaration.qualified_name, lock_wait_s)
         conn.execute(sa.schema.CreateTable(table))
         target = ", ".join(_quote(c) for c in columns)
         if declaration.position:
@@ -197,7 +217,8 @@ def publish(engine: sa.Engine, declaration: Declaration, data: Path, *, reader_r
     return PublishResult(declaration.qualified_name, rows, bool(exists))
 
 
-def unpublish(engine: sa.Engine, schema: str, table: str) -> None:
+def unpublish(engine: sa.Engine, schema: str, table: str,
+              lock_wait_s: float = LOCK_WAIT_S) -> None:
     """Drop a published catalogue and remove it from TAP_SCHEMA."""
     with engine.begin() as conn:
         deleted = conn.execute(published_catalogues.delete().where(
@@ -205,8 +226,9 @@ def unpublish(engine: sa.Engine, schema: str, table: str) -> None:
             published_catalogues.c.table_name == table)).rowcount
         if not deleted:
             raise PublishError(f"{schema}.{table} is not a published catalogue")
-        conn.execute(sa.text(f"DROP TABLE IF EXISTS {_quote(schema)}.{_quote(table)}"))
+        _drop_table(conn, f"{_quote(schema)}.{_quote(table)}", f"{schema}.{table}", lock_wait_s)
         refresh_tap_schema(conn)
 
 
-__all__ = ["DeclarationError", "PublishError", "PublishResult", "publish", "unpublish"]
+__all__ = ["LOCK_WAIT_S", "DeclarationError", "PublishError", "PublishResult", "publish",
+           "unpublish"]

@@ -18,7 +18,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -158,13 +158,17 @@ class TAPService:
             sql = pgarray.wrap(sql, translation.columns, sent)
         return Prepared(request, sql, translation.setup_sql(), fields, uploads, sent)
 
-    def start(self, prepared: Prepared, timeout_s: float | None) -> Running:
+    def start(self, prepared: Prepared, timeout_s: float | None,
+              on_start: Callable[[Execution], None] | None = None) -> Running:
+        """Run ``prepared`` and read its first batch; ``on_start`` as in
+        :meth:`QueryRunner.execute` (how UWS can abort a job still in this call)."""
         setup = list(prepared.setup)
         timeout_ms = int(timeout_s * 1000) if timeout_s else 0
         setup = [s for s in setup if "statement_timeout" not in s]
         setup.append(f"SET LOCAL statement_timeout = {timeout_ms}")
         execution = self.runner.execute(prepared.sql, setup,
-                                        [u.table for u in prepared.uploads], timeout_s)
+                                        [u.table for u in prepared.uploads], timeout_s,
+                                        on_start)
         running = Running(prepared, execution)
         try:
             running.prefetch()

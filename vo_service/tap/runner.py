@@ -28,7 +28,7 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -141,11 +141,19 @@ class QueryRunner:
                 continue
 
     def execute(self, sql: str, setup: list[str], uploads: list[UploadTable] = (),
-                timeout_s: float | None = None) -> Execution:
-        """Start ``sql``; the returned :class:`Execution` yields its batches."""
+                timeout_s: float | None = None,
+                on_start: Callable[[Execution], None] | None = None) -> Execution:
+        """Start ``sql``; the returned :class:`Execution` yields its batches.
+
+        ``on_start`` receives the execution before the query is sent, so that another
+        thread can :meth:`Execution.cancel` it while PostgreSQL is still working on the
+        first batch (an aggregate over a large join returns nothing until it is done).
+        """
         conn = self.acquire()
         execution = Execution(self, conn, timeout_s)
         try:
+            if on_start is not None:
+                on_start(execution)
             execution.start(sql, setup, uploads)
         except Exception:
             execution.close()
@@ -181,6 +189,8 @@ class Execution:
                                         temporary=True)
             for statement in setup:
                 self.cursor.execute(statement)
+            if self.cancelled:  # cancelled before the query was sent
+                raise QueryFailed("query was cancelled", cancelled=True)
             self.cursor.execute(sql)
             self.reader = self.cursor.fetch_record_batch()
             self.schema = self.reader.schema
@@ -264,7 +274,12 @@ class Execution:
             thread.join(timeout=10)
 
     def cancel(self) -> None:
-        """Stop the running statement (from another thread)."""
+        """Stop the running statement (from another thread; safe before it starts).
+
+        The flag keeps a query that has not been sent yet from starting; a running one
+        is cancelled in PostgreSQL through libpq's cancel request, which also reaches a
+        statement that is still computing its first row.
+        """
         self.cancelled = True
         try:
             if self.cursor is not None:

@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from schema.uws import uws_job_uploads, uws_jobs
 from vo_service.dali import DALIError, Params, now_utc
 from vo_service.tap.limits import TAPLimits
-from vo_service.tap.runner import QueryFailed
+from vo_service.tap.runner import Execution, QueryFailed
 
 log = logging.getLogger("latentvo.uws")
 
@@ -361,7 +361,7 @@ class JobManager:
         self._wake = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._running: dict[str, object] = {}  # job id -> Running/Execution, for ABORT
+        self._running: dict[str, Execution] = {}  # job id -> its query, for ABORT
         self._lock = threading.Lock()
         self.running = False
 
@@ -385,8 +385,8 @@ class JobManager:
         with self._wake:
             self._wake.notify_all()
         with self._lock:
-            for running in self._running.values():
-                running.execution.cancel()
+            for execution in self._running.values():
+                execution.cancel()
         for t in self._threads:
             t.join(timeout=5)
         self.running = False
@@ -397,9 +397,9 @@ class JobManager:
 
     def cancel(self, job_id: str) -> None:
         with self._lock:
-            running = self._running.get(job_id)
-        if running is not None:
-            running.execution.cancel()
+            execution = self._running.get(job_id)
+        if execution is not None:
+            execution.cancel()
 
     # -- threads --------------------------------------------------------------------
 
@@ -443,11 +443,16 @@ class JobManager:
             request = validate(params, self.limits)
             prepared = self.tap.prepare(request, params)
             duration = job.execution_duration or self.limits.async_duration_hard
-            running = self.tap.start(prepared, duration)
-            with self._lock:
-                self._running[job.job_id] = running
-            if self.store.phase(job.job_id) != "EXECUTING":  # aborted meanwhile
-                running.execution.cancel()
+
+            def register(execution: Execution) -> None:
+                # before the query is sent: ABORT, DELETE and the heartbeat must reach
+                # a job whose first batch takes long (an aggregate over a large join)
+                with self._lock:
+                    self._running[job.job_id] = execution
+                if self.store.phase(job.job_id) != "EXECUTING":  # aborted meanwhile
+                    execution.cancel()
+
+            running = self.tap.start(prepared, duration, register)
             writer = request.format.writer(prepared.fields, str(self.store.result_dir))
             if hasattr(writer, "infos"):
                 writer.infos = self.tap.infos(prepared)
