@@ -155,7 +155,7 @@ def _drop_table(conn, name: str, qualified: str, lock_wait_s: float) -> None:
             f"{qualified} is in use by running queries (waited {lock_wait_s:g} s for them); "
             "nothing was changed: retry later, wait longer (--lock-wait) or abort the "
             "queries (pg_cancel_backend)") from None
-    conn.execute(sa.text("SET LOCAL lock_timeout = 0"))
+    conn.execute(sa.text("SET LOCAL lock_timeout TO DEFAULT"))
 
 
 def publish(engine: sa.Engine, declaration: Declaration, data: Path, *, reader_role: str,
