@@ -19,7 +19,6 @@ from importlib import metadata
 from pathlib import Path
 
 import sqlalchemy as sa
-import torch
 
 from ml.errors import MLError
 from ml.preprocess import Grid
@@ -110,6 +109,8 @@ def _sha256(path: Path) -> str:
 
 def save_artifact(home: Path, model_id: str, payload: dict) -> tuple[str, str]:
     """Write the artifact atomically; returns (path relative to home, sha256)."""
+    import torch  # here, not at the top: ingest reads the registry and needs no torch
+
     relative = Path("models") / model_id / "model.pt"
     target = home / relative
     if target.exists():
@@ -160,6 +161,13 @@ def list_models(engine: sa.Engine) -> list[ModelRecord]:
     return [ModelRecord.from_row(dict(r)) for r in rows]
 
 
+def model_grids(engine: sa.Engine) -> list[Grid]:
+    """The distinct wavelength grids of the registered models (what ingest preprocesses for)."""
+    with engine.connect() as conn:
+        texts = conn.scalars(sa.select(models.c.wavelength_grid).distinct()).all()
+    return list(dict.fromkeys(Grid.from_json(t) for t in texts if t))
+
+
 def load_artifact(home: Path, record: ModelRecord) -> dict:
     """The artifact's payload after checking it exists and matches its checksum."""
     path = home / record.artifact_path
@@ -170,4 +178,6 @@ def load_artifact(home: Path, record: ModelRecord) -> dict:
         raise MLError(f"artifact of model {record.model_id!r} at {path} has checksum "
                       f"{sha[:12]}..., the registry says {record.artifact_sha256[:12]}...; "
                       "it was changed after training")
+    import torch
+
     return torch.load(path, map_location="cpu", weights_only=True)

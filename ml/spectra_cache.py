@@ -22,7 +22,7 @@ import numpy as np
 from ml.errors import MLError
 from ml.formats import read_spectrum
 from ml.preprocess import Grid, preprocess
-from ml.spectrum import SpectrumError
+from ml.spectrum import Spectrum, SpectrumError
 
 SHARD_SIZE = 4096
 PARALLEL_FROM = 64  # fewer files than this are read in-process
@@ -49,8 +49,13 @@ def _read_one(args: tuple[str, str, Grid]) -> Read:
         flux, ivar = preprocess(spectrum, grid)
     except (SpectrumError, MLError) as exc:
         return key, None, None, np.nan, str(exc)
+    return key, flux, ivar, resolving_power(spectrum), None
+
+
+def resolving_power(spectrum: Spectrum) -> float:
+    """The file's lambda/dlambda as the cache stores it (NaN where it states none)."""
     power = spectrum.meta.resolving_power
-    return key, flux, ivar, np.nan if power is None else float(power), None
+    return np.nan if power is None else float(power)
 
 
 class SpectraCache:
@@ -104,6 +109,17 @@ class SpectraCache:
         if progress:
             progress(len(keys) - len(missing))  # the files read advanced it already
         return out
+
+    def add(self, keys: Sequence[str], flux: Sequence[np.ndarray], ivar: Sequence[np.ndarray],
+            resolving_power: Sequence[float]) -> int:
+        """Store spectra preprocessed elsewhere (ingest does it while it has the file open);
+        keys already cached are left as they are. Returns how many were added."""
+        new = [i for i, key in enumerate(keys) if key not in self._index]
+        for start in range(0, len(new), SHARD_SIZE):
+            part = new[start:start + SHARD_SIZE]
+            self._write_shard([keys[i] for i in part], [flux[i] for i in part],
+                              [ivar[i] for i in part], [resolving_power[i] for i in part])
+        return len(new)
 
     def _fill(self, todo: list[tuple[str, str, Grid]], errors: dict[str, str],
               progress: Callable[[int], None] | None,

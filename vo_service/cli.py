@@ -157,10 +157,14 @@ def ingest(
     release: Annotated[str, typer.Option(help="Data release for new spectra")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     chunk_size: Annotated[int, typer.Option(min=1, help="Files per transaction")] = 400,
+    preprocess: Annotated[bool, typer.Option(
+        help="Also put new spectra on the registered models' wavelength grids, so that "
+             "'latentvo ml infer' reads no files")] = True,
 ) -> None:
     """Ingest spectrum files into the archive (re-ingesting changes nothing)."""
     from dataclasses import replace
 
+    from ml.registry import model_grids
     from vo_service.archive.ingest import Ingester, expand_paths
     from vo_service.progress import progress_bar
 
@@ -173,7 +177,8 @@ def ingest(
     if not files:
         raise IngestError(f"no spectrum files found in {' '.join(paths)}")
     ingester = Ingester(database.engine, settings, workers=workers, chunk_size=chunk_size,
-                        retry_rejected=retry_rejected)
+                        retry_rejected=retry_rejected,
+                        grids=model_grids(database.engine) if preprocess else ())
     with progress_bar("ingest", len(files), unit="files", enabled=not quiet) as advance:
         report = ingester.run(files, progress=advance)
     for path, reason in report.rejected:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import sqlalchemy as sa
@@ -9,13 +12,15 @@ import sqlalchemy as sa
 from ml.analysis import analyse
 from ml.errors import MLError
 from ml.infer import forget, infer
-from ml.registry import get
+from ml.registry import get, model_grids
 from ml.report import write_report
 from ml.similarity import drop_index, index_name, top_k_sql
 from ml.train import AutoencoderConfig, LabelConfig
 from ml.training_runs import train_autoencoder_run, train_label_run
+from ml.training_store import cache_for
 from tests.conftest import run_cli
 from tests.ml.conftest import LABEL_SET
+from vo_service.archive.ingest import Ingester
 
 AE = AutoencoderConfig(latent_dim=8, epochs=4, channels=(8, 16, 32), hidden=64, profile="cpu")
 LABELS = LabelConfig(epochs=6, members=2, channels=(8, 16, 32), hidden=64)
@@ -73,6 +78,7 @@ def test_inference_is_idempotent_and_resumable(database, settings, models):
     assert first.written == 120
     rest = infer(database.engine, settings, "test-ae")
     assert (rest.written, rest.already_done) == (180, 120)
+    assert first.rebuilt_index and rest.rebuilt_index  # many new rows: bulk build
     again = infer(database.engine, settings, "test-ae")
     assert again.written == 0
     assert count(database, "SELECT count(*) FROM latentvo.latent WHERE model_id='test-ae'") == 300
@@ -191,4 +197,67 @@ def test_cli_help_and_errors(database, latentvo_env, models):
     missing = ml("infer", "no-such-model", "-q")
     assert missing.returncode == 1
     assert "no model 'no-such-model'" in missing.stderr and "Traceback" not in missing.stderr
-    assert run_cli  # the lead registers ml_app as `latentvo ml`
+    through_latentvo = run_cli(latentvo_env, "ml", "list")
+    assert through_latentvo.returncode == 0
+    assert "test-ae" in through_latentvo.stdout + through_latentvo.stderr
+
+
+def test_ingest_preprocesses_new_spectra_for_the_models_grids(database, settings, models):
+    """Spectra ingested after training go onto the models' grids at ingest, so inference
+    reads no file, and gives the vectors that reading the files gives."""
+    infer(database.engine, settings, "test-ae")
+    with database.engine.begin() as conn:
+        chosen = conn.execute(sa.text(
+            "SELECT s.spectrum_id, s.obs_id, s.file_sha256, f.path, l.vec::real[] AS vec "
+            "FROM latentvo.spectra s JOIN latentvo_ops.ingest_files f USING (file_sha256) "
+            "JOIN latentvo.latent l ON l.spectrum_id = s.spectrum_id "
+            "AND l.model_id = 'test-ae' ORDER BY s.spectrum_id DESC LIMIT 40")).all()
+        ids = [r.spectrum_id for r in chosen]
+        for table in ("latentvo.latent", "latentvo.labels", "latentvo_ops.ingest_files"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE spectrum_id = ANY(:ids)"),
+                         {"ids": ids})
+        conn.execute(sa.text("DELETE FROM latentvo.spectra WHERE spectrum_id = ANY(:ids)"),
+                     {"ids": ids})
+    grids = model_grids(database.engine)
+    assert get(database.engine, "test-ae").grid in grids
+    for grid in grids:
+        shutil.rmtree(cache_for(settings, grid).dir, ignore_errors=True)
+
+    report = Ingester(database.engine, settings, workers=2, grids=grids).run(
+        [Path(r.path) for r in chosen])
+    assert (report.ingested, report.preprocessed) == (40, 40 * len(grids))
+    cache = cache_for(settings, get(database.engine, "test-ae").grid)
+    assert all(r.file_sha256 in cache for r in chosen)
+
+    stored = settings.store_dir.with_name("store-moved")
+    settings.store_dir.rename(stored)  # inference must not need the files now
+    try:
+        done = infer(database.engine, settings, "test-ae")
+    finally:
+        stored.rename(settings.store_dir)
+    assert (done.written, done.skipped) == (40, {})
+    assert not done.rebuilt_index  # few new rows: inserted into the index
+    assert count(database, "SELECT count(*) FROM pg_indexes WHERE indexname = :n",
+                 n=index_name("test-ae")) == 1
+    with database.engine.connect() as conn:
+        vectors = dict(conn.execute(sa.text(
+            "SELECT s.obs_id, l.vec::real[] FROM latentvo.latent l JOIN latentvo.spectra s "
+            "USING (spectrum_id) WHERE l.model_id = 'test-ae' AND s.obs_id = ANY(:o)"),
+            {"o": [r.obs_id for r in chosen]}).all())
+    for r in chosen:
+        np.testing.assert_allclose(vectors[r.obs_id], r.vec, rtol=1e-4, atol=1e-5)
+
+
+def test_an_index_busy_with_queries_is_updated_instead_of_rebuilt(database, settings, models,
+                                                                   monkeypatch):
+    import ml.infer
+
+    monkeypatch.setattr(ml.infer, "REBUILD_LOCK_WAIT", "200ms")
+    forget(database.engine, "test-ae")
+    infer(database.engine, settings, "test-ae", limit=100)
+    with database.engine.connect() as reader:  # an open query transaction on the table
+        reader.execute(sa.text("SELECT count(*) FROM latentvo.latent"))
+        rest = infer(database.engine, settings, "test-ae")
+    assert rest.written == 200 and not rest.rebuilt_index
+    assert count(database, "SELECT count(*) FROM pg_indexes WHERE indexname = :n",
+                 n=index_name("test-ae")) == 1

@@ -4,10 +4,13 @@ Work proceeds in chunks of files:
 
 1. hash every file (in worker processes);
 2. drop files whose checksum the archive has already seen (re-ingest is a no-op);
-3. read the rest (``ml.formats.read_spectrum``), extract their metadata and copy
-   them into the store (in worker processes);
+3. read the rest (``ml.formats.read_spectrum``), extract their metadata, copy
+   them into the store and, for every registered model's wavelength grid they
+   cover, preprocess them (in worker processes);
 4. write the chunk in one transaction: spectra rows and the outcome of every
-   file (ingested or rejected with its reason) through COPY.
+   file (ingested or rejected with its reason) through COPY; then add the
+   preprocessed arrays of the committed spectra to the grids' caches
+   (``ml.spectra_cache``), so that inference of new spectra never reads files.
 
 Step 4 of a chunk runs while the workers do steps 1-3 of the next one, so the
 database write costs no reading time.
@@ -15,7 +18,9 @@ database write costs no reading time.
 A transaction-level advisory lock serialises step 4 between concurrent ingest
 runs, and the duplicate checks are repeated under it, so two runs over the same
 files never store a spectrum twice. A run killed at any point loses only its
-uncommitted chunk; the next run picks those files up again.
+uncommitted chunk; the next run picks those files up again. The caches are
+keyed by file checksum, so an entry written for a chunk that did not commit is
+simply the right arrays for that file when it comes again.
 """
 
 from __future__ import annotations
@@ -38,7 +43,10 @@ from astropy import units as u
 from astropy.coordinates import Latitude, Longitude
 
 from ml.formats import has_spectrum_suffix, read_spectrum
+from ml.preprocess import Grid, PreprocessError, preprocess_many
+from ml.spectra_cache import resolving_power
 from ml.spectrum import Spectrum, SpectrumError
+from ml.training_store import cache_for
 from schema.tables import ingest_files, spectra
 from vo_service.archive.store import FileStore, sha256_of
 from vo_service.config import Settings
@@ -64,6 +72,8 @@ class FileOutcome:
     sha256: str | None
     row: dict | None = None  # spectra row when the file was readable
     reason: str | None = None  # why it was rejected
+    # grid key -> (flux, ivar, resolving power) on that grid, for the grids it covers
+    prepared: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,10 +91,13 @@ class IngestReport:
     ingested: int = 0
     already_known: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    preprocessed: int = 0  # (spectrum, model grid) pairs added to the caches
 
     def summary(self) -> str:
-        return (f"{self.seen} file(s) examined: {self.ingested} ingested, "
+        text = (f"{self.seen} file(s) examined: {self.ingested} ingested, "
                 f"{self.already_known} already in the archive, {len(self.rejected)} rejected")
+        return text + (f"; {self.preprocessed} preprocessed for the models' grids"
+                       if self.preprocessed else "")
 
 
 def expand_paths(inputs: Iterable[str]) -> list[Path]:
@@ -126,22 +139,38 @@ def _hash(path: str) -> tuple[str, str | None, str | None]:
         return path, None, f"cannot read file: {exc.strerror or exc}"
 
 
-def _examine(args: tuple[str, str, str, str, str, str]) -> FileOutcome:
+def _examine(args: tuple[str, str, str, str, str, str]
+             ) -> tuple[FileOutcome, Spectrum | None]:
     path, sha, store_root, authority, collection, release = args
     try:
         spectrum = read_spectrum(Path(path))
         row = spectrum_row(spectrum, sha, Path(path), authority, collection, release)
     except SpectrumError as exc:
-        return FileOutcome(path, sha, reason=str(exc))
+        return FileOutcome(path, sha, reason=str(exc)), None
     except Exception as exc:  # noqa: BLE001 - any reader failure is a rejected file
-        return FileOutcome(path, sha, reason=f"unreadable ({type(exc).__name__}: {exc})")
+        return FileOutcome(path, sha,
+                           reason=f"unreadable ({type(exc).__name__}: {exc})"), None
     FileStore(Path(store_root)).put(Path(path), sha)
-    return FileOutcome(path, sha, row=row)
+    return FileOutcome(path, sha, row=row), spectrum
 
 
-def _examine_batch(batch: list[tuple[str, str, str, str, str, str]]) -> list[FileOutcome]:
-    """Several files per task: one inter-process round trip instead of one per file."""
-    return [_examine(args) for args in batch]
+def _examine_batch(batch: list[tuple[str, str, str, str, str, str]],
+                   grids: tuple[Grid, ...] = ()) -> list[FileOutcome]:
+    """Several files per task: one inter-process round trip instead of one per file.
+
+    A spectrum that a grid cannot take (it does not cover it, no good pixel there) is
+    still ingested; it just gets no cache entry for that grid.
+    """
+    examined = [_examine(args) for args in batch]
+    readable = [(o, s) for o, s in examined if s is not None]
+    for grid in grids:
+        covering = [(o, s) for o, s in readable
+                    if grid.covered_by(o.row["em_min"] * 1e10, o.row["em_max"] * 1e10)]
+        results = preprocess_many([s for _, s in covering], grid)
+        for (outcome, spectrum), result in zip(covering, results, strict=True):
+            if not isinstance(result, PreprocessError):
+                outcome.prepared[grid.key] = (*result, resolving_power(spectrum))
+    return [o for o, _ in examined]
 
 
 def spectrum_row(spectrum: Spectrum, sha256: str, path: Path, authority: str,
@@ -192,14 +221,20 @@ OUTCOME_COLUMNS = ["file_sha256", "path", "status", "reason", "spectrum_id"]
 
 
 class Ingester:
+    """``grids``: the wavelength grids to preprocess new spectra for (``ml.registry.
+    model_grids`` gives those of the registered models; none before any training)."""
+
     def __init__(self, engine: sa.Engine, settings: Settings, *, workers: int | None = None,
-                 chunk_size: int = 400, retry_rejected: bool = False):
+                 chunk_size: int = 400, retry_rejected: bool = False,
+                 grids: Iterable[Grid] = ()):
         self.engine = engine
         self.settings = settings
         self.store = FileStore(settings.store_dir)
         self.workers = workers or max(1, min(os.cpu_count() or 1, 8))
         self.chunk_size = chunk_size
         self.retry_rejected = retry_rejected
+        self.grids = tuple(grids)
+        self.caches = {grid.key: cache_for(settings, grid) for grid in self.grids}
 
     def run(self, paths: list[Path],
             progress: Callable[[int], None] | None = None) -> IngestReport:
@@ -234,13 +269,18 @@ class Ingester:
         todo = [(p, s, str(self.store.root), self.settings.authority,
                  self.settings.collection, self.settings.release)
                 for s, p in by_sha.items() if s not in known]
-        examined = [pool.submit(_examine_batch, todo[i:i + EXAMINE_BATCH])
+        examined = [pool.submit(_examine_batch, todo[i:i + EXAMINE_BATCH], self.grids)
                     for i in range(0, len(todo), EXAMINE_BATCH)]
         return _Chunk(len(chunk), examined, unreadable)
 
     def _finish_chunk(self, chunk: _Chunk, report: IngestReport,
                       progress: Callable[[int], None] | None) -> None:
-        self._write([o for future in chunk.examined for o in future.result()], report)
+        ingested = self._write([o for future in chunk.examined for o in future.result()],
+                               report)
+        for key, cache in self.caches.items():
+            prepared = [(o.sha256, *o.prepared[key]) for o in ingested if key in o.prepared]
+            if prepared:
+                report.preprocessed += cache.add(*zip(*prepared, strict=True))
         for outcome in chunk.unreadable:  # no checksum, so nothing to record in the table
             report.rejected.append((outcome.path, outcome.reason))
         if progress:
@@ -258,9 +298,10 @@ class Ingester:
         with self.engine.connect() as c:
             return set(c.scalars(query))
 
-    def _write(self, outcomes: list[FileOutcome], report: IngestReport) -> None:
+    def _write(self, outcomes: list[FileOutcome], report: IngestReport) -> list[FileOutcome]:
+        """Commit one chunk; returns the outcomes of the spectra it stored."""
         if not outcomes:
-            return
+            return []
         with self.engine.begin() as conn:
             conn.execute(sa.select(sa.func.pg_advisory_xact_lock(INGEST_LOCK_KEY)))
             # Repeat the duplicate checks under the lock: another run may have won.
@@ -296,6 +337,7 @@ class Ingester:
                 for o in fresh))
         report.ingested += len(good)
         report.rejected.extend((o.path, o.reason) for o in fresh if o.row is None)
+        return good
 
 
 def _existing_obs_ids(conn: sa.Connection, obs_ids: list[str]) -> set[str]:
