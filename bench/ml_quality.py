@@ -75,7 +75,8 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     grid = grid_for(out, args.pixels)
     cache = SpectraCache(out / ".cache", grid)
     t0 = time.monotonic()
-    loaded = cache.load([r["obs_id"] for r in truth], [out / r["path"] for r in truth])
+    paths = {r["obs_id"]: out / r["path"] for r in truth}
+    loaded = cache.load(list(paths), paths.__getitem__)
     phase(f"read + preprocessed {len(truth)} spectra ({len(loaded.errors)} failed)", t0)
     ok = loaded.ok
     flux, ivar, power = loaded.flux, loaded.ivar, loaded.resolving_power

@@ -103,10 +103,10 @@ class _Job:
         (an encoder pass costs as much as a label network on a CPU) and encodes the rest."""
         mu = np.full((len(spectrum_ids), self.autoencoder.latent_dim), np.nan, np.float32)
         if self.predictor is not None:
-            stored = _stored_vectors(self.engine, self.record.base_model_id, spectrum_ids)
-            for i, sid in enumerate(spectrum_ids):
-                if int(sid) in stored:
-                    mu[i] = stored[int(sid)]
+            where, vectors = _stored_vectors(self.engine, self.record.base_model_id,
+                                             spectrum_ids)
+            if len(where):
+                mu[where] = vectors
         todo = np.flatnonzero(np.isnan(mu).any(axis=1))
         if len(todo):
             mu[todo] = encode_means(self.autoencoder, flux[todo], ivar[todo], power[todo],
@@ -135,13 +135,19 @@ class _Job:
 
 
 def _stored_vectors(engine: sa.Engine, model_id: str,
-                    spectrum_ids: np.ndarray) -> dict[int, np.ndarray]:
+                    spectrum_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in ``spectrum_ids``, vectors) of the vectors stored under the model."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text(
             "SELECT spectrum_id, vec::real[] AS vec FROM latentvo.latent "
             "WHERE model_id = :m AND spectrum_id = ANY(:ids)"),
-            {"m": model_id, "ids": [int(i) for i in spectrum_ids]})
-        return {r.spectrum_id: np.asarray(r.vec, dtype=np.float32) for r in rows}
+            {"m": model_id, "ids": spectrum_ids.tolist()}).all()
+    if not rows:
+        return np.zeros(0, np.int64), np.zeros(0, np.float32)
+    order = np.argsort(spectrum_ids)
+    found = np.array([r.spectrum_id for r in rows], dtype=spectrum_ids.dtype)
+    where = order[np.searchsorted(spectrum_ids, found, sorter=order)]
+    return where, np.array([r.vec for r in rows], dtype=np.float32)
 
 
 def _check_stored_size(conn: sa.Connection, record: ModelRecord) -> None:
@@ -189,8 +195,7 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
     for start in range(0, len(todo), chunk_size):
         chunk = todo.subset(np.arange(start, min(start + chunk_size, len(todo))))
         tick = time.monotonic()
-        loaded = cache.load(chunk.file_sha256, [store.path_for(s) for s in chunk.file_sha256],
-                            keep=False)
+        loaded = cache.load(chunk.file_sha256, store.path_for, keep=False)
         tick = _lap(report, "load", tick)
         for i in np.flatnonzero(~loaded.ok):
             report.skipped[chunk.obs_id[i]] = loaded.errors.get(chunk.file_sha256[i],

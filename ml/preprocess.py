@@ -75,10 +75,12 @@ class Grid:
         """Short stable identifier (cache directories)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
-    def covered_by(self, wave_min: float, wave_max: float) -> bool:
-        """Whether a spectrum spanning [wave_min, wave_max] (vacuum Angstrom) covers the grid."""
+    def covered_by(self, wave_min, wave_max):
+        """Whether spectra spanning [wave_min, wave_max] (vacuum Angstrom; numbers or
+        arrays) cover the grid."""
         edges = self.edges()
-        return wave_min <= edges[0] * 1.0000001 and wave_max >= edges[-1] / 1.0000001
+        return (np.asarray(wave_min) <= edges[0] * 1.0000001) & \
+            (np.asarray(wave_max) >= edges[-1] / 1.0000001)
 
 
 def common_grid(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,

@@ -50,20 +50,25 @@ def lags(signal: torch.Tensor, template: torch.Tensor, max_lag: int) -> torch.Te
 def shift(flux: torch.Tensor, ivar: torch.Tensor, pixels: torch.Tensor,
           fill: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """out(n) = in(n + pixels) by linear interpolation; pixels shifted in from outside the
-    grid, or next to a bad pixel, get ivar 0 and flux ``fill`` (the continuum)."""
+    grid, or next to a bad pixel, get ivar 0 and flux ``fill`` (the continuum).
+
+    The shift is one number per row, so its whole and fractional parts are per row too:
+    one gather of n + 1 samples per array gives both interpolation neighbours (a
+    per-pixel floor and four gathers cost ~4x as much, and rounded ``n + pixels``
+    in float32 at large n).
+    """
     n = flux.shape[1]
-    position = torch.arange(n, device=flux.device, dtype=flux.dtype)[None, :] + pixels[:, None]
-    left = position.floor()
-    frac = position - left
-    left = left.long()
-    inside = (left >= 0) & (left + 1 < n)
-    lo, hi = left.clamp(0, n - 1), (left + 1).clamp(0, n - 1)
-    f = torch.gather(flux, 1, lo) * (1 - frac) + torch.gather(flux, 1, hi) * frac
-    iv_lo, iv_hi = torch.gather(ivar, 1, lo), torch.gather(ivar, 1, hi)
-    good = inside & (iv_lo > 0) & (iv_hi > 0)
+    whole = pixels.floor()
+    frac = (pixels - whole).to(flux.dtype)[:, None]
+    left = torch.arange(n + 1, device=flux.device)[None, :] + whole.long()[:, None]
+    index = left.clamp(0, n - 1)
+    f, iv = torch.gather(flux, 1, index), torch.gather(ivar, 1, index)
+    iv_lo, iv_hi = iv[:, :-1], iv[:, 1:]
+    good = (left[:, :-1] >= 0) & (left[:, 1:] < n) & (iv_lo > 0) & (iv_hi > 0)
+    value = f[:, :-1] * (1 - frac) + f[:, 1:] * frac
     var = (1 - frac) ** 2 / iv_lo.clamp_min(1e-30) + frac**2 / iv_hi.clamp_min(1e-30)
     out_ivar = torch.where(good, 1.0 / var.clamp_min(1e-30), torch.zeros_like(var))
-    return torch.where(good, f, torch.full_like(f, fill)), out_ivar
+    return torch.where(good, value, torch.full_like(value, fill)), out_ivar
 
 
 def max_lag(n_pixels: int, velocity_step: float) -> int:

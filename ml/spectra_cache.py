@@ -77,17 +77,17 @@ class SpectraCache:
     def __contains__(self, key: str) -> bool:
         return key in self._index
 
-    def load(self, keys: Sequence[str], paths: Sequence[str | Path],
+    def load(self, keys: Sequence[str], path_of: Callable[[str], str | Path],
              progress: Callable[[int], None] | None = None, keep: bool = True) -> Loaded:
-        """Arrays for ``keys`` (reading ``paths`` for those not cached yet), in order.
+        """Arrays for ``keys`` (reading the file ``path_of(key)`` for those not cached
+        yet), in order.
 
         With ``keep`` False, spectra read now are returned without being cached.
         """
         n = self.grid.n_pixels
         out = Loaded(np.zeros((len(keys), n), np.float32), np.zeros((len(keys), n), np.float32),
                      np.zeros(len(keys), bool), np.full(len(keys), np.nan))
-        missing = [(k, str(p), self.grid) for k, p in zip(keys, paths, strict=True)
-                   if k not in self._index]
+        missing = [(k, str(path_of(k)), self.grid) for k in keys if k not in self._index]
         fresh: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
         if missing:
             self._fill(missing, out.errors, progress, None if keep else fresh)

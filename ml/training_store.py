@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
@@ -50,8 +49,7 @@ class ArchiveSpectra:
 
     def covering(self, grid: Grid) -> np.ndarray:
         """Boolean mask of the spectra whose coverage includes the grid."""
-        return np.array([grid.covered_by(lo, hi) for lo, hi in
-                         zip(self.wave_min, self.wave_max, strict=True)], dtype=bool)
+        return np.asarray(grid.covered_by(self.wave_min, self.wave_max), dtype=bool)
 
 
 def select_spectra(conn: sa.Connection, where: sa.ColumnElement | None = None,
@@ -135,7 +133,5 @@ def load_arrays(settings: Settings, grid: Grid, selected: ArchiveSpectra,
                 progress: Callable[[int], None] | None = None,
                 cache: SpectraCache | None = None) -> Loaded:
     """Preprocessed arrays of the selected spectra (files read once per grid, then cached)."""
-    store = FileStore(settings.store_dir)
-    paths: list[Path] = [store.path_for(sha) for sha in selected.file_sha256]
     cache = cache or cache_for(settings, grid)
-    return cache.load(selected.file_sha256, paths, progress)
+    return cache.load(selected.file_sha256, FileStore(settings.store_dir).path_for, progress)
