@@ -18,9 +18,9 @@ database write costs no reading time.
 A transaction-level advisory lock serialises step 4 between concurrent ingest
 runs, and the duplicate checks are repeated under it, so two runs over the same
 files never store a spectrum twice. A run killed at any point loses only its
-uncommitted chunk; the next run picks those files up again. The caches are
-keyed by file checksum, so an entry written for a chunk that did not commit is
-simply the right arrays for that file when it comes again.
+uncommitted chunk; the next run picks those files up again. A run killed
+between a chunk's commit and its cache write leaves those spectra without cache
+entries: the cache is a shortcut, and inference then reads their files.
 """
 
 from __future__ import annotations
