@@ -8,6 +8,11 @@ before anything is written: a missing or altered artifact, vectors of another si
 already stored under the model, spectra that do not cover the model's grid (unless
 ``skip_uncovered``). An autoencoder run finally builds the model's HNSW index.
 
+A label run encodes the spectra whose autoencoder vectors are not stored yet (its
+domain score needs them) and stores those vectors as well, in the same transaction as
+its labels; so ``infer labels`` alone fills both tables, shifting and loading each
+spectrum once, and a following autoencoder run finds nothing to do.
+
 Inserting into an HNSW graph costs several times a bulk build per row, so a run that
 adds many vectors to the ones stored (at least a third as many) drops the index first
 and builds it again at the end; until then similarity queries on the model scan (same
@@ -23,11 +28,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import sqlalchemy as sa
+import torch
 
 from ml.artifacts import load_autoencoder, load_label_model
-from ml.device import pick_device
+from ml.device import inference_batch, pick_device
 from ml.errors import MLError
-from ml.models.autoencoder import encode_means
+from ml.models.inputs import network_input
 from ml.registry import AUTOENCODER, ModelRecord, get
 from ml.similarity import drop_index, ensure_index
 from ml.training_store import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
@@ -40,7 +46,8 @@ from vo_service.db.copy import copy_rows
 @dataclass
 class InferReport:
     model_id: str
-    written: int = 0
+    written: int = 0  # rows of the model's own table
+    vectors_written: int = 0  # a label run's: latent vectors it wrote for its autoencoder
     already_done: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # obs_id -> reason
     index: str | None = None
@@ -62,6 +69,8 @@ class InferReport:
                 f"{self.rate('load'):,.0f}/s, model {self.rate('model'):,.0f}/s, write "
                 f"{self.rate('write'):,.0f}/s, index {self.phases['index']:.2f} s), "
                 f"{self.already_done} already done, {len(self.skipped)} skipped")
+        if self.vectors_written:
+            text += f"; {self.vectors_written} latent vectors of its autoencoder written too"
         if self.index:
             text += (f"; similarity index {self.index} "
                      f"{'built after the writes' if self.rebuilt_index else 'updated row by row'}")
@@ -80,58 +89,97 @@ def _pending(conn: sa.Connection, table: sa.Table, model_id: str) -> ArchiveSpec
 
 
 class _Job:
-    """The loaded model(s) of one inference run and how they turn arrays into rows."""
+    """The loaded model(s) of one inference run and how they turn arrays into rows.
+
+    A label run needs its autoencoder's latent vectors for the domain score: it reads
+    those already stored and encodes the rest, and writes what it encoded as the
+    autoencoder's products too, so a later autoencoder run has nothing left to do. Both
+    networks read the same rest-frame spectra (the label model is trained on its
+    autoencoder's template), so each spectrum is shifted once per run.
+    """
 
     def __init__(self, settings: Settings, record: ModelRecord, engine: sa.Engine,
                  device: str | None):
         self.record = record
         self.engine = engine
         self.device = pick_device(device)
+        self.predictor = self.domain = None
         if record.kind == AUTOENCODER:
-            self.autoencoder, _ = load_autoencoder(settings.home, record)
-            self.table, self.predictor, self.domain = latent, None, None
+            self.autoencoder_record = record
+            self.table = latent
         else:
-            base = get(engine, record.base_model_id)
-            self.autoencoder, _ = load_autoencoder(settings.home, base)
+            self.autoencoder_record = get(engine, record.base_model_id)
             self.predictor, self.domain = load_label_model(settings.home, record)
             self.table = labels
+        self.autoencoder, _ = load_autoencoder(settings.home, self.autoencoder_record)
         self.autoencoder.to(self.device)
+        if self.predictor is not None:
+            ensemble = self.predictor.ensemble.to(self.device)
+            if not (torch.equal(ensemble.template, self.autoencoder.template)
+                    and ensemble.frame["velocity_step"]
+                    == self.autoencoder.config["velocity_step"]):
+                raise MLError(f"label model {record.model_id!r} does not use the rest frame "
+                              f"of its autoencoder {record.base_model_id!r}; its artifact "
+                              "does not belong to that autoencoder")
 
-    def latent_means(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
-                     power: np.ndarray) -> np.ndarray:
-        """Latent vectors of the autoencoder; a label run reuses those already stored
-        (an encoder pass costs as much as a label network on a CPU) and encodes the rest."""
+    def products(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
+                 power: np.ndarray) -> tuple[list[dict], list[dict]]:
+        """(rows of the model's table, latent rows encoded on the way for a label run)."""
         mu = np.full((len(spectrum_ids), self.autoencoder.latent_dim), np.nan, np.float32)
         if self.predictor is not None:
-            where, vectors = _stored_vectors(self.engine, self.record.base_model_id,
+            where, vectors = _stored_vectors(self.engine, self.autoencoder_record.model_id,
                                              spectrum_ids)
             if len(where):
                 mu[where] = vectors
-        todo = np.flatnonzero(np.isnan(mu).any(axis=1))
-        if len(todo):
-            mu[todo] = encode_means(self.autoencoder, flux[todo], ivar[todo], power[todo],
-                                    self.device)
-        return mu
-
-    def rows(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
-             power: np.ndarray) -> list[dict]:
-        mu = self.latent_means(spectrum_ids, flux, ivar, power)
-        model_id = self.record.model_id
+        encode = np.isnan(mu).any(axis=1)
+        mu[encode], mean, var = self._forward(flux, ivar, power, encode)
+        vectors = [{"spectrum_id": int(sid), "model_id": self.autoencoder_record.model_id,
+                    "vec": "[" + ",".join(f"{v:.9g}" for v in vec) + "]"}  # exact float32
+                   for sid, vec in zip(spectrum_ids[encode], mu[encode], strict=True)]
         if self.predictor is None:
-            return [{"spectrum_id": int(sid), "model_id": model_id,
-                     "vec": "[" + ",".join(f"{v:.9g}" for v in vec) + "]"}  # exact float32
-                    for sid, vec in zip(spectrum_ids, mu, strict=True)]
-        mean, sigma = self.predictor.predict(flux, ivar, power, self.device)
+            return vectors, []
+        mean, sigma = self.predictor.physical(mean, var)
         scores = self.domain.score(mu)
         inside = self.domain.in_domain(scores, mean, sigma)
         out = []
         for i, sid in enumerate(spectrum_ids):
-            row = {"spectrum_id": int(sid), "model_id": model_id,
+            row = {"spectrum_id": int(sid), "model_id": self.record.model_id,
                    "domain_score": float(scores[i]), "in_domain": bool(inside[i])}
             for j, q in enumerate(self.predictor.quantities):
                 row[q], row[f"{q}_err"] = float(mean[i, j]), float(sigma[i, j])
             out.append(row)
-        return out
+        return out, vectors
+
+    def _forward(self, flux: np.ndarray, ivar: np.ndarray, power: np.ndarray,
+                 encode: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """Latent means of the ``encode`` rows and (label run) standardised label means and
+        variances of all rows, batch by batch from one rest-frame shift."""
+        ae, ensemble = self.autoencoder, self.predictor and self.predictor.ensemble
+        batch = inference_batch(self.device)
+        vectors, means, variances = [], [], []
+        with torch.inference_mode():
+            for start in range(0, len(flux), batch):
+                end = start + batch
+                rows = torch.as_tensor(encode[start:end]).to(self.device)
+                if ensemble is None and not rows.any():
+                    continue
+                f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(self.device)
+                iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(self.device)
+                rest_flux, rest_ivar, rv = ae.rest_frame(f, iv)
+                x = network_input(rest_flux, rest_ivar)
+                p = power[start:end]
+                if rows.any():
+                    vectors.append(ae.latent_from_rest(
+                        x[rows], rv[rows], ae.condition(p, len(f))[rows]).cpu())
+                if ensemble is not None:
+                    mean, var = ensemble(x, ensemble.condition(p, len(f)))
+                    means.append(mean.cpu())
+                    variances.append(var.cpu())
+        mu = (torch.cat(vectors).numpy() if vectors else
+              np.zeros((0, ae.latent_dim), np.float32))
+        if ensemble is None:
+            return mu, None, None
+        return mu, torch.cat(means).numpy(), torch.cat(variances).numpy()
 
 
 def _stored_vectors(engine: sa.Engine, model_id: str,
@@ -148,6 +196,17 @@ def _stored_vectors(engine: sa.Engine, model_id: str,
     found = np.array([r.spectrum_id for r in rows], dtype=spectrum_ids.dtype)
     where = order[np.searchsorted(spectrum_ids, found, sorter=order)]
     return where, np.array([r.vec for r in rows], dtype=np.float32)
+
+
+def _vector_counts(conn: sa.Connection, model_id: str,
+                   spectrum_ids: np.ndarray) -> tuple[int, int]:
+    """(how many of ``spectrum_ids`` lack a vector of the autoencoder, vectors stored)."""
+    stored = conn.scalar(sa.text("SELECT count(*) FROM latentvo.latent WHERE model_id = :m"),
+                         {"m": model_id})
+    present = conn.scalar(sa.text(
+        "SELECT count(*) FROM latentvo.latent WHERE model_id = :m "
+        "AND spectrum_id = ANY(:ids)"), {"m": model_id, "ids": spectrum_ids.tolist()})
+    return len(spectrum_ids) - present, stored
 
 
 def _check_stored_size(conn: sa.Connection, record: ModelRecord) -> None:
@@ -170,8 +229,9 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
     record = get(engine, model_id)
     job = _Job(settings, record, engine, device)
     report = InferReport(model_id)
+    ae_record = job.autoencoder_record
     with engine.connect() as conn:
-        _check_stored_size(conn, record)
+        _check_stored_size(conn, ae_record)
         todo = _pending(conn, job.table, model_id)
         report.already_done = conn.scalar(sa.select(sa.func.count()).select_from(job.table)
                                           .where(job.table.c.model_id == model_id))
@@ -187,8 +247,11 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
         todo = todo.subset(np.flatnonzero(covering))
     if limit is not None:
         todo = todo.subset(np.arange(min(limit, len(todo))))
-    if record.kind == AUTOENCODER and len(todo) and 3 * len(todo) >= report.already_done:
-        report.rebuilt_index = _drop_index_if_free(engine, model_id)
+    with engine.connect() as conn:
+        new_vectors, stored_vectors = _vector_counts(conn, ae_record.model_id,
+                                                     todo.spectrum_id)
+    if new_vectors and 3 * new_vectors >= stored_vectors:
+        report.rebuilt_index = _drop_index_if_free(engine, ae_record.model_id)
     cache = cache_for(settings, record.grid)
     store = FileStore(settings.store_dir)
     report.phases["prepare"] = time.monotonic() - started
@@ -201,18 +264,21 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
             report.skipped[chunk.obs_id[i]] = loaded.errors.get(chunk.file_sha256[i],
                                                                 "unreadable")
         ok = np.flatnonzero(loaded.ok)
-        rows = job.rows(chunk.spectrum_id[ok], loaded.flux[ok], loaded.ivar[ok],
-                        loaded.resolving_power[ok])
+        rows, vectors = job.products(chunk.spectrum_id[ok], loaded.flux[ok], loaded.ivar[ok],
+                                     loaded.resolving_power[ok])
         tick = _lap(report, "model", tick)
-        report.written += _write(engine, job.table, model_id, rows)
+        written = _write(engine, [(job.table, model_id, rows),
+                                  (latent, ae_record.model_id, vectors)])
+        report.written += written[0]
+        report.vectors_written += written[1]
         _lap(report, "write", tick)
         if progress:
             progress(len(chunk))
-    if record.kind == AUTOENCODER:
+    if record.kind == AUTOENCODER or report.vectors_written or report.rebuilt_index:
         tick = time.monotonic()
         with engine.begin() as conn:
-            report.index = ensure_index(conn, model_id, record.latent_dim,
-                                        record.distance_metric or "l2")
+            report.index = ensure_index(conn, ae_record.model_id, ae_record.latent_dim,
+                                        ae_record.distance_metric or "l2")
         _lap(report, "index", tick)
     report.seconds = time.monotonic() - started
     return report
@@ -246,21 +312,33 @@ def _lap(report: InferReport, phase: str, since: float) -> float:
     return now
 
 
-def _write(engine: sa.Engine, table: sa.Table, model_id: str, rows: list[dict]) -> int:
-    """COPY one chunk in one transaction, leaving out rows another run wrote meanwhile."""
-    if not rows:
-        return 0
+def _write(engine: sa.Engine, parts: list[tuple[sa.Table, str, list[dict]]]) -> list[int]:
+    """COPY one chunk's rows of each (table, model) in one transaction, leaving out rows
+    another run wrote meanwhile; returns the rows written per part.
+
+    The per-model advisory locks are taken in the order given, a label model's before
+    its autoencoder's, and an autoencoder run takes only its own, so runs never wait on
+    each other in a cycle.
+    """
+    if not any(rows for _, _, rows in parts):
+        return [0] * len(parts)
+    written = []
     with engine.begin() as conn:
-        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(model_id))))
-        present = set(conn.scalars(sa.select(table.c.spectrum_id).where(
-            table.c.model_id == model_id,
-            table.c.spectrum_id.in_([r["spectrum_id"] for r in rows]))))
-        fresh = [r for r in rows if r["spectrum_id"] not in present]
-        columns = (["spectrum_id", "model_id", "vec"] if table is latent else
-                   ["spectrum_id", "model_id", *[c for q in LABEL_QUANTITIES
-                                                 for c in (q, f"{q}_err")],
-                    "domain_score", "in_domain"])
-        return copy_rows(conn, table, columns, fresh)
+        for table, model_id, rows in parts:
+            if not rows:
+                written.append(0)
+                continue
+            conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_lock_key(model_id))))
+            present = set(conn.scalars(sa.select(table.c.spectrum_id).where(
+                table.c.model_id == model_id,
+                table.c.spectrum_id.in_([r["spectrum_id"] for r in rows]))))
+            fresh = [r for r in rows if r["spectrum_id"] not in present]
+            columns = (["spectrum_id", "model_id", "vec"] if table is latent else
+                       ["spectrum_id", "model_id", *[c for q in LABEL_QUANTITIES
+                                                     for c in (q, f"{q}_err")],
+                        "domain_score", "in_domain"])
+            written.append(copy_rows(conn, table, columns, fresh))
+    return written
 
 
 def forget(engine: sa.Engine, model_id: str) -> int:

@@ -127,7 +127,14 @@ class SpectrumAutoencoder(nn.Module):
         """Full latent vectors (posterior means) of observed normalised spectra: what is
         published, without the decoder pass that only the RV width needs."""
         rest_flux, rest_ivar, rv = self.rest_frame(flux, ivar)
-        mu, _ = self.encode(network_input(rest_flux, rest_ivar), cond)
+        return self.latent_from_rest(network_input(rest_flux, rest_ivar), rv, cond)
+
+    @torch.no_grad()
+    def latent_from_rest(self, x: torch.Tensor, rv: torch.Tensor,
+                         cond: torch.Tensor) -> torch.Tensor:
+        """Full latent vectors from rest-frame network inputs and their RVs (km/s), for a
+        caller that shifts spectra once for several networks (``ml.infer``)."""
+        mu, _ = self.encode(x, cond)
         return torch.cat([mu, (rv / self.config["rv_scale_kms"])[:, None]], dim=1)
 
     @torch.no_grad()

@@ -55,6 +55,10 @@ class LabelEnsemble(nn.Module):
                         "Gaussian NLL", "members": len(self.members),
                 **self.members[0].config, **self.frame}
 
+    def condition(self, resolving_power, n: int) -> torch.Tensor:
+        return conditioning(resolving_power, n, self.frame["default_power"]).to(
+            self.template.device)
+
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Ensemble mean and total variance (aleatoric + spread), standardised units."""
         outputs = [member(x, cond) for member in self.members]
@@ -87,8 +91,7 @@ def predict_arrays(model: LabelEnsemble, flux, ivar, resolving_power, device: to
             rest_flux, rest_ivar, _ = to_rest_frame(f, iv, model.template,
                                                     model.frame["velocity_step"])
             power = None if resolving_power is None else resolving_power[start:end]
-            cond = conditioning(power, len(f), model.frame["default_power"]).to(device)
-            mean, var = model(network_input(rest_flux, rest_ivar), cond)
+            mean, var = model(network_input(rest_flux, rest_ivar), model.condition(power, len(f)))
             means.append(mean.cpu())
             variances.append(var.cpu())
     n_labels = model.members[0].config["n_labels"]
@@ -114,6 +117,10 @@ class LabelPredictor:
         mean, var = predict_arrays(self.ensemble.to(device), flux, ivar, resolving_power,
                                    device, batch_size)
         self.ensemble.cpu()
+        return self.physical(mean, var)
+
+    def physical(self, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and calibrated 1-sigma errors from the ensemble's standardised outputs."""
         a, b = self.calibration
         sigma = np.sqrt(a**2 * var + b**2) * self.label_scale
         return mean * self.label_scale + self.label_mean, sigma
