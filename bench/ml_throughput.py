@@ -13,7 +13,10 @@ synthetic archive, ingests it into a fresh embedded PostgreSQL in a temporary
 LATENTVO_HOME, trains small models (which fills the preprocessed-spectra cache) and
 times ``ml.infer.infer`` for an autoencoder and a label model, per phase (load from
 the cache, model, COPY), printing encode + predict + write spectra/s and the latent
-rows/s written to PostgreSQL against the issue's targets. The archive has twice
+rows/s written to PostgreSQL against the issue's targets. Each repetition times both
+orders: the autoencoder first (separate jobs, the baseline) and the label model first,
+which stores the vectors it encodes so the autoencoder job finds nothing left (joint),
+and prints their ratio. The archive has twice
 ``--n-db`` spectra: half is ingested before training (training fills the cache), and
 each repetition infers it after deleting the products of the one before
 (``ml.infer.forget``); then the other half arrives, its ingest (timed against the first
@@ -141,27 +144,43 @@ def end_to_end(args) -> None:
             print(f"\nprofile {args.profile} ({args.members or label_config.members} label "
                   f"members), both models, {args.n_db} spectra per run, CPU "
                   f"({torch.get_num_threads()} torch threads)")
-            print(f"{'run':<22}{'e2e/s':>8}{'busy/s':>8}{'latent rows/s':>15}"
-                  f"{'label rows/s':>14}  (target 2,000 and 20,000)")
+            print(f"{'run':<22}{'jobs':<10}{'e2e/s':>8}{'busy/s':>8}{'latent rows/s':>15}"
+                  f"{'label rows/s':>14}{'all rows/s':>12}  (targets 2,000 and 20,000)")
 
-            def run(name: str, limit: int | None = None) -> None:
-                reports = [infer(engine, settings, m, limit=limit) for m in ("ae", "labels")]
-                n = reports[0].written
-                busy = sum(r.phases["model"] + r.phases["write"] for r in reports)
-                total = sum(r.seconds for r in reports)
-                print(f"{name:<22}{n / total:>8,.0f}{n / busy:>8,.0f}"
-                      f"{reports[0].rate('write'):>15,.0f}{reports[1].rate('write'):>14,.0f}")
-                for report in reports:
-                    print(f"    {report.summary()}")
+            def run(name: str, joint: bool = True, limit: int | None = None) -> float:
+                """Both models over the pending spectra; returns spectra/s end to end.
+
+                joint: the label model first, storing the vectors it encodes, then the
+                autoencoder (which finds nothing left); separate: the autoencoder first,
+                then the label model reading its stored vectors (the baseline).
+                """
+                order = ("labels", "ae") if joint else ("ae", "labels")
+                reports = {m: infer(engine, settings, m, limit=limit) for m in order}
+                ae, lab = reports["ae"], reports["labels"]
+                n = lab.written
+                busy = sum(r.phases["model"] + r.phases["write"] for r in reports.values())
+                total = sum(r.seconds for r in reports.values())
+                rows = ae.written + lab.written + lab.vectors_written
+                writing = sum(r.phases["write"] for r in reports.values())
+                per_table = ("-", "-") if joint else (f"{ae.rate('write'):,.0f}",
+                                                      f"{lab.rate('write'):,.0f}")
+                print(f"{name:<22}{'joint' if joint else 'separate':<10}{n / total:>8,.0f}"
+                      f"{n / busy:>8,.0f}{per_table[0]:>15}{per_table[1]:>14}"
+                      f"{rows / writing:>12,.0f}")
+                for model_id in order:
+                    print(f"    {reports[model_id].summary()}")
+                return n / total
 
             def forget_all() -> None:
                 for model_id in ("labels", "ae"):
                     forget(engine, model_id)
 
             for rep in range(args.repeat):
-                if rep:
+                rates = []
+                for joint in (False, True):
                     forget_all()
-                run(f"cache -> rows #{rep + 1}")
+                    rates.append(run(f"cache -> rows #{rep + 1}", joint))
+                print(f"    joint / separate, end to end: {rates[1] / rates[0]:.2f}x")
             # New files after training: ingest preprocesses them for the models' grids,
             # so their inference reads the cache, not the files.
             tick = time.perf_counter()
@@ -170,9 +189,12 @@ def end_to_end(args) -> None:
             run("new: ingested -> rows")
             forget_all()
             shutil.rmtree(settings.home / "cache", ignore_errors=True)
-            run("files -> rows", limit=args.n_db)  # reads and preprocesses the files
+            # separate jobs: a limited autoencoder run after a joint one would pick the
+            # other half
+            run("files -> rows", joint=False, limit=args.n_db)  # reads the files
             print("e2e: both infer jobs' wall time (preflight, load, model, COPY, index); "
-                  "busy: their model + COPY phases only")
+                  "busy: their model + COPY phases only; all rows/s: rows of both tables "
+                  "over the COPY phases (a joint run writes both tables in one phase)")
             print(f"ingest of the new files with preprocessing for the models' grid: "
                   f"{ingest_prepared:,.0f} files/s ({ingested.preprocessed} preprocessed), "
                   f"plain ingest of as many before training: {ingest_plain:,.0f} files/s "

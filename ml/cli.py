@@ -110,7 +110,9 @@ def train_labels(
 @ml_app.command("infer")
 @ml_errors
 def infer_command(
-    model_ids: Annotated[list[str], typer.Argument(help="Models to run (autoencoders first)")],
+    model_ids: Annotated[list[str], typer.Argument(
+        help="Models to run; label models run first, since they also store the latent "
+             "vectors of their autoencoder")],
     skip_uncovered: Annotated[bool, typer.Option(
         help="Leave out spectra that do not cover the model's grid")] = False,
     limit: Annotated[int, typer.Option(min=0, help="At most this many spectra (0: all)")] = 0,
@@ -119,9 +121,12 @@ def infer_command(
 ) -> None:
     """Write latent vectors / labels for every spectrum that lacks them (resumable)."""
     from ml.infer import infer
+    from ml.registry import AUTOENCODER, get
     from vo_service.progress import progress_bar
 
     database, settings = _database()
+    # stable: the given order within label models and within autoencoders
+    model_ids = sorted(model_ids, key=lambda m: get(database.engine, m).kind == AUTOENCODER)
     for model_id in model_ids:
         with progress_bar(f"infer {model_id}", None, unit="spectra",
                           enabled=not quiet) as advance:

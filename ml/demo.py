@@ -35,7 +35,9 @@ def run(database: Database, settings: Settings, label_set_name: str,
                              model_id=default_model_id("demo-labels"), config=DEMO_LABELS,
                              seed=seed, progress=progress)
     label_id = labels.record.model_id
-    inferred = [infer(engine, settings, m, skip_uncovered=True) for m in (ae_id, label_id)]
+    # the label run stores the latent vectors it encodes; the autoencoder run then only
+    # checks that none is missing and that the similarity index exists
+    inferred = [infer(engine, settings, m, skip_uncovered=True) for m in (label_id, ae_id)]
     analysis = analyse(engine, settings, ae_id, label_set=label_set_name, sample=2000,
                        seed=seed)
     page = write_report(engine, settings, [ae_id, label_id])

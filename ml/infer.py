@@ -33,7 +33,8 @@ import torch
 from ml.artifacts import load_autoencoder, load_label_model
 from ml.device import inference_batch, pick_device
 from ml.errors import MLError
-from ml.models.inputs import network_input
+from ml.models.autoencoder import encode_means
+from ml.models.inputs import batches, network_input
 from ml.registry import AUTOENCODER, ModelRecord, get
 from ml.similarity import drop_index, ensure_index
 from ml.training_store import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
@@ -47,7 +48,9 @@ from vo_service.db.copy import copy_rows
 class InferReport:
     model_id: str
     written: int = 0  # rows of the model's own table
-    vectors_written: int = 0  # a label run's: latent vectors it wrote for its autoencoder
+    # latent vectors written: an autoencoder run's own rows, or those a label run encoded
+    # for its domain score and stored under its autoencoder
+    vectors_written: int = 0
     already_done: int = 0
     skipped: dict[str, str] = field(default_factory=dict)  # obs_id -> reason
     index: str | None = None
@@ -69,11 +72,12 @@ class InferReport:
                 f"{self.rate('load'):,.0f}/s, model {self.rate('model'):,.0f}/s, write "
                 f"{self.rate('write'):,.0f}/s, index {self.phases['index']:.2f} s), "
                 f"{self.already_done} already done, {len(self.skipped)} skipped")
-        if self.vectors_written:
+        if self.vectors_written and self.vectors_written != self.written:
             text += f"; {self.vectors_written} latent vectors of its autoencoder written too"
         if self.index:
-            text += (f"; similarity index {self.index} "
-                     f"{'built after the writes' if self.rebuilt_index else 'updated row by row'}")
+            how = ("built after the writes" if self.rebuilt_index else
+                   "updated row by row" if self.vectors_written else "in place")
+            text += f"; similarity index {self.index} {how}"
         return text
 
 
@@ -112,9 +116,9 @@ class _Job:
             self.predictor, self.domain = load_label_model(settings.home, record)
             self.table = labels
         self.autoencoder, _ = load_autoencoder(settings.home, self.autoencoder_record)
-        self.autoencoder.to(self.device)
+        self.autoencoder.to(self.device).eval()
         if self.predictor is not None:
-            ensemble = self.predictor.ensemble.to(self.device)
+            ensemble = self.predictor.ensemble.to(self.device).eval()
             if not (torch.equal(ensemble.template, self.autoencoder.template)
                     and ensemble.frame["velocity_step"]
                     == self.autoencoder.config["velocity_step"]):
@@ -123,21 +127,20 @@ class _Job:
                               "does not belong to that autoencoder")
 
     def products(self, spectrum_ids: np.ndarray, flux: np.ndarray, ivar: np.ndarray,
-                 power: np.ndarray) -> tuple[list[dict], list[dict]]:
-        """(rows of the model's table, latent rows encoded on the way for a label run)."""
-        mu = np.full((len(spectrum_ids), self.autoencoder.latent_dim), np.nan, np.float32)
-        if self.predictor is not None:
-            where, vectors = _stored_vectors(self.engine, self.autoencoder_record.model_id,
-                                             spectrum_ids)
-            if len(where):
-                mu[where] = vectors
-        encode = np.isnan(mu).any(axis=1)
-        mu[encode], mean, var = self._forward(flux, ivar, power, encode)
-        vectors = [{"spectrum_id": int(sid), "model_id": self.autoencoder_record.model_id,
-                    "vec": "[" + ",".join(f"{v:.9g}" for v in vec) + "]"}  # exact float32
-                   for sid, vec in zip(spectrum_ids[encode], mu[encode], strict=True)]
+                 power: np.ndarray) -> list[tuple[sa.Table, str, list[dict]]]:
+        """The rows to write as (table, model id, rows), in the order of their locks: an
+        autoencoder run's vectors, or a label run's labels and then the vectors it
+        encoded on the way."""
+        ae_id = self.autoencoder_record.model_id
         if self.predictor is None:
-            return vectors, []
+            mu = encode_means(self.autoencoder, flux, ivar, power, self.device)
+            return [(latent, ae_id, _vector_rows(ae_id, spectrum_ids, mu))]
+        mu = np.full((len(spectrum_ids), self.autoencoder.latent_dim), np.nan, np.float32)
+        where, stored = _stored_vectors(self.engine, ae_id, spectrum_ids)
+        if len(where):
+            mu[where] = stored
+        encode = np.isnan(mu).any(axis=1)
+        mu[encode], mean, var = self._encode_and_predict(flux, ivar, power, encode)
         mean, sigma = self.predictor.physical(mean, var)
         scores = self.domain.score(mu)
         inside = self.domain.in_domain(scores, mean, sigma)
@@ -148,38 +151,35 @@ class _Job:
             for j, q in enumerate(self.predictor.quantities):
                 row[q], row[f"{q}_err"] = float(mean[i, j]), float(sigma[i, j])
             out.append(row)
-        return out, vectors
+        return [(labels, self.record.model_id, out),
+                (latent, ae_id, _vector_rows(ae_id, spectrum_ids[encode], mu[encode]))]
 
-    def _forward(self, flux: np.ndarray, ivar: np.ndarray, power: np.ndarray,
-                 encode: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        """Latent means of the ``encode`` rows and (label run) standardised label means and
-        variances of all rows, batch by batch from one rest-frame shift."""
-        ae, ensemble = self.autoencoder, self.predictor and self.predictor.ensemble
-        batch = inference_batch(self.device)
-        vectors, means, variances = [], [], []
+    def _encode_and_predict(self, flux: np.ndarray, ivar: np.ndarray, power: np.ndarray,
+                            encode: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Latent means of the ``encode`` rows and standardised label means and variances
+        of all rows, both networks reading one rest-frame shift per batch."""
+        ae, ensemble = self.autoencoder, self.predictor.ensemble
+        vectors = [np.zeros((0, ae.latent_dim), np.float32)]
+        means, variances = [], []
         with torch.inference_mode():
-            for start in range(0, len(flux), batch):
-                end = start + batch
-                rows = torch.as_tensor(encode[start:end]).to(self.device)
-                if ensemble is None and not rows.any():
-                    continue
-                f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(self.device)
-                iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(self.device)
+            for start, f, iv, p in batches(flux, ivar, power, self.device,
+                                           inference_batch(self.device)):
                 rest_flux, rest_ivar, rv = ae.rest_frame(f, iv)
                 x = network_input(rest_flux, rest_ivar)
-                p = power[start:end]
+                rows = torch.as_tensor(encode[start:start + len(f)], device=self.device)
                 if rows.any():
-                    vectors.append(ae.latent_from_rest(
-                        x[rows], rv[rows], ae.condition(p, len(f))[rows]).cpu())
-                if ensemble is not None:
-                    mean, var = ensemble(x, ensemble.condition(p, len(f)))
-                    means.append(mean.cpu())
-                    variances.append(var.cpu())
-        mu = (torch.cat(vectors).numpy() if vectors else
-              np.zeros((0, ae.latent_dim), np.float32))
-        if ensemble is None:
-            return mu, None, None
-        return mu, torch.cat(means).numpy(), torch.cat(variances).numpy()
+                    cond = ae.condition(p, len(f))[rows]
+                    vectors.append(ae.latent_from_rest(x[rows], rv[rows], cond).cpu().numpy())
+                mean, var = ensemble(x, ensemble.condition(p, len(f)))
+                means.append(mean.cpu())
+                variances.append(var.cpu())
+        return np.concatenate(vectors), torch.cat(means).numpy(), torch.cat(variances).numpy()
+
+
+def _vector_rows(model_id: str, spectrum_ids: np.ndarray, mu: np.ndarray) -> list[dict]:
+    return [{"spectrum_id": int(sid), "model_id": model_id,
+             "vec": "[" + ",".join(f"{v:.9g}" for v in vec) + "]"}  # exact float32
+            for sid, vec in zip(spectrum_ids, mu, strict=True)]
 
 
 def _stored_vectors(engine: sa.Engine, model_id: str,
@@ -247,9 +247,12 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
         todo = todo.subset(np.flatnonzero(covering))
     if limit is not None:
         todo = todo.subset(np.arange(min(limit, len(todo))))
-    with engine.connect() as conn:
-        new_vectors, stored_vectors = _vector_counts(conn, ae_record.model_id,
-                                                     todo.spectrum_id)
+    if record.kind == AUTOENCODER:  # every pending spectrum lacks a vector
+        new_vectors, stored_vectors = len(todo), report.already_done
+    else:
+        with engine.connect() as conn:
+            new_vectors, stored_vectors = _vector_counts(conn, ae_record.model_id,
+                                                         todo.spectrum_id)
     if new_vectors and 3 * new_vectors >= stored_vectors:
         report.rebuilt_index = _drop_index_if_free(engine, ae_record.model_id)
     cache = cache_for(settings, record.grid)
@@ -264,14 +267,14 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
             report.skipped[chunk.obs_id[i]] = loaded.errors.get(chunk.file_sha256[i],
                                                                 "unreadable")
         ok = np.flatnonzero(loaded.ok)
-        rows, vectors = job.products(chunk.spectrum_id[ok], loaded.flux[ok], loaded.ivar[ok],
-                                     loaded.resolving_power[ok])
-        tick = _lap(report, "model", tick)
-        written = _write(engine, [(job.table, model_id, rows),
-                                  (latent, ae_record.model_id, vectors)])
-        report.written += written[0]
-        report.vectors_written += written[1]
-        _lap(report, "write", tick)
+        if len(ok):
+            parts = job.products(chunk.spectrum_id[ok], loaded.flux[ok], loaded.ivar[ok],
+                                 loaded.resolving_power[ok])
+            tick = _lap(report, "model", tick)
+            written = _write(engine, parts)
+            report.written += written[0]
+            report.vectors_written += written[-1]  # the latent part comes last
+            _lap(report, "write", tick)
         if progress:
             progress(len(chunk))
     if record.kind == AUTOENCODER or report.vectors_written or report.rebuilt_index:

@@ -33,7 +33,7 @@ from torch import nn
 
 from ml.device import inference_batch
 from ml.models.encoder import conv_stack
-from ml.models.inputs import conditioning, network_input, pixel_weight
+from ml.models.inputs import batches, conditioning, network_input, pixel_weight
 from ml.rv import shift, to_rest_frame
 
 
@@ -158,16 +158,10 @@ class SpectrumAutoencoder(nn.Module):
 def _batched(model: SpectrumAutoencoder, encode, flux, ivar, resolving_power,
              device: torch.device, batch_size: int | None) -> list:
     model.eval()
-    batch_size = batch_size or inference_batch(device)
-    out = []
     with torch.inference_mode():
-        for start in range(0, len(flux), batch_size):
-            end = start + batch_size
-            f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(device)
-            iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(device)
-            power = None if resolving_power is None else resolving_power[start:end]
-            out.append(encode(f, iv, model.condition(power, len(f))))
-    return out
+        return [encode(f, iv, model.condition(power, len(f)))
+                for _, f, iv, power in batches(flux, ivar, resolving_power, device,
+                                               batch_size or inference_batch(device))]
 
 
 def encode_arrays(model: SpectrumAutoencoder, flux, ivar, resolving_power,

@@ -52,3 +52,15 @@ def pixel_weight(ivar: torch.Tensor) -> torch.Tensor:
     good = ivar > 0
     var = 1.0 / ivar.clamp_min(1e-12) + ERROR_FLOOR**2
     return torch.where(good, 1.0 / var, torch.zeros_like(ivar))
+
+
+def batches(flux, ivar, resolving_power, device: torch.device, batch_size: int):
+    """(start, flux, ivar, powers) per forward pass: float32 tensors on ``device`` and the
+    matching slice of resolving powers (None stays None). Every inference loop over
+    preprocessed arrays walks them this way; the caller holds ``torch.inference_mode``."""
+    for start in range(0, len(flux), batch_size):
+        end = start + batch_size
+        yield (start,
+               torch.as_tensor(flux[start:end], dtype=torch.float32).to(device),
+               torch.as_tensor(ivar[start:end], dtype=torch.float32).to(device),
+               None if resolving_power is None else resolving_power[start:end])

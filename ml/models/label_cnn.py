@@ -19,7 +19,7 @@ from torch import nn
 
 from ml.device import inference_batch
 from ml.models.encoder import conv_stack
-from ml.models.inputs import conditioning, network_input
+from ml.models.inputs import batches, conditioning, network_input
 from ml.rv import to_rest_frame
 
 
@@ -84,13 +84,9 @@ def predict_arrays(model: LabelEnsemble, flux, ivar, resolving_power, device: to
     batch_size = batch_size or inference_batch(device)
     means, variances = [], []
     with torch.inference_mode():
-        for start in range(0, len(flux), batch_size):
-            end = start + batch_size
-            f = torch.as_tensor(flux[start:end], dtype=torch.float32).to(device)
-            iv = torch.as_tensor(ivar[start:end], dtype=torch.float32).to(device)
+        for _, f, iv, power in batches(flux, ivar, resolving_power, device, batch_size):
             rest_flux, rest_ivar, _ = to_rest_frame(f, iv, model.template,
                                                     model.frame["velocity_step"])
-            power = None if resolving_power is None else resolving_power[start:end]
             mean, var = model(network_input(rest_flux, rest_ivar), model.condition(power, len(f)))
             means.append(mean.cpu())
             variances.append(var.cpu())

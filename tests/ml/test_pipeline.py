@@ -99,6 +99,32 @@ def test_inference_is_idempotent_and_resumable(database, settings, models):
     assert rows == 300
 
 
+def test_a_label_run_stores_the_latent_vectors_it_encodes(database, settings, models):
+    def vectors() -> dict[int, np.ndarray]:
+        with database.engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT spectrum_id, vec::real[] AS v FROM "
+                                        "latentvo.latent WHERE model_id = 'test-ae'")).all()
+        return {r.spectrum_id: np.array(r.v) for r in rows}
+
+    infer(database.engine, settings, "test-ae")
+    encoded_alone = vectors()
+    forget(database.engine, "test-labels")
+    forget(database.engine, "test-ae")
+    infer(database.engine, settings, "test-ae", limit=100)
+    run = infer(database.engine, settings, "test-labels", chunk_size=128)
+    assert (run.written, run.vectors_written) == (300, 200)  # 100 were stored already
+    assert run.rebuilt_index and run.index == index_name("test-ae")
+    assert "200 latent vectors of its autoencoder written too" in run.summary()
+    stored = vectors()
+    assert stored.keys() == encoded_alone.keys()
+    for sid, vec in encoded_alone.items():  # one shared rest-frame shift, same vectors
+        np.testing.assert_allclose(stored[sid], vec, rtol=1e-5, atol=1e-5)
+    after = infer(database.engine, settings, "test-ae")
+    assert (after.written, after.already_done) == (0, 300)
+    assert count(database, "SELECT count(*) FROM pg_indexes WHERE indexname = :n",
+                 n=index_name("test-ae")) == 1
+
+
 def test_similarity_index_exists_and_serves_top_k(database, models):
     infer(database.engine, database.settings, "test-ae")
     name = index_name("test-ae")
