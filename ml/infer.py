@@ -47,6 +47,8 @@ from vo_service.db.copy import copy_rows
 @dataclass
 class InferReport:
     model_id: str
+    autoencoder_id: str  # whose latent vectors the run reads and writes (itself, or a
+    # label model's base)
     written: int = 0  # rows of the model's own table
     # latent vectors written: an autoencoder run's own rows, or those a label run encoded
     # for its domain score and stored under its autoencoder
@@ -72,8 +74,9 @@ class InferReport:
                 f"{self.rate('load'):,.0f}/s, model {self.rate('model'):,.0f}/s, write "
                 f"{self.rate('write'):,.0f}/s, index {self.phases['index']:.2f} s), "
                 f"{self.already_done} already done, {len(self.skipped)} skipped")
-        if self.vectors_written and self.vectors_written != self.written:
-            text += f"; {self.vectors_written} latent vectors of its autoencoder written too"
+        if self.vectors_written and self.autoencoder_id != self.model_id:
+            text += (f"; {self.vectors_written} latent vectors of autoencoder "
+                     f"{self.autoencoder_id} written too")
         if self.index:
             how = ("built after the writes" if self.rebuilt_index else
                    "updated row by row" if self.vectors_written else "in place")
@@ -228,8 +231,8 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
     started = time.monotonic()
     record = get(engine, model_id)
     job = _Job(settings, record, engine, device)
-    report = InferReport(model_id)
     ae_record = job.autoencoder_record
+    report = InferReport(model_id, ae_record.model_id)
     with engine.connect() as conn:
         _check_stored_size(conn, ae_record)
         todo = _pending(conn, job.table, model_id)

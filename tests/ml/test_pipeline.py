@@ -114,7 +114,7 @@ def test_a_label_run_stores_the_latent_vectors_it_encodes(database, settings, mo
     run = infer(database.engine, settings, "test-labels", chunk_size=128)
     assert (run.written, run.vectors_written) == (300, 200)  # 100 were stored already
     assert run.rebuilt_index and run.index == index_name("test-ae")
-    assert "200 latent vectors of its autoencoder written too" in run.summary()
+    assert "200 latent vectors of autoencoder test-ae written too" in run.summary()
     stored = vectors()
     assert stored.keys() == encoded_alone.keys()
     for sid, vec in encoded_alone.items():  # one shared rest-frame shift, same vectors
