@@ -6,7 +6,8 @@ lock, re-checking for rows another run wrote meanwhile), so a killed run loses o
 its current chunk and a repeated run writes nothing. Operator mistakes are found
 before anything is written: a missing or altered artifact, vectors of another size
 already stored under the model, spectra that do not cover the model's grid (unless
-``skip_uncovered``). An autoencoder run finally builds the model's HNSW index.
+``skip_uncovered``). An autoencoder run finally creates its HNSW index if missing; a
+label run does so for its autoencoder's index when it wrote vectors or dropped it.
 
 A label run encodes the spectra whose autoencoder vectors are not stored yet (its
 domain score needs them) and stores those vectors as well, in the same transaction as
