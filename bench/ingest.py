@@ -26,10 +26,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ml.formats import read_spectrum  # noqa: E402
 from ml.synth import write_archive  # noqa: E402
 from schema.tables import spectra  # noqa: E402
 from vo_service.archive.ingest import SPECTRA_COLUMNS, Ingester, expand_paths  # noqa: E402
+from vo_service.archive.readers import read_spectrum  # noqa: E402
 from vo_service.config import load_settings  # noqa: E402
 from vo_service.db.copy import copy_rows  # noqa: E402
 from vo_service.db.database import Database  # noqa: E402

@@ -29,16 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ml import quality  # noqa: E402
 from ml.analysis import analyse_arrays  # noqa: E402
+from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
 from ml.device import pick_device  # noqa: E402
 from ml.domain import DomainModel, domain_dims  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
 from ml.preprocess import common_grid  # noqa: E402
 from ml.profiles import profile_configs  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
-from ml.spectrum import air_to_vacuum  # noqa: E402
 from ml.synth import write_archive  # noqa: E402
 from ml.train import AutoencoderConfig, train_autoencoder, train_label_model  # noqa: E402
-from ml.training_store import LABEL_QUANTITIES  # noqa: E402
+from vo_service.archive.spectrum import air_to_vacuum  # noqa: E402
 
 
 def archive(out: Path, n: int, seed: int) -> Path:
@@ -125,11 +125,11 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
     """The production path: ingest, train, infer through PostgreSQL, then read back."""
     import sqlalchemy as sa
 
+    from ml.archive_reader import load_arrays, select_spectra
     from ml.artifacts import load_autoencoder
     from ml.infer import infer
-    from ml.registry import get
+    from ml.model_registry import get
     from ml.training_runs import train_autoencoder_run, train_label_run
-    from ml.training_store import load_arrays, select_spectra
     from vo_service.archive.ingest import Ingester, expand_paths
     from vo_service.archive.reference_labels import attach
     from vo_service.config import load_settings

@@ -110,8 +110,8 @@ def model_only(args) -> None:
 def end_to_end(args) -> None:
     import shutil
 
+    from ml.archive_reader import grid_preparers
     from ml.infer import forget, infer
-    from ml.registry import model_grids
     from ml.synth import write_archive
     from ml.training_runs import train_autoencoder_run, train_label_run
     from vo_service.archive.ingest import Ingester, expand_paths
@@ -184,7 +184,8 @@ def end_to_end(args) -> None:
             # New files after training: ingest preprocesses them for the models' grids,
             # so their inference reads the cache, not the files.
             tick = time.perf_counter()
-            ingested = Ingester(engine, settings, grids=model_grids(engine)).run(new)
+            ingested = Ingester(engine, settings,
+                                preparers=grid_preparers(engine, settings)).run(new)
             ingest_prepared = len(new) / (time.perf_counter() - tick)
             run("new: ingested -> rows")
             forget_all()

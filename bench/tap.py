@@ -138,10 +138,10 @@ def timed_with_memory(url: str, query: str, pid: int | None, maxrec: int) -> dic
 
 def copy_baseline(repeat: int) -> dict:
     """PostgreSQL's own COPY (query) TO STDOUT of the large query's rows, on our database."""
+    from schema.catalogues import PublishedTables
     from vo_service.adql import Catalog, translate
     from vo_service.config import load_settings
     from vo_service.db.database import Database
-    from vo_service.publish.registry import PublishedTables
 
     database = Database(load_settings())
     catalog = Catalog.from_tables(PublishedTables(database.engine).tables())

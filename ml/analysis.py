@@ -21,12 +21,12 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.feature_selection import mutual_info_regression
 
+from ml.archive_reader import LABEL_QUANTITIES, load_arrays, reference_set, select_spectra
 from ml.artifacts import load_autoencoder
 from ml.errors import MLError
+from ml.model_registry import get
 from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays, information
 from ml.models.inputs import network_input
-from ml.registry import get
-from ml.training_store import LABEL_QUANTITIES, load_arrays, reference_set, select_spectra
 from schema.tables import latent, latent_dimensions, latent_mutual_information, spectra
 from vo_service.config import Settings
 

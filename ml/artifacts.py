@@ -13,9 +13,9 @@ import torch
 
 from ml.domain import DomainModel
 from ml.errors import MLError
+from ml.model_registry import AUTOENCODER, LABEL_REGRESSOR, ModelRecord, load_artifact
 from ml.models.autoencoder import SpectrumAutoencoder
 from ml.models.label_cnn import LabelCNN, LabelEnsemble, LabelPredictor
-from ml.registry import AUTOENCODER, LABEL_REGRESSOR, ModelRecord, load_artifact
 from ml.train import TrainedAutoencoder, TrainedLabelModel
 
 

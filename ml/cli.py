@@ -121,7 +121,7 @@ def infer_command(
 ) -> None:
     """Write latent vectors / labels for every spectrum that lacks them (resumable)."""
     from ml.infer import infer
-    from ml.registry import AUTOENCODER, get
+    from ml.model_registry import AUTOENCODER, get
     from vo_service.progress import progress_bar
 
     database, settings = _database()
@@ -176,7 +176,7 @@ def report_command(
 @ml_errors
 def list_command() -> None:
     """List the registered models."""
-    from ml.registry import list_models
+    from ml.model_registry import list_models
 
     database, _ = _database()
     records = list_models(database.engine)

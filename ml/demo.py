@@ -11,7 +11,7 @@ import time
 
 from ml.analysis import analyse
 from ml.infer import infer
-from ml.registry import default_model_id
+from ml.model_registry import default_model_id
 from ml.report import write_report
 from ml.train import AutoencoderConfig, LabelConfig
 from ml.training_runs import train_autoencoder_run, train_label_run

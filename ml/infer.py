@@ -31,14 +31,14 @@ import numpy as np
 import sqlalchemy as sa
 import torch
 
+from ml.archive_reader import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
 from ml.artifacts import load_autoencoder, load_label_model
 from ml.device import inference_batch, pick_device
 from ml.errors import MLError
+from ml.model_registry import AUTOENCODER, ModelRecord, get
 from ml.models.autoencoder import encode_means
 from ml.models.inputs import batches, network_input
-from ml.registry import AUTOENCODER, ModelRecord, get
-from ml.similarity import drop_index, ensure_index
-from ml.training_store import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
+from schema.latent_index import drop_index, ensure_index
 from schema.tables import labels, latent, spectra
 from vo_service.archive.store import FileStore
 from vo_service.config import Settings

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ml.errors import MLError
-from ml.spectrum import Spectrum
+from vo_service.archive.spectrum import Spectrum
 
 MAX_BAD_FRACTION = 0.2  # a grid pixel more than this covered by bad pixels gets ivar 0
 SPIKE_REACH = 4  # a spike is compared with pixels 4-5 away on each side (hits: 1-4 pixels)

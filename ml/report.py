@@ -19,9 +19,9 @@ import numpy as np  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 import torch  # noqa: E402
 
+from ml.archive_reader import load_arrays, reference_set, select_spectra  # noqa: E402
 from ml.artifacts import load_autoencoder  # noqa: E402
-from ml.registry import AUTOENCODER, ModelRecord, get  # noqa: E402
-from ml.training_store import load_arrays, reference_set, select_spectra  # noqa: E402
+from ml.model_registry import AUTOENCODER, ModelRecord, get  # noqa: E402
 from schema.tables import spectra  # noqa: E402
 from vo_service.config import Settings  # noqa: E402
 

@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from ml.errors import MLError
-from ml.formats import read_spectrum
-from ml.preprocess import Grid, preprocess
-from ml.spectrum import Spectrum, SpectrumError
+from ml.preprocess import Grid, PreprocessError, preprocess, preprocess_many
+from vo_service.archive.readers import read_spectrum
+from vo_service.archive.spectrum import Spectrum, SpectrumError
 
 SHARD_SIZE = 4096
 PARALLEL_FROM = 64  # fewer files than this are read in-process
@@ -56,6 +56,44 @@ def resolving_power(spectrum: Spectrum) -> float:
     """The file's lambda/dlambda as the cache stores it (NaN where it states none)."""
     power = spectrum.meta.resolving_power
     return np.nan if power is None else float(power)
+
+
+@dataclass
+class IngestPreparer:
+    """Puts spectra on one model grid during ingest and keeps them in that grid's cache.
+
+    Implements ``vo_service.archive.ingest.GridPreparer``. It is pickled into the
+    ingest reader processes, so it carries only the grid and the cache root; the
+    cache (whose index can be large) is opened in the ingest process on first use.
+    """
+
+    grid: Grid
+    cache_root: Path
+    _cache: SpectraCache | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return self.grid.key
+
+    def covers(self, em_min_m: float, em_max_m: float) -> bool:
+        return self.grid.covered_by(em_min_m * 1e10, em_max_m * 1e10)
+
+    def prepare(self, spectra: Sequence[Spectrum]
+                ) -> list[tuple[np.ndarray, np.ndarray, float] | None]:
+        results = preprocess_many(spectra, self.grid)
+        return [None if isinstance(result, PreprocessError)
+                else (*result, resolving_power(spectrum))
+                for spectrum, result in zip(spectra, results, strict=True)]
+
+    def keep(self, file_sha256: Sequence[str],
+             prepared: Sequence[tuple[np.ndarray, np.ndarray, float]]) -> int:
+        if self._cache is None:
+            self._cache = SpectraCache(self.cache_root, self.grid)
+        flux, ivar, power = zip(*prepared, strict=True)
+        return self._cache.add(list(file_sha256), flux, ivar, power)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_cache": None}
 
 
 class SpectraCache:

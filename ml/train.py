@@ -1,7 +1,7 @@
 """Training loops for the autoencoder and the label ensemble, on in-memory arrays.
 
 They take preprocessed arrays, not database rows, so the same code trains from the
-archive (``ml.training_store``) or straight from files and arrays (``bench/``), on CPU
+archive (``ml.archive_reader``) or straight from files and arrays (``bench/``), on CPU
 or GPU. Runs are reproducible: one seed fixes the split, the initial weights and the
 batch order; early stopping keeps the weights of the best validation epoch. Spectra
 are shifted to the rest frame once, before training (``ml.rv``), with a template

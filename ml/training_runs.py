@@ -12,13 +12,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import sqlalchemy as sa
 
+from ml.archive_reader import (
+    ArchiveSpectra,
+    labelled_spectra,
+    load_arrays,
+    select_spectra,
+    training_checksum,
+)
 from ml.artifacts import autoencoder_payload, label_payload, load_autoencoder
 from ml.device import pick_device
 from ml.domain import DomainModel, domain_dims
 from ml.errors import MLError
-from ml.models.autoencoder import encode_arrays
-from ml.preprocess import Grid, common_grid
-from ml.registry import (
+from ml.model_registry import (
     AUTOENCODER,
     LABEL_REGRESSOR,
     ModelRecord,
@@ -29,7 +34,8 @@ from ml.registry import (
     register,
     save_artifact,
 )
-from ml.similarity import index_plan
+from ml.models.autoencoder import encode_arrays
+from ml.preprocess import Grid, common_grid
 from ml.train import (
     AutoencoderConfig,
     LabelConfig,
@@ -37,13 +43,7 @@ from ml.train import (
     train_autoencoder,
     train_label_model,
 )
-from ml.training_store import (
-    ArchiveSpectra,
-    labelled_spectra,
-    load_arrays,
-    select_spectra,
-    training_checksum,
-)
+from schema.latent_index import index_plan
 from vo_service.config import Settings
 from vo_service.progress import progress_bar
 

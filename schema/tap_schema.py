@@ -12,6 +12,7 @@ import re
 
 import sqlalchemy as sa
 
+from schema.adql_reserved import RESERVED_WORDS
 from schema.tables import metadata
 from schema.vo import VOTable, column_meta, table_meta, vo_column, vo_table
 
@@ -116,8 +117,6 @@ def adql_name(name: str) -> str:
     TAP 1.1 (and taplint, E-TMS-CRSV) wants TAP_SCHEMA and VOSI to show such names
     with their quotes, e.g. ``"size"``.
     """
-    from vo_service.adql.reserved import RESERVED_WORDS  # the ADQL engine owns the list
-
     return f'"{name}"' if name.upper() in RESERVED_WORDS else name
 
 
@@ -129,8 +128,14 @@ def _size(arraysize: str | None) -> int | None:
     return int(match.group()) if match else None
 
 
-def tap_schema_rows(published: list[sa.Table]) -> dict[sa.Table, list[dict]]:
-    """The rows of each TAP_SCHEMA table describing ``published``."""
+def tap_schema_rows(published: list[sa.Table], descriptions: dict[str, str] | None = None
+                    ) -> dict[sa.Table, list[dict]]:
+    """The rows of each TAP_SCHEMA table describing ``published``.
+
+    ``descriptions`` adds schema descriptions to :data:`SCHEMA_DESCRIPTIONS` (those of
+    published catalogues, which live in the database).
+    """
+    described = {**(descriptions or {}), **SCHEMA_DESCRIPTIONS}
     names = {qualified_name(t) for t in published}
     schema_names = sorted({t.schema for t in published},
                           key=lambda s: (s == TAP_SCHEMA, s))
@@ -138,7 +143,7 @@ def tap_schema_rows(published: list[sa.Table]) -> dict[sa.Table, list[dict]]:
                                         key_columns: []}
     for index, name in enumerate(schema_names):
         rows[schemas].append({"schema_name": name, "utype": None,
-                              "description": SCHEMA_DESCRIPTIONS.get(name),
+                              "description": described.get(name),
                               "schema_index": index})
     for table in published:
         tmeta = table_meta(table)
@@ -176,13 +181,14 @@ def tap_schema_rows(published: list[sa.Table]) -> dict[sa.Table, list[dict]]:
     return rows
 
 
-def refresh(connection: sa.Connection, published: list[sa.Table]) -> None:
+def refresh(connection: sa.Connection, published: list[sa.Table],
+            descriptions: dict[str, str] | None = None) -> None:
     """Replace TAP_SCHEMA's content with the description of ``published``.
 
     Runs inside the caller's transaction, so readers see either the old or
     the new metadata, never a mix.
     """
-    rows = tap_schema_rows(published)
+    rows = tap_schema_rows(published, descriptions)
     for table in (key_columns, keys, columns, tables, schemas):
         connection.execute(table.delete())
     for table in (schemas, tables, columns, keys, key_columns):

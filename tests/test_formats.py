@@ -12,10 +12,10 @@ import pytest
 from astropy.io import fits, votable
 from astropy.table import Table
 
-from ml.formats import FORMATS, SUFFIXES, fits_1d_wcs, read_spectrum, sniff_format
-from ml.formats.fits_1d_wcs import estimate_sigma
-from ml.spectrum import Spectrum, SpectrumError, SpectrumMeta
 from ml.synth import write_corrupt_examples
+from vo_service.archive.readers import FORMATS, SUFFIXES, fits_1d_wcs, read_spectrum, sniff_format
+from vo_service.archive.readers.fits_1d_wcs import estimate_sigma
+from vo_service.archive.spectrum import Spectrum, SpectrumError, SpectrumMeta
 
 CALIBRATED = "erg Angstrom-1 s-1 cm-2"
 N = 1500

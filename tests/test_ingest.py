@@ -13,10 +13,10 @@ import psutil
 import pytest
 import sqlalchemy as sa
 
-from ml.formats import FORMATS, read_spectrum
 from ml.synth import write_archive, write_corrupt_examples
 from tests.conftest import REPO, run_cli
 from vo_service.archive.ingest import Ingester, IngestError, expand_paths
+from vo_service.archive.readers import FORMATS, read_spectrum
 from vo_service.archive.store import FileStore
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml.formats import read_spectrum
 from ml.synth import draw_population, normalised_flux, render_batch, write_archive
 from ml.synth.model import C_KMS, continuum
+from vo_service.archive.readers import read_spectrum
 
 GRID = np.logspace(np.log10(3800.0), np.log10(9200.0), 4000)  # SDSS-like
 R = 2000.0

@@ -9,7 +9,7 @@ from astropy.io import votable
 from astropy.io.votable import from_table
 from astropy.table import Table
 
-from ml.formats import votable_data
+from vo_service.archive.readers import votable_data
 
 
 def astropy_parse(data: bytes):

@@ -164,7 +164,7 @@ def ingest(
     """Ingest spectrum files into the archive (re-ingesting changes nothing)."""
     from dataclasses import replace
 
-    from ml.registry import model_grids
+    from ml.archive_reader import grid_preparers
     from vo_service.archive.ingest import Ingester, expand_paths
     from vo_service.progress import progress_bar
 
@@ -178,7 +178,7 @@ def ingest(
         raise IngestError(f"no spectrum files found in {' '.join(paths)}")
     ingester = Ingester(database.engine, settings, workers=workers, chunk_size=chunk_size,
                         retry_rejected=retry_rejected,
-                        grids=model_grids(database.engine) if preprocess else ())
+                        preparers=grid_preparers(database.engine, settings) if preprocess else ())
     with progress_bar("ingest", len(files), unit="files", enabled=not quiet) as advance:
         report = ingester.run(files, progress=advance)
     for path, reason in report.rejected:

@@ -38,11 +38,11 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from ml.formats import FORMATS, fits_1d_wcs
-from ml.spectrum import Spectrum, SpectrumMeta
 from ml.synth.instruments import INSTRUMENTS, Instrument
 from ml.synth.model import render_batch
 from ml.synth.population import draw_population
+from vo_service.archive.readers import FORMATS, fits_1d_wcs
+from vo_service.archive.spectrum import Spectrum, SpectrumMeta
 
 GENERATOR_VERSION = "1.0"
 COLLECTION = "LVS-SYNTH"

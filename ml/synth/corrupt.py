@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.formats import eso_phase3, fits_1d_wcs, sdss
-from ml.formats.fitsfile import bintable_hdu, primary_hdu, write_hdus
-from ml.spectrum import Spectrum, SpectrumMeta
+from vo_service.archive.readers import eso_phase3, fits_1d_wcs, sdss
+from vo_service.archive.readers.fitsfile import bintable_hdu, primary_hdu, write_hdus
+from vo_service.archive.spectrum import Spectrum, SpectrumMeta
 
 _VOTABLE_WITHOUT_FLUX = """<?xml version="1.0" encoding="UTF-8"?>
 <VOTABLE version="1.4" xmlns="http://www.ivoa.net/xml/VOTable/v1.3">

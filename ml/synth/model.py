@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from ml.spectrum import air_to_vacuum
 from ml.synth import linelist, telluric
 from ml.synth.linelist import Bands, Lines
+from vo_service.archive.spectrum import air_to_vacuum
 
 C_KMS = 299_792.458
 SIGMA_PER_FWHM = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))

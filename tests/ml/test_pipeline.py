@@ -10,14 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from ml.analysis import analyse
+from ml.archive_reader import cache_for, grid_preparers
 from ml.errors import MLError
 from ml.infer import forget, infer
-from ml.registry import get, model_grids
+from ml.model_registry import get, model_grids
 from ml.report import write_report
-from ml.similarity import drop_index, index_name, top_k_sql
 from ml.train import AutoencoderConfig, LabelConfig
 from ml.training_runs import train_autoencoder_run, train_label_run
-from ml.training_store import cache_for
+from schema.latent_index import drop_index, index_name, top_k_sql
 from tests.conftest import run_cli
 from tests.ml.conftest import LABEL_SET
 from vo_service.archive.ingest import Ingester
@@ -249,7 +249,8 @@ def test_ingest_preprocesses_new_spectra_for_the_models_grids(database, settings
     for grid in grids:
         shutil.rmtree(cache_for(settings, grid).dir, ignore_errors=True)
 
-    report = Ingester(database.engine, settings, workers=2, grids=grids).run(
+    report = Ingester(database.engine, settings, workers=2,
+                      preparers=grid_preparers(database.engine, settings)).run(
         [Path(r.path) for r in chosen])
     assert (report.ingested, report.preprocessed) == (40, 40 * len(grids))
     cache = cache_for(settings, get(database.engine, "test-ae").grid)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml.spectrum import Spectrum, SpectrumMeta
+from vo_service.archive.spectrum import Spectrum, SpectrumMeta
 
 WAVE_MIN, WAVE_MAX = 5000.0, 5400.0
 RANGES = {"teff": (4000.0, 7000.0), "logg": (1.0, 5.0), "mh": (-2.0, 0.5),

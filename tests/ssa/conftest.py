@@ -37,7 +37,7 @@ def _seed_vocabulary() -> None:
 
 
 def add_ml_products(engine: sa.Engine) -> None:
-    from ml.similarity import ensure_index
+    from schema.latent_index import ensure_index
     from schema.tables import labels, latent, models
 
     with engine.begin() as conn:

@@ -15,9 +15,9 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.time import Time
 
-from ml.spectrum import air_to_vacuum
 from tests.ssa.conftest import AE_MODEL, LABEL_MODEL
 from tests.ssa.test_ssa_http import votable
+from vo_service.archive.spectrum import air_to_vacuum
 
 
 @pytest.fixture

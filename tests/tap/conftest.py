@@ -117,7 +117,7 @@ def fill_archive(engine: sa.Engine) -> None:
 
 def publish_catalogue(database, tmp_dir: Path, n: int = N_CATALOGUE) -> Path:
     """``mlspec.spectra`` from the kit's generator, published like an operator would."""
-    from vo_service.publish.declaration import Declaration
+    from schema.catalogue_declaration import Declaration
     from vo_service.publish.loader import publish
 
     gen = _gen_data()

@@ -11,9 +11,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from schema.catalogue_declaration import Declaration, DeclarationError
 from tests.conftest import REPO
 from tests.tap.conftest import N_CATALOGUE
-from vo_service.publish.declaration import Declaration, DeclarationError
 
 
 def test_published_catalogue_is_queryable_and_described(tap_server, archive):

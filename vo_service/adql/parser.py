@@ -21,9 +21,9 @@ from pathlib import Path
 from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from schema.adql_reserved import RESERVED_WORDS
 from vo_service.adql import ast
 from vo_service.adql.errors import ADQLSemanticError, ADQLSyntaxError, at
-from vo_service.adql.reserved import RESERVED_WORDS
 
 GRAMMAR_PATH = Path(__file__).with_name("grammar.lark")
 

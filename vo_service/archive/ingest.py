@@ -4,13 +4,18 @@ Work proceeds in chunks of files:
 
 1. hash every file (in worker processes);
 2. drop files whose checksum the archive has already seen (re-ingest is a no-op);
-3. read the rest (``ml.formats.read_spectrum``), extract their metadata, copy
-   them into the store and, for every registered model's wavelength grid they
-   cover, preprocess them (in worker processes);
+3. read the rest (``vo_service.archive.readers.read_spectrum``), extract their metadata, copy
+   them into the store and, for every :class:`GridPreparer` handed in (one per
+   registered model grid), put the spectra it covers on its grid (in worker
+   processes);
 4. write the chunk in one transaction: spectra rows and the outcome of every
-   file (ingested or rejected with its reason) through COPY; then add the
-   preprocessed arrays of the committed spectra to the grids' caches
-   (``ml.spectra_cache``), so that inference of new spectra never reads files.
+   file (ingested or rejected with its reason) through COPY; then hand the
+   prepared arrays of the committed spectra to their preparers to keep, so that
+   inference of new spectra never reads files.
+
+The archive knows nothing of models: the preparers come from the caller (the
+command line builds them from the ML model registry), so this module, like the
+rest of ``vo_service`` below the CLI, never imports ``ml``.
 
 Step 4 of a chunk runs while the workers do steps 1-3 of the next one, so the
 database write costs no reading time.
@@ -31,10 +36,11 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import cdshealpix
 import numpy as np
@@ -42,12 +48,9 @@ import sqlalchemy as sa
 from astropy import units as u
 from astropy.coordinates import Latitude, Longitude
 
-from ml.formats import has_spectrum_suffix, read_spectrum
-from ml.preprocess import Grid, PreprocessError, preprocess_many
-from ml.spectra_cache import resolving_power
-from ml.spectrum import Spectrum, SpectrumError
-from ml.training_store import cache_for
 from schema.tables import ingest_files, spectra
+from vo_service.archive.readers import has_spectrum_suffix, read_spectrum
+from vo_service.archive.spectrum import Spectrum, SpectrumError
 from vo_service.archive.store import FileStore, sha256_of
 from vo_service.config import Settings
 from vo_service.db.copy import copy_rows
@@ -57,7 +60,6 @@ ACCESS_FORMATS = {
     "spectrum-votable": "application/x-votable+xml",
 }
 DEFAULT_ACCESS_FORMAT = "application/fits"
-HEALPIX_DEPTH = 29
 EXAMINE_BATCH = 16  # files per worker task
 PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 
@@ -66,14 +68,36 @@ class IngestError(RuntimeError):
     """An operator error (e.g. no input files); individual bad files are not errors."""
 
 
+Prepared = tuple[np.ndarray, np.ndarray, float]  # flux, inverse variance, resolving power
+
+
+class GridPreparer(Protocol):
+    """Puts new spectra on one model's wavelength grid while ingest has them in memory.
+
+    Instances are pickled into the reader processes, which call :meth:`covers` and
+    :meth:`prepare`; :meth:`keep` runs in the ingest process after the chunk's commit.
+    """
+
+    key: str  # names the grid in :attr:`FileOutcome.prepared`
+
+    def covers(self, em_min_m: float, em_max_m: float) -> bool:
+        """Whether a spectrum spanning these vacuum wavelengths (metres) fills the grid."""
+
+    def prepare(self, spectra: Sequence[Spectrum]) -> list[Prepared | None]:
+        """The arrays of each spectrum on the grid, or None where it cannot be put there."""
+
+    def keep(self, file_sha256: Sequence[str], prepared: Sequence[Prepared]) -> int:
+        """Store the arrays of committed spectra; returns how many were new."""
+
+
 @dataclass
 class FileOutcome:
     path: str
     sha256: str | None
     row: dict | None = None  # spectra row when the file was readable
     reason: str | None = None  # why it was rejected
-    # grid key -> (flux, ivar, resolving power) on that grid, for the grids it covers
-    prepared: dict[str, tuple[np.ndarray, np.ndarray, float]] = field(default_factory=dict)
+    # preparer key -> arrays on that grid, for the grids it covers
+    prepared: dict[str, Prepared] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,21 +179,21 @@ def _examine(args: tuple[str, str, str, str, str, str]
 
 
 def _examine_batch(batch: list[tuple[str, str, str, str, str, str]],
-                   grids: tuple[Grid, ...] = ()) -> list[FileOutcome]:
+                   preparers: tuple[GridPreparer, ...] = ()) -> list[FileOutcome]:
     """Several files per task: one inter-process round trip instead of one per file.
 
     A spectrum that a grid cannot take (it does not cover it, no good pixel there) is
-    still ingested; it just gets no cache entry for that grid.
+    still ingested; it just gets no prepared arrays for that grid.
     """
     examined = [_examine(args) for args in batch]
     readable = [(o, s) for o, s in examined if s is not None]
-    for grid in grids:
+    for preparer in preparers:
         covering = [(o, s) for o, s in readable
-                    if grid.covered_by(o.row["em_min"] * 1e10, o.row["em_max"] * 1e10)]
-        results = preprocess_many([s for _, s in covering], grid)
-        for (outcome, spectrum), result in zip(covering, results, strict=True):
-            if not isinstance(result, PreprocessError):
-                outcome.prepared[grid.key] = (*result, resolving_power(spectrum))
+                    if preparer.covers(o.row["em_min"], o.row["em_max"])]
+        results = preparer.prepare([s for _, s in covering])
+        for (outcome, _spectrum), result in zip(covering, results, strict=True):
+            if result is not None:
+                outcome.prepared[preparer.key] = result
     return [o for o, _ in examined]
 
 
@@ -221,20 +245,26 @@ OUTCOME_COLUMNS = ["file_sha256", "path", "status", "reason", "spectrum_id"]
 
 
 class Ingester:
-    """``grids``: the wavelength grids to preprocess new spectra for (``ml.registry.
-    model_grids`` gives those of the registered models; none before any training)."""
+    """Ingests files into the archive of ``engine``.
+
+    Parameters
+    ----------
+    preparers
+        One per model grid that new spectra should be put on while they are read
+        (``ml.spectra_cache.grid_preparers`` builds those of the registered models;
+        none before any training, or when the operator asks for none).
+    """
 
     def __init__(self, engine: sa.Engine, settings: Settings, *, workers: int | None = None,
                  chunk_size: int = 400, retry_rejected: bool = False,
-                 grids: Iterable[Grid] = ()):
+                 preparers: Iterable[GridPreparer] = ()):
         self.engine = engine
         self.settings = settings
         self.store = FileStore(settings.store_dir)
         self.workers = workers or max(1, min(os.cpu_count() or 1, 8))
         self.chunk_size = chunk_size
         self.retry_rejected = retry_rejected
-        self.grids = tuple(grids)
-        self.caches = {grid.key: cache_for(settings, grid) for grid in self.grids}
+        self.preparers = tuple(preparers)
 
     def run(self, paths: list[Path],
             progress: Callable[[int], None] | None = None) -> IngestReport:
@@ -269,7 +299,7 @@ class Ingester:
         todo = [(p, s, str(self.store.root), self.settings.authority,
                  self.settings.collection, self.settings.release)
                 for s, p in by_sha.items() if s not in known]
-        examined = [pool.submit(_examine_batch, todo[i:i + EXAMINE_BATCH], self.grids)
+        examined = [pool.submit(_examine_batch, todo[i:i + EXAMINE_BATCH], self.preparers)
                     for i in range(0, len(todo), EXAMINE_BATCH)]
         return _Chunk(len(chunk), examined, unreadable)
 
@@ -277,10 +307,11 @@ class Ingester:
                       progress: Callable[[int], None] | None) -> None:
         ingested = self._write([o for future in chunk.examined for o in future.result()],
                                report)
-        for key, cache in self.caches.items():
-            prepared = [(o.sha256, *o.prepared[key]) for o in ingested if key in o.prepared]
-            if prepared:
-                report.preprocessed += cache.add(*zip(*prepared, strict=True))
+        for preparer in self.preparers:
+            kept = [o for o in ingested if preparer.key in o.prepared]
+            if kept:
+                report.preprocessed += preparer.keep([o.sha256 for o in kept],
+                                                     [o.prepared[preparer.key] for o in kept])
         for outcome in chunk.unreadable:  # no checksum, so nothing to record in the table
             report.rejected.append((outcome.path, outcome.reason))
         if progress:
@@ -359,7 +390,7 @@ def _healpix(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
     if len(ra) == 0:
         return np.array([], dtype=np.uint64)
     return cdshealpix.nested.lonlat_to_healpix(
-        Longitude(ra, u.deg), Latitude(dec, u.deg), HEALPIX_DEPTH)
+        Longitude(ra, u.deg), Latitude(dec, u.deg), spectra.info["vo"].position.depth)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

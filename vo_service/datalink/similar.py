@@ -1,6 +1,6 @@
 """``/datalink/similar``: the K spectra nearest to one spectrum in a latent space.
 
-The neighbours come from the same SQL form as ``ml.similarity.top_k_sql`` (and
+The neighbours come from the same SQL form as ``schema.latent_index.top_k_sql`` (and
 as the ADQL translation of ``TOP k ... WHERE model_id = 'M' ORDER BY
 lvo_latent_distance(vec, q)``): ``vec::vector(N) <op> q ORDER BY ... LIMIT k``
 over ``latentvo.latent`` restricted to the model, which the model's partial
@@ -19,7 +19,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from ml.similarity import index_plan, top_k_sql
+from schema.latent_index import index_plan, top_k_sql
 from schema.tables import spectra
 from schema.vo import column_meta
 from vo_service.dali import DALIError, error_response, read_params

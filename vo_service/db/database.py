@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from schema import migrate
+from schema.catalogues import refresh_tap_schema
 from schema.tables import OPS_SCHEMA, PUBLISHED_SCHEMA, published_tables
 from vo_service.config import Settings
 from vo_service.db.embedded import EmbeddedPostgres
@@ -100,8 +101,6 @@ class Database:
     # -- preparation ----------------------------------------------------------
 
     def upgrade(self) -> str:
-        from vo_service.publish.registry import refresh_tap_schema
-
         """Apply migrations, grants and TAP_SCHEMA; idempotent. Returns the revision.
 
         Concurrent upgrades (several processes starting at once) are serialised by

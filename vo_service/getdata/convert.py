@@ -6,7 +6,7 @@ name, then renamed, so concurrent requests never see half a file). The store is
 content-addressed, so a cached product never goes stale; bump
 :data:`CACHE_VERSION` when a writer changes.
 
-* ``votable``: the IVOA Spectrum DM VOTable of ``ml.formats.spectrum_votable``;
+* ``votable``: the IVOA Spectrum DM VOTable of ``vo_service.archive.readers.spectrum_votable``;
 * ``fits``: a FITS binary table, one row per pixel, with the Spectrum DM utypes
   in ``TUTYPEn`` and units in ``TUNITn`` (astropy and specutils' ``tabular-fits``
   loader read wavelength and flux with their units);
@@ -106,15 +106,15 @@ class Converter:
 
 
 def convert(source: Path, key: str, title: str) -> bytes:
-    from ml.formats import read_spectrum
-    from ml.spectrum import SpectrumError
+    from vo_service.archive.readers import read_spectrum
+    from vo_service.archive.spectrum import SpectrumError
 
     try:
         spectrum = read_spectrum(source)
     except SpectrumError as exc:
         raise ConversionError(f"the stored file cannot be read: {exc}") from None
     if key == "votable":
-        from ml.formats.spectrum_votable import dumps
+        from vo_service.archive.readers.spectrum_votable import dumps
         return dumps(spectrum)
     if key == "fits":
         return fits_bytes(spectrum, title)
@@ -124,7 +124,7 @@ def convert(source: Path, key: str, title: str) -> bytes:
 
 
 def _fits_unit(text: str | None) -> str | None:
-    from ml.formats.common import parse_unit
+    from vo_service.archive.readers.common import parse_unit
 
     unit = parse_unit(text) if text else None
     if unit is None:
@@ -138,7 +138,7 @@ def _fits_unit(text: str | None) -> str | None:
 def fits_bytes(spectrum, title: str) -> bytes:
     from astropy.io import fits
 
-    from ml.formats.common import sigma_from_ivar
+    from vo_service.archive.readers.common import sigma_from_ivar
 
     meta = spectrum.meta
     air = meta.spec_frame == "air"

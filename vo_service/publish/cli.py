@@ -18,7 +18,7 @@ publish_app = typer.Typer(help="Publish existing catalogues (declaration file + 
 
 
 def _errors(func):
-    from vo_service.publish.declaration import DeclarationError
+    from schema.catalogue_declaration import DeclarationError
     from vo_service.publish.loader import PublishError
 
     @functools.wraps(func)
@@ -42,7 +42,7 @@ def publish_table(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
 ) -> None:
     """Create the declared table, load the rows, grant it to readers, add it to TAP_SCHEMA."""
-    from vo_service.publish.declaration import Declaration
+    from schema.catalogue_declaration import Declaration
     from vo_service.publish.loader import publish
 
     decl = Declaration.from_file(declaration)
@@ -67,7 +67,7 @@ def publish_table(
 @_errors
 def publish_list() -> None:
     """List the published catalogues."""
-    from schema.uws import published_catalogues
+    from schema.ops import published_catalogues
 
     database = Database(load_settings())
     database.upgrade()
@@ -105,7 +105,7 @@ def publish_drop(
 @_errors
 def publish_refresh() -> None:
     """Regenerate TAP_SCHEMA over the declared tables and all published catalogues."""
-    from vo_service.publish.registry import refresh_tap_schema
+    from schema.catalogues import refresh_tap_schema
 
     database = Database(load_settings())
     database.upgrade()

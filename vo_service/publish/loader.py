@@ -28,9 +28,9 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from schema.uws import published_catalogues
-from vo_service.publish.declaration import HEALPIX_DEPTH, Declaration, DeclarationError
-from vo_service.publish.registry import refresh_tap_schema
+from schema.catalogue_declaration import HEALPIX_DEPTH, Declaration, DeclarationError
+from schema.catalogues import refresh_tap_schema
+from schema.ops import published_catalogues
 
 BATCH_ROWS = 50_000
 

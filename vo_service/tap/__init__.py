@@ -15,8 +15,8 @@ log = logging.getLogger("latentvo.tap")
 
 
 def install(app: FastAPI, database) -> None:
+    from schema.catalogues import PublishedTables
     from vo_service.dali import now_utc
-    from vo_service.publish.registry import PublishedTables
     from vo_service.tap import examples, jobs, root, sync
     from vo_service.tap.limits import load_limits
     from vo_service.tap.query import TAPService
@@ -37,7 +37,7 @@ def install(app: FastAPI, database) -> None:
 
 
 def start(app: FastAPI) -> None:
-    from vo_service.publish.registry import refresh_tap_schema
+    from schema.catalogues import refresh_tap_schema
 
     tap = app.state.tap
     tap.result_dir.mkdir(parents=True, exist_ok=True)

@@ -99,7 +99,7 @@ class TAPService:
 
     def __init__(self, database, published, limits: TAPLimits, result_dir) -> None:
         self.database = database
-        self.published = published  # vo_service.publish.registry.PublishedTables
+        self.published = published  # schema.catalogues.PublishedTables
         self.limits = limits
         self.result_dir = result_dir
         self.runner = QueryRunner(database)

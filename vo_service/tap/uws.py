@@ -1,6 +1,6 @@
 """UWS 1.1 jobs for TAP /async: persistence, phases, workers, recovery, cleanup.
 
-Every job is a row of ``latentvo_ops.uws_jobs`` (``schema/uws.py``); inline
+Every job is a row of ``latentvo_ops.uws_jobs`` (``schema/ops.py``); inline
 upload content is kept in ``uws_job_uploads`` and result files in the result
 store (``$LATENTVO_HOME/tap-results/<job id>/``). Nothing about a job lives
 only in memory, so any web process can answer for any job and a restart
@@ -40,7 +40,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from schema.uws import uws_job_uploads, uws_jobs
+from schema.ops import uws_job_uploads, uws_jobs
 from vo_service.dali import DALIError, Params, now_utc
 from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import Execution, QueryFailed

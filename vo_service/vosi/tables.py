@@ -4,7 +4,7 @@
 foreign keys, or without them for ``detail=min``); ``/tap/tables/{name}``
 returns one ``vosi:table`` with full detail (VOSI 1.1). The source is the
 same list of declared tables that TAP_SCHEMA is generated from
-(``vo_service.publish.registry``), so both always agree.
+(``schema.catalogues``), so both always agree.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
-from schema.tap_schema import SCHEMA_DESCRIPTIONS, adql_name
+from schema.tap_schema import adql_name
 from vo_service.dali import error_response
 from vo_service.vosi.xml import VS, XSI, element
 
@@ -71,7 +71,8 @@ def table_xml(table: sa.Table, names: set[str], *, detail: bool = True, root: bo
     return f'<{tag}{ns} type="{"base_table" if kind == "table" else "view"}">{body}</{tag}>'
 
 
-def tableset_xml(tables: list[sa.Table], *, detail: bool = True) -> str:
+def tableset_xml(tables: list[sa.Table], descriptions: dict[str, str], *,
+                 detail: bool = True) -> str:
     names = {f"{t.schema}.{t.name}" for t in tables}
     schemas: dict[str, list[sa.Table]] = {}
     for table in tables:
@@ -82,7 +83,7 @@ def tableset_xml(tables: list[sa.Table], *, detail: bool = True) -> str:
                                            min(t.info["vo"].table_index for t in schemas[s])))
     for schema in order:
         parts.append("<schema>" + element("name", schema)
-                     + element("description", SCHEMA_DESCRIPTIONS.get(schema)))
+                     + element("description", descriptions.get(schema)))
         parts += [table_xml(t, names, detail=detail) for t in schemas[schema]]
         parts.append("</schema>")
     parts.append("</vosi:tableset>\n")
@@ -91,8 +92,10 @@ def tableset_xml(tables: list[sa.Table], *, detail: bool = True) -> str:
 
 @router.get("/tap/tables")
 async def tables(request: Request, detail: str | None = None) -> Response:
-    published = await run_in_threadpool(request.app.state.tap.published.tables)
-    body = tableset_xml(published, detail=(detail or "max").lower() != "min")
+    registry = request.app.state.tap.published
+    published = await run_in_threadpool(registry.tables)
+    body = tableset_xml(published, registry.descriptions(),
+                        detail=(detail or "max").lower() != "min")
     return Response(body, media_type="text/xml")
 
 

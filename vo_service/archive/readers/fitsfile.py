@@ -23,7 +23,7 @@ from pathlib import Path
 import fitsio
 import numpy as np
 
-from ml.spectrum import SpectrumError
+from vo_service.archive.spectrum import SpectrumError
 
 BLOCK = 2880
 FITS_MAGIC = b"SIMPLE  ="

@@ -2,9 +2,10 @@
 
 Each format is one module with ``NAME``, ``read(path) -> Spectrum`` and
 ``write(spectrum, path)``. :func:`read_spectrum` recognises the format from the file's
-content (not its name), returns a validated :class:`~ml.spectrum.Spectrum`, and turns
-every failure into a :class:`~ml.spectrum.SpectrumError` whose message names the file
-and the reason.
+content (not its name), returns a validated
+:class:`~vo_service.archive.spectrum.Spectrum`, and turns every failure into a
+:class:`~vo_service.archive.spectrum.SpectrumError` whose message names the file and the
+reason.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from ml.formats import eso_phase3, fits_1d_wcs, sdss, spectrum_votable
-from ml.formats.common import file_stem, reading
-from ml.formats.fitsfile import read_fits
-from ml.formats.sniff import file_kind, fits_layout
-from ml.spectrum import Spectrum
+from vo_service.archive.readers import eso_phase3, fits_1d_wcs, sdss, spectrum_votable
+from vo_service.archive.readers.common import file_stem, reading
+from vo_service.archive.readers.fitsfile import read_fits
+from vo_service.archive.readers.sniff import file_kind, fits_layout
+from vo_service.archive.spectrum import Spectrum
 
 FORMATS: dict[str, ModuleType] = {
     module.NAME: module for module in (eso_phase3, fits_1d_wcs, sdss, spectrum_votable)

@@ -1,8 +1,8 @@
 """Helpers shared by the format readers: error wrapping, header look-ups, units, arrays.
 
 Every reader funnels its arrays through :func:`assemble` so that the conventions of
-:class:`ml.spectrum.Spectrum` (Angstrom, increasing wavelength, ivar 0 for bad pixels,
-finite flux) are enforced in exactly one place.
+:class:`vo_service.archive.spectrum.Spectrum` (Angstrom, increasing wavelength, ivar 0
+for bad pixels, finite flux) are enforced in exactly one place.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 
-from ml.spectrum import Spectrum, SpectrumError, SpectrumMeta
+from vo_service.archive.spectrum import Spectrum, SpectrumError, SpectrumMeta
 
 # Spellings seen in real headers that astropy's parsers reject or misread ("A" is ampere).
 _UNIT_ALIASES: dict[str, u.UnitBase] = {

@@ -16,9 +16,9 @@ import time
 import sqlalchemy as sa
 
 from schema import tap_schema
+from schema.catalogue_declaration import Declaration
+from schema.ops import published_catalogues
 from schema.tables import published_tables
-from schema.uws import published_catalogues
-from vo_service.publish.declaration import Declaration
 
 
 def catalogue_declarations(conn: sa.Connection) -> list[Declaration]:
@@ -46,12 +46,18 @@ def refresh_tap_schema(conn: sa.Connection) -> None:
     Runs in the caller's transaction; web processes starting together take turns.
     """
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": TAP_SCHEMA_LOCK})
-    for declaration in catalogue_declarations(conn):
-        if declaration.schema_description:
-            tap_schema.SCHEMA_DESCRIPTIONS.setdefault(declaration.schema,
-                                                      declaration.schema_description)
-    tables = all_published_tables(conn)
-    tap_schema.refresh(conn, tables)
+    tap_schema.refresh(conn, all_published_tables(conn), catalogue_schema_descriptions(conn))
+
+
+def catalogue_schema_descriptions(conn: sa.Connection) -> dict[str, str]:
+    """Descriptions of the schemas that only published catalogues use."""
+    return {d.schema: d.schema_description for d in catalogue_declarations(conn)
+            if d.schema_description}
+
+
+def schema_descriptions(conn: sa.Connection) -> dict[str, str]:
+    """Every published schema's description: the declared ones, then the catalogues'."""
+    return {**catalogue_schema_descriptions(conn), **tap_schema.SCHEMA_DESCRIPTIONS}
 
 
 class PublishedTables:
@@ -68,6 +74,7 @@ class PublishedTables:
         self._checked = 0.0
         self._signature = None
         self._tables: list[sa.Table] = []
+        self._descriptions: dict[str, str] = {}
         self.version = 0
 
     def _current_signature(self, conn: sa.Connection):
@@ -85,7 +92,12 @@ class PublishedTables:
                 signature = self._current_signature(conn)
                 if signature != self._signature:
                     self._tables = all_published_tables(conn)
+                    self._descriptions = schema_descriptions(conn)
                     self._signature = signature
                     self.version += 1
             self._checked = time.monotonic()
         return self._tables
+
+    def descriptions(self) -> dict[str, str]:
+        """Schema descriptions as of the last :meth:`tables` (call that first)."""
+        return self._descriptions

@@ -10,9 +10,9 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-from ml.formats import eso_phase3, fits_1d_wcs, sdss
-from ml.formats.fitsfile import FITS_MAGIC, GZIP_MAGIC, FitsHDU
-from ml.spectrum import SpectrumError
+from vo_service.archive.readers import eso_phase3, fits_1d_wcs, sdss
+from vo_service.archive.readers.fitsfile import FITS_MAGIC, GZIP_MAGIC, FitsHDU
+from vo_service.archive.spectrum import SpectrumError
 
 HEAD_BYTES = 4096
 # Checked in this order: the table layouts are specific, the 1D image is the fallback.

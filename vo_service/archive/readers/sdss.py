@@ -16,7 +16,7 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 
-from ml.formats.common import (
+from vo_service.archive.readers.common import (
     as_vector,
     assemble,
     file_stem,
@@ -27,9 +27,15 @@ from ml.formats.common import (
     reading,
     unit_string,
 )
-from ml.formats.eso_header import SECONDS_PER_DAY
-from ml.formats.fitsfile import FitsHDU, bintable_hdu, primary_hdu, read_fits, write_hdus
-from ml.spectrum import Spectrum, SpectrumError, SpectrumMeta
+from vo_service.archive.readers.eso_header import SECONDS_PER_DAY
+from vo_service.archive.readers.fitsfile import (
+    FitsHDU,
+    bintable_hdu,
+    primary_hdu,
+    read_fits,
+    write_hdus,
+)
+from vo_service.archive.spectrum import Spectrum, SpectrumError, SpectrumMeta
 
 NAME = "sdss"
 SDSS_FLUX_UNIT = u.Unit("1e-17 erg / (s cm2 Angstrom)")

@@ -12,13 +12,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
 
 from ml.errors import MLError
+from ml.model_registry import model_grids
 from ml.preprocess import Grid
-from ml.spectra_cache import Loaded, SpectraCache
+from ml.spectra_cache import IngestPreparer, Loaded, SpectraCache
 from schema.tables import reference_label_sets, reference_labels, spectra
 from vo_service.archive.store import FileStore
 from vo_service.config import Settings
@@ -125,8 +127,19 @@ def training_checksum(file_sha256: list[str], labels: np.ndarray | None = None,
     return digest.hexdigest()
 
 
+def cache_root(settings: Settings) -> Path:
+    """Where the preprocessed arrays of every grid are kept."""
+    return settings.home / "cache" / "preprocessed"
+
+
 def cache_for(settings: Settings, grid: Grid) -> SpectraCache:
-    return SpectraCache(settings.home / "cache" / "preprocessed", grid)
+    """The cache of ``grid``'s preprocessed spectra."""
+    return SpectraCache(cache_root(settings), grid)
+
+
+def grid_preparers(engine: sa.Engine, settings: Settings) -> list[IngestPreparer]:
+    """What ingest hands new spectra to: one preparer per registered model grid."""
+    return [IngestPreparer(grid, cache_root(settings)) for grid in model_grids(engine)]
 
 
 def load_arrays(settings: Settings, grid: Grid, selected: ArchiveSpectra,

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ml.formats import eso_header
-from ml.formats.common import (
+from vo_service.archive.readers import eso_header
+from vo_service.archive.readers.common import (
     as_vector,
     assemble,
     file_stem,
@@ -36,8 +36,14 @@ from ml.formats.common import (
     unit_string,
     wavelength_to_angstrom,
 )
-from ml.formats.fitsfile import FitsHDU, image_hdu, primary_hdu, read_fits, write_hdus
-from ml.spectrum import Spectrum, SpectrumError
+from vo_service.archive.readers.fitsfile import (
+    FitsHDU,
+    image_hdu,
+    primary_hdu,
+    read_fits,
+    write_hdus,
+)
+from vo_service.archive.spectrum import Spectrum, SpectrumError
 
 NAME = "fits-1d-wcs"
 NOISE_BLOCK = 64  # pixels per block of the running noise estimate

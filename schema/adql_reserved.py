@@ -1,4 +1,8 @@
-"""Words that ADQL 2.1 reserves: usable as names only as delimited identifiers."""
+"""Words that ADQL 2.1 reserves: usable as names only as delimited identifiers.
+
+Kept with the schema because two layers need them: TAP_SCHEMA and VOSI publish such
+column names quoted, and the ADQL parser refuses them undelimited.
+"""
 
 _SQL = """
 ABSOLUTE ACTION ADD ALL ALLOCATE ALTER AND ANY ARE AS ASC ASSERTION AT AUTHORIZATION AVG

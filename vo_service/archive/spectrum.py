@@ -1,6 +1,6 @@
 """The in-memory 1D spectrum that every reader returns and every consumer takes.
 
-Readers of the supported file formats (``ml.formats``) turn a file into a
+Readers of the supported file formats (``vo_service.archive.readers``) turn a file into a
 :class:`Spectrum`; the ingest job (``vo_service.ingest``) extracts the
 archive metadata from it, and the ML preprocessing resamples its arrays.
 Keeping one small, explicit type here means a new format only needs a reader.

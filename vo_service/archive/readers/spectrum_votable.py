@@ -22,8 +22,8 @@ import astropy.units as u
 import numpy as np
 from astropy.io import votable
 
-from ml.formats import votable_data
-from ml.formats.common import (
+from vo_service.archive.readers import votable_data
+from vo_service.archive.readers.common import (
     as_vector,
     assemble,
     file_stem,
@@ -33,7 +33,7 @@ from ml.formats.common import (
     sigma_from_ivar,
     unit_string,
 )
-from ml.spectrum import Spectrum, SpectrumError, SpectrumMeta
+from vo_service.archive.spectrum import Spectrum, SpectrumError, SpectrumMeta
 
 NAME = "spectrum-votable"
 

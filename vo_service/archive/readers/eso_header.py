@@ -11,9 +11,9 @@ from collections.abc import Mapping
 
 from astropy.time import Time
 
-from ml.formats.common import file_stem, header_float, header_str, position
-from ml.formats.fitsfile import Card
-from ml.spectrum import SpectrumMeta
+from vo_service.archive.readers.common import file_stem, header_float, header_str, position
+from vo_service.archive.readers.fitsfile import Card
+from vo_service.archive.spectrum import SpectrumMeta
 
 SECONDS_PER_DAY = 86400.0
 

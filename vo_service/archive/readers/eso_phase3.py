@@ -13,8 +13,8 @@ from pathlib import Path
 import astropy.units as u
 import numpy as np
 
-from ml.formats import eso_header
-from ml.formats.common import (
+from vo_service.archive.readers import eso_header
+from vo_service.archive.readers.common import (
     assemble,
     file_stem,
     ivar_from_sigma,
@@ -24,8 +24,14 @@ from ml.formats.common import (
     unit_string,
     wavelength_to_angstrom,
 )
-from ml.formats.fitsfile import FitsHDU, bintable_hdu, primary_hdu, read_fits, write_hdus
-from ml.spectrum import Spectrum, SpectrumError
+from vo_service.archive.readers.fitsfile import (
+    FitsHDU,
+    bintable_hdu,
+    primary_hdu,
+    read_fits,
+    write_hdus,
+)
+from vo_service.archive.spectrum import Spectrum, SpectrumError
 
 NAME = "eso-phase3"
 FLUX_DENSITY = u.erg / u.s / u.cm**2 / u.AA
