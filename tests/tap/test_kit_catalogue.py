@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from schema.catalogue_declaration import Declaration
@@ -22,12 +23,17 @@ from vo_service.publish.loader import publish, unpublish
 N_ROWS = 500
 
 
-def test_kit_rows_match_the_test_catalogue_and_publish(shared, database, tmp_path):
+@pytest.fixture(scope="module")
+def kit(shared):
+    """The kit's generator module, loaded from its file (it is a script, not a package)."""
     path = shared("anchors/dachs/gen_data.py", "the DaCHS comparison kit")
     spec = importlib.util.spec_from_file_location("kit_gen_data", path)
-    kit = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(kit)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
+
+def test_kit_rows_match_the_test_catalogue_and_publish(kit, database, tmp_path):
     kit_rows, our_rows = kit.generate(N_ROWS), catalogue_data.generate(N_ROWS)
     assert [c[0] for c in kit.COLUMNS] == list(catalogue_data.COLUMNS)
     for name in catalogue_data.COLUMNS:
