@@ -3,6 +3,14 @@
 By default the session starts its own embedded PostgreSQL in a temporary
 LATENTVO_HOME; with LATENTVO_DATABASE_URL set (CI's second pass) the same
 tests run against that external database instead.
+
+A few tests need material that is not ours to ship and lives in ``../shared``
+beside the checkout (the IVOA ADQL conformance suite, the DaCHS comparison kit).
+They ask for it through the ``shared`` fixture, which marks them ``shared`` and
+skips them, with a one-line reason, where the folder is absent: a plain clone
+runs everything else. ``LATENTVO_TEST_SHARED`` moves the folder; set to a path it
+must be there (a missing part fails the test), set empty it counts as absent
+(.ci/run proves the plain-clone run with it).
 """
 
 from __future__ import annotations
@@ -25,7 +33,38 @@ from vo_service.config import load_settings
 from vo_service.db.database import Database
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+_SHARED_SETTING = os.environ.get("LATENTVO_TEST_SHARED")
+SHARED: Path | None = (REPO.parent / "shared" if _SHARED_SETTING is None
+                       else Path(_SHARED_SETTING) if _SHARED_SETTING else None)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "shared: needs ../shared (set by the shared fixture)")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that uses the ``shared`` fixture, directly or through another one."""
+    for item in items:
+        if "shared" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.shared)
+
+
+@pytest.fixture(scope="session")
+def shared():
+    """``need(relative, what)``: the path ``relative`` under ../shared, else skip (or fail).
+
+    The test skips when the path is absent, and fails instead when LATENTVO_TEST_SHARED
+    names the folder explicitly, so a run that was given ../shared cannot skip its tests.
+    """
+    def need(relative: str, what: str) -> Path:
+        path = SHARED / relative if SHARED is not None else None
+        if path is None or not path.exists():
+            reason = f"needs {what} in ../shared/{relative} (not part of this repository)"
+            if _SHARED_SETTING:
+                pytest.fail(f"{reason}; LATENTVO_TEST_SHARED={_SHARED_SETTING}")
+            pytest.skip(reason)
+        return path
+    return need
 
 
 @pytest.fixture(scope="session")
@@ -93,18 +132,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(env: dict[str, str], port: int | None = None
-                 ) -> tuple[subprocess.Popen, str]:
+def start_server(env: dict[str, str], port: int | None = None, *,
+                 command: tuple[str, ...] = (sys.executable, "-m", "vo_service.cli"),
+                 cwd: Path = REPO) -> tuple[subprocess.Popen, str]:
     """Start ``latentvo serve`` on a free port, with LATENTVO_BASE_URL set to its address.
 
-    Returns the process (in its own process group) and its base URL once it answers.
+    ``command`` is the ``latentvo`` to run (this checkout's by default) and ``cwd`` its
+    working folder. Returns the process (in its own process group) and its base URL once
+    it answers.
     """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**env, "LATENTVO_BASE_URL": url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vo_service.cli", "serve", "--port", str(port)], env=env,
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [*command, "serve", "--port", str(port)], env=env,
+        cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -10,16 +10,14 @@ import sqlalchemy as sa
 
 from schema.tables import published_tables
 from tests.adql import data
-from tests.adql.suite import SUITE_DIR, load_suite
+from tests.adql.suite import SUITE_DIR, SUITE_NAME, load_suite
 from tests.adql.tables import SCHEMA, latent_index, metadata
 from vo_service.adql import Catalog
 
 
 @pytest.fixture(scope="session")
-def suite():
-    if not SUITE_DIR.is_dir():
-        pytest.skip(f"ADQL conformance suite not found at {SUITE_DIR}")
-    return load_suite(SUITE_DIR)
+def suite(shared):
+    return load_suite(shared(SUITE_DIR, SUITE_NAME))
 
 
 @pytest.fixture(scope="session")

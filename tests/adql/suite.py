@@ -1,7 +1,7 @@
 """Reading the IVOA ADQL conformance suite (lyonetia) from ../shared/adql-suite.
 
 The suite is GPL data and is never copied into this repository; tests that
-need it skip when the folder is absent.
+need it take it from the ``shared`` fixture, and skip when the folder is absent.
 """
 
 from __future__ import annotations
@@ -10,7 +10,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-SUITE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "adql-suite"
+# Where the suite lies under ../shared, and what a skipped test names as missing.
+SUITE_DIR = "adql-suite"
+SUITE_NAME = "the IVOA ADQL conformance suite (lyonetia)"
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ def _function_names(element) -> list[str]:
     return [f.findtext("form").split("(")[0].strip() for f in fn.findall("function")]
 
 
-def load_suite(directory: Path = SUITE_DIR) -> list[SuiteQuery]:
+def load_suite(directory: Path) -> list[SuiteQuery]:
     queries = []
     for path in sorted(directory.glob("*.xml")):
         root = ET.parse(path).getroot()

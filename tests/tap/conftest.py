@@ -3,14 +3,14 @@
 ``tap_data`` fills the archive tables with a small synthetic archive (spectra,
 two models, latent vectors, labels, latent statistics) written directly with
 SQL - the same shape the ingest and ML jobs produce - and publishes 3,000 rows
-of the DaCHS kit's catalogue (``gen_data.py``) as ``mlspec.spectra`` through
+of a catalogue shaped like the DaCHS comparison kit's (``tests/catalogue_data.py``,
+declared by ``bench/mlspec.toml``) as ``mlspec.spectra`` through
 ``vo_service.publish``. ``tap_server`` is a real ``latentvo serve`` process
 with short limits (sync timeout, upload size) so the robustness tests run fast.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -18,14 +18,14 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import REPO, SHARED, start_server, stop_server
+from tests import catalogue_data
+from tests.conftest import REPO, start_server, stop_server
 
 N_SPECTRA = 240
 N_CATALOGUE = 3_000
 AE_MODEL = "ae-test-1"
 LABEL_MODEL = "labels-test-1"
 LATENT_DIM = 8
-KIT = SHARED / "anchors" / "dachs"
 
 TAP_ENV = {
     "LATENTVO_TAP_SYNC_TIMEOUT": "4",
@@ -34,13 +34,6 @@ TAP_ENV = {
     "LATENTVO_TAP_WAIT_CAP": "10",
     "LATENTVO_TAP_WORKERS": "3",
 }
-
-
-def _gen_data():
-    spec = importlib.util.spec_from_file_location("kit_gen_data", KIT / "gen_data.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _healpix(ra, dec):
@@ -116,13 +109,11 @@ def fill_archive(engine: sa.Engine) -> None:
 
 
 def publish_catalogue(database, tmp_dir: Path, n: int = N_CATALOGUE) -> Path:
-    """``mlspec.spectra`` from the kit's generator, published like an operator would."""
+    """``mlspec.spectra`` from ``tests/catalogue_data.py``, published like an operator would."""
     from schema.catalogue_declaration import Declaration
     from vo_service.publish.loader import publish
 
-    gen = _gen_data()
-    csv_path = tmp_dir / "mlspec.csv"
-    gen.write_csv(gen.generate(n), csv_path)
+    csv_path = catalogue_data.write_csv(catalogue_data.generate(n), tmp_dir / "mlspec.csv")
     declaration = Declaration.from_file(REPO / "bench" / "mlspec.toml")
     publish(database.engine, declaration, csv_path, reader_role=database.settings.reader_role,
             replace=True)

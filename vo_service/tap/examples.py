@@ -1,24 +1,24 @@
 """``/tap/examples``: the DALI examples document (XHTML with RDFa) of real queries.
 
-The document lives in ``resources/examples/tap_examples.xhtml``; it is served
-as ``application/xhtml+xml`` and declared in ``/capabilities``.
+The document is ``examples/tap_examples.xhtml`` of the package ``vo_service.resources``
+(the repository's top-level ``resources/`` folder, installed as package data); it is
+served as ``application/xhtml+xml`` and declared in ``/capabilities``.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
+from importlib.resources import files
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 router = APIRouter()
-EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tap_examples.xhtml"
 
 
 @cache
 def _document() -> bytes:
-    return EXAMPLES.read_bytes()
+    return files("vo_service.resources").joinpath("examples", "tap_examples.xhtml").read_bytes()
 
 
 @router.get("/tap/examples")
