@@ -1,4 +1,4 @@
-"""``/tap/examples``: the DALI examples document (XHTML with RDFa) of real queries.
+"""The DALI examples document (XHTML with RDFa) of real queries, served at ``/tap/examples``.
 
 The document lives in ``resources/examples/tap_examples.xhtml``; it is served
 as ``application/xhtml+xml`` and declared in ``/capabilities``.
@@ -9,18 +9,10 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from fastapi import APIRouter
-from fastapi.responses import Response
-
-router = APIRouter()
 EXAMPLES = Path(__file__).resolve().parents[2] / "resources" / "examples" / "tap_examples.xhtml"
 
 
 @cache
-def _document() -> bytes:
+def document() -> bytes:
+    """The examples document, read once."""
     return EXAMPLES.read_bytes()
-
-
-@router.get("/tap/examples")
-def examples() -> Response:
-    return Response(_document(), media_type="application/xhtml+xml")
