@@ -48,15 +48,9 @@ sys.path.insert(0, str(REPO))
 
 def app_factory():
     """uvicorn --factory target: the service with SSA, DataLink, getData, ObsCore."""
-    from vo_service import datalink, getdata, obscore, ssa
     from vo_service.app import create_app
 
-    app = create_app()
-    for module in (getdata, datalink, obscore, ssa):
-        if module is getdata and hasattr(app.state, "getdata"):
-            continue
-        module.install(app, app.state.database)
-    return app
+    return create_app()
 
 
 def _free_port() -> int:
@@ -244,10 +238,10 @@ def main() -> None:
         raw.close()
 
         # single downloads
-        from vo_service.getdata import getdata_url
+        from vo_service.urls import PublicURLs
 
         did, sha = real[0]
-        url = getdata_url(base, did)
+        url = PublicURLs(base).getdata(did)
         store = settings.store_dir
         static, static_base = _static_server(store)
         rel = f"{sha[:2]}/{sha[2:4]}/{sha}"
@@ -261,7 +255,7 @@ def main() -> None:
                 t0 = time.perf_counter()
                 sc.get(f"{static_base}/{rel}")
                 st_times.append(time.perf_counter() - t0)
-        urls = [getdata_url(base, d) for d, _ in real]
+        urls = [PublicURLs(base).getdata(d) for d, _ in real]
         static_urls = [f"{static_base}/{s[:2]}/{s[2:4]}/{s}" for _, s in real]
         mbps, rps = asyncio.run(_throughput(urls, args.concurrency, args.downloads))
         smbps, srps = asyncio.run(_throughput(static_urls, args.concurrency, args.downloads))

@@ -15,18 +15,20 @@ are documented extension columns, copied from ``latentvo.labels`` with all
 their metadata; they hold the predictions of the *current label model*, the
 most recently registered model of kind ``label-regressor``.
 
-``access_url`` points to the DataLink ``{links}`` endpoint of each spectrum.
-The public base URL is configuration, not data: the view reads it from
-:data:`service_settings` (row ``base_url``), which the web service writes when
-it starts (``vo_service.obscore.install``). Views run with their owner's
-privileges, so the read-only role sees the URL without seeing the ops schema.
+``access_url`` points to the DataLink ``{links}`` endpoint of each spectrum. The
+public base URL is not data: it depends on how the service is reached (the
+configured ``base_url``, else the request's own scheme, host and port), so the
+view reads it per query from the transaction setting :data:`PUBLIC_BASE_SETTING`,
+which the TAP service sets for every query it runs (``vo_service.obscore``).
+Nothing is stored, so nothing goes stale; a session that does not set it
+(psql, an export) gets the path alone.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-from schema.tables import OPS_SCHEMA, labels, metadata, spectra
+from schema.tables import labels, metadata, spectra
 from schema.vo import PositionIndex, VOColumn, VOTable, column_meta, vo_table
 
 IVOA_SCHEMA = "ivoa"
@@ -176,19 +178,8 @@ obscore = vo_table(
     ),
 )
 
-# Configuration values that views need (not published; views read them with their
-# owner's rights). Written by the web service at start-up.
-service_settings = sa.Table(
-    "service_settings",
-    metadata,
-    sa.Column("name", sa.Text, primary_key=True),
-    sa.Column("value", sa.Text, nullable=False),
-    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-              server_default=sa.func.now()),
-    schema=OPS_SCHEMA,
-    comment="Service configuration that views need, e.g. the public base URL in "
-    "ivoa.obscore.access_url; written by the web service when it starts",
-)
+# The transaction setting the view's access_url starts with (migration 0005).
+PUBLIC_BASE_SETTING = "latentvo.public_base_url"
 
 # Characters of a publisher DID that must be escaped inside the ID=... query value of
 # access_url ('%' first). The view applies the same replacements (migration 0003).

@@ -46,6 +46,8 @@ uws_jobs = sa.Table(
     sa.Column("worker", sa.Text),  # host:pid:nonce of the worker executing it
     sa.Column("heartbeat", sa.DateTime(timezone=True)),
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # The public base URL the job was created under: its query's ivoa.obscore.access_url
+    sa.Column("public_base_url", sa.Text),
     sa.CheckConstraint("phase IN (" + ", ".join(f"'{p}'" for p in JOB_PHASES) + ")",
                        name="phase"),
     sa.Index("ix_uws_jobs_phase_creation", "phase", "creation_time"),

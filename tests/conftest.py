@@ -134,16 +134,20 @@ def free_port() -> int:
 
 def start_server(env: dict[str, str], port: int | None = None, *,
                  command: tuple[str, ...] = (sys.executable, "-m", "vo_service.cli"),
-                 cwd: Path = REPO) -> tuple[subprocess.Popen, str]:
-    """Start ``latentvo serve`` on a free port, with LATENTVO_BASE_URL set to its address.
+                 cwd: Path = REPO, set_base_url: bool = True) -> tuple[subprocess.Popen, str]:
+    """Start ``latentvo serve`` on a free port.
 
-    ``command`` is the ``latentvo`` to run (this checkout's by default) and ``cwd`` its
-    working folder. Returns the process (in its own process group) and its base URL once
-    it answers.
+    With ``set_base_url`` LATENTVO_BASE_URL is set to the server's own address;
+    without it no base URL is configured and the service builds its URLs from each
+    request. ``command`` is the ``latentvo`` to run (this checkout's by default) and
+    ``cwd`` its working folder. Returns the process (in its own process group) and its
+    base URL once it answers.
     """
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**env, "LATENTVO_BASE_URL": url}
+    env = {k: v for k, v in env.items() if k != "LATENTVO_BASE_URL"}
+    if set_base_url:
+        env["LATENTVO_BASE_URL"] = url
     proc = subprocess.Popen(
         [*command, "serve", "--port", str(port)], env=env,
         cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

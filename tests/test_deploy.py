@@ -122,38 +122,42 @@ def ports() -> dict[str, int]:
     return {"tls": free_port(), "plain": free_port(), "backend": free_port()}
 
 
-@pytest.fixture(scope="module")
-def backend(tap_data, database, latentvo_env, ports):
-    """``latentvo serve`` as the unit runs it, LATENTVO_BASE_URL = the proxy's URL."""
-    with database.engine.connect() as conn:
-        before = conn.scalar(sa.text(
-            "SELECT value FROM latentvo_ops.service_settings WHERE name = 'base_url'"))
+def start_backend(env: dict[str, str], port: int, base_url: str, workers: int
+                  ) -> subprocess.Popen:
+    """``latentvo serve`` as the unit runs it (the env file's TAP limits) on ``port``."""
     shipped = env_file()
-    variables = {**shipped, "WEB_PORT": str(ports["backend"]), "WEB_WORKERS": "2"}
-    env = {**latentvo_env, "LATENTVO_BASE_URL": f"https://localhost:{ports['tls']}"}
+    variables = {**shipped, "WEB_PORT": str(port), "WEB_WORKERS": str(workers)}
+    env = {**env, "LATENTVO_BASE_URL": base_url}
     env.update({k: v for k, v in shipped.items() if k.startswith("LATENTVO_TAP_")})
     proc = subprocess.Popen(unit_command(variables), env=env, cwd=REPO, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             start_new_session=True)
-    url = f"http://127.0.0.1:{ports['backend']}"
-    _wait_for(url + "/tap/availability", proc, "latentvo serve")
-    yield url
-    stop_server(proc)
-    if before:  # the ObsCore base URL is database-wide: give the session's server its own back
-        from vo_service.obscore import set_base_url
-        set_base_url(database.engine, before)
+    _wait_for(f"http://127.0.0.1:{port}/tap/availability", proc, "latentvo serve")
+    return proc
 
 
 @pytest.fixture(scope="module")
-def proxy(backend, workdir, certificate, ports) -> str:
-    """nginx with the shipped site; yields its public https URL."""
+def backend(tap_data, database, latentvo_env, ports):
+    """``latentvo serve`` with 2 workers, LATENTVO_BASE_URL = the proxy's URL."""
+    proc = start_backend(latentvo_env, ports["backend"], f"https://localhost:{ports['tls']}", 2)
+    yield f"http://127.0.0.1:{ports['backend']}"
+    stop_server(proc)
+
+
+def start_nginx(workdir: Path, certificate: Path, ports: dict[str, int],
+                location: str = "/") -> tuple[subprocess.Popen, str]:
+    """nginx with the shipped site (``location`` instead of ``/`` for a sub-path).
+
+    Returns the process and the public https URL (with the sub-path) once it answers.
+    """
     nginx = _tool("nginx")
     site = SITE.read_text()
     for old, new in (("listen 443 ssl", f"listen 127.0.0.1:{ports['tls']} ssl"),
                      ("listen 80", f"listen 127.0.0.1:{ports['plain']}"),
                      ("latentvo.example.org", "localhost"),
                      ("server 127.0.0.1:8000;", f"server 127.0.0.1:{ports['backend']};"),
-                     ("/etc/ssl/latentvo/", f"{workdir}/")):
+                     ("/etc/ssl/latentvo/", f"{certificate.parent}/"),
+                     ("    location / {", f"    location {location} {{")):
         assert old in site, f"{SITE} no longer contains {old!r}: update this test"
         site = site.replace(old, new)
     (workdir / "latentvo.conf").write_text(site)
@@ -175,13 +179,22 @@ http {{
     assert test.returncode == 0, test.stderr
     proc = subprocess.Popen([*args, "-g", "daemon off;"], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    url = f"https://localhost:{ports['tls']}"
+    url = f"https://localhost:{ports['tls']}{location.rstrip('/')}"
     try:
         _wait_for(url + "/tap/availability", proc, "nginx",
                   verify=ssl.create_default_context(cafile=str(certificate)))
-        yield url
-    finally:
+    except BaseException:
         stop_server(proc)
+        raise
+    return proc, url
+
+
+@pytest.fixture(scope="module")
+def proxy(backend, workdir, certificate, ports) -> str:
+    """nginx with the shipped site; yields its public https URL."""
+    proc, url = start_nginx(workdir, certificate, ports)
+    yield url
+    stop_server(proc)
 
 
 @pytest.fixture

@@ -2,7 +2,13 @@
 
 ``create_app`` is the factory uvicorn calls (``latentvo serve``); it reads
 the settings once and shares one :class:`~vo_service.db.database.Database`
-through ``app.state``.
+through ``app.state``, with the configured public base URL
+(``app.state.base_url``, None when URLs come from each request: see
+:mod:`vo_service.urls`) and the start time that VOSI availability and
+capabilities report (``app.state.started``).
+
+HTTP lives at the edge: this module, :mod:`vo_service.web` and each protocol's
+``routes`` module are the only ones that import FastAPI or Starlette.
 """
 
 from __future__ import annotations
@@ -10,11 +16,20 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse
 
-from vo_service import datalink, getdata, landing, obscore, ssa, tap
+from vo_service import landing
 from vo_service.config import load_settings
+from vo_service.dali import now_utc
+from vo_service.datalink import routes as datalink_routes
 from vo_service.db.database import Database
+from vo_service.getdata import routes as getdata_routes
+from vo_service.ssa import routes as ssa_routes
+from vo_service.tap import routes as tap_routes
+from vo_service.urls import base_path, parse_base_url
+from vo_service.web import PathPrefix, install_error_handlers, public_urls
 
 
 def _product() -> str:
@@ -28,25 +43,41 @@ SERVER = f"{_product()} uvicorn"
 
 
 def create_app(database: Database | None = None) -> FastAPI:
+    """The web service on ``database`` (by default the configured one)."""
     database = database or Database(load_settings())
+    base_url = database.settings.base_url
+    base_url = parse_base_url(base_url) if base_url else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        tap.start(app)
+        tap_routes.start(app)
         yield
-        tap.stop(app)
+        tap_routes.stop(app)
+        getdata_routes.stop(app)
         database.dispose()
 
     app = FastAPI(title="latentvo", lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.database = database
-    app.include_router(landing.router)
-    tap.install(app, database)
-    for protocol in (getdata, datalink, obscore, ssa):
-        protocol.install(app, database)
+    app.state.base_url = base_url
+    app.state.started = now_utc().replace(microsecond=0)
+    install_error_handlers(app)
+    app.add_api_route("/", landing_page, methods=["GET"], response_class=HTMLResponse)
+    tap_routes.install(app, database)
+    getdata_routes.install(app, database)
+    datalink_routes.install(app, database)
+    ssa_routes.install(app)
 
     app.add_middleware(ServerHeader)
+    if base_url and base_path(base_url):
+        app.add_middleware(PathPrefix, prefix=base_path(base_url))
     return app
+
+
+async def landing_page(request: Request) -> str:
+    counts = await run_in_threadpool(landing.archive_counts,
+                                     request.app.state.database.reader_engine)
+    return landing.landing_page(public_urls(request), counts)
 
 
 class ServerHeader:

@@ -26,7 +26,8 @@ class Settings:
     reader_role: str = "latentvo_reader"
     embedded_port: int = 0  # 0 = choose a free port on first start
     authority: str = "ivo://latentvo.example"  # IVOA authority of publisher DIDs
-    base_url: str = "http://127.0.0.1:8000"  # public URL of the web service
+    base_url: str | None = None  # public URL of the web service; None = from each request
+    preview_workers: int = 1  # PNG preview processes per web process
     collection: str = "latentvo"  # obs_collection of ingested spectra
     release: str = "dr1"  # data release new spectra are ingested into
 

@@ -1,8 +1,8 @@
 """DALI 1.1 rules shared by the protocols: parameters, literals, errors.
 
-* :class:`DALIError` is a user error with its HTTP status; every endpoint
-  turns it into a VOTable error document (``QUERY_STATUS=ERROR`` plus the
-  message), which is what pyvo and taplint read.
+* :class:`DALIError` is a user error with its HTTP status; the one handler of
+  ``vo_service.web`` turns it into a VOTable error document
+  (``QUERY_STATUS=ERROR`` plus the message), which is what pyvo and taplint read.
 * :class:`Params` holds request parameters with case-insensitive names,
   single-valued checks and multi-valued accumulation.
 * Literals: booleans (true/false/1/0), ISO-8601 instants.
@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-
-from fastapi import Request
-from fastapi.responses import Response
 
 VOTABLE_MIME = "application/x-votable+xml"
 
@@ -26,12 +23,6 @@ class DALIError(Exception):
         super().__init__(message)
         self.message = message
         self.status = status
-
-
-def error_response(message: str, status: int = 400, *, infos=()) -> Response:
-    from vo_service.formats.votable import error_document
-    return Response(error_document(message, infos), status_code=status,
-                    media_type=VOTABLE_MIME)
 
 
 class Params:
@@ -66,38 +57,6 @@ class Params:
             return self.files[name]
         lowered = {k.lower(): v for k, v in self.files.items()}
         return lowered.get(name.lower())
-
-
-async def read_params(request: Request, *, max_body: int) -> Params:
-    """Query string plus form body (urlencoded or multipart) of ``request``."""
-    items = list(request.query_params.multi_items())
-    files: dict[str, bytes] = {}
-    if request.method == "POST":
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body:
-            raise DALIError(f"request body of {int(length):,} bytes exceeds this service's "
-                            f"upload limit of {max_body:,} bytes", 413)
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith("multipart/form-data") or ctype.startswith(
-                "application/x-www-form-urlencoded"):
-            try:
-                form = await request.form(max_files=64, max_fields=1000,
-                                          max_part_size=max_body)
-            except Exception as exc:  # noqa: BLE001 - malformed bodies are the client's
-                raise DALIError(f"cannot read the request body: {exc}") from None
-            total = 0
-            for name, value in form.multi_items():
-                if isinstance(value, str):
-                    items.append((name, value))
-                    continue
-                data = await value.read()
-                total += len(data)
-                if total > max_body:
-                    raise DALIError(f"uploads exceed this service's limit of {max_body:,} "
-                                    "bytes", 413)
-                files[name] = data
-            await form.close()
-    return Params(items, files)
 
 
 def parse_bool(value: str) -> bool:

@@ -30,16 +30,32 @@ def test_view_columns_follow_the_declaration(database):
 
 
 def test_access_url_and_reader(ssa_server, ssa_archive):
-    with ssa_archive.reader_engine.connect() as conn:
+    """The reader sees the view; access_url starts with the transaction's base URL."""
+    from vo_service.obscore import access_url_setup
+
+    with ssa_archive.reader_engine.begin() as conn:
+        bare = conn.scalar(sa.text("SELECT access_url FROM ivoa.obscore LIMIT 1"))
+        conn.execute(sa.text(access_url_setup(ssa_server)))
         rows = conn.execute(sa.text(
             "SELECT obs_publisher_did, access_url, access_format, label_model_id, teff "
             "FROM ivoa.obscore ORDER BY obs_id")).all()
+    assert bare.startswith("/datalink/links?ID=")  # no base set: the path alone
     assert rows
     for did, url, fmt, model, _teff in rows:
         assert url == f"{ssa_server}/datalink/links?ID={escape_id(did)}"
         assert fmt == DATALINK_MIME and model == "labels-ssa-1"
     r = httpx.get(rows[0].access_url)
     assert r.status_code == 200 and rows[0].obs_publisher_did.encode() in r.content
+
+
+def test_access_url_quotes_the_base(database):
+    """A base URL with a quote in it is a literal, not SQL."""
+    from vo_service.obscore import access_url_setup
+
+    base = "http://h'x/a;b"
+    with database.reader_engine.begin() as conn:
+        conn.execute(sa.text(access_url_setup(base)))
+        assert conn.scalar(sa.text("SELECT current_setting('latentvo.public_base_url')")) == base
 
 
 def test_escape_round_trips(ssa_server, ssa_archive):

@@ -95,7 +95,7 @@ def test_datalink_from_ssa(svc, spectra_rows):
     original = httpx.get(this[2].access_url)
     assert original.status_code == 200
     preview = next(links.bysemantics("#preview"))
-    png = httpx.get(preview.access_url)
+    png = httpx.get(preview.access_url, timeout=60)  # the first preview starts its worker
     assert png.headers["content-type"] == "image/png" and png.content[:4] == b"\x89PNG"
     derivations = {r["local_semantics"]: r for r in links.bysemantics("#derivation")}
     labels = Table.read(io.BytesIO(httpx.get(derivations["labels"].access_url).content),
@@ -165,10 +165,10 @@ def test_datalink_from_obscore_tap(ssa_server, ssa_archive, spectra_rows):
 
 
 def test_getdata_headers_and_ranges(ssa_server, ssa_archive, spectra_rows):
-    from vo_service.getdata import getdata_url
+    from vo_service.urls import PublicURLs
 
     row = next(r for r in spectra_rows if not r["file_name"].endswith(".gz"))
-    url = getdata_url(ssa_server, row["obs_publisher_did"])
+    url = PublicURLs(ssa_server).getdata(row["obs_publisher_did"])
     full = httpx.get(url)
     assert full.status_code == 200
     assert full.headers["content-type"].startswith(row["access_format"])
@@ -183,11 +183,11 @@ def test_getdata_headers_and_ranges(ssa_server, ssa_archive, spectra_rows):
     assert head.status_code == 200 and int(head.headers["content-length"]) == len(full.content)
     assert httpx.get(url, headers={"Range": f"bytes={len(full.content) + 5}-"}).status_code == 416
     gz = next(r for r in spectra_rows if r["file_name"].endswith(".gz"))
-    g = httpx.get(getdata_url(ssa_server, gz["obs_publisher_did"]))
+    g = httpx.get(PublicURLs(ssa_server).getdata(gz["obs_publisher_did"]))
     assert g.headers["content-encoding"] == "gzip"
     with fits.open(io.BytesIO(g.content)) as hdul:  # httpx decoded it
         assert len(hdul) >= 1
-    fits_url = getdata_url(ssa_server, row["obs_publisher_did"], "fits")
+    fits_url = PublicURLs(ssa_server).getdata(row["obs_publisher_did"], "fits")
     f = httpx.get(fits_url)
     assert f.headers["content-type"] == "application/fits"
     assert int(f.headers["content-length"]) == len(f.content)

@@ -1,70 +1,27 @@
-"""VOTable documents of SSA and DataLink: a results table plus PARAMs and service descriptors.
+"""The VOTable documents of DataLink: ``{links}`` tables, similar spectra, service descriptors.
 
-The serialisation itself is the TAP output layer's (``vo_service.formats``):
-``document_start``/``info``/``field_xml`` for the header and
-:class:`~vo_service.formats.votable.VOTableWriter` for the TABLEDATA rows. What
-this module adds is what SSA and DataLink documents have and query results do
-not: PARAMs in the results RESOURCE (SSA ``INPUT:`` parameters), FIELD IDs that
-service descriptors refer to, and ``adhoc:service`` RESOURCEs after the results.
+The rows come from :mod:`vo_service.datalink.links` and
+:mod:`vo_service.datalink.similar`; the VOTable layout is the result writers'
+(:class:`vo_service.formats.votable.ResultDocument`). What is DataLink's own is
+here: the ``adhoc:service`` descriptors (the DataLink descriptor that makes any
+result table DataLink-aware for pyvo and TOPCAT, and the similar-spectra service
+with its inputs) and the order of a ``{links}`` document.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-import pyarrow as pa
+from vo_service.dali import DALIError, Params
+from vo_service.datalink import links, similar
+from vo_service.datalink.links import DEFAULT_K, FIELDS, MAX_K, NAMES, VOTABLE, DataLink
+from vo_service.formats.votable import Param, ResultDocument, arrow_table
+from vo_service.urls import PublicURLs
 
-from vo_service.formats.fields import Field
-from vo_service.formats.votable import VOTableWriter, document_start, field_xml, info
-
-VOTABLE_MIME = "application/x-votable+xml"
 DATALINK_MIME = "application/x-votable+xml;content=datalink"
 DATALINK_STANDARD = "ivo://ivoa.net/std/DataLink#links-1.1"
-
-
-def _attr(name: str, value) -> str:
-    return f" {name}={quoteattr(str(value))}" if value not in (None, "") else ""
-
-
-@dataclass(frozen=True)
-class Param:
-    """A VOTable PARAM (``value`` is always written: VOTable requires the attribute)."""
-
-    name: str
-    value: str = ""
-    datatype: str = "char"
-    arraysize: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    xtype: str | None = None
-    ref: str | None = None
-    description: str | None = None
-    minimum: str | None = None
-    maximum: str | None = None
-    options: tuple[str, ...] = ()
-
-    def xml(self) -> str:
-        arraysize = self.arraysize or ("*" if self.datatype == "char" else None)
-        attrs = (_attr("name", self.name) + _attr("datatype", self.datatype)
-                 + _attr("arraysize", arraysize) + _attr("unit", self.unit)
-                 + _attr("ucd", self.ucd) + _attr("utype", self.utype)
-                 + _attr("xtype", self.xtype) + _attr("ref", self.ref)
-                 + f" value={quoteattr(str(self.value))}")
-        inner = ""
-        if self.description:
-            inner += f"<DESCRIPTION>{escape(self.description)}</DESCRIPTION>"
-        if self.minimum is not None or self.maximum is not None or self.options:
-            inner += "<VALUES>"
-            if self.minimum is not None:
-                inner += f"<MIN value={quoteattr(str(self.minimum))}/>"
-            if self.maximum is not None:
-                inner += f"<MAX value={quoteattr(str(self.maximum))}/>"
-            inner += "".join(f"<OPTION value={quoteattr(o)}/>" for o in self.options)
-            inner += "</VALUES>"
-        return f"<PARAM{attrs}>{inner}</PARAM>\n" if inner else f"<PARAM{attrs}/>\n"
 
 
 @dataclass(frozen=True)
@@ -104,52 +61,66 @@ def datalink_descriptor(links_url: str, id_field: str) -> ServiceDescriptor:
                             description="Publisher DID of the spectrum")])
 
 
-@dataclass
-class ResultDocument:
-    """One results table streamed as TABLEDATA, with the extras SSA/DataLink need."""
-
-    fields: list[Field]
-    infos: list[tuple[str, str, str | None]] = field(default_factory=list)
-    params: list[Param] = field(default_factory=list)
-    field_ids: dict[str, str] = field(default_factory=dict)  # field name -> XML ID
-    descriptors: list[ServiceDescriptor] = field(default_factory=list)
-    table_name: str = "results"
-    status: tuple[str, str] = ("OK", "Query successful")
-
-    def header(self) -> bytes:
-        parts = [document_start([("QUERY_STATUS", *self.status), *self.infos])]
-        parts += [p.xml() for p in self.params]
-        parts.append(f"<TABLE name={quoteattr(self.table_name)}>\n")
-        parts += [field_xml(f, self.field_ids.get(f.name)) for f in self.fields]
-        parts.append("<DATA><TABLEDATA>\n")
-        return "".join(parts).encode()
-
-    def rows(self, table: pa.Table | Iterable[pa.RecordBatch]) -> bytes:
-        writer = VOTableWriter(self.fields, "TABLEDATA")
-        batches = table.to_batches() if isinstance(table, pa.Table) else table
-        return b"".join(writer.rows(batches))
-
-    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
-        parts = ["</TABLEDATA></DATA>\n</TABLE>\n"]
-        if error:
-            parts.append(info("QUERY_STATUS", "ERROR", error))
-        elif overflow:
-            parts.append(info("QUERY_STATUS", "OVERFLOW",
-                              "Result truncated: more rows match than MAXREC allows"))
-        parts.append("</RESOURCE>\n")
-        parts += [d.xml() for d in self.descriptors]
-        parts.append("</VOTABLE>\n")
-        return "".join(parts).encode()
-
-    def render(self, table: pa.Table | None, *, overflow: bool = False) -> bytes:
-        body = self.rows(table) if table is not None and table.num_rows else b""
-        return self.header() + body + self.footer(overflow=overflow)
+def similar_descriptor(urls: PublicURLs, models: list[str]) -> ServiceDescriptor:
+    """The similar-spectra service, with its inputs ID, K and MODEL."""
+    return ServiceDescriptor(
+        ident="similar", access_url=urls.similar(), content_type=VOTABLE,
+        description="Spectra most similar to this one: the K nearest neighbours in an "
+        "autoencoder's latent space (pgvector HNSW index), with their distances",
+        input_params=[
+            Param("ID", "", ref="ID", ucd="meta.id;meta.main",
+                  description="Publisher DID of the spectrum"),
+            Param("K", "", datatype="int", ucd="meta.number", minimum="1",
+                  maximum=str(MAX_K), description=f"Number of neighbours (default {DEFAULT_K})"),
+            Param("MODEL", "", ucd="meta.id;meta.software", options=tuple(models),
+                  description="Autoencoder whose latent space is searched (default: the "
+                  "newest one that encoded the spectrum)"),
+        ])
 
 
-def arrow_table(fields: list[Field], columns: dict[str, list]) -> pa.Table:
-    """An Arrow table of Python column lists, typed as the fields say."""
-    arrays = []
-    for f in fields:
-        values = columns[f.name]
-        arrays.append(pa.array(values, type=f.arrow_type))
-    return pa.Table.from_arrays(arrays, names=[f.name for f in fields])
+def check_response_format(params: Params) -> None:
+    """Refuse a RESPONSEFORMAT other than VOTable (the only form of DataLink responses)."""
+    fmt = params.single("RESPONSEFORMAT")
+    if fmt is None or not fmt.strip():
+        return
+    base = fmt.split(";")[0].strip().lower()
+    if base in ("votable", "application/x-votable+xml", "text/xml"):
+        return
+    raise DALIError(f"unsupported RESPONSEFORMAT {fmt!r}; DataLink responses are VOTables "
+                    f"({DATALINK_MIME})")
+
+
+def links_document(dl: DataLink, urls: PublicURLs, dids: list[str]) -> bytes:
+    """The ``{links}`` document for ``dids`` (OVERFLOW when some were left out)."""
+    rows, overflow = links.link_rows(dl, urls, dids)
+    table = arrow_table(FIELDS, {n: [r[n] for r in rows] for n in NAMES})
+    descriptors = []
+    if any(r["service_def"] == "similar" for r in rows):
+        descriptors.append(similar_descriptor(
+            urls, links.autoencoders(dl.database.reader_engine)))
+    doc = ResultDocument(FIELDS, infos=[("standardID", DATALINK_STANDARD, None)],
+                         field_ids={"ID": "ID"}, descriptors=descriptors, table_name="links")
+    return doc.render(table, overflow=overflow)
+
+
+def similar_document(dl: DataLink, urls: PublicURLs, did: str, k: int,
+                     model: str | None) -> bytes:
+    """The ``k`` spectra most similar to ``did``, DataLink-aware through their DIDs."""
+    model_id, metric, rows = similar.neighbours(dl, did, k, model)
+    columns = {
+        "rank": list(range(1, len(rows) + 1)),
+        "obs_publisher_did": [r.obs_publisher_did for r in rows],
+        "distance": [float(r.distance) for r in rows],
+        "spectrum_id": [r.spectrum_id for r in rows],
+        "target_name": [r.target_name for r in rows],
+        "s_ra": [r.s_ra for r in rows], "s_dec": [r.s_dec for r in rows],
+        "snr": [r.snr for r in rows], "instrument_name": [r.instrument_name for r in rows],
+    }
+    doc = ResultDocument(
+        similar.FIELDS, table_name="similar",
+        infos=[("ID", did, None), ("MODEL", model_id, None), ("K", str(k), None),
+               ("metric", metric,
+                f"{similar.METRICS[metric]} in the latent space of {model_id}")],
+        field_ids={"obs_publisher_did": "obs_publisher_did"},
+        descriptors=[datalink_descriptor(urls.links(), "obs_publisher_did")])
+    return doc.render(arrow_table(similar.FIELDS, columns))

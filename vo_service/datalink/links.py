@@ -1,4 +1,7 @@
-"""``/datalink/links``: what belongs to a spectrum, as DataLink 1.1 rows.
+"""What belongs to a spectrum, as the rows of a DataLink 1.1 ``{links}`` table.
+
+This module reads the database and decides the rows; the VOTable around them is
+``vo_service.datalink.document``'s, the HTTP handler ``vo_service.datalink.routes``'.
 
 For each known ID, in this order:
 
@@ -22,29 +25,15 @@ whole and the response is flagged OVERFLOW (pyvo asks again for the rest).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 
 from vo_service.archive.store import FileStore
-from vo_service.dali import DALIError, error_response, read_params
-from vo_service.datalink.document import (
-    DATALINK_MIME,
-    DATALINK_STANDARD,
-    Param,
-    ResultDocument,
-    ServiceDescriptor,
-    arrow_table,
-)
 from vo_service.formats.fields import Field
-from vo_service.getdata import getdata_url
 from vo_service.getdata.convert import REPRESENTATIONS, Converter
 from vo_service.getdata.lookup import SpectrumLookup
+from vo_service.urls import PublicURLs
 
-router = APIRouter()
 MAX_IDS = 1000
 DEFAULT_K = 10
 MAX_K = 1000
@@ -75,19 +64,12 @@ NAMES = [f.name for f in FIELDS]
 
 @dataclass
 class DataLink:
+    """What the DataLink endpoints read: the database, spectra by DID, files, conversions."""
+
     database: object
-    base_url: str
     lookup: SpectrumLookup
     store: FileStore
     converter: Converter
-
-    def tap_url(self, adql: str) -> str:
-        return (f"{self.base_url}/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY="
-                f"{quote(adql, safe='')}")
-
-    def similar_url(self, pubdid: str, model: str, k: int = DEFAULT_K) -> str:
-        return (f"{self.base_url}/datalink/similar?ID={quote(pubdid, safe=':/')}"
-                f"&MODEL={quote(model, safe='')}&K={k}")
 
 
 def _products(engine: sa.Engine, spectrum_ids: list[int]) -> dict[int, list]:
@@ -117,8 +99,18 @@ def _row(did: str, **values) -> dict:
     return row
 
 
-def link_rows(dl: DataLink, dids: list[str]) -> tuple[list[dict], bool]:
-    """The rows for ``dids`` (at most MAX_IDS of them) and whether some were left out."""
+def link_rows(dl: DataLink, urls: PublicURLs, dids: list[str]) -> tuple[list[dict], bool]:
+    """The rows for ``dids`` (at most MAX_IDS of them) and whether some were left out.
+
+    Parameters
+    ----------
+    dl
+        The service's database, lookup, store and converter.
+    urls
+        The public URLs of this response (every ``access_url`` is one of them).
+    dids
+        Publisher DIDs in the order asked; each gets its rows consecutively.
+    """
     overflow = len(dids) > MAX_IDS
     dids = dids[:MAX_IDS]
     records = dl.lookup.many(dids)
@@ -135,20 +127,20 @@ def link_rows(dl: DataLink, dids: list[str]) -> tuple[list[dict], bool]:
             rep = REPRESENTATIONS[key]
             cached = dl.converter.cached_path(rec.file_sha256, key)
             rows.append(_row(
-                did, access_url=getdata_url(dl.base_url, did, key), semantics="#this",
+                did, access_url=urls.getdata(did, key), semantics="#this",
                 description=f"The spectrum as {rep.description}", content_type=rep.mime,
                 content_length=cached.stat().st_size if cached.exists() else None,
                 content_qualifier="#spectrum", local_semantics=f"spectrum-{key}"))
         native = dl.store.path_for(rec.file_sha256)
         rows.append(_row(
-            did, access_url=getdata_url(dl.base_url, did), semantics="#this",
+            did, access_url=urls.getdata(did), semantics="#this",
             description=f"The original file as ingested ({rec.file_name})",
             content_type=rec.access_format,
             content_length=native.stat().st_size if native.exists() else None,
             content_qualifier="#spectrum", local_semantics="spectrum-original"))
         png = dl.converter.cached_path(rec.file_sha256, "png")
         rows.append(_row(
-            did, access_url=getdata_url(dl.base_url, did, "png"), semantics="#preview-plot",
+            did, access_url=urls.getdata(did, "png"), semantics="#preview-plot",
             description="Plot of the spectrum (flux against wavelength)",
             content_type="image/png",
             content_length=png.stat().st_size if png.exists() else None,
@@ -159,7 +151,7 @@ def link_rows(dl: DataLink, dids: list[str]) -> tuple[list[dict], bool]:
         sid = rec.spectrum_id
         if label_models:
             rows.append(_row(
-                did, access_url=dl.tap_url(
+                did, access_url=urls.tap_query(
                     f"SELECT * FROM latentvo.labels WHERE spectrum_id = {sid} "
                     "ORDER BY model_id"),
                 semantics="#derivation", content_type=VOTABLE, content_qualifier="#measurements",
@@ -168,7 +160,7 @@ def link_rows(dl: DataLink, dids: list[str]) -> tuple[list[dict], bool]:
                 local_semantics="labels"))
         if latent:
             rows.append(_row(
-                did, access_url=dl.tap_url(
+                did, access_url=urls.tap_query(
                     f"SELECT * FROM latentvo.latent WHERE spectrum_id = {sid} "
                     "ORDER BY model_id"),
                 semantics="#derivation", content_type=VOTABLE,
@@ -177,7 +169,7 @@ def link_rows(dl: DataLink, dids: list[str]) -> tuple[list[dict], bool]:
         for model in dict.fromkeys(label_models + [p.model_id for p in latent]):
             literal = model.replace("'", "''")
             rows.append(_row(
-                did, access_url=dl.tap_url(
+                did, access_url=urls.tap_query(
                     f"SELECT * FROM latentvo.models WHERE model_id = '{literal}'"),
                 semantics="#documentation", content_type=VOTABLE,
                 description=f"Registry entry of model {model}: architecture, training data "
@@ -186,7 +178,7 @@ def link_rows(dl: DataLink, dids: list[str]) -> tuple[list[dict], bool]:
         if latent:
             model = latent[0].model_id
             rows.append(_row(
-                did, access_url=dl.similar_url(did, model), semantics="#counterpart",
+                did, access_url=urls.similar(did, model, DEFAULT_K), semantics="#counterpart",
                 content_type=VOTABLE, local_semantics="similar",
                 description=f"The {DEFAULT_K} most similar spectra in the latent space of "
                 f"{model}, with distances"))
@@ -198,59 +190,9 @@ def link_rows(dl: DataLink, dids: list[str]) -> tuple[list[dict], bool]:
     return rows, overflow
 
 
-def _autoencoders(engine: sa.Engine) -> list[str]:
+def autoencoders(engine: sa.Engine) -> list[str]:
+    """The autoencoders a similar-spectra search may use, newest first."""
     with engine.connect() as conn:
         return list(conn.scalars(sa.text(
             "SELECT model_id FROM latentvo.models WHERE kind = 'autoencoder' "
             "AND latent_dim IS NOT NULL ORDER BY created_at DESC, model_id")))
-
-
-def similar_descriptor(dl: DataLink, models: list[str]) -> ServiceDescriptor:
-    return ServiceDescriptor(
-        ident="similar", access_url=f"{dl.base_url}/datalink/similar", content_type=VOTABLE,
-        description="Spectra most similar to this one: the K nearest neighbours in an "
-        "autoencoder's latent space (pgvector HNSW index), with their distances",
-        input_params=[
-            Param("ID", "", ref="ID", ucd="meta.id;meta.main",
-                  description="Publisher DID of the spectrum"),
-            Param("K", "", datatype="int", ucd="meta.number", minimum="1",
-                  maximum=str(MAX_K), description=f"Number of neighbours (default {DEFAULT_K})"),
-            Param("MODEL", "", ucd="meta.id;meta.software", options=tuple(models),
-                  description="Autoencoder whose latent space is searched (default: the "
-                  "newest one that encoded the spectrum)"),
-        ])
-
-
-def links_document(dl: DataLink, dids: list[str]) -> bytes:
-    rows, overflow = link_rows(dl, dids)
-    table = arrow_table(FIELDS, {n: [r[n] for r in rows] for n in NAMES})
-    descriptors = []
-    if any(r["service_def"] == "similar" for r in rows):
-        descriptors.append(similar_descriptor(dl, _autoencoders(dl.database.reader_engine)))
-    doc = ResultDocument(FIELDS, infos=[("standardID", DATALINK_STANDARD, None)],
-                         field_ids={"ID": "ID"}, descriptors=descriptors, table_name="links")
-    return doc.render(table, overflow=overflow)
-
-
-def _check_format(params) -> None:
-    fmt = params.single("RESPONSEFORMAT")
-    if fmt is None or not fmt.strip():
-        return
-    base = fmt.split(";")[0].strip().lower()
-    if base in ("votable", "application/x-votable+xml", "text/xml"):
-        return
-    raise DALIError(f"unsupported RESPONSEFORMAT {fmt!r}; DataLink responses are VOTables "
-                    f"({DATALINK_MIME})")
-
-
-@router.api_route("/datalink/links", methods=["GET", "POST"])
-async def links(request: Request) -> Response:
-    dl: DataLink = request.app.state.datalink
-    try:
-        params = await read_params(request, max_body=10_000_000)
-        _check_format(params)
-        dids = list(dict.fromkeys(v.strip() for v in params.all("ID") if v.strip()))
-        body = await run_in_threadpool(links_document, dl, dids)
-    except DALIError as exc:
-        return error_response(f"UsageFault: {exc.message}", exc.status)
-    return Response(body, media_type=DATALINK_MIME)

@@ -1,4 +1,4 @@
-"""``/datalink/similar``: the K spectra nearest to one spectrum in a latent space.
+"""The K spectra nearest to one spectrum in a latent space (``/datalink/similar``).
 
 The neighbours come from the same SQL form as ``schema.latent_index.top_k_sql`` (and
 as the ADQL translation of ``TOP k ... WHERE model_id = 'M' ORDER BY
@@ -7,28 +7,22 @@ over ``latentvo.latent`` restricted to the model, which the model's partial
 HNSW index serves. The operator is the model's registered metric (L2 or
 cosine). The spectrum itself is left out of its neighbours.
 
-The result is a VOTable (one row per neighbour, nearest first) that is itself
-DataLink-aware: its ``obs_publisher_did`` column feeds a DataLink service
-descriptor, so clients can go on from any neighbour to its files and labels.
+The result (``vo_service.datalink.document.similar_document``) is a VOTable, one
+row per neighbour, nearest first, that is itself DataLink-aware: its
+``obs_publisher_did`` column feeds a DataLink service descriptor, so clients can
+go on from any neighbour to its files and labels.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 
 from schema.latent_index import index_plan, top_k_sql
 from schema.tables import spectra
 from schema.vo import column_meta
-from vo_service.dali import DALIError, error_response, read_params
-from vo_service.datalink import links_url
-from vo_service.datalink.document import ResultDocument, arrow_table, datalink_descriptor
+from vo_service.dali import DALIError, Params
 from vo_service.datalink.links import DEFAULT_K, MAX_K, DataLink
 from vo_service.formats.fields import Field
-
-router = APIRouter()
 
 
 def _declared(name: str) -> Field:
@@ -48,20 +42,24 @@ FIELDS = [
 ]
 
 
-_METRICS = {"l2": "Euclidean (L2) distance", "cosine": "cosine distance"}
-
-
-class NotFound(Exception):
-    pass
+METRICS = {"l2": "Euclidean (L2) distance", "cosine": "cosine distance"}
 
 
 def neighbours(dl: DataLink, did: str, k: int, model: str | None) -> tuple[str, str, list]:
+    """The model searched, its metric and the ``k`` nearest other spectra, nearest first.
+
+    Raises
+    ------
+    DALIError
+        404 (``NotFoundFault``) for an unknown spectrum or one without a latent vector
+        of ``model`` (of any autoencoder when ``model`` is None).
+    """
     engine = dl.database.reader_engine
     with engine.connect() as conn:
         sid = conn.scalar(sa.select(spectra.c.spectrum_id).where(
             spectra.c.obs_publisher_did == did))
         if sid is None:
-            raise NotFound(f"NotFoundFault: no spectrum with ID {did}")
+            raise DALIError(f"NotFoundFault: no spectrum with ID {did}", 404)
         query = ("SELECT v.model_id, v.vec::text AS vec, m.latent_dim, m.distance_metric "
                  "FROM latentvo.latent AS v JOIN latentvo.models AS m USING (model_id) "
                  "WHERE v.spectrum_id = :sid AND m.latent_dim IS NOT NULL ")
@@ -73,7 +71,8 @@ def neighbours(dl: DataLink, did: str, k: int, model: str | None) -> tuple[str, 
         row = conn.execute(sa.text(query), args).first()
         if row is None:
             which = f"model {model}" if model else "any autoencoder"
-            raise NotFound(f"NotFoundFault: spectrum {did} has no latent vector from {which}")
+            raise DALIError(f"NotFoundFault: spectrum {did} has no latent vector from {which}",
+                            404)
         metric = (row.distance_metric or "l2").lower()
         if metric not in ("l2", "cosine"):
             metric = "l2"
@@ -93,45 +92,16 @@ def neighbours(dl: DataLink, did: str, k: int, model: str | None) -> tuple[str, 
     return row.model_id, metric, found
 
 
-def similar_document(dl: DataLink, did: str, k: int, model: str | None) -> bytes:
-    model_id, metric, rows = neighbours(dl, did, k, model)
-    columns = {
-        "rank": list(range(1, len(rows) + 1)),
-        "obs_publisher_did": [r.obs_publisher_did for r in rows],
-        "distance": [float(r.distance) for r in rows],
-        "spectrum_id": [r.spectrum_id for r in rows],
-        "target_name": [r.target_name for r in rows],
-        "s_ra": [r.s_ra for r in rows], "s_dec": [r.s_dec for r in rows],
-        "snr": [r.snr for r in rows], "instrument_name": [r.instrument_name for r in rows],
-    }
-    doc = ResultDocument(
-        FIELDS, table_name="similar",
-        infos=[("ID", did, None), ("MODEL", model_id, None), ("K", str(k), None),
-               ("metric", metric, f"{_METRICS[metric]} in the latent space of {model_id}")],
-        field_ids={"obs_publisher_did": "obs_publisher_did"},
-        descriptors=[datalink_descriptor(links_url(dl.base_url), "obs_publisher_did")])
-    return doc.render(arrow_table(FIELDS, columns))
-
-
-@router.api_route("/datalink/similar", methods=["GET", "POST"])
-async def similar(request: Request) -> Response:
-    dl: DataLink = request.app.state.datalink
+def read_request(params: Params) -> tuple[str, int, str | None]:
+    """``(ID, K, MODEL)`` of a similar-spectra request; :class:`DALIError` when malformed."""
+    did = params.single("ID")
+    if not did or not did.strip():
+        raise DALIError("ID is missing: give the publisher DID of a spectrum")
+    k_text = params.single("K")
     try:
-        params = await read_params(request, max_body=1_000_000)
-        did = params.single("ID")
-        if not did or not did.strip():
-            raise DALIError("ID is missing: give the publisher DID of a spectrum")
-        k_text = params.single("K")
-        try:
-            k = int(k_text) if k_text not in (None, "") else DEFAULT_K
-        except ValueError:
-            raise DALIError(f"K must be an integer from 1 to {MAX_K}, got {k_text!r}") from None
-        if not 1 <= k <= MAX_K:
-            raise DALIError(f"K must be an integer from 1 to {MAX_K}, got {k}")
-        model = (params.single("MODEL") or "").strip() or None
-        body = await run_in_threadpool(similar_document, dl, did.strip(), k, model)
-    except DALIError as exc:
-        return error_response(f"UsageFault: {exc.message}", exc.status)
-    except NotFound as exc:
-        return error_response(str(exc), 404)
-    return Response(body, media_type="application/x-votable+xml")
+        k = int(k_text) if k_text not in (None, "") else DEFAULT_K
+    except ValueError:
+        raise DALIError(f"K must be an integer from 1 to {MAX_K}, got {k_text!r}") from None
+    if not 1 <= k <= MAX_K:
+        raise DALIError(f"K must be an integer from 1 to {MAX_K}, got {k}")
+    return did.strip(), k, (params.single("MODEL") or "").strip() or None

@@ -14,11 +14,18 @@ Layout (DALI 1.1 §4.4):
 The header can be written before the first row because every FIELD is known
 from the query's translation; overflow and late errors go into the trailing
 QUERY_STATUS INFO that clients read as authoritative.
+
+:class:`ResultDocument` is the same layout for the small documents of SSA and
+DataLink, with what they have and query results do not: PARAMs (:class:`Param`,
+e.g. SSA's ``INPUT:`` parameters), FIELD IDs that service descriptors refer to,
+and ``RESOURCE``s after the results (DataLink service descriptors).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 import pyarrow as pa
@@ -123,3 +130,99 @@ class VOTableWriter:
                               "Result truncated: more rows match than MAXREC allows"))
         parts.append("</RESOURCE>\n</VOTABLE>\n")
         return "".join(parts).encode()
+
+
+@dataclass(frozen=True)
+class Param:
+    """A VOTable PARAM (``value`` is always written: VOTable requires the attribute)."""
+
+    name: str
+    value: str = ""
+    datatype: str = "char"
+    arraysize: str | None = None
+    unit: str | None = None
+    ucd: str | None = None
+    utype: str | None = None
+    xtype: str | None = None
+    ref: str | None = None
+    description: str | None = None
+    minimum: str | None = None
+    maximum: str | None = None
+    options: tuple[str, ...] = ()
+
+    def xml(self) -> str:
+        arraysize = self.arraysize or ("*" if self.datatype == "char" else None)
+        attrs = (_attr("name", self.name) + _attr("datatype", self.datatype)
+                 + _attr("arraysize", arraysize) + _attr("unit", self.unit)
+                 + _attr("ucd", self.ucd) + _attr("utype", self.utype)
+                 + _attr("xtype", self.xtype) + _attr("ref", self.ref)
+                 + f" value={quoteattr(str(self.value))}")
+        inner = ""
+        if self.description:
+            inner += f"<DESCRIPTION>{escape(self.description)}</DESCRIPTION>"
+        if self.minimum is not None or self.maximum is not None or self.options:
+            inner += "<VALUES>"
+            if self.minimum is not None:
+                inner += f"<MIN value={quoteattr(str(self.minimum))}/>"
+            if self.maximum is not None:
+                inner += f"<MAX value={quoteattr(str(self.maximum))}/>"
+            inner += "".join(f"<OPTION value={quoteattr(o)}/>" for o in self.options)
+            inner += "</VALUES>"
+        return f"<PARAM{attrs}>{inner}</PARAM>\n" if inner else f"<PARAM{attrs}/>\n"
+
+
+class Resource(Protocol):
+    """Anything written as a RESOURCE after the results (a DataLink service descriptor)."""
+
+    def xml(self) -> str: ...
+
+
+@dataclass
+class ResultDocument:
+    """One results table as TABLEDATA, with the extras SSA/DataLink need."""
+
+    fields: list[Field]
+    infos: list[tuple[str, str, str | None]] = field(default_factory=list)
+    params: list[Param] = field(default_factory=list)
+    field_ids: dict[str, str] = field(default_factory=dict)  # field name -> XML ID
+    descriptors: list[Resource] = field(default_factory=list)
+    table_name: str = "results"
+    status: tuple[str, str] = ("OK", "Query successful")
+
+    def header(self) -> bytes:
+        parts = [document_start([("QUERY_STATUS", *self.status), *self.infos])]
+        parts += [p.xml() for p in self.params]
+        parts.append(f"<TABLE name={quoteattr(self.table_name)}>\n")
+        parts += [field_xml(f, self.field_ids.get(f.name)) for f in self.fields]
+        parts.append("<DATA><TABLEDATA>\n")
+        return "".join(parts).encode()
+
+    def rows(self, table: pa.Table | Iterable[pa.RecordBatch]) -> bytes:
+        writer = VOTableWriter(self.fields, "TABLEDATA")
+        batches = table.to_batches() if isinstance(table, pa.Table) else table
+        return b"".join(writer.rows(batches))
+
+    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        parts = ["</TABLEDATA></DATA>\n</TABLE>\n"]
+        if error:
+            parts.append(info("QUERY_STATUS", "ERROR", error))
+        elif overflow:
+            parts.append(info("QUERY_STATUS", "OVERFLOW",
+                              "Result truncated: more rows match than MAXREC allows"))
+        parts.append("</RESOURCE>\n")
+        parts += [d.xml() for d in self.descriptors]
+        parts.append("</VOTABLE>\n")
+        return "".join(parts).encode()
+
+    def render(self, table: pa.Table | None, *, overflow: bool = False) -> bytes:
+        body = self.rows(table) if table is not None and table.num_rows else b""
+        return self.header() + body + self.footer(overflow=overflow)
+
+
+def arrow_table(fields: list[Field], columns: dict[str, list]) -> pa.Table:
+    """An Arrow table of Python column lists, typed as the fields say."""
+    arrays = []
+    for f in fields:
+        values = columns[f.name]
+        arrays.append(pa.array(values, type=f.arrow_type))
+    return pa.Table.from_arrays(arrays, names=[f.name for f in fields])

@@ -10,7 +10,9 @@ content-addressed, so a cached product never goes stale; bump
 * ``fits``: a FITS binary table, one row per pixel, with the Spectrum DM utypes
   in ``TUTYPEn`` and units in ``TUNITn`` (astropy and specutils' ``tabular-fits``
   loader read wavelength and flux with their units);
-* ``png``: a plot of flux against wavelength (matplotlib, Agg backend).
+* ``png``: a plot of flux against wavelength, drawn by matplotlib in a
+  separate worker process (:mod:`vo_service.getdata.previews`: the web process
+  never imports matplotlib).
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 import io
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from vo_service.archive.spectrum import Spectrum
 
 CACHE_VERSION = "1"
 
@@ -69,11 +72,24 @@ def estimated_kbytes(key: str, n_pixels: int, native_kb: int) -> int:
 
 
 class Converter:
-    """Produces and caches the representations of stored files."""
+    """Produces and caches the representations of stored files.
 
-    def __init__(self, store, cache_dir: Path) -> None:
+    Parameters
+    ----------
+    store
+        The content-addressed file store (``vo_service.archive.store.FileStore``).
+    cache_dir
+        Where converted files are kept.
+    draw_preview
+        ``(source path, title) -> PNG bytes``; the web service passes
+        :meth:`vo_service.getdata.previews.PreviewPool.render`.
+    """
+
+    def __init__(self, store, cache_dir: Path,
+                 draw_preview: Callable[[Path, str], bytes]) -> None:
         self.store = store
         self.cache_dir = Path(cache_dir)
+        self.draw_preview = draw_preview
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -95,7 +111,10 @@ class Converter:
             source = self.store.path_for(sha256)
             if not source.exists():
                 raise ConversionError("the stored file of this spectrum is missing")
-            data = convert(source, key, title)
+            if key == "png":
+                data = self.draw_preview(source, title)
+            else:
+                data = convert(read_stored(source), key, title)
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
             tmp.write_bytes(data)
@@ -105,21 +124,24 @@ class Converter:
         return target
 
 
-def convert(source: Path, key: str, title: str) -> bytes:
+def read_stored(source: str | Path) -> Spectrum:
+    """The spectrum in a stored file; :class:`ConversionError` when it cannot be read."""
     from vo_service.archive.readers import read_spectrum
     from vo_service.archive.spectrum import SpectrumError
 
     try:
-        spectrum = read_spectrum(source)
+        return read_spectrum(source)
     except SpectrumError as exc:
         raise ConversionError(f"the stored file cannot be read: {exc}") from None
+
+
+def convert(spectrum: Spectrum, key: str, title: str) -> bytes:
+    """The bytes of representation ``key`` (``votable`` or ``fits``) of ``spectrum``."""
     if key == "votable":
         from vo_service.archive.readers.spectrum_votable import dumps
         return dumps(spectrum)
     if key == "fits":
         return fits_bytes(spectrum, title)
-    if key == "png":
-        return png_bytes(spectrum, title)
     raise KeyError(key)
 
 
@@ -185,24 +207,4 @@ def fits_bytes(spectrum, title: str) -> bytes:
     h["DATALEN"] = (len(spectrum.wavelength), "number of pixels")
     out = io.BytesIO()
     fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(out)
-    return out.getvalue()
-
-
-def png_bytes(spectrum, title: str) -> bytes:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(8, 3), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    good = spectrum.ivar > 0
-    flux = np.where(good, spectrum.flux, np.nan)
-    ax.plot(spectrum.wavelength, flux, lw=0.5, color="black")
-    frame = "air" if spectrum.meta.spec_frame == "air" else "vacuum"
-    ax.set_xlabel(f"wavelength ({frame}) [Angstrom]")
-    ax.set_ylabel(f"flux [{spectrum.meta.flux_unit}]" if spectrum.meta.flux_unit else "flux")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    out = io.BytesIO()
-    fig.savefig(out, format="png")
     return out.getvalue()

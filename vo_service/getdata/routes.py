@@ -1,15 +1,19 @@
-"""``/getdata``: one spectrum, as stored or converted (see the package docstring)."""
+"""``/getdata``: one spectrum, as stored or converted (see the package docstring).
+
+Errors are DataLink-style error documents (``UsageFault``, ``NotFoundFault``,
+``FatalFault``), written by the one handler of :mod:`vo_service.web`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
 from vo_service.archive.store import FileStore
-from vo_service.dali import DALIError, error_response
+from vo_service.dali import DALIError
 from vo_service.getdata.convert import (
     FORMAT_ALIASES,
     NATIVE,
@@ -18,16 +22,38 @@ from vo_service.getdata.convert import (
     Converter,
 )
 from vo_service.getdata.lookup import SpectrumLookup
+from vo_service.getdata.previews import PreviewPool
+from vo_service.web import ErrorForm, error_form
 
-router = APIRouter()
+router = APIRouter(dependencies=[error_form(ErrorForm(fault_codes=True))])
 GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
 class GetData:
+    """The file store, spectra by DID and the converter (shared with DataLink)."""
+
     store: FileStore
     lookup: SpectrumLookup
     converter: Converter
+    previews: PreviewPool
+
+
+def install(app: FastAPI, database) -> None:
+    """Mount ``/getdata``; :func:`stop` ends its preview workers."""
+    settings = database.settings
+    store = FileStore(settings.store_dir)
+    previews = PreviewPool(settings.preview_workers)
+    app.state.getdata = GetData(
+        store=store, lookup=SpectrumLookup(database.reader_engine),
+        converter=Converter(store, settings.home / "cache" / "getdata", previews.render),
+        previews=previews)
+    app.include_router(router)
+
+
+def stop(app: FastAPI) -> None:
+    """Stop the preview worker processes (when the application stops)."""
+    app.state.getdata.previews.close()
 
 
 def _single(request: Request, name: str) -> str | None:
@@ -52,39 +78,35 @@ def _download_name(file_name: str, key: str, obs_id: str) -> str:
 @router.api_route("/getdata", methods=["GET", "HEAD"])
 async def getdata(request: Request) -> Response:
     state: GetData = request.app.state.getdata
-    try:
-        did = _single(request, "ID")
-        if not did:
-            raise DALIError("ID is missing: give the publisher DID of a spectrum "
-                            "(obs_publisher_did)")
-        fmt = (_single(request, "FORMAT") or NATIVE).strip()
-        key = FORMAT_ALIASES.get(fmt.lower().replace(" ", ""))
-        if key is None:
-            raise DALIError(f"unknown FORMAT {fmt!r}; this service offers: native, votable "
-                            "(application/x-votable+xml), fits (application/fits), png "
-                            "(image/png)")
-        record = state.lookup.cached(did)
-        if record is None:
-            record = await run_in_threadpool(state.lookup.one, did)
-        if record is None:
-            return error_response(f"NotFoundFault: no spectrum with ID {did!r}", 404)
-        headers = {"Content-Disposition":
-                   f'inline; filename="{_download_name(record.file_name, key, record.obs_id)}"'}
-        if key == NATIVE:
-            path = state.store.path_for(record.file_sha256)
-            if not path.exists():
-                return error_response("FatalFault: the stored file of this spectrum is "
-                                      "missing", 500)
-            if record.file_name.lower().endswith(".gz") or _is_gzip(path):
-                headers["Content-Encoding"] = "gzip"
-            return FileResponse(path, media_type=record.access_format, headers=headers)
-        cached = state.converter.cached_path(record.file_sha256, key)
-        if not cached.exists():
-            try:
-                cached = await run_in_threadpool(state.converter.path, record.file_sha256,
-                                                 key, record.title)
-            except ConversionError as exc:
-                return error_response(f"FatalFault: {exc}", 500)
-        return FileResponse(cached, media_type=REPRESENTATIONS[key].mime, headers=headers)
-    except DALIError as exc:
-        return error_response(f"UsageFault: {exc.message}", exc.status)
+    did = _single(request, "ID")
+    if not did:
+        raise DALIError("ID is missing: give the publisher DID of a spectrum "
+                        "(obs_publisher_did)")
+    fmt = (_single(request, "FORMAT") or NATIVE).strip()
+    key = FORMAT_ALIASES.get(fmt.lower().replace(" ", ""))
+    if key is None:
+        raise DALIError(f"unknown FORMAT {fmt!r}; this service offers: native, votable "
+                        "(application/x-votable+xml), fits (application/fits), png "
+                        "(image/png)")
+    record = state.lookup.cached(did)
+    if record is None:
+        record = await run_in_threadpool(state.lookup.one, did)
+    if record is None:
+        raise DALIError(f"NotFoundFault: no spectrum with ID {did!r}", 404)
+    headers = {"Content-Disposition":
+               f'inline; filename="{_download_name(record.file_name, key, record.obs_id)}"'}
+    if key == NATIVE:
+        path = state.store.path_for(record.file_sha256)
+        if not path.exists():
+            raise DALIError("the stored file of this spectrum is missing", 500)
+        if record.file_name.lower().endswith(".gz") or _is_gzip(path):
+            headers["Content-Encoding"] = "gzip"
+        return FileResponse(path, media_type=record.access_format, headers=headers)
+    cached = state.converter.cached_path(record.file_sha256, key)
+    if not cached.exists():
+        try:
+            cached = await run_in_threadpool(state.converter.path, record.file_sha256,
+                                             key, record.title)
+        except ConversionError as exc:
+            raise DALIError(str(exc), 500) from None
+    return FileResponse(cached, media_type=REPRESENTATIONS[key].mime, headers=headers)

@@ -6,18 +6,6 @@
   ``/ssa/availability``.
 
 Records point to ``/getdata`` (Access.Reference) and carry a DataLink service
-descriptor; :func:`install` mounts getData and DataLink too when they are not
-installed yet.
+descriptor. The documents are written by :mod:`vo_service.ssa.document`, the
+HTTP handlers are in :mod:`vo_service.ssa.routes`.
 """
-
-from __future__ import annotations
-
-from fastapi import FastAPI
-
-
-def install(app: FastAPI, database) -> None:
-    from vo_service.ssa import routes
-
-    app.state.ssa = routes.SSA(database=database,
-                               base_url=database.settings.base_url.rstrip("/"))
-    app.include_router(routes.router)

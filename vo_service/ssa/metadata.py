@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from schema.tables import labels
 from schema.vo import column_meta
-from vo_service.datalink.document import Param
+from vo_service.formats.votable import Param
 from vo_service.ssa.params import DEFAULT_SIZE, MAX_SIZE, MAXREC_DEFAULT, MAXREC_HARD
 
 

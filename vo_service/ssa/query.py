@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import sqlalchemy as sa
 
@@ -26,6 +25,7 @@ from vo_service.adql.values import Value, float_sql
 from vo_service.dali import DALIError
 from vo_service.getdata.convert import REPRESENTATIONS, estimated_kbytes
 from vo_service.ssa.params import MJD_EPOCH, Range, SSAQuery
+from vo_service.urls import PublicURLs
 
 CURRENT_LABEL_MODEL = ("(SELECT m.model_id FROM latentvo.models AS m "
                        "WHERE m.kind = 'label-regressor' "
@@ -169,24 +169,27 @@ class RecordContext:
     score: float | None
 
 
-def records(rows: list[dict], q: SSAQuery, base_url: str, publisher: str
+def records(rows: list[dict], q: SSAQuery, urls: PublicURLs, publisher: str
             ) -> tuple[list[tuple[dict, RecordContext]], bool]:
-    """One record per (spectrum, representation asked), cut at MAXREC."""
+    """One record per (spectrum, representation asked), cut at MAXREC.
+
+    Each record's access reference is the getData URL of its representation
+    (``urls.getdata``).
+    """
     out = []
     for row in rows:
         did = row["obs_publisher_did"]
         title = " ".join(x for x in (row["target_name"] or row["obs_id"],
                                      row["instrument_name"], "spectrum", row["obs_id"]) if x)
-        quoted = quote(did, safe=":/")
         for rep in q.formats:
             if rep == "native":
-                ctx = RecordContext(f"{base_url}/getdata?ID={quoted}", row["access_format"],
+                ctx = RecordContext(urls.getdata(did), row["access_format"],
                                     row["access_estsize"], title, "native",
                                     publisher, row["score"])
             else:
                 r = REPRESENTATIONS[rep]
                 ctx = RecordContext(
-                    f"{base_url}/getdata?ID={quoted}&FORMAT={rep}", r.mime,
+                    urls.getdata(did, rep), r.mime,
                     estimated_kbytes(rep, row["em_xel"], row["access_estsize"]), title,
                     "Spectrum-1.1" if rep in ("votable", "fits") else "preview",
                     publisher, row["score"])

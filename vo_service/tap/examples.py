@@ -1,4 +1,4 @@
-"""``/tap/examples``: the DALI examples document (XHTML with RDFa) of real queries.
+"""The DALI examples document (XHTML with RDFa) of real queries, served at ``/tap/examples``.
 
 The document is ``examples/tap_examples.xhtml`` of the package ``vo_service.resources``
 (the repository's top-level ``resources/`` folder, installed as package data); it is
@@ -10,17 +10,8 @@ from __future__ import annotations
 from functools import cache
 from importlib.resources import files
 
-from fastapi import APIRouter
-from fastapi.responses import Response
-
-router = APIRouter()
-
 
 @cache
-def _document() -> bytes:
+def document() -> bytes:
+    """The examples document, read once."""
     return files("vo_service.resources").joinpath("examples", "tap_examples.xhtml").read_bytes()
-
-
-@router.get("/tap/examples")
-def examples() -> Response:
-    return Response(_document(), media_type="application/xhtml+xml")

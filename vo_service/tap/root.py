@@ -1,23 +1,19 @@
-"""``/tap``: a human-readable page for the TAP base URL (clients never rely on it)."""
+"""The human-readable page at the TAP base URL (clients never rely on it)."""
 
 from __future__ import annotations
 
 from html import escape
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+import sqlalchemy as sa
 
 from vo_service.service_meta import service_meta
-from vo_service.vosi.xml import tap_base
-
-router = APIRouter()
+from vo_service.urls import PublicURLs
 
 
-@router.get("/tap", response_class=HTMLResponse)
-def tap_root(request: Request) -> str:
+def root_page(urls: PublicURLs, tables: list[sa.Table]) -> str:
+    """An HTML page naming the base URL, the endpoints and the published tables."""
     meta = service_meta()
-    base = escape(tap_base(request))
-    tables = request.app.state.tap.published.tables()
+    base = escape(urls.tap)
     rows = "".join(f"<li><a href=\"{base}/tables/{escape(t.schema)}.{escape(t.name)}\">"
                    f"{escape(t.schema)}.{escape(t.name)}</a>: "
                    f"{escape(t.info['vo'].description)}</li>" for t in tables)

@@ -1,9 +1,10 @@
-"""``/tap/sync``: TAP 1.1 synchronous queries (GET and POST).
+"""TAP 1.1 synchronous queries: from parameters to a response body (``/tap/sync``).
 
 The result is streamed as it is read from the database. Errors found before
 the first byte (bad parameters, ADQL errors, upload problems, database errors
-and timeouts on the first batch) are DALI error documents with a 4xx/5xx
-status; a failure after the first byte ends the document with a trailing
+and timeouts on the first batch) are raised as :class:`DALIError` with a 4xx/5xx
+status, which the HTTP handler (``tap/routes.py``) answers with a DALI error
+document; a failure after the first byte ends the document with a trailing
 ``QUERY_STATUS=ERROR`` INFO (VOTable) or an error line (text formats).
 """
 
@@ -12,16 +13,12 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response, StreamingResponse
-
-from vo_service.dali import DALIError, error_response, read_params
+from vo_service.dali import DALIError, Params
+from vo_service.obscore import access_url_setup
 from vo_service.tap.query import TAPService, validate
 from vo_service.tap.runner import QueryFailed
-
-router = APIRouter()
 
 
 def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[bytes]:
@@ -81,35 +78,49 @@ def _status_for(exc: QueryFailed) -> int:
     return 400 if state[:2] in ("22", "42", "54", "23", "2B") else 500
 
 
-def _run(tap: TAPService, params) -> Response | tuple[Iterator[bytes], str, dict]:
+@dataclass
+class SyncResult:
+    """A started synchronous query: the whole body when it was small, else its chunks."""
+
+    media_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+    chunks: Iterator[bytes] | None = None
+
+
+def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
+    """Validate, translate and start the query of ``params``; read its first batch.
+
+    Parameters
+    ----------
+    tap
+        The TAP service.
+    params
+        The request's DALI parameters.
+    public_base
+        The request's public base URL (``ivoa.obscore.access_url`` starts with it).
+
+    Raises
+    ------
+    DALIError
+        For everything found before the first byte of the result.
+    """
     request = validate(params, tap.limits)
     prepared = tap.prepare(request, params)
+    prepared.setup.append(access_url_setup(public_base))
     try:
         running = tap.start(prepared, tap.limits.sync_timeout)
     except QueryFailed as exc:
-        return error_response(exc.message, _status_for(exc))
+        raise DALIError(exc.message, _status_for(exc)) from None
     writer = request.format.writer(prepared.fields, str(tap.result_dir))
     if hasattr(writer, "infos"):
         writer.infos = tap.infos(prepared)
-    headers = {}
+    result = SyncResult(request.content_type)
     if request.format.extension:
-        headers["Content-Disposition"] = f'inline; filename="result.{request.format.extension}"'
+        result.headers["Content-Disposition"] = \
+            f'inline; filename="result.{request.format.extension}"'
     if running.complete:  # a small result, all read: one response, no streaming threads
-        return Response(b"".join(running.body(writer)), media_type=request.content_type,
-                        headers=headers)
-    return running.body(writer), request.content_type, headers
-
-
-@router.api_route("/tap/sync", methods=["GET", "POST"])
-async def tap_sync(request: Request) -> Response:
-    tap: TAPService = request.app.state.tap
-    try:
-        params = await read_params(request, max_body=tap.limits.upload_bytes + 1_000_000)
-        outcome = await run_in_threadpool(_run, tap, params)
-        if isinstance(outcome, Response):
-            return outcome
-        chunks, media_type, headers = outcome
-        return StreamingResponse(stream_in_thread(chunks), media_type=media_type,
-                                 headers=headers)
-    except DALIError as exc:
-        return error_response(exc.message, exc.status)
+        result.body = b"".join(running.body(writer))
+    else:
+        result.chunks = running.body(writer)
+    return result

@@ -42,6 +42,7 @@ import sqlalchemy as sa
 
 from schema.ops import uws_job_uploads, uws_jobs
 from vo_service.dali import DALIError, Params, now_utc
+from vo_service.obscore import access_url_setup
 from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import Execution, QueryFailed
 
@@ -72,13 +73,15 @@ class Job:
     result_rows: int | None
     overflow: bool | None
     uploads: list[str]
+    public_base_url: str | None = None  # its query's ivoa.obscore.access_url base
 
     @classmethod
     def from_row(cls, row, uploads: list[str]) -> Job:
         return cls(**{k: row._mapping[k] for k in (
             "job_id", "run_id", "owner_id", "phase", "creation_time", "start_time",
             "end_time", "execution_duration", "destruction", "parameters", "error_type",
-            "error_message", "result_mime", "result_size", "result_rows", "overflow")},
+            "error_message", "result_mime", "result_size", "result_rows", "overflow",
+            "public_base_url")},
             uploads=uploads)
 
 
@@ -106,7 +109,8 @@ class JobStore:
 
     # -- creation and reading -------------------------------------------------------
 
-    def create(self, params: Params, *, run: bool = False) -> Job:
+    def create(self, params: Params, *, run: bool = False,
+               public_base_url: str | None = None) -> Job:
         job_id = secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
         now = now_utc()
         duration = self.limits.async_duration_default
@@ -134,7 +138,8 @@ class JobStore:
             conn.execute(uws_jobs.insert().values(
                 job_id=job_id, run_id=run_id[:64] if run_id else None, owner_id=None,
                 phase=phase, creation_time=now, execution_duration=duration,
-                destruction=destruction, parameters=query_params))
+                destruction=destruction, parameters=query_params,
+                public_base_url=public_base_url))
             for name, content in params.files.items():
                 conn.execute(uws_job_uploads.insert().values(job_id=job_id, name=name,
                                                              content=content))
@@ -442,6 +447,8 @@ class JobManager:
                             self.store.uploads(job.job_id) if job.uploads else {})
             request = validate(params, self.limits)
             prepared = self.tap.prepare(request, params)
+            if job.public_base_url:
+                prepared.setup.append(access_url_setup(job.public_base_url))
             duration = job.execution_duration or self.limits.async_duration_hard
 
             def register(execution: Execution) -> None:

@@ -1,22 +1,23 @@
-"""VOSI capabilities of the TAP service, with the TAPRegExt ``tr:TableAccess`` capability.
+"""VOSI capabilities documents, and the TAPRegExt ``tr:TableAccess`` capability of TAP.
 
-Everything declared here is read from what the service really does: the
-ADQL language features and UDFs from ``vo_service.adql.features``, the output
-formats from ``vo_service.formats``, the limits from ``vo_service.tap.limits``.
+:func:`capabilities_document` is the frame both TAP and SSA use: the protocol's
+own capability, then the VOSI capabilities and availability endpoints (and
+whatever else the protocol lists). The TAP capability declares what the service
+really does: the ADQL language features and UDFs from ``vo_service.adql.features``,
+the output formats from ``vo_service.formats``, the limits from
+``vo_service.tap.limits``.
 """
 
 from __future__ import annotations
 
-from email.utils import format_datetime
-
-from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from collections.abc import Iterable
+from xml.sax.saxutils import escape
 
 from vo_service import obscore
 from vo_service.formats import FORMATS
-from vo_service.vosi.xml import TR, VR, VS, XSI, element, tap_base
+from vo_service.urls import PublicURLs
+from vo_service.vosi.xml import TR, VR, VS, XSI, element
 
-router = APIRouter()
 VOSI_CAP = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
 TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
 # Feature keys that ADQL 2.1 defines but TAPRegExt 1.0 validators (STILTS taplint 3.4)
@@ -56,14 +57,45 @@ def _output_formats() -> str:
     return "".join(parts)
 
 
-def _vosi(standard_id: str, url: str, version: str | None = None) -> str:
+def vosi_capability(standard_id: str, url: str, version: str | None = None) -> str:
+    """A capability with one ParamHTTP interface at ``url`` (VOSI endpoints, DataLink)."""
     v = f' version="{version}"' if version else ""
     return (f'<capability standardID="{standard_id}">'
-            f'<interface xsi:type="vs:ParamHTTP"{v}><accessURL use="full">{url}</accessURL>'
-            f"</interface></capability>")
+            f'<interface xsi:type="vs:ParamHTTP"{v}><accessURL use="full">{escape(url)}'
+            f"</accessURL></interface></capability>")
 
 
-def capabilities_document(base: str, limits) -> str:
+def capabilities_document(base: str, protocol: str, others: Iterable[str] = (),
+                          namespaces: dict[str, str] | None = None) -> str:
+    """A ``vosi:capabilities`` document for the service whose URLs start with ``base``.
+
+    Parameters
+    ----------
+    base
+        The protocol's base URL (``.../tap`` or ``.../ssa``): the VOSI endpoints are
+        ``base/capabilities`` and ``base/availability``.
+    protocol
+        The protocol's own capability element.
+    others
+        More capability elements, after the VOSI ones.
+    namespaces
+        Extra namespace prefixes the elements use (``{"tr": TR}``).
+    """
+    extra = "".join(f' xmlns:{prefix}="{uri}"' for prefix, uri in (namespaces or {}).items())
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<vosi:capabilities xmlns:vosi="{VOSI_CAP}" xmlns:xsi="{XSI}" xmlns:vr="{VR}" '
+        f'xmlns:vs="{VS}"{extra}>'
+        + protocol
+        + vosi_capability("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities")
+        + vosi_capability("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability")
+        + "".join(others)
+        + "</vosi:capabilities>\n")
+
+
+def tap_capabilities(urls: PublicURLs, limits) -> str:
+    """The TAP service's capabilities: TAPRegExt, VOSI, tables and examples."""
+    base = escape(urls.tap)
     tap = (
         '<capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess">'
         '<interface xsi:type="vs:ParamHTTP" role="std" version="1.1">'
@@ -81,22 +113,9 @@ def capabilities_document(base: str, limits) -> str:
           f'<hard unit="row">{limits.maxrec_hard}</hard></outputLimit>'
         + f'<uploadLimit><hard unit="byte">{limits.upload_bytes}</hard></uploadLimit>'
         + "</capability>")
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<vosi:capabilities xmlns:vosi="{VOSI_CAP}" xmlns:xsi="{XSI}" xmlns:vr="{VR}" '
-        f'xmlns:vs="{VS}" xmlns:tr="{TR}">'
-        + tap
-        + _vosi("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities")
-        + _vosi("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability")
-        + _vosi("ivo://ivoa.net/std/VOSI#tables-1.1", f"{base}/tables", "1.1")
-        + '<capability standardID="ivo://ivoa.net/std/DALI#examples">'
-          '<interface xsi:type="vr:WebBrowser">'
-          f'<accessURL use="full">{base}/examples</accessURL></interface></capability>'
-        + "</vosi:capabilities>\n")
-
-
-@router.api_route("/tap/capabilities", methods=["GET", "HEAD"])
-def capabilities(request: Request) -> Response:
-    body = capabilities_document(tap_base(request), request.app.state.tap.limits)
-    modified = format_datetime(request.app.state.started, usegmt=True)
-    return Response(body, media_type="text/xml", headers={"Last-Modified": modified})
+    return capabilities_document(urls.tap, tap, [
+        vosi_capability("ivo://ivoa.net/std/VOSI#tables-1.1", f"{urls.tap}/tables", "1.1"),
+        '<capability standardID="ivo://ivoa.net/std/DALI#examples">'
+        '<interface xsi:type="vr:WebBrowser">'
+        f'<accessURL use="full">{base}/examples</accessURL></interface></capability>',
+    ], {"tr": TR})

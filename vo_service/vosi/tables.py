@@ -2,7 +2,8 @@
 
 ``/tap/tables`` lists every published schema and table (with columns and
 foreign keys, or without them for ``detail=min``); ``/tap/tables/{name}``
-returns one ``vosi:table`` with full detail (VOSI 1.1). The source is the
+returns one ``vosi:table`` with full detail (VOSI 1.1); the routes are in
+``vo_service/tap/routes.py``. The source is the
 same list of declared tables that TAP_SCHEMA is generated from
 (``schema.catalogues``), so both always agree.
 """
@@ -10,15 +11,11 @@ same list of declared tables that TAP_SCHEMA is generated from
 from __future__ import annotations
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import Response
 
 from schema.tap_schema import adql_name
-from vo_service.dali import error_response
+from vo_service.dali import DALIError
 from vo_service.vosi.xml import VS, XSI, element
 
-router = APIRouter()
 VOSI_TABLES = "http://www.ivoa.net/xml/VOSITables/v1.0"
 
 
@@ -90,22 +87,17 @@ def tableset_xml(tables: list[sa.Table], descriptions: dict[str, str], *,
     return "".join(parts)
 
 
-@router.get("/tap/tables")
-async def tables(request: Request, detail: str | None = None) -> Response:
-    registry = request.app.state.tap.published
-    published = await run_in_threadpool(registry.tables)
-    body = tableset_xml(published, registry.descriptions(),
-                        detail=(detail or "max").lower() != "min")
-    return Response(body, media_type="text/xml")
+def one_table_xml(tables: list[sa.Table], name: str) -> str:
+    """The ``vosi:table`` document of the published table ``name`` (case-insensitive).
 
-
-@router.get("/tap/tables/{name}")
-async def one_table(request: Request, name: str) -> Response:
-    published = await run_in_threadpool(request.app.state.tap.published.tables)
-    names = {f"{t.schema}.{t.name}" for t in published}
-    for table in published:
+    Raises
+    ------
+    DALIError
+        404 when no such table is published.
+    """
+    names = {f"{t.schema}.{t.name}" for t in tables}
+    for table in tables:
         if f"{table.schema}.{table.name}".lower() == name.lower():
-            body = '<?xml version="1.0" encoding="UTF-8"?>\n' + table_xml(
-                table, names, root=True) + "\n"
-            return Response(body, media_type="text/xml")
-    return error_response(f"no table named {name!r} is published here", 404)
+            return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+                    + table_xml(table, names, root=True) + "\n")
+    raise DALIError(f"no table named {name!r} is published here", 404)

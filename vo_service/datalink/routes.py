@@ -1,0 +1,45 @@
+"""HTTP handlers of DataLink: ``/datalink/links`` and ``/datalink/similar``.
+
+Errors are DataLink error documents (``QUERY_STATUS=ERROR`` whose message starts
+with a fault code: ``UsageFault``, ``NotFoundFault``, ...), written by the one
+handler of :mod:`vo_service.web`.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+
+from vo_service.datalink import document, similar
+from vo_service.datalink.links import DataLink
+from vo_service.getdata.lookup import SpectrumLookup
+from vo_service.web import ErrorForm, error_form, public_urls, read_params
+
+router = APIRouter(dependencies=[error_form(ErrorForm(fault_codes=True))])
+
+
+def install(app: FastAPI, database) -> None:
+    """Mount the DataLink routes; they share getData's store and converter."""
+    app.state.datalink = DataLink(
+        database=database, lookup=SpectrumLookup(database.reader_engine, ttl=5.0),
+        store=app.state.getdata.store, converter=app.state.getdata.converter)
+    app.include_router(router)
+
+
+@router.api_route("/datalink/links", methods=["GET", "POST"])
+async def links(request: Request) -> Response:
+    params = await read_params(request, max_body=10_000_000)
+    document.check_response_format(params)
+    dids = list(dict.fromkeys(v.strip() for v in params.all("ID") if v.strip()))
+    body = await run_in_threadpool(document.links_document, request.app.state.datalink,
+                                   public_urls(request), dids)
+    return Response(body, media_type=document.DATALINK_MIME)
+
+
+@router.api_route("/datalink/similar", methods=["GET", "POST"])
+async def similar_spectra(request: Request) -> Response:
+    did, k, model = similar.read_request(await read_params(request, max_body=1_000_000))
+    body = await run_in_threadpool(document.similar_document, request.app.state.datalink,
+                                   public_urls(request), did, k, model)
+    return Response(body, media_type="application/x-votable+xml")

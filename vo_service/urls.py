@@ -1,0 +1,117 @@
+"""Every public URL the service hands out, built in one place.
+
+The rule, for TAP, SSA, DataLink, getData, ObsCore and the landing pages alike:
+
+* with ``base_url`` configured (``Settings.base_url``, ``LATENTVO_BASE_URL``), every
+  URL starts with it, path included: ``https://host/archive/latentvo`` gives
+  ``https://host/archive/latentvo/tap/sync``. The application then also answers
+  requests whose path starts with that prefix (a proxy that passes the path on
+  unchanged) as well as requests without it (a proxy that strips it);
+* without it, every URL starts with the scheme, host and port the request was
+  made to: the ``Host`` header, and the scheme uvicorn reports, which follows
+  ``X-Forwarded-Proto`` from the proxies trusted by ``latentvo serve
+  --forwarded-allow-ips``. Such a service is assumed to sit at the root of its
+  host: a proxy that serves it under a sub-path needs ``base_url``.
+
+:class:`PublicURLs` is the one builder; route handlers get theirs from the request
+(``vo_service.web.public_urls``), and everything that writes a URL into a document
+receives a :class:`PublicURLs` (or its base) from there.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlsplit
+
+from vo_service.config import ConfigError
+
+
+def parse_base_url(text: str) -> str:
+    """A configured base URL, checked and without its trailing slash.
+
+    Raises
+    ------
+    ConfigError
+        When it is not an absolute http(s) URL, or has a query or fragment.
+    """
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"base_url must be an absolute http:// or https:// URL, got {text!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"base_url must not have a query or fragment, got {text!r}")
+    return text.strip().rstrip("/")
+
+
+def base_path(base: str) -> str:
+    """The path part of a base URL (``""`` at the root of its host, else ``/a/b``)."""
+    return urlsplit(base).path.rstrip("/")
+
+
+def public_base(configured: str | None, request_base: str) -> str:
+    """The base of every URL of one response: the configured one, else the request's."""
+    return configured if configured else request_base.rstrip("/")
+
+
+def quote_id(pubdid: str) -> str:
+    """A publisher DID as the value of an ``ID=`` query parameter."""
+    return quote(pubdid, safe=":/")
+
+
+class PublicURLs:
+    """The service's URLs under one base (no trailing slash).
+
+    Parameters
+    ----------
+    base
+        What :func:`public_base` returns for the request being answered.
+    """
+
+    def __init__(self, base: str) -> None:
+        self.base = base.rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"PublicURLs({self.base!r})"
+
+    @property
+    def landing(self) -> str:
+        return self.base + "/"
+
+    # -- TAP ----------------------------------------------------------------------------
+
+    @property
+    def tap(self) -> str:
+        """The TAP base URL clients are given (pyvo appends ``/sync``, ``/async``, ...)."""
+        return self.base + "/tap"
+
+    def tap_job(self, job_id: str) -> str:
+        return f"{self.tap}/async/{job_id}"
+
+    def tap_query(self, adql: str) -> str:
+        """A synchronous ADQL query as one GET URL (DataLink ``#derivation`` links)."""
+        return f"{self.tap}/sync?REQUEST=doQuery&LANG=ADQL&QUERY={quote(adql, safe='')}"
+
+    # -- SSA, getData, DataLink -------------------------------------------------------
+
+    @property
+    def ssa(self) -> str:
+        return self.base + "/ssa"
+
+    def getdata(self, pubdid: str, fmt: str | None = None) -> str:
+        """The spectrum ``pubdid`` as stored (``fmt`` None) or converted to ``fmt``."""
+        url = f"{self.base}/getdata?ID={quote_id(pubdid)}"
+        return f"{url}&FORMAT={quote(fmt, safe='')}" if fmt else url
+
+    def links(self, pubdid: str | None = None) -> str:
+        """The DataLink ``{links}`` endpoint, or one spectrum's links."""
+        url = self.base + "/datalink/links"
+        return f"{url}?ID={quote_id(pubdid)}" if pubdid is not None else url
+
+    def similar(self, pubdid: str | None = None, model: str | None = None,
+                k: int | None = None) -> str:
+        """The similar-spectra service, or one call of it."""
+        url = self.base + "/datalink/similar"
+        if pubdid is None:
+            return url
+        url += f"?ID={quote_id(pubdid)}"
+        if model is not None:
+            url += f"&MODEL={quote(model, safe='')}"
+        return url + (f"&K={k}" if k is not None else "")

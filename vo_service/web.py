@@ -1,0 +1,167 @@
+"""The HTTP edge shared by every protocol's ``routes`` module.
+
+* :func:`read_params`: DALI parameters from the query string and the form body;
+* :func:`public_urls`: the :class:`~vo_service.urls.PublicURLs` of the request being
+  answered (the one rule for public URLs is in :mod:`vo_service.urls`);
+* :func:`install_error_handlers`: one handler turns every
+  :class:`~vo_service.dali.DALIError` raised while answering a request into the
+  protocol's VOTable error document (``QUERY_STATUS=ERROR``, the error's HTTP
+  status), with the INFOs and fault codes the protocol's router declared through
+  :func:`error_form`; unknown URLs and methods get a short HTML page instead of
+  FastAPI's JSON;
+* :class:`PathPrefix`: serves the application under the path of a configured
+  ``base_url``.
+
+Only this module, ``vo_service.app`` and the protocols' ``routes`` modules import
+FastAPI or Starlette (``tests/test_http_edge.py``): what the protocols compute
+(queries, documents, URLs) does not depend on the web framework.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape
+from http import HTTPStatus
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, Response
+from starlette.exceptions import HTTPException
+
+from vo_service.dali import VOTABLE_MIME, DALIError, Params
+from vo_service.formats.votable import error_document
+from vo_service.urls import PublicURLs, public_base
+
+FAULT = re.compile(r"^[A-Za-z]+Fault: ")
+
+
+async def read_params(request: Request, *, max_body: int) -> Params:
+    """Query string plus form body (urlencoded or multipart) of ``request``.
+
+    Raises
+    ------
+    DALIError
+        413 when the body is larger than ``max_body`` bytes, 400 when it cannot be read.
+    """
+    items = list(request.query_params.multi_items())
+    files: dict[str, bytes] = {}
+    if request.method == "POST":
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body:
+            raise DALIError(f"request body of {int(length):,} bytes exceeds this service's "
+                            f"upload limit of {max_body:,} bytes", 413)
+        ctype = request.headers.get("content-type", "")
+        if ctype.startswith("multipart/form-data") or ctype.startswith(
+                "application/x-www-form-urlencoded"):
+            try:
+                form = await request.form(max_files=64, max_fields=1000,
+                                          max_part_size=max_body)
+            except Exception as exc:  # noqa: BLE001 - malformed bodies are the client's
+                raise DALIError(f"cannot read the request body: {exc}") from None
+            total = 0
+            for name, value in form.multi_items():
+                if isinstance(value, str):
+                    items.append((name, value))
+                    continue
+                data = await value.read()
+                total += len(data)
+                if total > max_body:
+                    raise DALIError(f"uploads exceed this service's limit of {max_body:,} "
+                                    "bytes", 413)
+                files[name] = data
+            await form.close()
+    return Params(items, files)
+
+
+def public_urls(request: Request) -> PublicURLs:
+    """The public URLs for the response to ``request`` (see :mod:`vo_service.urls`)."""
+    return PublicURLs(public_base(request.app.state.base_url, str(request.base_url)))
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorForm:
+    """How a protocol's error documents look beyond ``QUERY_STATUS=ERROR``.
+
+    Attributes
+    ----------
+    infos
+        Extra ``(name, value, text)`` INFOs, e.g. SSA's ``SERVICE_PROTOCOL``.
+    fault_codes
+        Start messages with a DataLink/SODA fault code (``UsageFault: `` for 4xx,
+        ``FatalFault: `` for 5xx) unless they already name one.
+    """
+
+    infos: tuple[tuple[str, str, str | None], ...] = ()
+    fault_codes: bool = False
+
+    def message(self, error: DALIError) -> str:
+        if not self.fault_codes or FAULT.match(error.message):
+            return error.message
+        return f"{'UsageFault' if error.status < 500 else 'FatalFault'}: {error.message}"
+
+
+def error_form(form: ErrorForm):
+    """A router dependency that makes the error handler answer in ``form``."""
+    async def declare(request: Request) -> None:
+        request.state.error_form = form
+    return Depends(declare)
+
+
+async def _dali_error(request: Request, exc: DALIError) -> Response:
+    form: ErrorForm = getattr(request.state, "error_form", ErrorForm())
+    return Response(error_document(form.message(exc), form.infos), status_code=exc.status,
+                    media_type=VOTABLE_MIME)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    status = HTTPStatus(exc.status_code)
+    if status == HTTPStatus.NOT_FOUND:
+        text = f"There is nothing at {escape(request.url.path)}."
+    elif status == HTTPStatus.METHOD_NOT_ALLOWED:
+        text = (f"{escape(request.method)} is not allowed here; "
+                f"try {escape(exc.headers.get('Allow', 'GET') if exc.headers else 'GET')}.")
+    else:
+        text = escape(str(exc.detail))
+    home = escape(public_urls(request).landing)
+    body = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f"<title>{status.value} {status.phrase}</title></head><body>"
+            f"<h1>{status.value} {status.phrase}</h1><p>{text}</p>"
+            f'<p>The services of this site are listed on <a href="{home}">{home}</a>.</p>'
+            f"</body></html>\n")
+    return HTMLResponse(body, status_code=status.value, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """The one DALIError handler, and short HTML pages for HTTP errors (404, 405, ...)."""
+    app.add_exception_handler(DALIError, _dali_error)
+    app.add_exception_handler(HTTPException, _http_error)
+
+
+# -- serving under a sub-path ----------------------------------------------------------
+
+
+class PathPrefix:
+    """Serve the application under ``prefix`` (the path of the configured base URL).
+
+    A request for ``<prefix>/tap/sync`` (a proxy that passes the path on) and one for
+    ``/tap/sync`` (a proxy that strips the prefix, or a direct request) reach the
+    same route; both get ``root_path = prefix``, as ASGI wants, so that Starlette
+    resolves routes and builds ``request.base_url`` with the prefix.
+    """
+
+    def __init__(self, app, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix.rstrip("/")
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] in ("http", "websocket") and self.prefix:
+            scope = {**scope, "root_path": self.prefix}
+            path = scope["path"]
+            if path != self.prefix and not path.startswith(self.prefix + "/"):
+                scope["path"] = self.prefix + path
+                if scope.get("raw_path") is not None:
+                    scope["raw_path"] = self.prefix.encode() + scope["raw_path"]
+        await self.app(scope, receive, send)
