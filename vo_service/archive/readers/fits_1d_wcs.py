@@ -158,7 +158,7 @@ def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
     if assumed:
         meta.extra["spec_frame_assumed"] = True
     bunit = header.get("BUNIT")
-    unit = parse_unit(bunit) if bunit else None
+    unit = parse_unit(str(bunit)) if bunit else None
     meta.flux_unit = unit_string(unit) if unit is not None else ""
     ivar = _error_ivar(hdus, len(flux))
     if ivar is None:
