@@ -122,6 +122,7 @@ def training_checksum(file_sha256: list[str], labels: np.ndarray | None = None,
     for i, sha in enumerate(file_sha256):
         digest.update(sha.encode())
         if labels is not None:
+            assert errors is not None, "labels come with their errors"
             digest.update(np.asarray(labels[i], np.float64).tobytes())
             digest.update(np.asarray(errors[i], np.float64).tobytes())
     return digest.hexdigest()

@@ -27,7 +27,7 @@ def autoencoder_payload(trained: TrainedAutoencoder) -> dict:
 
 def label_payload(trained: TrainedLabelModel, domain: DomainModel) -> dict:
     p = trained.predictor
-    return {"kind": LABEL_REGRESSOR, "config": p.ensemble.members[0].config,
+    return {"kind": LABEL_REGRESSOR, "config": p.ensemble.config,
             "frame": dict(p.ensemble.frame), "template": p.ensemble.template.clone(),
             "members": [m.state_dict() for m in p.ensemble.members],
             "quantities": list(p.quantities), "label_mean": torch.as_tensor(p.label_mean),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -206,7 +206,7 @@ def preprocess_many(spectra: Sequence[Spectrum], grid: Grid
         results.append(None)
         fluxes.append(flux)
         ivars.append(ivar)
+    rows: Iterator[tuple[np.ndarray, np.ndarray]] = iter(())
     if fluxes:
         rows = iter(zip(*normalise(np.stack(fluxes), np.stack(ivars), grid), strict=True))
-        results = [next(rows) if r is None else r for r in results]
-    return results
+    return [next(rows) if r is None else r for r in results]

@@ -162,8 +162,10 @@ class SpectraCache:
     def _fill(self, todo: list[tuple[str, str, Grid]], errors: dict[str, str],
               progress: Callable[[int], None] | None,
               fresh: dict[str, tuple[np.ndarray, np.ndarray, float]] | None) -> None:
-        seen: set[str] = set()
-        todo = [t for t in todo if not (t[0] in seen or seen.add(t[0]))]
+        first: dict[str, tuple[str, str, Grid]] = {}  # one read per file
+        for item in todo:
+            first.setdefault(item[0], item)
+        todo = list(first.values())
         if len(todo) < PARALLEL_FROM or self.workers == 1:
             self._collect(map(_read_one, todo), errors, progress, fresh)
         else:

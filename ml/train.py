@@ -140,6 +140,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
         if len(labelled) < 10:
             raise MLError(f"need at least 10 labelled spectra to guide the latent space, got "
                           f"{len(labelled)}")
+        assert label_errors is not None, "labels come with their errors"
         mean, scale, y, yvar = standardise(labels, label_errors, labelled)
         guided = {"quantities": list(quantities), "mean": mean.tolist(),
                   "scale": scale.tolist()}
@@ -188,6 +189,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
             stale += 1
             if stale >= config.patience and beta >= 1.0:
                 break
+    assert best_state is not None, "no epoch gave a finite validation loss"
     model.load_state_dict(best_state)
     _, chi2, _ = _evaluate_autoencoder(model, x_all, ivar_all, cond_all, val_idx, y, yvar,
                                        config.label_weight)
@@ -341,6 +343,7 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
             stale += 1
             if stale >= config.patience:
                 break
+    assert best_state is not None, "no epoch gave a finite validation loss"
     member.load_state_dict(best_state)
     return member
 

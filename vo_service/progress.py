@@ -11,10 +11,10 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
-    Task,
     TimeRemainingColumn,
 )
 from rich.text import Text

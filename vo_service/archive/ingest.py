@@ -286,7 +286,8 @@ class Ingester:
                 self._finish_chunk(previous, report, progress)
         return report
 
-    def _start_chunk(self, pool: ProcessPoolExecutor, chunk: list[str], report: IngestReport) -> _Chunk:
+    def _start_chunk(self, pool: ProcessPoolExecutor, chunk: list[str],
+                     report: IngestReport) -> _Chunk:
         """Hash the files, drop known ones and hand the rest to the workers to read."""
         report.seen += len(chunk)
         hashed = list(pool.map(_hash, chunk, chunksize=16))

@@ -237,7 +237,12 @@ def read(path: str | Path) -> Spectrum:
 
 
 def _param(
-    name: str, value: str | float | tuple[float, ...] | None, utype: str = "", ucd: str = "", unit: str = "", ref: str = ""
+    name: str,
+    value: str | float | tuple[float, ...] | None,
+    utype: str = "",
+    ucd: str = "",
+    unit: str = "",
+    ref: str = "",
 ) -> str | None:
     """One PARAM element, or None when there is no value to state."""
     if value is None:
