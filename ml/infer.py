@@ -49,6 +49,8 @@ from vo_service.db.copy import copy_rows
 
 @dataclass
 class InferReport:
+    """Counts and timings of one inference run."""
+
     model_id: str
     autoencoder_id: str  # whose latent vectors the run reads and writes (itself, or a
     # label model's base)
@@ -72,6 +74,7 @@ class InferReport:
         return self.written / seconds if seconds > 0 else 0.0
 
     def summary(self) -> str:
+        """One line for the command line: what was written, how fast, and what was skipped."""
         text = (f"model {self.model_id}: {self.written} spectra written "
                 f"({self.rate():,.0f}/s; prepare {self.phases['prepare']:.2f} s, load "
                 f"{self.rate('load'):,.0f}/s, model {self.rate('model'):,.0f}/s, write "

@@ -32,6 +32,7 @@ BATCH = 2048  # spectra per device batch outside training steps
 
 
 def seed_everything(seed: int) -> None:
+    """Seed torch's and numpy's global generators, so a run repeats with its seed."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
 
@@ -89,6 +90,8 @@ def standardise(labels: np.ndarray, errors: np.ndarray, rows: np.ndarray
 
 @dataclass
 class AutoencoderConfig:
+    """Training and network settings of an autoencoder (recorded in the registry)."""
+
     latent_dim: int = 16  # learned dimensions + the RV coordinate
     epochs: int = 30
     batch_size: int = 128
@@ -106,6 +109,8 @@ class AutoencoderConfig:
 
 @dataclass
 class TrainedAutoencoder:
+    """A trained autoencoder with its validation figures and the train/validation split."""
+
     model: SpectrumAutoencoder
     config: AutoencoderConfig
     history: dict[str, list[float]]
@@ -229,6 +234,8 @@ def _evaluate_autoencoder(model: SpectrumAutoencoder, x: torch.Tensor, ivar: tor
 
 @dataclass
 class LabelConfig:
+    """Training and network settings of a label model (recorded in the registry)."""
+
     epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -242,6 +249,8 @@ class LabelConfig:
 
 @dataclass
 class TrainedLabelModel:
+    """A trained label model with its validation figures and predictions."""
+
     predictor: LabelPredictor
     config: LabelConfig
     history: dict[str, list[float]]
@@ -404,6 +413,7 @@ def label_metrics(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray, error
 
 
 def config_dict(config: AutoencoderConfig | LabelConfig) -> dict:
+    """The configuration as JSON-ready values (for the registry's hyper-parameters)."""
     data = asdict(config)
     data["channels"] = list(data["channels"])
     return data

@@ -122,6 +122,7 @@ class IngestReport:
     preprocessed: int = 0  # (spectrum, model grid) pairs added to the caches
 
     def summary(self) -> str:
+        """One line for the command line."""
         text = (f"{self.seen} file(s) examined: {self.ingested} ingested, "
                 f"{self.already_known} already in the archive, {len(self.rejected)} rejected")
         return text + (f"; {self.preprocessed} preprocessed for the models' grids"

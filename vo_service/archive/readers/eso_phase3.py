@@ -84,6 +84,7 @@ def _cell(table: FitsHDU, index: int) -> np.ndarray:
 
 
 def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    """The spectrum of an ESO Phase 3 file read into memory (see the module notes)."""
     if len(hdus) < 2 or hdus[1].kind != "bintable":
         raise SpectrumError("no binary table in extension 1")
     table = hdus[1]

@@ -147,6 +147,7 @@ def _error_ivar(hdus: list[FitsHDU], n: int) -> np.ndarray | None:
 
 
 def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    """The spectrum of a 1D WCS FITS file read into memory (see the module notes)."""
     primary = hdus[0]
     if primary.data is None:
         raise SpectrumError("the primary HDU holds no data")

@@ -52,10 +52,12 @@ class FitsHDU:
 
     @property
     def extname(self) -> str:
+        """EXTNAME, upper case ('' when absent)."""
         return str(self.header.get("EXTNAME") or "").strip().upper()
 
     @property
     def is_table(self) -> bool:
+        """Whether the HDU is a binary or ASCII table."""
         return self.kind != "image"
 
     def column(self, index: int) -> np.ndarray:

@@ -110,6 +110,7 @@ def _meta(header: dict, fallback_id: str) -> SpectrumMeta:
 
 
 def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    """The spectrum of an SDSS-style file read into memory (see the module notes)."""
     if not matches(hdus):
         raise SpectrumError("HDU 1 is not a binary table with loglam and flux columns")
     table = hdus[1]

@@ -177,6 +177,11 @@ def _to_angstrom(values: np.ndarray, unit_text: object) -> np.ndarray:
 
 
 def from_votable(vot: votable.tree.VOTableFile, fallback_id: str) -> Spectrum:
+    """The spectrum of a parsed Spectrum DM VOTable.
+
+    Columns are found by utype, then UCD, then name; metadata comes from the PARAMs.
+    ``fallback_id`` is the obs_id when the file names none.
+    """
     tables = list(vot.iter_tables())
     if not tables:
         raise SpectrumError("the VOTable holds no TABLE")
