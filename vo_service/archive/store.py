@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK = 1 << 20
 
@@ -46,6 +47,6 @@ class FileStore:
         os.replace(tmp, target)
         return target
 
-    def open(self, sha256: str):
+    def open(self, sha256: str) -> BinaryIO:
         """The stored file of this checksum, opened for binary reading."""
         return open(self.path_for(sha256), "rb")
