@@ -35,6 +35,10 @@ MI_QUANTITIES = (*LABEL_QUANTITIES, "rv")
 
 @dataclass
 class Analysis:
+    """What a model's latent space says about the spectra: information per dimension and
+    the mutual information of latent dimensions and of PCA components with the labels.
+    """
+
     information: np.ndarray  # nats per latent dimension
     informative: np.ndarray
     mi_latent: np.ndarray  # (latent_dim, quantities)

@@ -44,6 +44,7 @@ class ArchiveSpectra:
         return len(self.spectrum_id)
 
     def subset(self, index: np.ndarray) -> ArchiveSpectra:
+        """The spectra at positions ``index``, in that order."""
         return ArchiveSpectra(self.spectrum_id[index], [self.obs_id[i] for i in index],
                               [self.target_name[i] for i in index],
                               [self.file_sha256[i] for i in index], self.snr[index],
@@ -56,6 +57,11 @@ class ArchiveSpectra:
 
 def select_spectra(conn: sa.Connection, where: sa.ColumnElement | None = None,
                    limit: int | None = None) -> ArchiveSpectra:
+    """The archive's spectra (those matching ``where``), in spectrum_id order.
+
+    The result holds columns, not files: callers load the arrays from the cache or the
+    store when they need them.
+    """
     query = sa.select(spectra.c.spectrum_id, spectra.c.obs_id, spectra.c.target_name,
                       spectra.c.file_sha256, spectra.c.snr, spectra.c.em_min, spectra.c.em_max
                       ).order_by(spectra.c.spectrum_id)
@@ -76,6 +82,8 @@ def select_spectra(conn: sa.Connection, where: sa.ColumnElement | None = None,
 
 @dataclass
 class LabelledSpectra:
+    """Spectra with reference labels of one set, aligned row by row."""
+
     spectra: ArchiveSpectra
     quantities: list[str]
     labels: np.ndarray  # (n, quantities), NaN = missing
@@ -122,6 +130,7 @@ def training_checksum(file_sha256: list[str], labels: np.ndarray | None = None,
     for i, sha in enumerate(file_sha256):
         digest.update(sha.encode())
         if labels is not None:
+            assert errors is not None, "labels come with their errors"
             digest.update(np.asarray(labels[i], np.float64).tobytes())
             digest.update(np.asarray(errors[i], np.float64).tobytes())
     return digest.hexdigest()

@@ -20,14 +20,18 @@ from ml.train import TrainedAutoencoder, TrainedLabelModel
 
 
 def autoencoder_payload(trained: TrainedAutoencoder) -> dict:
+    """What the artifact of a trained autoencoder holds (see the module notes)."""
     return {"kind": AUTOENCODER, "config": trained.model.config,
             "state_dict": trained.model.state_dict(),
             "information": torch.as_tensor(trained.information)}
 
 
 def label_payload(trained: TrainedLabelModel, domain: DomainModel) -> dict:
+    """What the artifact of a trained label model holds: the ensemble, its frame,
+    label scaling, error calibration and the domain model that flags its predictions.
+    """
     p = trained.predictor
-    return {"kind": LABEL_REGRESSOR, "config": p.ensemble.members[0].config,
+    return {"kind": LABEL_REGRESSOR, "config": p.ensemble.config,
             "frame": dict(p.ensemble.frame), "template": p.ensemble.template.clone(),
             "members": [m.state_dict() for m in p.ensemble.members],
             "quantities": list(p.quantities), "label_mean": torch.as_tensor(p.label_mean),
@@ -60,6 +64,14 @@ def load_autoencoder(home: Path, record: ModelRecord) -> tuple[SpectrumAutoencod
 
 
 def load_label_model(home: Path, record: ModelRecord) -> tuple[LabelPredictor, DomainModel]:
+    """The label predictor of a registered label model and its domain model.
+
+    Raises
+    ------
+    MLError
+        The record is not a label model, its artifact does not match it, or it was
+        trained before the domain model had its coverage test.
+    """
     payload = _payload(home, record, LABEL_REGRESSOR)
     config = payload["config"]
     members = []

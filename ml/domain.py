@@ -35,6 +35,12 @@ from sklearn.neighbors import NearestNeighbors
 
 @dataclass
 class DomainModel:
+    """Decides whether a label prediction may be trusted: whether the spectrum resembles
+    the training spectra (k-NN distance in latent space) and whether its predicted
+    labels lie where the training set had stars (coverage of an archive sample) and
+    inside the training range. Built by :meth:`fit`; stored with the label model.
+    """
+
     reference: np.ndarray  # (m, d) scaled latents of the training spectra
     dims: np.ndarray  # latent dimensions used
     centre: np.ndarray
@@ -91,6 +97,9 @@ class DomainModel:
         return dist[:, int(skip_self):].mean(axis=1)
 
     def score(self, latent: np.ndarray) -> np.ndarray:
+        """Mean distance of each latent vector to its ``k`` nearest training spectra, in
+        units of the typical distance among training spectra (1 = typical).
+        """
         if len(latent) == 0:
             return np.zeros(0)
         return self._knn((latent[:, self.dims] - self.centre) / self.scale) / self.typical
@@ -110,6 +119,9 @@ class DomainModel:
         return np.all((pred >= self.box_lo - margin) & (pred <= self.box_hi + margin), axis=1)
 
     def in_domain(self, scores: np.ndarray, pred: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+        """Whether each prediction is in the domain: a score at most ``threshold``, labels
+        where the training set was dense enough, and within the training range.
+        """
         return ((scores <= self.threshold) & (self.coverage(pred) > self.coverage_threshold)
                 & self.in_range(pred, sigma))
 
@@ -129,6 +141,7 @@ class DomainModel:
 
     @classmethod
     def from_state(cls, state: dict) -> DomainModel:
+        """The domain model saved by :meth:`state`."""
         return cls(state["reference"].numpy(), state["dims"].numpy(),
                    state["centre"].numpy(), state["scale"].numpy(),
                    float(state["typical"]), float(state["threshold"]), int(state["k"]),

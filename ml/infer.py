@@ -34,10 +34,12 @@ import torch
 from ml.archive_reader import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
 from ml.artifacts import load_autoencoder, load_label_model
 from ml.device import inference_batch, pick_device
+from ml.domain import DomainModel
 from ml.errors import MLError
 from ml.model_registry import AUTOENCODER, ModelRecord, get
 from ml.models.autoencoder import encode_means
 from ml.models.inputs import batches, network_input
+from ml.models.label_cnn import LabelEnsemble, LabelPredictor
 from schema.latent_index import drop_index, ensure_index
 from schema.tables import labels, latent, spectra
 from vo_service.archive.store import FileStore
@@ -47,6 +49,8 @@ from vo_service.db.copy import copy_rows
 
 @dataclass
 class InferReport:
+    """Counts and timings of one inference run."""
+
     model_id: str
     autoencoder_id: str  # whose latent vectors the run reads and writes (itself, or a
     # label model's base)
@@ -70,6 +74,7 @@ class InferReport:
         return self.written / seconds if seconds > 0 else 0.0
 
     def summary(self) -> str:
+        """One line for the command line: what was written, how fast, and what was skipped."""
         text = (f"model {self.model_id}: {self.written} spectra written "
                 f"({self.rate():,.0f}/s; prepare {self.phases['prepare']:.2f} s, load "
                 f"{self.rate('load'):,.0f}/s, model {self.rate('model'):,.0f}/s, write "
@@ -107,15 +112,17 @@ class _Job:
     """
 
     def __init__(self, settings: Settings, record: ModelRecord, engine: sa.Engine,
-                 device: str | None):
+                 device: str | None) -> None:
         self.record = record
         self.engine = engine
         self.device = pick_device(device)
-        self.predictor = self.domain = None
+        self.predictor: LabelPredictor | None = None  # both set for a label run
+        self.domain: DomainModel | None = None
         if record.kind == AUTOENCODER:
             self.autoencoder_record = record
             self.table = latent
         else:
+            assert record.base_model_id is not None  # label models name their autoencoder
             self.autoencoder_record = get(engine, record.base_model_id)
             self.predictor, self.domain = load_label_model(settings.home, record)
             self.table = labels
@@ -136,7 +143,7 @@ class _Job:
         autoencoder run's vectors, or a label run's labels and then the vectors it
         encoded on the way."""
         ae_id = self.autoencoder_record.model_id
-        if self.predictor is None:
+        if self.predictor is None or self.domain is None:
             mu = encode_means(self.autoencoder, flux, ivar, power, self.device)
             return [(latent, ae_id, _vector_rows(ae_id, spectrum_ids, mu))]
         mu = np.full((len(spectrum_ids), self.autoencoder.latent_dim), np.nan, np.float32)
@@ -144,7 +151,8 @@ class _Job:
         if len(where):
             mu[where] = stored
         encode = np.isnan(mu).any(axis=1)
-        mu[encode], mean, var = self._encode_and_predict(flux, ivar, power, encode)
+        mu[encode], mean, var = self._encode_and_predict(self.predictor.ensemble, flux, ivar,
+                                                         power, encode)
         mean, sigma = self.predictor.physical(mean, var)
         scores = self.domain.score(mu)
         inside = self.domain.in_domain(scores, mean, sigma)
@@ -158,11 +166,12 @@ class _Job:
         return [(labels, self.record.model_id, out),
                 (latent, ae_id, _vector_rows(ae_id, spectrum_ids[encode], mu[encode]))]
 
-    def _encode_and_predict(self, flux: np.ndarray, ivar: np.ndarray, power: np.ndarray,
-                            encode: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _encode_and_predict(self, ensemble: LabelEnsemble, flux: np.ndarray, ivar: np.ndarray,
+                            power: np.ndarray, encode: np.ndarray
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Latent means of the ``encode`` rows and standardised label means and variances
         of all rows, both networks reading one rest-frame shift per batch."""
-        ae, ensemble = self.autoencoder, self.predictor.ensemble
+        ae = self.autoencoder
         vectors = [np.zeros((0, ae.latent_dim), np.float32)]
         means, variances = [], []
         with torch.inference_mode():
@@ -237,8 +246,9 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
     with engine.connect() as conn:
         _check_stored_size(conn, ae_record)
         todo = _pending(conn, job.table, model_id)
-        report.already_done = conn.scalar(sa.select(sa.func.count()).select_from(job.table)
-                                          .where(job.table.c.model_id == model_id))
+        report.already_done = conn.execute(
+            sa.select(sa.func.count()).select_from(job.table)
+            .where(job.table.c.model_id == model_id)).scalar_one()
     covering = todo.covering(record.grid)
     if not covering.all():
         bad = [todo.obs_id[i] for i in np.flatnonzero(~covering)]
@@ -283,6 +293,7 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
             progress(len(chunk))
     if record.kind == AUTOENCODER or report.vectors_written or report.rebuilt_index:
         tick = time.monotonic()
+        assert ae_record.latent_dim is not None  # every autoencoder has one
         with engine.begin() as conn:
             report.index = ensure_index(conn, ae_record.model_id, ae_record.latent_dim,
                                         ae_record.distance_metric or "l2")

@@ -31,6 +31,13 @@ MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 @dataclass
 class ModelRecord:
+    """One row of the model registry (the published ``models`` table): what a model is, what it
+    was trained on and where its artifact lies.
+
+    The row is the model's provenance: training selection and checksum, seed, code
+    version and hyper-parameters, enough to train the same model again.
+    """
+
     model_id: str
     kind: str
     architecture: dict
@@ -51,6 +58,7 @@ class ModelRecord:
     created_at: datetime | None = None
 
     def row(self) -> dict:
+        """The record as column values for an INSERT (JSON columns as text)."""
         return {
             "model_id": self.model_id, "kind": self.kind,
             "architecture": json.dumps(self.architecture, sort_keys=True),
@@ -67,6 +75,7 @@ class ModelRecord:
 
     @classmethod
     def from_row(cls, row: dict) -> ModelRecord:
+        """The record of a registry row, as :meth:`row` wrote it."""
         return cls(
             model_id=row["model_id"], kind=row["kind"],
             architecture=json.loads(row["architecture"]),
@@ -82,6 +91,7 @@ class ModelRecord:
 
 
 def code_version() -> str:
+    """Installed latentvo version, recorded with each model; ``0+unknown`` from a bare checkout."""
     try:
         return metadata.version("latentvo")
     except metadata.PackageNotFoundError:
@@ -89,6 +99,7 @@ def code_version() -> str:
 
 
 def check_model_id(model_id: str) -> str:
+    """Return ``model_id`` if it may name a model (file and URL safe), else raise MLError."""
     if not MODEL_ID_PATTERN.match(model_id):
         raise MLError(f"invalid model id {model_id!r}: use up to 63 letters, digits, '.', '_' "
                       "or '-', starting with a letter or digit")
@@ -96,6 +107,7 @@ def check_model_id(model_id: str) -> str:
 
 
 def default_model_id(prefix: str) -> str:
+    """A fresh model id, ``<prefix>-<local time>``, for runs that name none."""
     return f"{prefix}-{datetime.now().strftime('%Y%m%dT%H%M%S')}"
 
 
@@ -147,6 +159,7 @@ def ensure_new(engine: sa.Engine, model_id: str) -> str:
 
 
 def get(engine: sa.Engine, model_id: str) -> ModelRecord:
+    """The registered model ``model_id``; MLError when there is none."""
     with engine.connect() as conn:
         row = conn.execute(sa.select(models).where(models.c.model_id == model_id)) \
             .mappings().first()
@@ -156,6 +169,7 @@ def get(engine: sa.Engine, model_id: str) -> ModelRecord:
 
 
 def list_models(engine: sa.Engine) -> list[ModelRecord]:
+    """Every registered model, oldest first."""
     with engine.connect() as conn:
         rows = conn.execute(sa.select(models).order_by(models.c.created_at)).mappings().all()
     return [ModelRecord.from_row(dict(r)) for r in rows]

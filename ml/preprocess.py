@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -45,6 +45,7 @@ class Grid:
 
     @property
     def wavelength(self) -> np.ndarray:
+        """Pixel centres (vacuum Angstrom)."""
         return np.exp(np.linspace(np.log(self.start), np.log(self.stop), self.n_pixels))
 
     @property
@@ -53,11 +54,17 @@ class Grid:
         return float(np.log(self.stop / self.start) / (self.n_pixels - 1) * 299792.458)
 
     def edges(self) -> np.ndarray:
+        """Pixel boundaries (vacuum Angstrom), ``n_pixels + 1`` of them, for flux-conserving
+        resampling.
+        """
         loglam = np.linspace(np.log(self.start), np.log(self.stop), self.n_pixels)
         step = loglam[1] - loglam[0]
         return np.exp(np.concatenate([loglam - step / 2, [loglam[-1] + step / 2]]))
 
     def to_json(self) -> str:
+        """The grid as recorded in the registry, with a description of the normalisation
+        for readers of the published model metadata.
+        """
         return json.dumps({"kind": "log-uniform", "unit": "Angstrom", "frame": "vacuum",
                            **asdict(self),
                            "normalisation": "flux / upper-envelope Chebyshev continuum, "
@@ -66,6 +73,7 @@ class Grid:
 
     @classmethod
     def from_json(cls, text: str) -> Grid:
+        """The grid recorded by :meth:`to_json` (older records included)."""
         data = json.loads(text)
         data.setdefault("spike_sigma", 0.0)  # grids recorded before spike masking: none
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
@@ -206,7 +214,7 @@ def preprocess_many(spectra: Sequence[Spectrum], grid: Grid
         results.append(None)
         fluxes.append(flux)
         ivars.append(ivar)
+    rows: Iterator[tuple[np.ndarray, np.ndarray]] = iter(())
     if fluxes:
         rows = iter(zip(*normalise(np.stack(fluxes), np.stack(ivars), grid), strict=True))
-        results = [next(rows) if r is None else r for r in results]
-    return results
+    return [next(rows) if r is None else r for r in results]

@@ -12,6 +12,7 @@ needs. Both profiles meet the quality targets (docs/ml.md, "Benchmarks").
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from ml.errors import MLError
 from ml.train import AutoencoderConfig, LabelConfig
@@ -24,7 +25,7 @@ PROFILES: dict[str, tuple[AutoencoderConfig, LabelConfig]] = {
 }
 
 
-def profile_configs(name: str, **autoencoder: object) -> tuple[AutoencoderConfig, LabelConfig]:
+def profile_configs(name: str, **autoencoder: Any) -> tuple[AutoencoderConfig, LabelConfig]:
     """The profile's two configurations, the autoencoder's with ``autoencoder`` overrides."""
     if name not in PROFILES:
         raise MLError(f"unknown model profile {name!r}; choose one of "

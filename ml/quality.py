@@ -30,12 +30,15 @@ NEIGHBOUR_TARGETS = {"teff": 150.0, "mh": 0.1}  # median |difference| to the 10 
 
 @dataclass
 class Figure:
+    """One quality figure of a model, against its target."""
+
     name: str
     value: float
     target: str
     met: bool
 
     def line(self) -> str:
+        """The figure as a row of the quality report."""
         return f"{self.name:<44s} {self.value:>10.4g}   target {self.target:<14s} " + \
             ("MET" if self.met else "NOT MET")
 
@@ -58,6 +61,12 @@ def domain_truth(truth: np.ndarray, box_lo: np.ndarray, box_hi: np.ndarray
 def label_figures(quantities: list[str], pred: np.ndarray, sigma: np.ndarray,
                   truth: np.ndarray, snr: np.ndarray, inside: np.ndarray,
                   clearly_out: np.ndarray, flagged_in: np.ndarray) -> list[Figure]:
+    """Quality figures of label predictions against the true labels of synthetic stars.
+
+    Accuracy figures use the high-S/N stars inside the training range; domain figures
+    compare ``flagged_in`` (the model's in-domain flag) with ``inside`` and
+    ``clearly_out``.
+    """
     figures = []
     good = inside & (snr >= HIGH_SNR)
     for j, q in enumerate(quantities):

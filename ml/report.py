@@ -126,18 +126,19 @@ def _label_plots(conn: sa.Connection, record: ModelRecord, out: Path) -> list[st
         {"m": record.model_id}).mappings().all()
     if not rows:
         return []
+    assert record.reference_label_source is not None  # label models are trained on one
     key_column, table = reference_set(conn, record.reference_label_source)
     names = []
     fig, axes = plt.subplots(1, len(quantities), figsize=(3.2 * len(quantities), 3.2))
     for ax, q in zip(np.atleast_1d(axes), quantities, strict=True):
-        ref, pred, inside = [], [], []
+        references, predictions, in_domain = [], [], []
         for r in rows:
             value = table.get(r[key_column], {}).get(q)
             if value is not None and r[q] is not None:
-                ref.append(value[0])
-                pred.append(r[q])
-                inside.append(r["in_domain"])
-        ref, pred, inside = map(np.asarray, (ref, pred, inside))
+                references.append(value[0])
+                predictions.append(r[q])
+                in_domain.append(r["in_domain"])
+        ref, pred, inside = map(np.asarray, (references, predictions, in_domain))
         if len(ref):
             ax.scatter(ref[inside], pred[inside], s=3, alpha=0.5, label="in domain")
             ax.scatter(ref[~inside], pred[~inside], s=3, alpha=0.5, c="tab:red",
@@ -174,16 +175,16 @@ def _residual_plots(rows, quantities: list[str], key_column: str, table: dict,
                              squeeze=False)
     grid = np.linspace(-5, 5, 201)
     for j, q in enumerate(quantities):
-        snr, resid, z = [], [], []
+        snrs, residuals, pulls = [], [], []
         for r in rows:
             ref = table.get(r[key_column], {}).get(q)
             if ref is None or r[q] is None or not r["in_domain"]:
                 continue
             ref_value, ref_err = ref[0], ref[1] or 0.0
-            snr.append(r["snr"] or np.nan)
-            resid.append(r[q] - ref_value)
-            z.append((r[q] - ref_value) / np.hypot(r[f"{q}_err"], ref_err))
-        snr, resid, z = map(np.asarray, (snr, resid, z))
+            snrs.append(r["snr"] or np.nan)
+            residuals.append(r[q] - ref_value)
+            pulls.append((r[q] - ref_value) / np.hypot(r[f"{q}_err"], ref_err))
+        snr, resid, z = map(np.asarray, (snrs, residuals, pulls))
         top, bottom = axes[0, j], axes[1, j]
         top.scatter(snr, resid, s=3, alpha=0.4)
         top.axhline(0.0, color="k", lw=0.7)

@@ -72,6 +72,9 @@ def shift(flux: torch.Tensor, ivar: torch.Tensor, pixels: torch.Tensor,
 
 
 def max_lag(n_pixels: int, velocity_step: float) -> int:
+    """Largest shift (pixels) the cross-correlation tries: ``MAX_KMS``, at most a quarter
+    of the spectrum.
+    """
     return max(1, min(int(MAX_KMS / velocity_step), n_pixels // 4))
 
 

@@ -73,13 +73,18 @@ class IngestPreparer:
 
     @property
     def key(self) -> str:
+        """The grid's key: names this preparer's arrays in an ingest outcome."""
         return self.grid.key
 
     def covers(self, em_min_m: float, em_max_m: float) -> bool:
+        """Whether spectra spanning these vacuum wavelengths (metres) cover the grid."""
         return self.grid.covered_by(em_min_m * 1e10, em_max_m * 1e10)
 
     def prepare(self, spectra: Sequence[Spectrum]
                 ) -> list[tuple[np.ndarray, np.ndarray, float] | None]:
+        """Each spectrum preprocessed onto the grid with its resolving power, or None
+        where it has no good pixel there.
+        """
         results = preprocess_many(spectra, self.grid)
         return [None if isinstance(result, PreprocessError)
                 else (*result, resolving_power(spectrum))
@@ -87,6 +92,7 @@ class IngestPreparer:
 
     def keep(self, file_sha256: Sequence[str],
              prepared: Sequence[tuple[np.ndarray, np.ndarray, float]]) -> int:
+        """Add the committed spectra's arrays to the grid's cache; returns how many were new."""
         if self._cache is None:
             self._cache = SpectraCache(self.cache_root, self.grid)
         flux, ivar, power = zip(*prepared, strict=True)
@@ -97,6 +103,21 @@ class IngestPreparer:
 
 
 class SpectraCache:
+    """Preprocessed spectra of one grid, kept on disk by file checksum.
+
+    Training and inference read arrays from here instead of parsing and resampling
+    the files again.
+
+    Parameters
+    ----------
+    root
+        Folder of the caches; this grid's lies in ``root / grid.key``.
+    grid
+        The model grid the arrays are on.
+    workers
+        Processes that read missing files (default: the cores, at most 16).
+    """
+
     def __init__(self, root: Path, grid: Grid, workers: int | None = None):
         self.grid = grid
         self.dir = Path(root) / grid.key
@@ -162,8 +183,10 @@ class SpectraCache:
     def _fill(self, todo: list[tuple[str, str, Grid]], errors: dict[str, str],
               progress: Callable[[int], None] | None,
               fresh: dict[str, tuple[np.ndarray, np.ndarray, float]] | None) -> None:
-        seen: set[str] = set()
-        todo = [t for t in todo if not (t[0] in seen or seen.add(t[0]))]
+        first: dict[str, tuple[str, str, Grid]] = {}  # one read per file
+        for item in todo:
+            first.setdefault(item[0], item)
+        todo = list(first.values())
         if len(todo) < PARALLEL_FROM or self.workers == 1:
             self._collect(map(_read_one, todo), errors, progress, fresh)
         else:

@@ -32,6 +32,7 @@ BATCH = 2048  # spectra per device batch outside training steps
 
 
 def seed_everything(seed: int) -> None:
+    """Seed torch's and numpy's global generators, so a run repeats with its seed."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
 
@@ -89,6 +90,8 @@ def standardise(labels: np.ndarray, errors: np.ndarray, rows: np.ndarray
 
 @dataclass
 class AutoencoderConfig:
+    """Training and network settings of an autoencoder (recorded in the registry)."""
+
     latent_dim: int = 16  # learned dimensions + the RV coordinate
     epochs: int = 30
     batch_size: int = 128
@@ -106,6 +109,8 @@ class AutoencoderConfig:
 
 @dataclass
 class TrainedAutoencoder:
+    """A trained autoencoder with its validation figures and the train/validation split."""
+
     model: SpectrumAutoencoder
     config: AutoencoderConfig
     history: dict[str, list[float]]
@@ -140,6 +145,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
         if len(labelled) < 10:
             raise MLError(f"need at least 10 labelled spectra to guide the latent space, got "
                           f"{len(labelled)}")
+        assert label_errors is not None, "labels come with their errors"
         mean, scale, y, yvar = standardise(labels, label_errors, labelled)
         guided = {"quantities": list(quantities), "mean": mean.tolist(),
                   "scale": scale.tolist()}
@@ -188,6 +194,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
             stale += 1
             if stale >= config.patience and beta >= 1.0:
                 break
+    assert best_state is not None, "no epoch gave a finite validation loss"
     model.load_state_dict(best_state)
     _, chi2, _ = _evaluate_autoencoder(model, x_all, ivar_all, cond_all, val_idx, y, yvar,
                                        config.label_weight)
@@ -227,6 +234,8 @@ def _evaluate_autoencoder(model: SpectrumAutoencoder, x: torch.Tensor, ivar: tor
 
 @dataclass
 class LabelConfig:
+    """Training and network settings of a label model (recorded in the registry)."""
+
     epochs: int = 40
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -240,6 +249,8 @@ class LabelConfig:
 
 @dataclass
 class TrainedLabelModel:
+    """A trained label model with its validation figures and predictions."""
+
     predictor: LabelPredictor
     config: LabelConfig
     history: dict[str, list[float]]
@@ -341,6 +352,7 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
             stale += 1
             if stale >= config.patience:
                 break
+    assert best_state is not None, "no epoch gave a finite validation loss"
     member.load_state_dict(best_state)
     return member
 
@@ -401,6 +413,7 @@ def label_metrics(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray, error
 
 
 def config_dict(config: AutoencoderConfig | LabelConfig) -> dict:
+    """The configuration as JSON-ready values (for the registry's hyper-parameters)."""
     data = asdict(config)
     data["channels"] = list(data["channels"])
     return data

@@ -52,10 +52,13 @@ POPULATION_SAMPLE = 20000  # archive spectra without labels kept for the coverag
 
 @dataclass
 class RunReport:
+    """Outcome of a training run: the registered model and the spectra left out, with why."""
+
     record: ModelRecord
     excluded: dict[str, str] = field(default_factory=dict)  # obs_id -> why not used
 
     def summary(self) -> str:
+        """One line for the command line: the model and its headline validation figures."""
         m = self.record.metrics
         if self.record.kind == AUTOENCODER:
             figures = (f"{m['n_informative']} informative of {self.record.latent_dim} latent "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     ProgressColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -23,25 +25,51 @@ console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line
 class _Rate(ProgressColumn):
     """Items per second over the task so far."""
 
-    def __init__(self, unit: str):
+    def __init__(self, unit: str) -> None:
         super().__init__()
         self.unit = unit
 
-    def render(self, task) -> Text:
+    def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         text = f"{speed:,.0f} {self.unit}/s" if speed else f"? {self.unit}/s"
         return Text(text, style="progress.data.speed")
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None, unit: str = "items", enabled: bool = True):
-    """Yield ``advance(n)``; shows a bar on stderr unless disabled."""
+def progress_bar(description: str, total: int | None, unit: str = "items",
+                 enabled: bool = True) -> Iterator[Callable[[int], None]]:
+    """Show a progress bar on stderr for the duration of the ``with`` block.
+
+    Parameters
+    ----------
+    description
+        Label in front of the bar.
+    total
+        Number of items expected, or None when unknown (the bar then shows no ETA).
+    unit
+        Name of an item in the rate column ("spectra/s").
+    enabled
+        False for quiet runs (tests, ``--quiet``): nothing is drawn.
+
+    Yields
+    ------
+    advance
+        Call ``advance(n)`` (``n`` defaults to 1) after each ``n`` items done.
+    """
     if not enabled:
-        yield lambda n=1: None
+        yield _nothing
         return
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TaskProgressColumn(), _Rate(unit), TimeElapsedColumn(), TextColumn("ETA"),
                TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task(description, total=total)
-        yield lambda n=1: progress.advance(task, n)
+
+        def advance(n: int = 1) -> None:
+            progress.advance(task, n)
+
+        yield advance
+
+
+def _nothing(n: int = 1) -> None:
+    """``advance`` of a disabled bar."""

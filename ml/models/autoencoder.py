@@ -27,6 +27,9 @@ without any label at inference time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -38,15 +41,41 @@ from ml.rv import shift, to_rest_frame
 
 
 class SpectrumAutoencoder(nn.Module):
+    """The autoencoder network; see the module notes for the model it implements.
+
+    Parameters
+    ----------
+    n_pixels
+        Length of the model's wavelength grid.
+    latent_dim
+        Length of the published latent vector: ``latent_dim - 1`` learned dimensions
+        plus the RV coordinate.
+    channels, hidden
+        Widths of the convolution stack and of the fully connected layers.
+    velocity_step
+        km/s per pixel of the (log-uniform) grid.
+    rv_scale_kms
+        Velocity that maps to 1 in the RV coordinate.
+    default_power
+        Resolving power assumed for spectra that state none.
+    guided
+        ``{"quantities": [...], "mean": [...], "scale": [...]}``: the reference labels
+        the first learned dimensions are aligned with, and how they are standardised.
+        None for an unguided model.
+    """
+
+    template: torch.Tensor  # RV cross-correlation template (a buffer: saved with the weights)
+
     def __init__(self, n_pixels: int, latent_dim: int = 16,
                  channels: tuple[int, ...] = (16, 32, 32, 64, 64), hidden: int = 256,
                  velocity_step: float = 1.0, rv_scale_kms: float = 300.0,
-                 default_power: float = 2500.0, guided: dict | None = None):
+                 default_power: float = 2500.0, guided: dict[str, Any] | None = None) -> None:
         super().__init__()
         if latent_dim < 2:
             raise ValueError("latent_dim must be at least 2 (one learned + the RV coordinate)")
         guided = guided or {"quantities": [], "mean": [], "scale": []}
-        self.config = {"n_pixels": n_pixels, "latent_dim": latent_dim,
+        # The constructor's arguments, stored in the artifact to rebuild the network.
+        self.config: dict[str, Any] = {"n_pixels": n_pixels, "latent_dim": latent_dim,
                        "channels": list(channels), "hidden": hidden,
                        "velocity_step": velocity_step, "rv_scale_kms": rv_scale_kms,
                        "default_power": default_power, "guided": guided}
@@ -66,7 +95,8 @@ class SpectrumAutoencoder(nn.Module):
         self.label_logvar = nn.Parameter(torch.full((self.n_guided,), -3.0))
         self.register_buffer("template", torch.zeros(n_pixels))
 
-    def architecture(self) -> dict:
+    def architecture(self) -> dict[str, Any]:
+        """Description of the network for the model registry and the service metadata."""
         return {"class": "SpectrumAutoencoder",
                 "type": "conditional variational autoencoder of rest-frame spectra",
                 "encoder": f"Conv1d x{len(self.config['channels'])} (stride 2) + MLP, "
@@ -76,12 +106,15 @@ class SpectrumAutoencoder(nn.Module):
                 "rv": "cross-correlation with a stored template; last latent coordinate",
                 **self.config}
 
-    def condition(self, resolving_power, n: int) -> torch.Tensor:
+    def condition(self, resolving_power: np.ndarray | torch.Tensor | None,
+                  n: int) -> torch.Tensor:
+        """Conditioning input (n, 1) for ``n`` spectra, on the network's device."""
         return conditioning(resolving_power, n, self.config["default_power"]).to(
             self.template.device)
 
     def rest_frame(self, flux: torch.Tensor,
                    ivar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Flux and ivar shifted to the rest frame, and the RV (km/s) measured to do so."""
         return to_rest_frame(flux, ivar, self.template, self.config["velocity_step"])
 
     def encode(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,6 +147,7 @@ class SpectrumAutoencoder(nn.Module):
         kl = 0.5 * (mu**2 + logvar.exp() - 1.0 - logvar)
         total = 0.5 * chi2 + beta * kl.sum(dim=1)
         if labels is not None and self.n_guided:
+            assert label_var is not None, "labels come with their variances"
             present = torch.isfinite(labels)
             var = self.label_logvar.exp()[None, :] + torch.where(present, label_var, 0.0)
             resid = torch.where(present, z[:, :self.n_guided] - labels, 0.0)
@@ -155,8 +189,9 @@ class SpectrumAutoencoder(nn.Module):
                 torch.cat([logvar, rv_logvar[:, None]], dim=1))
 
 
-def _batched(model: SpectrumAutoencoder, encode, flux, ivar, resolving_power,
-             device: torch.device, batch_size: int | None) -> list:
+def _batched(model: SpectrumAutoencoder, encode: Callable[..., Any], flux: np.ndarray,
+             ivar: np.ndarray, resolving_power: np.ndarray | None, device: torch.device,
+             batch_size: int | None) -> list[Any]:
     model.eval()
     with torch.inference_mode():
         return [encode(f, iv, model.condition(power, len(f)))
@@ -164,8 +199,9 @@ def _batched(model: SpectrumAutoencoder, encode, flux, ivar, resolving_power,
                                                batch_size or inference_batch(device))]
 
 
-def encode_arrays(model: SpectrumAutoencoder, flux, ivar, resolving_power,
-                  device: torch.device, batch_size: int | None = None) -> tuple:
+def encode_arrays(model: SpectrumAutoencoder, flux: np.ndarray, ivar: np.ndarray,
+                  resolving_power: np.ndarray | None, device: torch.device,
+                  batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Latent means and log-variances (numpy, float32) of preprocessed observed spectra."""
     parts = _batched(model, model.latent, flux, ivar, resolving_power, device, batch_size)
     if not parts:
@@ -175,8 +211,9 @@ def encode_arrays(model: SpectrumAutoencoder, flux, ivar, resolving_power,
             torch.cat([lv.cpu() for _, lv in parts]).numpy())
 
 
-def encode_means(model: SpectrumAutoencoder, flux, ivar, resolving_power,
-                 device: torch.device, batch_size: int | None = None) -> np.ndarray:
+def encode_means(model: SpectrumAutoencoder, flux: np.ndarray, ivar: np.ndarray,
+                 resolving_power: np.ndarray | None, device: torch.device,
+                 batch_size: int | None = None) -> np.ndarray:
     """Latent means alone (numpy, float32): the published vectors, at inference cost."""
     parts = _batched(model, model.latent_mean, flux, ivar, resolving_power, device,
                      batch_size)

@@ -12,6 +12,7 @@ frame at inference.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,11 +25,25 @@ from ml.rv import to_rest_frame
 
 
 class LabelCNN(nn.Module):
+    """One ensemble member: rest-frame spectrum and resolving power -> label means and
+    log-variances, in standardised units.
+
+    Parameters
+    ----------
+    n_pixels
+        Length of the model's wavelength grid.
+    n_labels
+        Number of labels predicted.
+    channels, hidden
+        Widths of the convolution stack and of the fully connected layers.
+    """
+
     def __init__(self, n_pixels: int, n_labels: int,
-                 channels: tuple[int, ...] = (16, 32, 32, 64, 64), hidden: int = 256):
+                 channels: tuple[int, ...] = (16, 32, 32, 64, 64), hidden: int = 256) -> None:
         super().__init__()
-        self.config = {"n_pixels": n_pixels, "n_labels": n_labels, "channels": list(channels),
-                       "hidden": hidden}
+        # The constructor's arguments, stored in the artifact to rebuild the network.
+        self.config: dict[str, Any] = {"n_pixels": n_pixels, "n_labels": n_labels,
+                                       "channels": list(channels), "hidden": hidden}
         convs, flat = conv_stack(n_pixels, tuple(channels))
         self.features = convs
         self.head = nn.Sequential(nn.Linear(flat + 1, hidden), nn.GELU(),
@@ -42,20 +57,38 @@ class LabelCNN(nn.Module):
 
 
 class LabelEnsemble(nn.Module):
+    """Deep ensemble of :class:`LabelCNN` members built alike, with its RV frame.
+
+    Parameters
+    ----------
+    members
+        The trained members (at least one).
+    velocity_step
+        km/s per pixel of the grid, for the shift to the rest frame.
+    default_power
+        Resolving power assumed for spectra that state none.
+    """
+
+    template: torch.Tensor  # the autoencoder's RV template (a buffer: saved with the weights)
+
     def __init__(self, members: list[LabelCNN], velocity_step: float = 1.0,
-                 default_power: float = 2500.0):
+                 default_power: float = 2500.0) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.config = members[0].config  # the members' common constructor arguments
         self.frame = {"velocity_step": velocity_step, "default_power": default_power}
         self.register_buffer("template", torch.zeros(members[0].config["n_pixels"]))
 
-    def architecture(self) -> dict:
+    def architecture(self) -> dict[str, Any]:
+        """Description of the network for the model registry and the service metadata."""
         return {"class": "LabelEnsemble",
                 "type": "CNN deep ensemble on rest-frame spectra + log resolving power, "
                         "Gaussian NLL", "members": len(self.members),
-                **self.members[0].config, **self.frame}
+                **self.config, **self.frame}
 
-    def condition(self, resolving_power, n: int) -> torch.Tensor:
+    def condition(self, resolving_power: np.ndarray | torch.Tensor | None,
+                  n: int) -> torch.Tensor:
+        """Conditioning input (n, 1) for ``n`` spectra, on the network's device."""
         return conditioning(resolving_power, n, self.frame["default_power"]).to(
             self.template.device)
 
@@ -77,8 +110,9 @@ def gaussian_nll(mean: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor,
     return (nll * present).sum() / present.sum().clamp_min(1)
 
 
-def predict_arrays(model: LabelEnsemble, flux, ivar, resolving_power, device: torch.device,
-                   batch_size: int | None = None) -> tuple:
+def predict_arrays(model: LabelEnsemble, flux: np.ndarray, ivar: np.ndarray,
+                   resolving_power: np.ndarray | None, device: torch.device,
+                   batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Standardised means and variances (numpy) of preprocessed observed spectra."""
     model.eval()
     batch_size = batch_size or inference_batch(device)
@@ -90,7 +124,7 @@ def predict_arrays(model: LabelEnsemble, flux, ivar, resolving_power, device: to
             mean, var = model(network_input(rest_flux, rest_ivar), model.condition(power, len(f)))
             means.append(mean.cpu())
             variances.append(var.cpu())
-    n_labels = model.members[0].config["n_labels"]
+    n_labels = model.config["n_labels"]
     if not means:
         empty = torch.zeros((0, n_labels))
         return empty.numpy(), empty.numpy()
@@ -110,6 +144,10 @@ class LabelPredictor:
     def predict(self, flux: np.ndarray, ivar: np.ndarray, resolving_power: np.ndarray | None,
                 device: torch.device, batch_size: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Physical labels and their calibrated 1-sigma errors for preprocessed spectra.
+
+        The ensemble visits ``device`` for the call and returns to the CPU after it.
+        """
         mean, var = predict_arrays(self.ensemble.to(device), flux, ivar, resolving_power,
                                    device, batch_size)
         self.ensemble.cpu()

@@ -59,6 +59,8 @@ SECONDS_PER_DAY = 86400.0
 
 @dataclass
 class ArchiveSummary:
+    """What :func:`write_archive` wrote: counts by format and instrument, and the seed."""
+
     out_dir: Path
     seed: int
     n_spectra: int
@@ -81,10 +83,12 @@ class _Chunk:
 
 
 def obs_id(instrument: Instrument, index: int) -> str:
+    """The obs_id of the ``index``-th spectrum of an instrument (the same for every seed)."""
     return f"LVS-{instrument.name}-{index:06d}"
 
 
 def relative_path(instrument: Instrument, index: int) -> str:
+    """Where the ``index``-th spectrum of an instrument lies below the archive folder."""
     return f"{instrument.name.lower()}/{obs_id(instrument, index)}{instrument.suffix}"
 
 

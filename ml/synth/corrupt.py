@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from vo_service.archive.readers import eso_phase3, fits_1d_wcs, sdss
-from vo_service.archive.readers.fitsfile import bintable_hdu, primary_hdu, write_hdus
+from vo_service.archive.readers.fitsfile import Column, bintable_hdu, primary_hdu, write_hdus
 from vo_service.archive.spectrum import Spectrum, SpectrumMeta
 
 _VOTABLE_WITHOUT_FLUX = """<?xml version="1.0" encoding="UTF-8"?>
@@ -67,7 +67,7 @@ def write_corrupt_examples(out_dir: str | Path) -> dict[str, Path]:
     paths["truncated"].write_bytes(data[: len(data) // 2 + 100])
 
     wave, flux = good.wavelength / 10.0, good.flux.astype(np.float32)
-    columns = [
+    columns: list[Column] = [
         ("WAVE", wave, {"TUNIT": "nm"}),
         ("FLUX", flux[:-10], {}),
         ("ERR", np.full(len(flux) - 10, 1e-15, dtype=np.float32), {}),

@@ -18,6 +18,10 @@ VEGA_5500 = 3.63e-9  # erg/s/cm2/A of a V = 0 star at 5500 A
 
 @dataclass(frozen=True)
 class Instrument:
+    """A simulated spectrograph: its file format, wavelength range and grid, resolving
+    power, wavelength frame and flux units.
+    """
+
     name: str
     format: str
     facility: str

@@ -311,16 +311,16 @@ def normalised_flux(
     molecules = _molecular_log_strength(teff, logg, mh, am)
     bands = linelist.MOLECULAR
     keep = _in_range(_frame_wave(bands.head, frame), bands.extent, grid)
-    sub = _select_bands(bands, keep)
-    strength = sub.strength * 10.0 ** np.stack([molecules[m] for m in sub.molecule], axis=1)
-    head = _frame_wave(sub.head, frame)[None, :] * shift[:, None]
-    _add_bands(tau, grid, sigma_inst, sub, head, strength)
+    mol = _select_bands(bands, keep)
+    strength = mol.strength * 10.0 ** np.stack([molecules[m] for m in mol.molecule], axis=1)
+    head = _frame_wave(mol.head, frame)[None, :] * shift[:, None]
+    _add_bands(tau, grid, sigma_inst, mol, head, strength)
 
     tell = telluric.TELLURIC
     keep = _in_range(_frame_wave(tell.head, frame), tell.extent, grid)
-    sub = _select_bands(tell, keep)
-    head = np.broadcast_to(_frame_wave(sub.head, frame), (n, len(sub.head)))
-    _add_bands(tau, grid, sigma_inst, sub, head, telluric.telluric_strengths(sub, airmass, pwv))
+    tel = _select_bands(tell, keep)
+    head = np.broadcast_to(_frame_wave(tel.head, frame), (n, len(tel.head)))
+    _add_bands(tau, grid, sigma_inst, tel, head, telluric.telluric_strengths(tel, airmass, pwv))
     return np.exp(-tau.total())
 
 
@@ -367,8 +367,8 @@ def _add_defects(
 ) -> None:
     """Cosmic-ray hits (positive spikes, 1-2 pixels) and dead pixels, all with ivar 0."""
     n_spec, n_pix = flux.shape
-    n_cosmic = rng.poisson(2.0, n_spec)
-    n_dead = rng.poisson(1.5, n_spec)
+    n_cosmic = rng.poisson(2.0, (n_spec,))
+    n_dead = rng.poisson(1.5, (n_spec,))
     for i in range(n_spec):
         hits = rng.integers(0, n_pix - 1, n_cosmic[i])
         spans = np.concatenate([hits, hits[rng.random(len(hits)) < 0.4] + 1])

@@ -40,7 +40,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import cdshealpix
 import numpy as np
@@ -92,9 +92,11 @@ class GridPreparer(Protocol):
 
 @dataclass
 class FileOutcome:
+    """What reading one file gave: its spectra row, or why it was rejected."""
+
     path: str
-    sha256: str | None
-    row: dict | None = None  # spectra row when the file was readable
+    sha256: str
+    row: dict[str, Any] | None = None  # spectra row when the file was readable
     reason: str | None = None  # why it was rejected
     # preparer key -> arrays on that grid, for the grids it covers
     prepared: dict[str, Prepared] = field(default_factory=dict)
@@ -105,12 +107,14 @@ class _Chunk:
     """A chunk of files whose reading has been handed to the workers."""
 
     size: int
-    examined: list[Future]  # of list[FileOutcome]
-    unreadable: list[FileOutcome]
+    examined: list[Future[list[FileOutcome]]]
+    unreadable: list[tuple[str, str]]  # (path, reason) of files that could not be hashed
 
 
 @dataclass
 class IngestReport:
+    """Counts of one ingest run, and each rejected file with the reason."""
+
     seen: int = 0
     ingested: int = 0
     already_known: int = 0
@@ -118,6 +122,7 @@ class IngestReport:
     preprocessed: int = 0  # (spectrum, model grid) pairs added to the caches
 
     def summary(self) -> str:
+        """One line for the command line."""
         text = (f"{self.seen} file(s) examined: {self.ingested} ingested, "
                 f"{self.already_known} already in the archive, {len(self.rejected)} rejected")
         return text + (f"; {self.preprocessed} preprocessed for the models' grids"
@@ -186,10 +191,10 @@ def _examine_batch(batch: list[tuple[str, str, str, str, str, str]],
     still ingested; it just gets no prepared arrays for that grid.
     """
     examined = [_examine(args) for args in batch]
-    readable = [(o, s) for o, s in examined if s is not None]
+    readable = [(o, o.row, s) for o, s in examined if s is not None and o.row is not None]
     for preparer in preparers:
-        covering = [(o, s) for o, s in readable
-                    if preparer.covers(o.row["em_min"], o.row["em_max"])]
+        covering = [(o, s) for o, row, s in readable
+                    if preparer.covers(row["em_min"], row["em_max"])]
         results = preparer.prepare([s for _, s in covering])
         for (outcome, _spectrum), result in zip(covering, results, strict=True):
             if result is not None:
@@ -198,7 +203,7 @@ def _examine_batch(batch: list[tuple[str, str, str, str, str, str]],
 
 
 def spectrum_row(spectrum: Spectrum, sha256: str, path: Path, authority: str,
-                 collection: str, release: str) -> dict:
+                 collection: str, release: str) -> dict[str, Any]:
     """The spectra-table row describing ``spectrum`` (without spectrum_id/healpix)."""
     m = spectrum.meta
     # ObsCore and SSA give wavelengths in vacuum, whatever the file's frame.
@@ -282,11 +287,12 @@ class Ingester:
                 self._finish_chunk(previous, report, progress)
         return report
 
-    def _start_chunk(self, pool, chunk: list[str], report: IngestReport) -> _Chunk:
+    def _start_chunk(self, pool: ProcessPoolExecutor, chunk: list[str],
+                     report: IngestReport) -> _Chunk:
         """Hash the files, drop known ones and hand the rest to the workers to read."""
         report.seen += len(chunk)
         hashed = list(pool.map(_hash, chunk, chunksize=16))
-        unreadable = [FileOutcome(p, None, reason=r) for p, sha, r in hashed if sha is None]
+        unreadable = [(p, r) for p, _, r in hashed if r is not None]
         by_sha: dict[str, str] = {}
         for path, sha, _ in hashed:
             if sha is not None:
@@ -312,8 +318,8 @@ class Ingester:
             if kept:
                 report.preprocessed += preparer.keep([o.sha256 for o in kept],
                                                      [o.prepared[preparer.key] for o in kept])
-        for outcome in chunk.unreadable:  # no checksum, so nothing to record in the table
-            report.rejected.append((outcome.path, outcome.reason))
+        # No checksum, so nothing to record in the table.
+        report.rejected.extend(chunk.unreadable)
         if progress:
             progress(chunk.size)
 
@@ -339,25 +345,26 @@ class Ingester:
             known = self._known([o.sha256 for o in outcomes], conn)
             fresh = [o for o in outcomes if o.sha256 not in known]
             report.already_known += len(outcomes) - len(fresh)
-            good = [o for o in fresh if o.row is not None]
-            taken = _existing_obs_ids(conn, [o.row["obs_id"] for o in good])
+            readable = [(o, o.row) for o in fresh if o.row is not None]
+            taken = _existing_obs_ids(conn, [row["obs_id"] for _, row in readable])
             seen_ids: set[str] = set()
-            for o in good:
-                obs_id = o.row["obs_id"]
+            for o, row in readable:
+                obs_id = row["obs_id"]
                 if obs_id in taken or obs_id in seen_ids:
                     o.reason = (f"obs_id {obs_id!r} is already in the archive from a "
                                 "different file")
                     o.row = None
                 seen_ids.add(obs_id)
             good = [o for o in fresh if o.row is not None]
-            ids = _allocate_ids(conn, len(good))
-            ra = np.array([o.row["s_ra"] for o in good])
-            dec = np.array([o.row["s_dec"] for o in good])
+            rows = [row for o, row in readable if o.row is not None]  # those of good
+            ids = _allocate_ids(conn, len(rows))
+            ra = np.array([row["s_ra"] for row in rows])
+            dec = np.array([row["s_dec"] for row in rows])
             hpx = _healpix(ra, dec)
-            for o, sid, h in zip(good, ids, hpx, strict=True):
-                o.row["spectrum_id"] = sid
-                o.row["healpix_index"] = int(h)
-            copy_rows(conn, spectra, SPECTRA_COLUMNS, (o.row for o in good))
+            for row, sid, h in zip(rows, ids, hpx, strict=True):
+                row["spectrum_id"] = sid
+                row["healpix_index"] = int(h)
+            copy_rows(conn, spectra, SPECTRA_COLUMNS, rows)
             # Rejections replace an earlier rejection of the same file (retry_rejected).
             conn.execute(ingest_files.delete().where(
                 ingest_files.c.file_sha256.in_([o.sha256 for o in fresh])))
@@ -367,7 +374,7 @@ class Ingester:
                  "spectrum_id": o.row["spectrum_id"] if o.row else None}
                 for o in fresh))
         report.ingested += len(good)
-        report.rejected.extend((o.path, o.reason) for o in fresh if o.row is None)
+        report.rejected.extend((o.path, o.reason) for o in fresh if o.reason is not None)
         return good
 
 

@@ -29,6 +29,8 @@ class LabelTableError(ValueError):
 
 @dataclass
 class AttachResult:
+    """What :func:`attach` did: the set's name, size and quantities."""
+
     name: str
     n_objects: int
     quantities: list[str]
@@ -67,8 +69,8 @@ def read_label_table(path: Path, key: str) -> tuple[list[str], Columns]:
         column = table[name]
         if column.dtype.kind not in "fiu":
             raise LabelTableError(f"{path}: column {name!r} is not numeric")
-        values = np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
-        errors = None
+        values: np.ndarray = np.ma.filled(np.ma.asarray(column, dtype=float), np.nan)
+        errors: np.ndarray | None = None
         if lower in error_cols:
             errors = np.ma.filled(np.ma.asarray(table[error_cols[lower]], dtype=float), np.nan)
         quantities[lower] = (values, errors)
@@ -79,6 +81,27 @@ def read_label_table(path: Path, key: str) -> tuple[list[str], Columns]:
 
 def attach(engine: sa.Engine, path: Path, name: str, key: str = "target_name",
            replace: bool = False) -> AttachResult:
+    """Store the reference table at ``path`` as the label set ``name``.
+
+    Parameters
+    ----------
+    engine
+        Owner-role engine of the archive.
+    path
+        Reference table (see the module notes for its columns).
+    name
+        Name of the set, as label-model training asks for it.
+    key
+        Column that matches rows to spectra: ``target_name`` or ``obs_id``.
+    replace
+        Swap an existing set of this name that came from a different file; without
+        it that is an error, so a typo cannot silently discard a set.
+
+    Raises
+    ------
+    LabelTableError
+        The file is missing or unusable, or the name is taken by another file.
+    """
     path = Path(path)
     if not path.is_file():
         raise LabelTableError(f"{path}: no such file")

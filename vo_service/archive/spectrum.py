@@ -62,6 +62,11 @@ class SpectrumMeta:
 
 @dataclass
 class Spectrum:
+    """One spectrum as every reader returns it: increasing wavelength (Angstrom, in the
+    frame ``meta.spec_frame`` says), flux, inverse variance (0 marks a bad pixel) and
+    metadata. :meth:`validate` checks these conventions.
+    """
+
     wavelength: np.ndarray
     flux: np.ndarray
     ivar: np.ndarray

@@ -12,11 +12,13 @@ import hashlib
 import os
 import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 CHUNK = 1 << 20
 
 
 def sha256_of(path: Path) -> str:
+    """Hex SHA-256 of a file's content, read in 1 MiB pieces: its key in the store."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
@@ -25,10 +27,13 @@ def sha256_of(path: Path) -> str:
 
 
 class FileStore:
+    """The store under ``root``."""
+
     def __init__(self, root: Path):
         self.root = Path(root)
 
     def path_for(self, sha256: str) -> Path:
+        """Where the file of this checksum lies (whether or not it is stored)."""
         return self.root / sha256[:2] / sha256[2:4] / sha256
 
     def put(self, source: Path, sha256: str) -> Path:
@@ -42,5 +47,6 @@ class FileStore:
         os.replace(tmp, target)
         return target
 
-    def open(self, sha256: str):
+    def open(self, sha256: str) -> BinaryIO:
+        """The stored file of this checksum, opened for binary reading."""
         return open(self.path_for(sha256), "rb")

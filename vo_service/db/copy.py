@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
 
 def copy_rows(conn: sa.Connection, table: sa.Table, columns: list[str],
-              rows: Iterable[dict]) -> int:
+              rows: Iterable[dict[str, Any]]) -> int:
     """COPY ``rows`` (dicts keyed by column name) into ``table`` inside ``conn``'s transaction.
 
     Values go through CSV: None becomes NULL (an unquoted empty field), floats keep
@@ -40,5 +41,8 @@ def copy_text(conn: sa.Connection, table: str, columns: list[str], data: io.Text
     ``table`` is a (quoted or plain) SQL name; runs in ``conn``'s transaction.
     """
     cols = ", ".join(f'"{c}"' for c in columns)
-    with conn.connection.dbapi_connection.cursor() as cur:
+    # psycopg2's cursor: SQLAlchemy types it as a bare PEP 249 cursor, which has
+    # neither copy_expert nor the context-manager protocol.
+    cursor: Any = conn.connection.cursor()
+    with cursor as cur:
         cur.copy_expert(f"COPY {table} ({cols}) FROM STDIN WITH (FORMAT {fmt})", data)

@@ -40,24 +40,45 @@ class DatabaseError(RuntimeError):
 
 @dataclass
 class Database:
+    """The project's PostgreSQL database as the settings describe it.
+
+    One object per process holds the engines of both roles; properties are computed on
+    first use, so building a ``Database`` neither connects nor starts a server.
+
+    Parameters
+    ----------
+    settings
+        Where the database is: ``database_url`` for an external server, otherwise the
+        embedded server under ``settings.pgdata``.
+    """
+
     settings: Settings
 
     # -- locations ------------------------------------------------------------
 
     @cached_property
     def embedded(self) -> EmbeddedPostgres | None:
+        """The embedded server, or None when the settings name an external database."""
         return EmbeddedPostgres(self.settings.pgdata) if self.settings.embedded else None
 
-    def _embedded_port(self) -> int:
-        status = self.embedded.start(self.settings.embedded_port)  # no-op when running
-        self._bootstrap_embedded(status.port)
+    def _embedded_port(self, embedded: EmbeddedPostgres) -> int:
+        status = embedded.start(self.settings.embedded_port)  # no-op when running
+        assert status.port is not None  # start() returns the status of a running server
+        self._bootstrap_embedded(embedded, status.port)
         return status.port
 
     @cached_property
     def owner_url(self) -> str:
+        """URL of the owner role, which creates and writes every table.
+
+        With the embedded server, reading it starts the server (and creates the roles and
+        the database on first use).
+        """
         if self.embedded is None:
-            return _psycopg2(self.settings.database_url)
-        port = self._embedded_port()
+            url = self.settings.database_url
+            assert url is not None  # Settings.embedded is "no database_url"
+            return _psycopg2(url)
+        port = self._embedded_port(self.embedded)
         return f"postgresql+psycopg2://{OWNER_ROLE}@127.0.0.1:{port}/{DATABASE_NAME}"
 
     @cached_property
@@ -94,6 +115,7 @@ class Database:
         return engine
 
     def dispose(self) -> None:
+        """Close the pooled connections of the engines built so far."""
         for name in ("engine", "reader_engine"):
             if name in self.__dict__:
                 self.__dict__[name].dispose()
@@ -122,7 +144,9 @@ class Database:
             raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
         except sa.exc.ProgrammingError as exc:
             raise DatabaseError(f"database upgrade failed: {exc.orig}") from exc
-        return migrate.current_revision(self.engine)
+        revision = migrate.current_revision(self.engine)
+        assert revision is not None  # the migrations above recorded one
+        return revision
 
     def ensure_ready(self) -> None:
         """Upgrade only when the schema is behind: cheap enough for every CLI job."""
@@ -156,7 +180,9 @@ class Database:
                     f"reader sessions switch to {role!r} with SET ROLE, but the owner is not a "
                     f"member of it; GRANT {role} TO <owner>, or set "
                     "LATENTVO_READER_DATABASE_URL") from exc
-        published_schemas = sorted({t.schema for t in published_tables()})
+        # Every published table is schema-qualified (Table.schema is None only for
+        # tables on the search path).
+        published_schemas = sorted({t.schema for t in published_tables() if t.schema})
         for schema in published_schemas:
             conn.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
             conn.execute(sa.text(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO "{role}"'))
@@ -167,9 +193,9 @@ class Database:
         database = conn.scalar(sa.text("SELECT current_database()"))
         conn.execute(sa.text(f'GRANT TEMPORARY ON DATABASE "{database}" TO "{role}"'))
 
-    def _bootstrap_embedded(self, port: int) -> None:
+    def _bootstrap_embedded(self, embedded: EmbeddedPostgres, port: int) -> None:
         """Create the roles, the database and the extensions (as superuser)."""
-        su = _engine(self.embedded.superuser_url(port), isolation_level="AUTOCOMMIT")
+        su = _engine(embedded.superuser_url(port), isolation_level="AUTOCOMMIT")
         reader = self.settings.reader_role
         try:
             with su.connect() as conn:
@@ -181,7 +207,7 @@ class Database:
                                    {"d": DATABASE_NAME}):
                     conn.execute(sa.text(f'CREATE DATABASE "{DATABASE_NAME}" OWNER "{OWNER_ROLE}"'))
             su.dispose()
-            su = _engine(self.embedded.superuser_url(port, DATABASE_NAME),
+            su = _engine(embedded.superuser_url(port, DATABASE_NAME),
                          isolation_level="AUTOCOMMIT")
             with su.connect() as conn:
                 for ext in EXTENSIONS:

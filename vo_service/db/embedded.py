@@ -59,17 +59,23 @@ SERVER_SETTINGS = {
 
 
 class EmbeddedError(RuntimeError):
-    pass
+    """initdb or pg_ctl failed, or the data directory is unusable; the message says why."""
 
 
 @dataclass(frozen=True)
 class ServerStatus:
+    """What ``postmaster.pid`` says about the server of one data directory.
+
+    ``pid`` and ``port`` are set only while the server runs and accepts connections.
+    """
+
     running: bool
     pid: int | None = None
     port: int | None = None
     pgdata: Path | None = None
 
     def describe(self) -> str:
+        """One line for ``latentvo db status``."""
         if not self.running:
             return f"embedded PostgreSQL is not running (data directory {self.pgdata})"
         return (
@@ -81,13 +87,18 @@ class ServerStatus:
 class EmbeddedPostgres:
     """One embedded PostgreSQL instance in ``pgdata``."""
 
-    def __init__(self, pgdata: Path):
+    def __init__(self, pgdata: Path) -> None:
         self.pgdata = Path(pgdata)
         self._lock = fasteners.InterProcessLock(str(self.pgdata.parent / ".pgdata.lock"))
 
     # -- inspection ---------------------------------------------------------
 
     def status(self) -> ServerStatus:
+        """Whether a server runs on ``pgdata``, read from its pid file without connecting.
+
+        The server counts as running only when its process exists and the pid file says
+        it is ready for connections.
+        """
         pidfile = self.pgdata / "postmaster.pid"
         try:
             lines = pidfile.read_text().splitlines()
@@ -99,6 +110,7 @@ class EmbeddedPostgres:
         return ServerStatus(running=True, pid=pid, port=port, pgdata=self.pgdata)
 
     def superuser_url(self, port: int, database: str = "postgres") -> str:
+        """SQLAlchemy URL of the superuser (trust authentication on 127.0.0.1)."""
         return f"postgresql+psycopg2://{SUPERUSER}@127.0.0.1:{port}/{database}"
 
     # -- control ------------------------------------------------------------

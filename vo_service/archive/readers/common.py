@@ -13,6 +13,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import SupportsFloat
 
 import astropy.units as u
 import numpy as np
@@ -75,18 +76,32 @@ def header_float(header: Mapping, *keys: str) -> float | None:
     """First of ``keys`` that holds a finite number; strings like '12.5' count."""
     for key in keys:
         value = header_value(header, key)
-        if value is None or isinstance(value, bool):
+        if isinstance(value, bool):
             continue
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            continue
-        if math.isfinite(number):
+        number = finite_float(value)
+        if number is not None:
             return number
     return None
 
 
+def finite_float(value: object) -> float | None:
+    """``value`` as a finite float, or None when it is not one.
+
+    Numbers (numpy scalars included) and numeric strings such as '12.5' convert;
+    None, other objects, NaN and infinities give None. Header and PARAM values come
+    untyped from the file, so readers check them here rather than trust them.
+    """
+    if not isinstance(value, str | SupportsFloat):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
 def header_str(header: Mapping, *keys: str) -> str | None:
+    """First present, non-blank value among ``keys`` as a stripped string."""
     value = header_value(header, *keys)
     return None if value is None else str(value).strip()
 

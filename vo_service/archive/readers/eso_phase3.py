@@ -25,6 +25,7 @@ from vo_service.archive.readers.common import (
     wavelength_to_angstrom,
 )
 from vo_service.archive.readers.fitsfile import (
+    Column,
     FitsHDU,
     bintable_hdu,
     primary_hdu,
@@ -83,24 +84,25 @@ def _cell(table: FitsHDU, index: int) -> np.ndarray:
 
 
 def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    """The spectrum of an ESO Phase 3 file read into memory (see the module notes)."""
     if len(hdus) < 2 or hdus[1].kind != "bintable":
         raise SpectrumError("no binary table in extension 1")
     table = hdus[1]
     found = {role: _find_column(table, role) for role in _ROLES}
-    for role in ("wave", "flux"):
-        if found[role] is None:
-            raise SpectrumError(
-                f"no {role.upper()} column (columns: {', '.join(table.column_names)})"
-            )
-    wave_i, flux_i = found["wave"], found["flux"]
+    wave_i, flux_i, qual_i, err_i = (found[role] for role in ("wave", "flux", "qual", "err"))
+    if wave_i is None or flux_i is None:
+        role = "wave" if wave_i is None else "flux"
+        raise SpectrumError(
+            f"no {role.upper()} column (columns: {', '.join(table.column_names)})"
+        )
     wave_unit = table.column_keyword(wave_i, "TUNIT")
     wavelength = wavelength_to_angstrom(_cell(table, wave_i), wave_unit, default="nm")
     flux = _cell(table, flux_i)
-    qual = _cell(table, found["qual"]) if found["qual"] is not None else None
+    qual = _cell(table, qual_i) if qual_i is not None else None
     if qual is not None and len(qual) != len(flux):
         raise SpectrumError(f"QUAL has {len(qual)} values but FLUX has {len(flux)}")
-    if found["err"] is not None:
-        err = _cell(table, found["err"])
+    if err_i is not None:
+        err = _cell(table, err_i)
         if len(err) != len(flux):
             raise SpectrumError(f"ERR has {len(err)} values but FLUX has {len(flux)}")
         ivar = ivar_from_sigma(err, bad=None if qual is None else qual != 0)
@@ -137,7 +139,7 @@ def write(spectrum: Spectrum, path: str | Path) -> None:
     flux_tunit = unit_string(flux_unit) if flux_unit is not None else meta.flux_unit
     calibrated = flux_unit is not None and flux_unit.is_equivalent(FLUX_DENSITY)
     wave_ucd = "em.wl;obs.atmos" if meta.spec_frame == "air" else "em.wl"
-    columns = [
+    columns: list[Column] = [
         (
             "WAVE",
             wave_nm.astype(np.float64),

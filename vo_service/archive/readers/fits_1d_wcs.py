@@ -147,6 +147,7 @@ def _error_ivar(hdus: list[FitsHDU], n: int) -> np.ndarray | None:
 
 
 def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    """The spectrum of a 1D WCS FITS file read into memory (see the module notes)."""
     primary = hdus[0]
     if primary.data is None:
         raise SpectrumError("the primary HDU holds no data")
@@ -158,7 +159,7 @@ def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
     if assumed:
         meta.extra["spec_frame_assumed"] = True
     bunit = header.get("BUNIT")
-    unit = parse_unit(bunit) if bunit else None
+    unit = parse_unit(str(bunit)) if bunit else None
     meta.flux_unit = unit_string(unit) if unit is not None else ""
     ivar = _error_ivar(hdus, len(flux))
     if ivar is None:

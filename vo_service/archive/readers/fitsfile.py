@@ -16,7 +16,7 @@ Gzip output uses a zero timestamp so that the same spectrum always gives the sam
 from __future__ import annotations
 
 import gzip
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +36,9 @@ _COMMENTARY = {"COMMENT", "HISTORY", ""}
 # cfitsio status codes raised when a file ends before its headers say it should.
 _TRUNCATION_STATUS = ("status = 107", "status = 108")
 
-Card = tuple[str, object, str]
+Card = tuple[str, object, str]  # keyword, value, comment
+# A table column to write: name, values, and its TUNIT, TUCD, ... keywords without the index.
+Column = tuple[str, np.ndarray, Mapping[str, object]]
 
 
 @dataclass
@@ -50,10 +52,12 @@ class FitsHDU:
 
     @property
     def extname(self) -> str:
+        """EXTNAME, upper case ('' when absent)."""
         return str(self.header.get("EXTNAME") or "").strip().upper()
 
     @property
     def is_table(self) -> bool:
+        """Whether the HDU is a binary or ASCII table."""
         return self.kind != "image"
 
     def column(self, index: int) -> np.ndarray:
@@ -189,7 +193,7 @@ def _data(data: np.ndarray | None) -> bytes:
 
 
 def bintable_hdu(
-    columns: Sequence[tuple[str, np.ndarray, dict[str, str]]],
+    columns: Sequence[Column],
     cards: Sequence[Card] = (),
     one_row: bool = True,
 ) -> bytes:

@@ -77,7 +77,7 @@ def _meta(header: dict, fallback_id: str) -> SpectrumMeta:
     mjd = header_float(header, "MJD")
     fiber = header_float(header, "FIBERID", "FIBER")
     obs_id = header_str(header, "OBS_ID")
-    if obs_id is None and None not in (plate, mjd, fiber):
+    if obs_id is None and plate is not None and mjd is not None and fiber is not None:
         obs_id = f"sdss-{int(plate):04d}-{int(mjd):05d}-{int(fiber):04d}"
     ra, dec = position(
         header_float(header, "PLUG_RA", "RA"), header_float(header, "PLUG_DEC", "DEC")
@@ -110,12 +110,14 @@ def _meta(header: dict, fallback_id: str) -> SpectrumMeta:
 
 
 def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
+    """The spectrum of an SDSS-style file read into memory (see the module notes)."""
     if not matches(hdus):
         raise SpectrumError("HDU 1 is not a binary table with loglam and flux columns")
     table = hdus[1]
     loglam, flux, ivar = (_column(table, name) for name in ("loglam", "flux", "ivar"))
     if ivar is None:
         raise SpectrumError(f"no ivar column (columns: {', '.join(table.column_names)})")
+    assert loglam is not None and flux is not None  # matches() saw both columns
     and_mask = _column(table, "and_mask")
     if and_mask is not None:
         if len(and_mask) != len(ivar):
@@ -126,8 +128,9 @@ def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
         meta.resolving_power = _resolving_power(loglam, _column(table, "wdisp"))
     if meta.resolving_power is None:
         meta.resolving_power = header_float(hdus[0].header, "SPEC_RES")
-    bunit = header_str(hdus[0].header, "BUNIT") or table.column_keyword(
-        _index(table, "flux"), "TUNIT")
+    flux_index = _index(table, "flux")
+    assert flux_index is not None  # matches() saw the column
+    bunit = header_str(hdus[0].header, "BUNIT") or table.column_keyword(flux_index, "TUNIT")
     unit = parse_unit(bunit) if bunit else None
     meta.flux_unit = unit_string(unit if unit is not None else SDSS_FLUX_UNIT)
     return assemble(10.0**loglam, flux, ivar, meta, NAME, labels=("loglam", "flux", "ivar"))

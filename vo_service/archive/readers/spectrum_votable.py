@@ -27,6 +27,7 @@ from vo_service.archive.readers.common import (
     as_vector,
     assemble,
     file_stem,
+    finite_float,
     ivar_from_sigma,
     parse_unit,
     reading,
@@ -86,9 +87,13 @@ def _column(table: votable.tree.TableElement, field: votable.tree.Field) -> np.n
     return as_vector(values, field.name)
 
 
-def _params(vot: votable.tree.VOTableFile) -> tuple[dict, dict]:
+Params = dict[str, votable.tree.Param]
+
+
+def _params(vot: votable.tree.VOTableFile) -> tuple[Params, Params]:
     """All PARAMs by normalised utype and by lower-case name."""
-    by_utype, by_name = {}, {}
+    by_utype: Params = {}
+    by_name: Params = {}
     for element in vot.iter_fields_and_params():
         if isinstance(element, votable.tree.Param):
             if element.utype:
@@ -110,13 +115,14 @@ def _value(param: votable.tree.Param | None) -> object | None:
     return value
 
 
-def _number(param: votable.tree.Param | None) -> float | None:
+def _text(param: votable.tree.Param | None) -> str | None:
+    """A PARAM's value as text, for metadata that SpectrumMeta holds as strings."""
     value = _value(param)
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if np.isfinite(number) else None
+    return None if value is None else str(value)
+
+
+def _number(param: votable.tree.Param | None) -> float | None:
+    return finite_float(_value(param))
 
 
 def _mjd(param: votable.tree.Param | None) -> float | None:
@@ -127,7 +133,7 @@ def _mjd(param: votable.tree.Param | None) -> float | None:
     return value
 
 
-def _position(by_utype: dict, by_name: dict) -> tuple[float | None, float | None]:
+def _position(by_utype: Params, by_name: Params) -> tuple[float | None, float | None]:
     for key in ("char.spatialaxis.coverage.location.value", "target.pos"):
         value = _value(by_utype.get(key))
         if value is not None:
@@ -143,7 +149,7 @@ def _position(by_utype: dict, by_name: dict) -> tuple[float | None, float | None
     return ra % 360.0, dec
 
 
-def _obs_id(by_utype: dict, by_name: dict, fallback: str) -> str:
+def _obs_id(by_utype: Params, by_name: Params, fallback: str) -> str:
     for param in (
         by_utype.get("dataid.datasetid"),
         by_utype.get("dataid.creatordid"),
@@ -171,6 +177,11 @@ def _to_angstrom(values: np.ndarray, unit_text: object) -> np.ndarray:
 
 
 def from_votable(vot: votable.tree.VOTableFile, fallback_id: str) -> Spectrum:
+    """The spectrum of a parsed Spectrum DM VOTable.
+
+    Columns are found by utype, then UCD, then name; metadata comes from the PARAMs.
+    ``fallback_id`` is the obs_id when the file names none.
+    """
     tables = list(vot.iter_tables())
     if not tables:
         raise SpectrumError("the VOTable holds no TABLE")
@@ -201,17 +212,17 @@ def from_votable(vot: votable.tree.VOTableFile, fallback_id: str) -> Spectrum:
     ucd_words = (wave_f.ucd or "").lower()
     meta = SpectrumMeta(
         obs_id=_obs_id(by_utype, by_name, fallback_id),
-        target_name=_value(by_utype.get("target.name")),
+        target_name=_text(by_utype.get("target.name")),
         ra=ra,
         dec=dec,
         t_min=t_min,
         t_max=t_max,
         exptime=exptime,
-        instrument=_value(by_utype.get("dataid.instrument")),
-        facility=_value(by_name.get("facility")),
+        instrument=_text(by_utype.get("dataid.instrument")),
+        facility=_text(by_name.get("facility")),
         resolving_power=_number(by_utype.get("char.spectralaxis.respower")),
         snr=_number(by_utype.get("derived.snr")),
-        collection=_value(by_utype.get("dataid.collection")),
+        collection=_text(by_utype.get("dataid.collection")),
         flux_unit=unit_string(unit) if unit is not None else "",
         spec_frame="air" if "obs.atmos" in ucd_words else "vacuum",
     )
@@ -231,7 +242,12 @@ def read(path: str | Path) -> Spectrum:
 
 
 def _param(
-    name: str, value: object, utype: str = "", ucd: str = "", unit: str = "", ref: str = ""
+    name: str,
+    value: str | float | tuple[float, ...] | None,
+    utype: str = "",
+    ucd: str = "",
+    unit: str = "",
+    ref: str = "",
 ) -> str | None:
     """One PARAM element, or None when there is no value to state."""
     if value is None:
