@@ -63,7 +63,7 @@ def query_document(ssa: SSA, q: SSAQuery, echoed) -> bytes:
     doc = _document(ssa, echoed)
     if q.maxrec == 0 or not q.formats:
         return doc.render(None, overflow=q.maxrec == 0 and bool(q.formats))
-    rows, _ = ssa_query.run(ssa.database.reader_engine, q)
+    rows = ssa_query.run(ssa.database.reader_engine, q)
     recs, overflow = ssa_query.records(rows, q, ssa.base_url, service_meta().publisher)
     columns = {c.field.name: [c.value(row, ctx) for row, ctx in recs] for c in COLUMNS}
     table: pa.Table = arrow_table(FIELDS, columns)
