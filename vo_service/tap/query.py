@@ -171,7 +171,8 @@ class TAPService:
                  ("LANG", prepared.request.lang, None),
                  ("request_date", iso_utc(prepared.request_date), None),
                  ("MAXREC", str(prepared.request.maxrec), None)]
-        modelled = [f.name for f in prepared.fields if f.ucd and "meta.modelled" in f.ucd]
+        modelled = [f.name for f in prepared.fields
+                    if f.meta.ucd and "meta.modelled" in f.meta.ucd]
         if modelled:
             infos.append(("ml_provenance", "latentvo.models",
                           f"Columns {', '.join(modelled)} were produced by machine-learning "
