@@ -461,9 +461,11 @@ labels = vo_table(
     ),
 )
 
-LABEL_QUANTITIES = tuple(c.name for c in labels.c if f"{c.name}_err" in labels.c)
+# str(): SQLAlchemy's names are a str subclass that torch.load (weights only) refuses
+# in model artifacts, which record the quantities.
+LABEL_QUANTITIES = tuple(str(c.name) for c in labels.c if f"{c.name}_err" in labels.c)
 """The quantities a label model predicts: the ``labels`` columns with a ``<name>_err``."""
-LABEL_VALUES = tuple(c.name for c in labels.c if not c.primary_key)
+LABEL_VALUES = tuple(str(c.name) for c in labels.c if not c.primary_key)
 """What a label model writes for a spectrum: quantities, errors and the domain flags."""
 
 MODEL_RANK = f"{PUBLISHED_SCHEMA}.model_rank"

@@ -115,6 +115,7 @@ def test_size_is_integer_part_of_1d_arraysize():
 
 def test_constants_come_from_the_declaration():
     assert LABEL_QUANTITIES == ("teff", "logg", "mh", "alpha_m")
+    assert {type(q) for q in LABEL_QUANTITIES + LABEL_VALUES} == {str}  # artifacts store them
     assert set(LABEL_VALUES) == {c.name for c in labels.c} - {"spectrum_id", "model_id"}
     assert table_meta(obscore).position is table_meta(spectra).position
     assert table_meta(spectra).position.depth == HEALPIX_DEPTH
