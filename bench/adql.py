@@ -32,9 +32,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from schema.latent_index import index_plan  # noqa: E402
 from schema.tables import published_tables  # noqa: E402
+from schema.vo import ColumnMeta, PositionIndex  # noqa: E402
 from vo_service.adql import ADQLError, Catalog, CatalogColumn, ast, parse, translate  # noqa: E402
-from vo_service.adql.catalog import CatalogTable, PositionColumns  # noqa: E402
+from vo_service.adql.catalog import CatalogTable  # noqa: E402
 from vo_service.db.copy import copy_text  # noqa: E402
 
 SUITE = REPO.parent / "shared" / "adql-suite"
@@ -117,7 +119,7 @@ def _suite_catalog(queries: list[str]) -> Catalog:
 
     for q in queries:
         walk(parse(q))
-    cols = tuple(CatalogColumn(c, "double", "double") for c in sorted(columns))
+    cols = tuple(CatalogColumn.from_votable(c, "double") for c in sorted(columns))
     cat = Catalog()
     for parts in sorted(tables):
         schema = parts[0] if len(parts) > 1 else "suite"
@@ -131,7 +133,7 @@ def _suite_catalog(queries: list[str]) -> Catalog:
 
 def bench_translation() -> None:
     print("== parse / translate (median per query, best of 5) ==")
-    catalog = Catalog.from_tables(published_tables(), latent_index=lambda m: (16, "l2"))
+    catalog = Catalog.from_tables(published_tables(), latent_index=lambda m: index_plan(16, "l2"))
     parse("SELECT 1 FROM t")
     translate(TAP_QUERIES[1], catalog)  # warm caches (parser, HEALPix, astropy import)
     if SUITE.is_dir():
@@ -204,11 +206,11 @@ def bench_cone(db, n: int) -> None:
         conn.execute(sa.text(f"ANALYZE {SCHEMA}.points"))
     print(f"loaded and indexed in {time.perf_counter() - start:.1f} s")
     catalog = Catalog([CatalogTable(
-        SCHEMA, "points", (CatalogColumn("id", "bigint", "long"),
-                           CatalogColumn("ra", "double", "double", unit="deg"),
-                           CatalogColumn("dec", "double", "double", unit="deg"),
-                           CatalogColumn("hpx", "bigint", "long")),
-        sql_schema=SCHEMA, sql_name="points", position=PositionColumns("ra", "dec", "hpx", 29))])
+        SCHEMA, "points", (CatalogColumn.from_votable("id", "long"),
+                           CatalogColumn.from_votable("ra", "double", unit="deg"),
+                           CatalogColumn.from_votable("dec", "double", unit="deg"),
+                           CatalogColumn.from_votable("hpx", "long")),
+        sql_schema=SCHEMA, sql_name="points", position=PositionIndex("ra", "dec", "hpx"))])
     centres = [(float(rng.uniform(0, 360)), float(np.degrees(np.arcsin(rng.uniform(-1, 1)))))
                for _ in range(20)] + [(0.0, 90.0), (0.05, 0.0), (180.0, -89.95)]
     fast, slow, rows = [], [], 0
@@ -250,18 +252,20 @@ def bench_latent(db, n: int, dim: int) -> None:
     with db.engine.begin() as conn:
         conn.execute(sa.text("SET maintenance_work_mem = '2GB'"))
         conn.execute(sa.text("SET max_parallel_maintenance_workers = 2"))
+        plan = index_plan(dim, "l2")
         conn.execute(sa.text(f"CREATE INDEX ix_bench_hnsw ON {SCHEMA}.latent USING hnsw "
-                             f"((vec::vector({dim})) vector_l2_ops) WHERE model_id = 'bench'"))
+                             f"(({plan.expression('vec')}) {plan.opclass}) "
+                             "WHERE model_id = 'bench'"))
         conn.execute(sa.text(f"CREATE INDEX ON {SCHEMA}.latent (spectrum_id)"))
         conn.execute(sa.text(f"GRANT SELECT ON {SCHEMA}.latent TO "
                              f'"{db.settings.reader_role}"'))
         conn.execute(sa.text(f"ANALYZE {SCHEMA}.latent"))
     print(f"HNSW index built in {time.perf_counter() - start:.1f} s")
     catalog = Catalog([CatalogTable(
-        SCHEMA, "latent", (CatalogColumn("spectrum_id", "bigint", "long"),
-                           CatalogColumn("model_id", "text", "char", "*"),
-                           CatalogColumn("vec", "vector", "float", "*")),
-        sql_schema=SCHEMA, sql_name="latent")], latent_index=lambda m: (dim, "l2"))
+        SCHEMA, "latent", (CatalogColumn.from_votable("spectrum_id", "long"),
+                           CatalogColumn.from_votable("model_id", "char", "*"),
+                           CatalogColumn("vec", "vector", ColumnMeta("float", "*"))),
+        sql_schema=SCHEMA, sql_name="latent")], latent_index=lambda m: index_plan(dim, "l2"))
     fast, slow, recall = [], [], []
     with db.reader_engine.connect() as conn:
         for target in rng.integers(0, n, 10).tolist():

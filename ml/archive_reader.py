@@ -21,11 +21,9 @@ from ml.errors import MLError
 from ml.model_registry import model_grids
 from ml.preprocess import Grid
 from ml.spectra_cache import IngestPreparer, Loaded, SpectraCache
-from schema.tables import reference_label_sets, reference_labels, spectra
+from schema.tables import LABEL_QUANTITIES, reference_label_sets, reference_labels, spectra
 from vo_service.archive.store import FileStore
 from vo_service.config import Settings
-
-LABEL_QUANTITIES = ("teff", "logg", "mh", "alpha_m")  # columns of latentvo.labels
 
 
 @dataclass

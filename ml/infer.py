@@ -31,7 +31,7 @@ import numpy as np
 import sqlalchemy as sa
 import torch
 
-from ml.archive_reader import LABEL_QUANTITIES, ArchiveSpectra, cache_for, select_spectra
+from ml.archive_reader import ArchiveSpectra, cache_for, select_spectra
 from ml.artifacts import load_autoencoder, load_label_model
 from ml.device import inference_batch, pick_device
 from ml.domain import DomainModel
@@ -41,7 +41,7 @@ from ml.models.autoencoder import encode_means
 from ml.models.inputs import batches, network_input
 from ml.models.label_cnn import LabelEnsemble, LabelPredictor
 from schema.latent_index import drop_index, ensure_index
-from schema.tables import labels, latent, spectra
+from schema.tables import LABEL_VALUES, labels, latent, spectra
 from vo_service.archive.store import FileStore
 from vo_service.config import Settings
 from vo_service.db.copy import copy_rows
@@ -352,9 +352,7 @@ def _write(engine: sa.Engine, parts: list[tuple[sa.Table, str, list[dict]]]) -> 
                 table.c.spectrum_id.in_([r["spectrum_id"] for r in rows]))))
             fresh = [r for r in rows if r["spectrum_id"] not in present]
             columns = (["spectrum_id", "model_id", "vec"] if table is latent else
-                       ["spectrum_id", "model_id", *[c for q in LABEL_QUANTITIES
-                                                     for c in (q, f"{q}_err")],
-                        "domain_score", "in_domain"])
+                       ["spectrum_id", "model_id", *LABEL_VALUES])
             written.append(copy_rows(conn, table, columns, fresh))
     return written
 

@@ -22,10 +22,10 @@ import sqlalchemy as sa
 
 from ml.errors import MLError
 from ml.preprocess import Grid
+from schema.tables import AUTOENCODER as AUTOENCODER  # the kinds are declared with the
+from schema.tables import LABEL_REGRESSOR as LABEL_REGRESSOR  # table; ml imports them here
 from schema.tables import models
 
-AUTOENCODER = "autoencoder"
-LABEL_REGRESSOR = "label-regressor"
 MODEL_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 

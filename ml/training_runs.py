@@ -162,7 +162,7 @@ def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: st
     record = ModelRecord(
         model_id=model_id, kind=AUTOENCODER,
         architecture={**trained.model.architecture(),
-                      "similarity_index": index_plan(config.latent_dim, metric)},
+                      "similarity_index": index_plan(config.latent_dim, metric).record()},
         hyperparameters=config_dict(config), latent_dim=config.latent_dim, grid=grid,
         training_selection=f"{selection}, covering the grid and readable: {len(selected)}",
         training_checksum=training_checksum(selected.file_sha256, labels, errors),

@@ -28,8 +28,9 @@ Archive staff describe a catalogue they already have in a TOML file::
 ``info["vo"]`` metadata as the tables of ``schema.tables``, so TAP_SCHEMA, VOSI
 ``/tables``, VOTable FIELDs and the ADQL catalog all render it from this one
 declaration. With ``position``, a ``healpix`` column (NESTED HEALPix index of
-the position at order 29) is added and filled at load time, so cone and
-polygon searches on the catalogue use an index like they do on ``latentvo.spectra``.
+the position at :data:`schema.vo.HEALPIX_DEPTH`) is added and filled at load
+time, so cone and polygon searches on the catalogue use an index like they do
+on ``latentvo.spectra``.
 """
 
 from __future__ import annotations
@@ -41,9 +42,8 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from schema.vo import PositionIndex, VOColumn, VOTable, _votable_type
+from schema.vo import ColumnMeta, PositionIndex, VOTable
 
-HEALPIX_DEPTH = 29
 RESERVED_SCHEMAS = {"latentvo", "latentvo_ops", "tap_schema", "ivoa", "public", "tap_upload",
                     "pg_catalog", "information_schema"}
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -194,11 +194,10 @@ class Declaration:
         columns = []
         for col in self.columns:
             sqltype, arraysize = _sql_type(col, self.qualified_name)
-            datatype, derived_size, derived_xtype = _votable_type(sqltype)
-            vo = VOColumn(
+            vo = ColumnMeta.for_sql_type(
+                sqltype, **({"arraysize": arraysize} if arraysize else {}),
                 description=col.description, unit=col.unit, ucd=col.ucd, utype=col.utype,
-                datatype=datatype, arraysize=arraysize or derived_size,
-                xtype=col.xtype or derived_xtype, principal=col.principal,
+                xtype=col.xtype, principal=col.principal,
                 indexed=col.indexed or col.primary_key or col.name in indexed,
             )
             columns.append(sa.Column(col.name, sqltype, primary_key=col.primary_key,
@@ -206,13 +205,13 @@ class Declaration:
                                      info={"vo": vo}, comment=col.description))
         position = None
         if self.position:
-            hp = self.position["healpix"]
-            columns.append(sa.Column(hp, sa.BigInteger, nullable=True, info={"vo": VOColumn(
-                description=f"NESTED HEALPix index at order {HEALPIX_DEPTH} of "
-                f"({self.position['ra']}, {self.position['dec']}), for positional searches",
-                ucd="pos.healpix", datatype="long", indexed=True)}))
             position = PositionIndex(ra=self.position["ra"], dec=self.position["dec"],
-                                     healpix=hp, depth=HEALPIX_DEPTH)
+                                     healpix=self.position["healpix"])
+            columns.append(sa.Column(position.healpix, sa.BigInteger, nullable=True, info={
+                "vo": ColumnMeta.for_sql_type(
+                    sa.BigInteger(), description=f"NESTED HEALPix index at order "
+                    f"{position.depth} of ({position.ra}, {position.dec}), for positional "
+                    "searches", ucd="pos.healpix", indexed=True)}))
         vo = VOTable(description=self.description, utype=self.utype, position=position,
                      table_index=self.table_index)
         table = sa.Table(self.name, metadata, *columns, schema=self.schema,

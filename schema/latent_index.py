@@ -1,22 +1,123 @@
 """The per-model similarity index over ``latentvo.latent.vec`` (pgvector HNSW).
 
 All models share one ``vec`` column of unconstrained dimension, so each model gets a
-partial expression index ``latent_hnsw_<model>`` on ``vec::vector(N)`` restricted to
-its rows; a top-k query must use the same expression, operator and ``model_id``
-predicate (see :func:`top_k_sql`). pgvector's HNSW takes at most 2,000 dimensions for
-``vector`` and 4,000 for ``halfvec``; beyond that no index is built and queries scan.
+partial expression index ``latent_hnsw_<model>`` on ``CAST(vec AS <type>(N))``
+restricted to its rows. A query is served by that index only when it orders by
+the same expression, with the operator of the index's metric, under the same
+``model_id`` predicate. :class:`IndexPlan` is that contract, written once: the
+DDL here (:func:`ensure_index`), the query form here (:func:`top_k_sql`, used by
+DataLink's ``similar``) and the ADQL translation (``vo_service.adql.latent``) all
+build their SQL from a plan, never from their own copy of the rules.
+
+pgvector's HNSW takes at most 2,000 dimensions for ``vector`` and 4,000 for
+``halfvec`` (16-bit floats); beyond that no index is built and queries scan.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from schema.tables import models
+
 VECTOR_MAX_DIM = 2000
 HALFVEC_MAX_DIM = 4000
-OPERATORS = {"l2": ("<->", "l2_ops"), "cosine": ("<=>", "cosine_ops")}
+METRICS = {"l2": ("<->", "l2_ops"), "cosine": ("<=>", "cosine_ops")}
+"""Distance metric -> (pgvector operator, operator-class suffix)."""
+DEFAULT_METRIC = "l2"
+MIN_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
+MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
+
+
+def metric_of(distance_metric: str | None) -> str:
+    """The metric a model's registry entry names (``models.distance_metric``), L2 by default."""
+    metric = (distance_metric or DEFAULT_METRIC).strip().lower()
+    return metric if metric in METRICS else DEFAULT_METRIC
+
+
+@dataclass(frozen=True)
+class IndexPlan:
+    """How a latent space of ``dim`` dimensions is indexed and queried.
+
+    ``vtype`` is ``"vector"`` or ``"halfvec"``, or None when the space is too large
+    for an HNSW index (``reason`` says why). Distances of an indexed space are
+    computed on ``CAST(x AS <vtype>(dim))`` with the metric's operator; that is the
+    expression the index stores, so the planner can match a query to it.
+    """
+
+    dim: int
+    metric: str
+    vtype: str | None
+    reason: str | None = None
+
+    @property
+    def indexed(self) -> bool:
+        """Whether the space has an HNSW index."""
+        return self.vtype is not None
+
+    @property
+    def cast(self) -> str:
+        """The SQL type the index expression casts ``vec`` to, e.g. ``halfvec(2048)``."""
+        return f"{self.vtype or 'vector'}({self.dim})"
+
+    @property
+    def operator(self) -> str:
+        """The pgvector distance operator of :attr:`metric` (``<->`` or ``<=>``)."""
+        return METRICS[self.metric][0]
+
+    @property
+    def opclass(self) -> str:
+        """The HNSW operator class, e.g. ``halfvec_cosine_ops``."""
+        return f"{self.vtype or 'vector'}_{METRICS[self.metric][1]}"
+
+    def expression(self, sql: str) -> str:
+        """``sql`` (a vector expression) in the form the index stores."""
+        return f"CAST({sql} AS {self.cast})"
+
+    def distance(self, a: str, b: str) -> str:
+        """The distance between two vector expressions, as the index can order by it."""
+        return f"({self.expression(a)} {self.operator} {self.expression(b)})"
+
+    def session_settings(self, k: int) -> dict[str, str]:
+        """``SET LOCAL`` settings for a top-``k`` scan of the index.
+
+        ``hnsw.ef_search`` (the candidate list) must be at least ``k`` for the scan to
+        return ``k`` rows; iterative scans in strict order keep going when the
+        ``model_id`` predicate filters candidates out, so a top-k still gets ``k``.
+        """
+        return {"hnsw.ef_search": str(min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, k))),
+                "hnsw.iterative_scan": "strict_order"}
+
+    def record(self) -> dict:
+        """The plan as recorded in ``models.architecture["similarity_index"]``."""
+        if not self.indexed:
+            return {"type": "none", "reason": self.reason, "metric": self.metric}
+        return {"type": "hnsw", "cast": self.cast, "metric": self.metric,
+                "operator": self.operator, "opclass": self.opclass}
+
+
+def index_plan(latent_dim: int, metric: str) -> IndexPlan:
+    """Which index a latent space of this size and metric gets."""
+    metric = metric_of(metric)
+    if latent_dim <= VECTOR_MAX_DIM:
+        return IndexPlan(latent_dim, metric, "vector")
+    if latent_dim <= HALFVEC_MAX_DIM:
+        return IndexPlan(latent_dim, metric, "halfvec")
+    return IndexPlan(latent_dim, metric, None, f"{latent_dim} dimensions exceed pgvector "
+                     f"HNSW's limit of {HALFVEC_MAX_DIM} (halfvec)")
+
+
+def model_plan(conn: sa.Connection, model_id: str) -> IndexPlan | None:
+    """The plan of a registered model's latent space; None for a model with no vectors
+    (a label model) or no such model."""
+    row = conn.execute(sa.select(models.c.latent_dim, models.c.distance_metric).where(
+        models.c.model_id == model_id)).first()
+    if row is None or not row.latent_dim:
+        return None
+    return index_plan(int(row.latent_dim), row.distance_metric)
 
 
 def index_name(model_id: str) -> str:
@@ -29,41 +130,26 @@ def index_name(model_id: str) -> str:
     return name
 
 
-def index_plan(latent_dim: int, metric: str) -> dict:
-    """Which index a latent space of this size gets (recorded in the registry)."""
-    if latent_dim <= VECTOR_MAX_DIM:
-        vtype = "vector"
-    elif latent_dim <= HALFVEC_MAX_DIM:
-        vtype = "halfvec"
-    else:
-        return {"type": "none", "reason": f"{latent_dim} dimensions exceed pgvector HNSW's "
-                f"limit of {HALFVEC_MAX_DIM} (halfvec)", "metric": metric}
-    return {"type": "hnsw", "cast": f"{vtype}({latent_dim})", "metric": metric,
-            "operator": OPERATORS[metric][0], "opclass": f"{vtype}_{OPERATORS[metric][1]}"}
-
-
 def ensure_index(conn: sa.Connection, model_id: str, latent_dim: int, metric: str) -> str | None:
     """Create the model's partial HNSW index if missing; returns its name (None: none)."""
     plan = index_plan(latent_dim, metric)
-    if plan["type"] == "none":
+    if not plan.indexed:
         return None
     name = index_name(model_id)
     literal = model_id.replace("'", "''")
     conn.execute(sa.text(
         f'CREATE INDEX IF NOT EXISTS "{name}" ON latentvo.latent USING hnsw '
-        f'((vec::{plan["cast"]}) {plan["opclass"]}) WHERE model_id = \'{literal}\''))
+        f"(({plan.expression('vec')}) {plan.opclass}) WHERE model_id = '{literal}'"))
     return name
 
 
 def drop_index(conn: sa.Connection, model_id: str) -> None:
+    """Drop the model's HNSW index, if it has one."""
     conn.execute(sa.text(f'DROP INDEX IF EXISTS latentvo."{index_name(model_id)}"'))
 
 
 def top_k_sql(latent_dim: int, metric: str) -> str:
     """SQL (params :model_id, :query as '[..]' text, :k) that the model's index serves."""
-    plan = index_plan(latent_dim, metric)
-    cast = plan.get("cast", f"vector({latent_dim})")
-    op = OPERATORS[metric][0]
-    return (f"SELECT spectrum_id, vec::{cast} {op} CAST(:query AS {cast}) AS distance "
-            f"FROM latentvo.latent WHERE model_id = :model_id "
-            f"ORDER BY vec::{cast} {op} CAST(:query AS {cast}) LIMIT :k")
+    distance = index_plan(latent_dim, metric).distance("vec", ":query")
+    return (f"SELECT spectrum_id, {distance} AS distance FROM latentvo.latent "
+            f"WHERE model_id = :model_id ORDER BY {distance} LIMIT :k")

@@ -1,9 +1,11 @@
 """Versioned migrations (Alembic), driven from code rather than an alembic.ini.
 
-The revisions under ``schema/migrations/versions`` are generated from the
-declaration in ``schema.tables`` (``latentvo db revision``) and reviewed;
-``tests/test_migrations.py`` fails if the declaration and the migrated
-database ever differ. Upgrading an up-to-date database is a no-op.
+The revisions under ``schema/migrations/versions`` are written from the
+declaration in ``schema.tables``: :func:`differences` lists what a migrated
+database lacks (Alembic's autogenerate comparison), and the revision adds it;
+views, which Alembic does not compare, are written by hand. Each is reviewed;
+``tests/test_database.py`` fails if the declaration and the migrated database
+ever differ. Upgrading an up-to-date database is a no-op.
 """
 
 from __future__ import annotations
@@ -71,9 +73,3 @@ def differences(engine: sa.Engine) -> list:
             "version_table_schema": OPS_SCHEMA,
         })
         return compare_metadata(ctx, metadata)
-
-
-def new_revision(engine: sa.Engine, message: str) -> None:
-    """Autogenerate a revision from the difference between declaration and database."""
-    with engine.begin() as conn:
-        command.revision(_config(conn), message=message, autogenerate=True)

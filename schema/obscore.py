@@ -12,8 +12,9 @@ utype and unit of the 30 mandatory columns are the ones ObsCore 1.1 (with
 its errata) prescribes, with the ``obscore:`` utype prefix that taplint and
 TOPCAT expect. The machine-learning columns (``label_model_id`` ... ``in_domain``)
 are documented extension columns, copied from ``latentvo.labels`` with all
-their metadata; they hold the predictions of the *current label model*, the
-most recently registered model of kind ``label-regressor``.
+their metadata; they hold the predictions of the *current label model*, rank 1
+of kind ``label-regressor`` in :data:`schema.tables.MODEL_RANK` (the view reads
+that rule since migration 0006).
 
 ``access_url`` points to the DataLink ``{links}`` endpoint of each spectrum. The
 public base URL is not data: it depends on how the service is reached (the
@@ -28,8 +29,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from schema.tables import labels, metadata, spectra
-from schema.vo import PositionIndex, VOColumn, VOTable, column_meta, vo_table
+from schema.tables import LABEL_REGRESSOR, LABEL_VALUES, MODEL_RANK, labels, metadata, spectra
+from schema.vo import ColumnMeta, VOTable, column_meta, table_meta, vo_table
 
 IVOA_SCHEMA = "ivoa"
 OBSCORE_TABLE_UTYPE = "ivo://ivoa.net/std/ObsCore#table-1.1"
@@ -45,31 +46,26 @@ def _obscore(name: str, sqltype, *, ucd: str, utype: str | None, unit: str | Non
     text = description or (column_meta(like).description if like is not None else None)
     if not text:
         raise ValueError(f"obscore column {name} needs a description")
-    return _column(name, sqltype, VOColumn(
-        description=text, unit=unit, ucd=ucd, utype=f"obscore:{utype}" if utype else None,
-        principal=principal, std=True, indexed=indexed))
+    return _column(name, sqltype, description=text, unit=unit, ucd=ucd,
+                   utype=f"obscore:{utype}" if utype else None, principal=principal, std=True,
+                   indexed=indexed)
 
 
-def _column(name: str, sqltype, meta: VOColumn) -> sa.Column:
-    from schema.vo import _votable_type
-
+def _column(name: str, sqltype, **meta) -> sa.Column:
+    """A view column (no constraints) with its metadata; the VOTable type from ``sqltype``."""
     if isinstance(sqltype, type):
         sqltype = sqltype()
-    datatype, arraysize, xtype = _votable_type(sqltype)
-    meta = VOColumn(description=meta.description, unit=meta.unit, ucd=meta.ucd,
-                    utype=meta.utype, datatype=datatype, arraysize=arraysize,
-                    xtype=meta.xtype or xtype, principal=meta.principal, std=meta.std,
-                    indexed=meta.indexed)
-    return sa.Column(name, sqltype, info={"vo": meta}, comment=meta.description)
+    return sa.Column(name, sqltype, info={"vo": ColumnMeta.for_sql_type(sqltype, **meta)},
+                     comment=meta["description"])
 
 
 def _extension(source: sa.Column, name: str | None = None,
                description: str | None = None) -> sa.Column:
     """An extension column carrying the declared metadata of ``source``."""
     meta = column_meta(source)
-    return _column(name or source.name, source.type.__class__, VOColumn(
-        description=description or meta.description, unit=meta.unit, ucd=meta.ucd,
-        utype=meta.utype, principal=meta.principal, std=False, indexed=meta.indexed))
+    return _column(name or source.name, source.type.__class__,
+                   description=description or meta.description, unit=meta.unit, ucd=meta.ucd,
+                   utype=meta.utype, principal=meta.principal, indexed=meta.indexed)
 
 
 s = spectra.c
@@ -159,21 +155,22 @@ obscore = vo_table(
     _extension(s.spectrum_id, description="latentvo extension: internal identifier of the "
                "spectrum (joins latentvo.labels and latentvo.latent)"),
     _extension(s.healpix_index, description="latentvo extension: NESTED HEALPix index of "
-               "(s_ra, s_dec) at order 29, used for positional searches"),
+               f"(s_ra, s_dec) at order {table_meta(spectra).position.depth}, used for "
+               "positional searches"),
     _extension(s.snr, description="latentvo extension: median signal-to-noise ratio per pixel"),
     _extension(lab.model_id, name="label_model_id",
                description="latentvo extension: label model that predicted teff ... in_domain "
-               "(the most recently registered label-regressor; see latentvo.models)"),
-    *(_extension(c, description=f"latentvo extension: {column_meta(c).description}")
-      for c in (lab.teff, lab.teff_err, lab.logg, lab.logg_err, lab.mh, lab.mh_err,
-                lab.alpha_m, lab.alpha_m_err, lab.domain_score, lab.in_domain)),
+               f"(the current {LABEL_REGRESSOR}: rank 1 in {MODEL_RANK}, the latest "
+               "created_at, ties to the greater model_id; see latentvo.models)"),
+    *(_extension(lab[c], description=f"latentvo extension: {column_meta(lab[c]).description}")
+      for c in LABEL_VALUES),
     schema=IVOA_SCHEMA,
     vo=VOTable(
         description="ObsCore 1.1 view of the spectra, with latentvo's machine-learning "
         "labels as extension columns; access_url leads to each spectrum's DataLink links",
         utype=OBSCORE_TABLE_UTYPE,
         table_type="view",
-        position=PositionIndex(ra="s_ra", dec="s_dec", healpix="healpix_index", depth=29),
+        position=table_meta(spectra).position,  # the view's columns keep the table's names
         table_index=5,
     ),
 )

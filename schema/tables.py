@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 
-from schema.vo import PositionIndex, VOTable, vo_column, vo_table
+from schema.vo import HEALPIX_DEPTH, PositionIndex, VOTable, vo_column, vo_table
 
 PUBLISHED_SCHEMA = "latentvo"
 OPS_SCHEMA = "latentvo_ops"
@@ -77,7 +77,8 @@ spectra = vo_table(
     ),
     vo_column(
         "healpix_index", sa.BigInteger, nullable=False, index=True,
-        description="NESTED HEALPix index of the position at order 29 (positional search)",
+        description=f"NESTED HEALPix index of the position at order {HEALPIX_DEPTH} "
+        "(positional search)",
         ucd="pos.healpix",
     ),
     vo_column(
@@ -187,7 +188,7 @@ spectra = vo_table(
     vo=VOTable(
         description="Observed 1D spectra: one row per spectrum with its observation and "
         "access metadata",
-        position=PositionIndex(ra="s_ra", dec="s_dec", healpix="healpix_index", depth=29),
+        position=PositionIndex(ra="s_ra", dec="s_dec", healpix="healpix_index"),
         table_index=10,
     ),
 )
@@ -195,6 +196,11 @@ spectra = vo_table(
 # --------------------------------------------------------------------------
 # model registry
 # --------------------------------------------------------------------------
+
+AUTOENCODER = "autoencoder"
+LABEL_REGRESSOR = "label-regressor"
+MODEL_KINDS = (AUTOENCODER, LABEL_REGRESSOR)
+"""The values of ``models.kind``: the ML jobs write them, the services select by them."""
 
 models = vo_table(
     "models",
@@ -206,7 +212,7 @@ models = vo_table(
     ),
     vo_column(
         "kind", sa.Text, nullable=False,
-        description="Model kind: autoencoder or label-regressor",
+        description=f"Model kind: {' or '.join(MODEL_KINDS)}",
         ucd="meta.code.class", principal=True,
     ),
     vo_column(
@@ -454,6 +460,30 @@ labels = vo_table(
         table_index=20,
     ),
 )
+
+# str(): SQLAlchemy's names are a str subclass that torch.load (weights only) refuses
+# in model artifacts, which record the quantities.
+LABEL_QUANTITIES = tuple(str(c.name) for c in labels.c if f"{c.name}_err" in labels.c)
+"""The quantities a label model predicts: the ``labels`` columns with a ``<name>_err``."""
+LABEL_VALUES = tuple(str(c.name) for c in labels.c if not c.primary_key)
+"""What a label model writes for a spectrum: quantities, errors and the domain flags."""
+
+MODEL_RANK = f"{PUBLISHED_SCHEMA}.model_rank"
+"""View ranking the models of each kind, newest first (migration 0005).
+
+``rank`` 1 is the kind's *current* model, the one SSA, ObsCore and DataLink serve
+when a request names none: the latest ``created_at``, ties broken by the greater
+``model_id``. Every query that needs "the current model", or models in that order,
+reads this view, so the rule has one home.
+"""
+
+
+def current_model_sql(kind: str) -> str:
+    """A scalar SQL subquery: the current model of ``kind`` (NULL when there is none)."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}")
+    return f"(SELECT model_id FROM {MODEL_RANK} WHERE kind = '{kind}' AND rank = 1)"
+
 
 # --------------------------------------------------------------------------
 # operational tables (not published)

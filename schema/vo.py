@@ -2,13 +2,17 @@
 
 Every published table is declared once (``schema.tables``) with SQLAlchemy
 Core; its VO description lives in ``Table.info["vo"]`` (:class:`VOTable`) and
-``Column.info["vo"]`` (:class:`VOColumn`). Everything that describes a column
-to a client (TAP_SCHEMA, VOSI tables, VOTable FIELDs, SSA/ObsCore mappings, the
-DaCHS export) reads it from here, so metadata is never restated by hand.
+``Column.info["vo"]`` (:class:`ColumnMeta`). :class:`ColumnMeta` is the one
+type that describes a column to a client: TAP_SCHEMA, VOSI tables, the
+result writers' VOTable FIELDs, the ADQL catalog and translator, SSA and
+DataLink all carry a :class:`ColumnMeta` (composed with a name where they need
+one) instead of restating its attributes, so metadata is never copied field by
+field.
 
 Use :func:`vo_column` to declare a column and :func:`vo_table` to declare a
-table; they fill in the VOTable datatype from the SQL type when it can be
-derived, so the declaration only says what is not obvious.
+table; the VOTable datatype is derived from the SQL type
+(:meth:`ColumnMeta.for_sql_type`), so the declaration only says what is not
+obvious.
 """
 
 from __future__ import annotations
@@ -18,19 +22,52 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 
+HEALPIX_DEPTH = 29
+"""Order of every HEALPix position index in the service (NESTED scheme).
+
+29 is the finest order whose cell numbers fit a signed 64-bit integer (cells
+of ~0.4 mas), so one ``bigint`` column serves cones of any size: a search
+takes ranges of cell numbers at whatever coarser order suits its radius.
+"""
+
 
 @dataclass(frozen=True)
-class VOColumn:
-    description: str
+class ColumnMeta:
+    """What a client is told about a column (TAP_SCHEMA.columns, VOSI, a VOTable FIELD).
+
+    Parameters
+    ----------
+    datatype, arraysize, xtype
+        The VOTable serialisation: datatype (``char``, ``double``...), arraysize
+        (``"*"``, ``"16"``, ``"2x3"``; None for a scalar) and DALI xtype
+        (``timestamp``, ``point``...).
+    unit, ucd, utype, description
+        The column's meaning: VOUnit, UCD1+ word list, data-model utype, text.
+    principal, std, indexed
+        TAP_SCHEMA flags: shown by default, defined by an IVOA standard, served
+        by an index.
+    """
+
+    datatype: str = "char"
+    arraysize: str | None = None
+    xtype: str | None = None
     unit: str | None = None
     ucd: str | None = None
     utype: str | None = None
-    datatype: str = "char"  # VOTable datatype
-    arraysize: str | None = None  # VOTable arraysize ("*", "16", "2x3"...)
-    xtype: str | None = None  # DALI xtype (timestamp, point, circle, polygon...)
+    description: str | None = None
     principal: bool = False
-    std: bool = False  # defined by an IVOA standard (ObsCore, SSA...)
+    std: bool = False
     indexed: bool = False
+
+    @classmethod
+    def for_sql_type(cls, sqltype: sa.types.TypeEngine, **meta) -> ColumnMeta:
+        """Metadata for a column of ``sqltype``; datatype, arraysize and xtype come from
+        the type unless ``meta`` gives them (an explicit xtype wins over a derived one)."""
+        datatype, arraysize, xtype = votable_type(sqltype)
+        meta.setdefault("datatype", datatype)
+        meta.setdefault("arraysize", arraysize)
+        meta["xtype"] = meta.get("xtype") or xtype
+        return cls(**meta)
 
 
 @dataclass(frozen=True)
@@ -44,11 +81,13 @@ class PositionIndex:
     ra: str
     dec: str
     healpix: str
-    depth: int = 29
+    depth: int = HEALPIX_DEPTH
 
 
 @dataclass(frozen=True)
 class VOTable:
+    """What TAP_SCHEMA and VOSI say about a table, and where its sky position is."""
+
     description: str
     utype: str | None = None
     table_type: str = "table"  # TAP_SCHEMA.tables.table_type: table or view
@@ -58,12 +97,14 @@ class VOTable:
     extra: dict = field(default_factory=dict)
 
 
-def _votable_type(sqltype: sa.types.TypeEngine) -> tuple[str, str | None, str | None]:
+def votable_type(sqltype: sa.types.TypeEngine) -> tuple[str, str | None, str | None]:
     """The VOTable (datatype, arraysize, xtype) for a SQL type."""
+    if isinstance(sqltype, type):
+        sqltype = sqltype()
     if isinstance(sqltype, Vector):
         return "float", (str(sqltype.dim) if sqltype.dim else "*"), None
     if isinstance(sqltype, sa.ARRAY):
-        inner, _, xtype = _votable_type(sqltype.item_type)
+        inner, _, xtype = votable_type(sqltype.item_type)
         return inner, "*", xtype
     if isinstance(sqltype, sa.Boolean):
         return "boolean", None, None
@@ -98,22 +139,16 @@ def vo_column(
     indexed: bool = False,
     **kwargs,
 ) -> sa.Column:
-    """A ``sa.Column`` carrying its VO metadata in ``info["vo"]``."""
+    """A ``sa.Column`` carrying its VO metadata (:class:`ColumnMeta`) in ``info["vo"]``.
+
+    ``indexed`` is implied by ``index=True`` and ``primary_key=True``.
+    """
     if isinstance(sqltype, type):
         sqltype = sqltype()
-    datatype, arraysize, derived_xtype = _votable_type(sqltype)
-    meta = VOColumn(
-        description=description,
-        unit=unit,
-        ucd=ucd,
-        utype=utype,
-        datatype=datatype,
-        arraysize=arraysize,
-        xtype=xtype or derived_xtype,
-        principal=principal,
-        std=std,
-        indexed=indexed or bool(kwargs.get("index")) or bool(kwargs.get("primary_key")),
-    )
+    meta = ColumnMeta.for_sql_type(
+        sqltype, description=description, unit=unit, ucd=ucd, utype=utype, xtype=xtype,
+        principal=principal, std=std,
+        indexed=indexed or bool(kwargs.get("index")) or bool(kwargs.get("primary_key")))
     return sa.Column(name, sqltype, *args, info={"vo": meta}, comment=description, **kwargs)
 
 
@@ -124,13 +159,11 @@ def vo_table(name: str, metadata: sa.MetaData, *columns, schema: str, vo: VOTabl
                     comment=vo.description, **kw)
 
 
-def column_meta(column: sa.Column) -> VOColumn:
+def column_meta(column: sa.Column) -> ColumnMeta:
+    """The declared VO metadata of a column (``KeyError`` if it has none)."""
     return column.info["vo"]
 
 
 def table_meta(table: sa.Table) -> VOTable:
+    """The declared VO metadata of a table (``KeyError`` if it has none)."""
     return table.info["vo"]
-
-
-def is_published(table: sa.Table) -> bool:
-    return "vo" in table.info

@@ -1,5 +1,6 @@
 """The declaration, its TAP_SCHEMA rendering and its metadata quality."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -8,8 +9,20 @@ from astropy import units as u
 from astropy.io.votable.ucd import check_ucd
 
 from schema import tap_schema
-from schema.tables import published_tables
-from schema.vo import column_meta, table_meta
+from schema.obscore import obscore
+from schema.tables import (
+    AUTOENCODER,
+    LABEL_QUANTITIES,
+    LABEL_REGRESSOR,
+    LABEL_VALUES,
+    MODEL_RANK,
+    current_model_sql,
+    labels,
+    models,
+    published_tables,
+    spectra,
+)
+from schema.vo import HEALPIX_DEPTH, column_meta, table_meta
 
 PUBLISHED = published_tables()
 COLUMNS = [(t, c) for t in PUBLISHED for c in t.columns]
@@ -98,3 +111,48 @@ def test_size_is_integer_part_of_1d_arraysize():
     assert tap_schema._size("*") is None
     assert tap_schema._size("2x3") is None
     assert tap_schema._size(None) is None
+
+
+def test_constants_come_from_the_declaration():
+    assert LABEL_QUANTITIES == ("teff", "logg", "mh", "alpha_m")
+    assert {type(q) for q in LABEL_QUANTITIES + LABEL_VALUES} == {str}  # artifacts store them
+    assert set(LABEL_VALUES) == {c.name for c in labels.c} - {"spectrum_id", "model_id"}
+    assert table_meta(obscore).position is table_meta(spectra).position
+    assert table_meta(spectra).position.depth == HEALPIX_DEPTH
+    with pytest.raises(ValueError, match="unknown model kind"):
+        current_model_sql("label-regresor")
+
+
+def test_current_model_is_newest_then_greatest_id(database, clean_archive):
+    """latentvo.model_rank: one rule for "the current model" of each kind, which the
+    SSA/DataLink SQL and the ObsCore view read (0003 and SSA had model_id DESC as tie
+    break, DataLink ASC: the view settles it as DESC)."""
+    day = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    entries = [("lab-a", LABEL_REGRESSOR, day), ("lab-b", LABEL_REGRESSOR, day),
+               ("lab-old", LABEL_REGRESSOR, day - dt.timedelta(days=1)),
+               ("ae-1", AUTOENCODER, day - dt.timedelta(days=2))]
+    with database.engine.begin() as conn:
+        conn.execute(models.insert(), [dict(
+            model_id=model_id, kind=kind, created_at=created, architecture="{}",
+            hyperparameters="{}", latent_dim=4 if kind == AUTOENCODER else None,
+            wavelength_grid="{}", training_selection="test", training_checksum="0",
+            code_version="test", random_seed=0, metrics="{}", artifact_path="none",
+            artifact_sha256="0") for model_id, kind, created in entries])
+        sid = conn.scalar(spectra.insert().returning(spectra.c.spectrum_id).values(
+            obs_publisher_did="ivo://test/rank", obs_id="rank", obs_collection="test",
+            s_ra=1.0, s_dec=2.0, healpix_index=0, em_min=4e-7, em_max=7e-7, em_xel=10,
+            source_format="test", access_format="application/fits", access_estsize=1,
+            file_sha256="rank", file_name="rank.fits", release="test"))
+        conn.execute(labels.insert(), [dict(spectrum_id=sid, model_id=m, teff=5000.0 + i,
+                                            in_domain=True)
+                                       for i, m in enumerate(("lab-a", "lab-b", "lab-old"))])
+    with database.reader_engine.connect() as conn:
+        ranks = dict(conn.execute(sa.text(f"SELECT model_id, rank FROM {MODEL_RANK}")).all())
+        current = {kind: conn.scalar(sa.text(f"SELECT {current_model_sql(kind)}"))
+                   for kind in (LABEL_REGRESSOR, AUTOENCODER)}
+        in_obscore = conn.execute(sa.text(
+            "SELECT label_model_id, teff FROM ivoa.obscore WHERE spectrum_id = :s"),
+            {"s": sid}).one()
+    assert ranks == {"lab-b": 1, "lab-a": 2, "lab-old": 3, "ae-1": 1}
+    assert current == {LABEL_REGRESSOR: "lab-b", AUTOENCODER: "ae-1"}
+    assert tuple(in_obscore) == ("lab-b", 5001.0)

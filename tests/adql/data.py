@@ -79,8 +79,8 @@ def fill_points(engine: sa.Engine, rows: dict[str, np.ndarray]) -> None:
 
 
 def vector_rows(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    return {model: rng.normal(0, 1, (n, dim)).astype(np.float32)
-            for model, (dim, _) in MODELS.items()}
+    return {model: rng.normal(0, 1, (n, plan.dim)).astype(np.float32)
+            for model, plan in MODELS.items()}
 
 
 def fill_vectors(engine: sa.Engine, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
@@ -91,9 +91,8 @@ def fill_vectors(engine: sa.Engine, rng: np.random.Generator, n: int) -> dict[st
             lines.append(f"{i + 1}\t{model}\t[{','.join(repr(float(x)) for x in v)}]")
     _copy(engine, "vectors", ["id", "model_id", "vec"], lines)
     with engine.begin() as conn:
-        for model, (dim, metric) in MODELS.items():
-            ops = "vector_cosine_ops" if metric == "cosine" else "vector_l2_ops"
+        for model, plan in MODELS.items():
             conn.execute(sa.text(
                 f"CREATE INDEX ix_vectors_{model} ON {SCHEMA}.vectors USING hnsw "
-                f"((vec::vector({dim})) {ops}) WHERE model_id = '{model}'"))
+                f"(({plan.expression('vec')}) {plan.opclass}) WHERE model_id = '{model}'"))
     return vecs

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 
+from schema.latent_index import IndexPlan, index_plan
 from schema.vo import PositionIndex, VOTable, vo_column, vo_table
 
 SCHEMA = "adql_test"
@@ -33,7 +34,7 @@ points = vo_table(
     vo_column("cat", sa.Text, description="A category", ucd="meta.code"),
     schema=SCHEMA,
     vo=VOTable(description="Test sky catalogue",
-               position=PositionIndex(ra="ra", dec="dec", healpix="hpx", depth=29)),
+               position=PositionIndex(ra="ra", dec="dec", healpix="hpx")),
 )
 
 vectors = vo_table(
@@ -45,9 +46,10 @@ vectors = vo_table(
     vo=VOTable(description="Test latent vectors"),
 )
 
-# model -> (dimension, metric) of its partial HNSW index
-MODELS = {"m8": (8, "l2"), "m4": (4, "cosine")}
+# model -> the plan of its partial HNSW index
+MODELS = {"m8": index_plan(8, "l2"), "m4": index_plan(4, "cosine")}
 
 
-def latent_index(model_id: str):
+def latent_index(model_id: str) -> IndexPlan | None:
+    """The catalog's latent-index lookup for the test models."""
     return MODELS.get(model_id)

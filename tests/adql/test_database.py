@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from vo_service.adql import translate
+from schema.latent_index import drop_index, ensure_index, index_name, index_plan
+from schema.tables import AUTOENCODER, latent, models, published_tables, spectra
+from vo_service.adql import Catalog, ModelIndexes, translate
 
 RNG_SEED = 7
 
@@ -29,10 +31,11 @@ def run(adql_db, catalog, query: str) -> list[tuple]:
         return [tuple(r) for r in conn.execute(sa.text(t.sql))]
 
 
-def explain(adql_db, catalog, query: str) -> str:
+def explain(adql_db, catalog, query: str, *setup: str) -> str:
+    """The reader role's plan of the translation (after its setup and ``setup``)."""
     t = translate(query, catalog)
     with adql_db.database.reader_engine.begin() as conn:
-        for stmt in t.setup_sql(timeout_ms=20000):
+        for stmt in [*t.setup_sql(timeout_ms=20000), *setup]:
             conn.execute(sa.text(stmt))
         return "\n".join(r[0] for r in conn.execute(sa.text("EXPLAIN " + t.sql)))
 
@@ -437,6 +440,71 @@ def test_explain_top_k_uses_hnsw_index(adql_db, catalog):
     plan = explain(adql_db, catalog, "SELECT TOP 10 id FROM adql_test.vectors WHERE model_id = "
                    "'m4' ORDER BY lvo_latent_similarity(vec, '[0.1, 0.2, 0.3, 0.4]') DESC")
     assert "Index Scan using ix_vectors_m4" in plan, plan
+
+
+@pytest.fixture
+def wide_model(adql_db):
+    """A registered 2,048-dim autoencoder with 400 vectors in latentvo.latent and the
+    index ``schema.latent_index`` builds for it (halfvec: vector's HNSW stops at 2,000)."""
+    model_id, dim, n = "test-wide-2048", 2048, 400
+    engine = adql_db.database.engine
+    vecs = np.random.default_rng(2048).normal(0, 1, (n, dim)).astype(np.float32)
+    with engine.begin() as conn:
+        conn.execute(models.insert().values(
+            model_id=model_id, kind=AUTOENCODER, architecture="{}", hyperparameters="{}",
+            latent_dim=dim, wavelength_grid="{}", training_selection="test",
+            training_checksum="0", code_version="test", random_seed=0, metrics="{}",
+            distance_metric="l2", artifact_path="none", artifact_sha256="0"))
+        ids = list(conn.scalars(spectra.insert().returning(spectra.c.spectrum_id), [{
+            "obs_publisher_did": f"ivo://test/wide?{i}", "obs_id": f"wide-{i}",
+            "obs_collection": "test", "s_ra": 0.0, "s_dec": 0.0, "healpix_index": 0,
+            "em_min": 4e-7, "em_max": 7e-7, "em_xel": 10, "source_format": "test",
+            "access_format": "application/fits", "access_estsize": 1,
+            "file_sha256": f"wide-{i}", "file_name": f"wide-{i}.fits", "release": "test"}
+            for i in range(n)]))
+        conn.execute(latent.insert(), [{"spectrum_id": sid, "model_id": model_id, "vec": v}
+                                       for sid, v in zip(ids, vecs, strict=True)])
+        name = ensure_index(conn, model_id, dim, "l2")
+        conn.execute(sa.text("ANALYZE latentvo.latent"))
+    try:
+        yield model_id, name, np.array(ids), vecs
+    finally:
+        with engine.begin() as conn:
+            drop_index(conn, model_id)
+            conn.execute(latent.delete().where(latent.c.model_id == model_id))
+            conn.execute(models.delete().where(models.c.model_id == model_id))
+            conn.execute(spectra.delete().where(spectra.c.spectrum_id.in_(ids)))
+
+
+def test_wide_model_top_k_uses_its_halfvec_index(adql_db, wide_model):
+    """ADQL top-k over a 2,048-dim model: the translation, given the model's plan by
+    the service's own lookup, orders by the halfvec expression the index stores, and
+    the reader role's plan scans that index (and finds the true neighbours).
+
+    On 400 rows the planner rightly prefers reading the rows and sorting them to
+    an HNSW scan, so the plan is asked for with sequential scans and sorts
+    disabled: the HNSW index can then appear only if it serves the query's order
+    (same expression, operator and predicate), as a cosine distance on this L2
+    model shows by not getting it.
+    """
+    model_id, name, ids, vecs = wide_model
+    assert name == index_name(model_id) and index_plan(2048, "l2").vtype == "halfvec"
+    catalog = Catalog.from_tables(published_tables(),
+                                  latent_index=ModelIndexes(adql_db.database.reader_engine))
+    target = int(ids[7])
+    query = (f"SELECT TOP 10 spectrum_id, lvo_latent_distance(vec, (SELECT vec FROM "
+             f"latentvo.latent WHERE spectrum_id = {target} AND model_id = '{model_id}')) "
+             f"AS d FROM latentvo.latent WHERE model_id = '{model_id}' ORDER BY d")
+    assert "AS halfvec(2048)) <->" in translate(query, catalog).sql
+    forced = ("SET LOCAL enable_seqscan = off", "SET LOCAL enable_sort = off")
+    plan = explain(adql_db, catalog, query, *forced)
+    assert f"Index Scan using {name}" in plan, plan
+    other_metric = query.replace("lvo_latent_distance", "lvo_latent_cosine_distance")
+    assert name not in explain(adql_db, catalog, other_metric, *forced)
+    rows = run(adql_db, catalog, query)
+    exact = ids[np.argsort(np.linalg.norm(vecs - vecs[7], axis=1))[:10]]
+    assert rows[0][0] == target
+    assert len({r[0] for r in rows} & set(exact.tolist())) >= 8  # HNSW is approximate
 
 
 def test_explain_crossmatch_uses_declination_index(adql_db, catalog):

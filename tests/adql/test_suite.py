@@ -14,7 +14,7 @@ import statistics
 import time
 
 from vo_service.adql import ADQLError, parse
-from vo_service.adql.functions import UDF_NAMES
+from vo_service.adql.features import UDF_NAMES
 
 
 def _verdict(q) -> tuple[bool, str | None]:

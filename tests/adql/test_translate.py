@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from schema.latent_index import index_plan
+from tests.adql.tables import metadata
 from vo_service.adql import ADQLSemanticError, ADQLSyntaxError, Catalog, CatalogColumn, translate
 
 
@@ -77,7 +79,7 @@ def test_uploads_and_delimited_names():
                           CatalogColumn.from_votable("RA", "double")], sql_name="upload_t1")
     t = translate('SELECT "Weird Name", ra FROM TAP_UPLOAD.T1', cat)
     assert '"upload_t1"' in t.sql and '"Weird Name"' in t.sql
-    assert t.columns[0].unit == "deg"
+    assert t.columns[0].meta.unit == "deg"
     with pytest.raises(ADQLSemanticError):
         translate("SELECT * FROM TAP_UPLOAD.t1", base)  # the shared catalog has no upload
 
@@ -104,7 +106,7 @@ def test_metadata_propagation(catalog):
                   "POINT(s_ra, s_dec) AS p, CIRCLE(s_ra, s_dec, 1) AS c, "
                   "POLYGON(1, 2, 3, 4, 5, 6) AS poly, MAX(snr) AS m, snr / t_exptime AS rate "
                   "FROM latentvo.spectra GROUP BY s_ra, s_dec", catalog)
-    cols = {c.name: c for c in t.columns}
+    cols = {c.name: c.meta for c in t.columns}
     assert cols["s_ra"].ucd == "pos.eq.ra;meta.main" and cols["s_ra"].description
     assert cols["r1"].unit == "deg" and cols["d2"].unit == "deg"
     assert cols["a"].unit == "arcsec"
@@ -115,8 +117,8 @@ def test_metadata_propagation(catalog):
     assert (cols["poly"].arraysize, cols["poly"].xtype) == ("*", "polygon")
     assert cols["m"].datatype == "float" and cols["m"].ucd == "stat.snr"
     assert cols["rate"].unit is None or cols["rate"].unit == "/s"
-    ts = translate("SELECT ingested_at, vec FROM latentvo.spectra JOIN latentvo.latent "
-                   "USING (spectrum_id)", catalog).columns
+    ts = [c.meta for c in translate("SELECT ingested_at, vec FROM latentvo.spectra JOIN "
+                                    "latentvo.latent USING (spectrum_id)", catalog).columns]
     assert (ts[0].datatype, ts[0].xtype) == ("char", "timestamp")
     assert (ts[1].datatype, ts[1].arraysize) == ("float", "*")
 
@@ -152,7 +154,7 @@ def test_function_forms(catalog, adql, expected):
 
 def test_integer_division_stays_integer(catalog):
     t = translate("SELECT em_xel / 2 AS h, snr / 2 AS f FROM latentvo.spectra", catalog)
-    assert [c.datatype for c in t.columns] == ["int", "float"]
+    assert [c.meta.datatype for c in t.columns] == ["int", "float"]
 
 
 def test_top_offset_maxrec(catalog):
@@ -226,6 +228,23 @@ def test_latent_top_k_uses_model_index(catalog):
     t = translate("SELECT TOP 3 id FROM adql_test.vectors ORDER BY "
                   "lvo_latent_distance(vec, '[1,2,3,4]')", catalog)
     assert "vector(" not in t.sql.replace("AS vector)", "")
+
+
+def test_latent_expression_follows_the_index_plan():
+    """The distance is built by the model's IndexPlan: halfvec above 2,000 dimensions,
+    the index's metric only (another metric stays uncast and gets no search settings)."""
+    wide = Catalog.from_tables(list(metadata.sorted_tables),
+                               latent_index=lambda model_id: index_plan(2048, "cosine"))
+    t = translate("SELECT TOP 20 id, lvo_latent_similarity(vec, '[1,0]') AS s FROM "
+                  "adql_test.vectors WHERE model_id = 'w' ORDER BY s DESC", wide)
+    assert t.sql.endswith(" ASC LIMIT 20"), t.sql
+    order = t.sql.split(" ORDER BY ")[1]
+    assert order == ('(CAST("t1"."vec" AS halfvec(2048)) <=> '
+                     "CAST(CAST('[1,0]' AS vector) AS halfvec(2048))) ASC LIMIT 20")
+    assert t.session_settings == index_plan(2048, "cosine").session_settings(20)
+    t = translate("SELECT TOP 20 id FROM adql_test.vectors WHERE model_id = 'w' "
+                  "ORDER BY lvo_latent_distance(vec, '[1,0]')", wide)
+    assert "halfvec" not in t.sql and t.session_settings == {}
 
 
 def test_udf_must_exist(catalog):

@@ -14,6 +14,7 @@ import pytest
 from astropy.io import fits
 from astropy.io.votable import parse, parse_single_table
 
+from schema.vo import ColumnMeta
 from vo_service.formats import FORMATS, resolve
 from vo_service.formats.fields import Field
 from vo_service.formats.votable import VOTableWriter
@@ -131,9 +132,9 @@ def test_writer_nulls_and_types(serialization):
                   for m in mask], pa.list_(pa.float32())),
         pa.array([list(range(i % 5)) for i in range(n)], pa.list_(pa.float64())),
     ], names=["l", "s", "i", "f", "d", "b", "t", "v4", "vv"])
-    fields = [Field("l", "long"), Field("s", "short"), Field("i", "int"), Field("f", "float"),
-              Field("d", "double"), Field("b", "boolean"), Field("t", "char", "*"),
-              Field("v4", "float", "4"), Field("vv", "double", "*")]
+    fields = [Field.of(name, ColumnMeta(*votable)) for name, *votable in (
+        ("l", "long"), ("s", "short"), ("i", "int"), ("f", "float"), ("d", "double"),
+        ("b", "boolean"), ("t", "char", "*"), ("v4", "float", "4"), ("vv", "double", "*"))]
     got = _roundtrip(batch, fields, serialization)
     assert len(got) == n
     assert list(np.ma.getmaskarray(got["l"])) == list(mask)

@@ -13,7 +13,8 @@ import math
 
 import pytest
 
-from vo_service.adql.translate import OutputColumn
+from schema.vo import ColumnMeta
+from vo_service.adql import CatalogColumn
 from vo_service.tap import pgarray
 from vo_service.tap.runner import QueryRunner
 
@@ -83,11 +84,11 @@ def _flatten(value):
 
 
 def test_only_numeric_array_columns_are_sent():
-    columns = [OutputColumn("v", "float", "16", type="array"),
-               OutputColumn("p", "double", "2", "point", type="point"),
-               OutputColumn("vec", "float", "*", type="vector"),
-               OutputColumn("name", "char", "*", type="text"),
-               OutputColumn("d", "double", "*", type="array")]
+    columns = [CatalogColumn("v", "array", ColumnMeta("float", "16")),
+               CatalogColumn("p", "point", ColumnMeta("double", "2", "point")),
+               CatalogColumn("vec", "vector", ColumnMeta("float", "*")),
+               CatalogColumn("name", "text", ColumnMeta("char", "*")),
+               CatalogColumn("d", "array", ColumnMeta("double", "*"))]
     assert pgarray.sent_columns(columns) == [0, 4]
     sql = pgarray.wrap("SELECT 1", columns, [0, 4])
     assert sql.startswith('SELECT array_send(q."v") AS "v", q."p", q."vec", q."name", '
@@ -100,7 +101,7 @@ def test_pgvector_cells_decode_like_their_arrays(database):
     from vo_service.formats.fields import Field, coerce
 
     runner = QueryRunner(database)
-    field = Field("v", "float", "*")
+    field = Field.of("v", ColumnMeta("float", "*"))
     try:
         for cells in (["'[1,2,3]'", "'[-0.5,1e-30,3]'", "'[4,5,6]'"],
                       ["'[1,2,3]'", "NULL", "'[7]'", "'[1.5,2.5,3.5,4.5,5.5]'", "NULL"]):

@@ -4,11 +4,11 @@ Public API::
 
     from vo_service.adql import parse, translate, Catalog, ADQLError
 
-    catalog = Catalog.from_tables(published_tables(), latent_index=lookup)
+    catalog = Catalog.from_tables(published_tables(), latent_index=ModelIndexes(engine))
     t = translate("SELECT TOP 5 * FROM latentvo.spectra", catalog, maxrec=1000)
     t.sql                # one PostgreSQL SELECT, safe to execute read-only
-    t.columns            # OutputColumn: name, datatype, arraysize, xtype, unit, ucd, ...
-    t.session_settings   # SET LOCAL these in the query's transaction
+    t.columns            # CatalogColumn: name, ADQL type, ColumnMeta (datatype, unit, ucd...)
+    t.setup_sql(ms)      # SET LOCAL these first in the query's transaction
 
 Errors are :class:`ADQLSyntaxError` or :class:`ADQLSemanticError`, both
 :class:`ADQLError` with ``line``, ``column`` and ``token``.
@@ -19,8 +19,9 @@ from __future__ import annotations
 from vo_service.adql.ast import Statement
 from vo_service.adql.catalog import Catalog, CatalogColumn, CatalogTable
 from vo_service.adql.errors import ADQLError, ADQLSemanticError, ADQLSyntaxError
+from vo_service.adql.latent import ModelIndexes
 from vo_service.adql.parser import parse
-from vo_service.adql.translate import OutputColumn, Translation, Translator
+from vo_service.adql.translate import Translation, Translator
 
 
 def translate(query: str | Statement, catalog: Catalog, *, maxrec: int | None = None
@@ -41,5 +42,5 @@ def translate(query: str | Statement, catalog: Catalog, *, maxrec: int | None = 
 
 __all__ = [
     "ADQLError", "ADQLSemanticError", "ADQLSyntaxError", "Catalog", "CatalogColumn",
-    "CatalogTable", "OutputColumn", "Translation", "parse", "translate",
+    "CatalogTable", "ModelIndexes", "Translation", "parse", "translate",
 ]

@@ -14,44 +14,46 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
+from pgvector.sqlalchemy import Vector
 
+from schema.latent_index import IndexPlan
+from schema.vo import ColumnMeta, PositionIndex, column_meta, table_meta
 from vo_service.adql import types as T
 from vo_service.adql.ast import Ident
 from vo_service.adql.errors import ADQLSemanticError, at
 
 UPLOAD_SCHEMA = "TAP_UPLOAD"
 
-LatentIndexLookup = Callable[[str], "tuple[int, str] | None"]
+LatentIndexLookup = Callable[[str], "IndexPlan | None"]
 
 
 @dataclass(frozen=True)
 class CatalogColumn:
+    """A column a query can read or returns: its name, ADQL type and VO metadata.
+
+    The same type describes the columns of published tables, of uploads and of a
+    query's result (:attr:`vo_service.adql.translate.Translation.columns`), so a
+    result's metadata is the declaration's own :class:`ColumnMeta`, carried through.
+    """
+
     name: str
     type: str  # a vo_service.adql.types name
-    datatype: str
-    arraysize: str | None = None
-    xtype: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    description: str | None = None
+    meta: ColumnMeta
 
     @classmethod
     def from_votable(cls, name: str, datatype: str, arraysize: str | None = None,
                      xtype: str | None = None, **meta) -> CatalogColumn:
         """A column described by a VOTable FIELD (uploads)."""
-        return cls(name, T.from_votable(datatype, arraysize, xtype), datatype, arraysize, xtype,
-                   **meta)
+        return cls(name, T.from_votable(datatype, arraysize, xtype),
+                   ColumnMeta(datatype, arraysize, xtype, **meta))
 
-
-@dataclass(frozen=True)
-class PositionColumns:
-    """Sky position of a table and the HEALPix column that indexes it."""
-
-    ra: str
-    dec: str
-    healpix: str
-    depth: int
+    @classmethod
+    def from_sa(cls, column: sa.Column) -> CatalogColumn:
+        """A declared column (``info["vo"]``); pgvector columns are ADQL vectors."""
+        meta = column_meta(column)
+        type_ = T.VECTOR if isinstance(column.type, Vector) else T.from_votable(
+            meta.datatype, meta.arraysize, meta.xtype)
+        return cls(column.name, type_, meta)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class CatalogTable:
     sql_schema: str | None = None  # where it lives in PostgreSQL (None: pg_temp/search path)
     sql_name: str | None = None
     description: str | None = None
-    position: PositionColumns | None = None
+    position: PositionIndex | None = None
 
     @property
     def qualified_name(self) -> str:
@@ -72,30 +74,14 @@ class CatalogTable:
         return next((c for c in self.columns if c.name == name), None)
 
 
-def _column_from_sa(column: sa.Column) -> CatalogColumn:
-    from pgvector.sqlalchemy import Vector
-
-    vo = column.info["vo"]
-    type_ = T.VECTOR if isinstance(column.type, Vector) else T.from_votable(
-        vo.datatype, vo.arraysize, vo.xtype)
-    return CatalogColumn(
-        name=column.name, type=type_, datatype=vo.datatype, arraysize=vo.arraysize,
-        xtype=vo.xtype, unit=vo.unit, ucd=vo.ucd, utype=vo.utype, description=vo.description,
-    )
-
-
 def table_from_sa(table: sa.Table) -> CatalogTable:
     """A catalog entry for a declared table carrying ``info["vo"]``."""
-    vo = table.info["vo"]
-    position = None
-    if vo.position is not None:
-        p = vo.position
-        position = PositionColumns(p.ra, p.dec, p.healpix, p.depth)
+    vo = table_meta(table)
     return CatalogTable(
         schema=table.schema or "public", name=table.name,
-        columns=tuple(_column_from_sa(c) for c in table.columns if "vo" in c.info),
+        columns=tuple(CatalogColumn.from_sa(c) for c in table.columns if "vo" in c.info),
         sql_schema=table.schema, sql_name=table.name, description=vo.description,
-        position=position,
+        position=vo.position,
     )
 
 
@@ -108,8 +94,9 @@ def matches(ident: Ident, name: str) -> bool:
 class Catalog:
     """Tables by (schema, name), plus the latent-index lookup for the ML functions.
 
-    ``latent_index(model_id)`` returns ``(dimension, metric)`` of the HNSW index
-    built for that model's vectors (metric ``"cosine"`` or ``"l2"``), or None.
+    ``latent_index(model_id)`` returns the :class:`IndexPlan` of that model's latent
+    space (see ``vo_service.adql.latent.ModelIndexes``), or None for a model with no
+    latent vectors.
     """
 
     tables: list[CatalogTable] = field(default_factory=list)

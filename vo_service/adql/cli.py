@@ -50,8 +50,9 @@ def translate_command(
     out.print(result.sql, highlight=False, soft_wrap=True)
     table = Table("name", "datatype", "arraysize", "xtype", "unit", "ucd", "description")
     for c in result.columns:
-        table.add_row(c.name, c.datatype, c.arraysize or "", c.xtype or "", c.unit or "",
-                      c.ucd or "", c.description or "")
+        m = c.meta
+        table.add_row(c.name, m.datatype, m.arraysize or "", m.xtype or "", m.unit or "",
+                      m.ucd or "", m.description or "")
     out.print(table)
     for key, value in result.session_settings.items():
         out.print(f"SET LOCAL {key} = {value}", highlight=False)

@@ -11,7 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vo_service.adql.functions import UDFS
+from vo_service.adql import latent
+from vo_service.adql.functions import IVO_UDFS, UDF
+
+UDFS: tuple[UDF, ...] = (*latent.UDFS, *IVO_UDFS)
+"""Every user-defined function on offer: latentvo's ``lvo_`` and the IVOA ``ivo_`` ones."""
+UDF_NAMES = frozenset(u.name for u in UDFS)
 
 TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
 ADQL_VERSIONS = (("2.1", "ivo://ivoa.net/std/ADQL#v2.1"), ("2.0", "ivo://ivoa.net/std/ADQL#v2.0"))

@@ -3,11 +3,11 @@
 Only names registered here reach SQL: the standard ADQL 2.1 functions (with
 ADQL semantics where PostgreSQL differs: LOG is the natural logarithm,
 TRUNCATE/ROUND take a number of digits for floating-point values, RAND may be
-seeded), the IVOA UDF catalogue functions we offer (``ivo_``) and latentvo's
-ML functions (``lvo_``), which become pgvector operators written so that the
-per-model HNSW indexes serve top-k similarity queries.
+seeded) and the IVOA UDF catalogue functions we offer (``ivo_``). latentvo's ML
+functions (``lvo_``) register here from :mod:`vo_service.adql.latent`, next to
+the latent-index rules they follow.
 
-:data:`UDFS` describes the user-defined functions for TAPRegExt.
+:data:`IVO_UDFS` describes the ``ivo_`` functions for TAPRegExt.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ FUNCTIONS: dict[str, Translate] = {}
 
 
 def register(*names: str):
+    """Decorator: make the function translate calls of ``names`` (lower case)."""
+
     def deco(fn: Translate) -> Translate:
         for name in names:
             FUNCTIONS[name] = fn
@@ -51,18 +53,20 @@ def register(*names: str):
 # ------------------------------------------------------------------ helpers
 
 
-def _fail(call, message: str) -> ADQLSemanticError:
+def fail(call, message: str) -> ADQLSemanticError:
+    """The error for a bad call, pointing at the function's name in the query."""
     return ADQLSemanticError(message, token=call.name, **at(call.pos))
 
 
-def _need(call, arg: Value, kinds: tuple[str, ...], what: str) -> Value:
+def need(call, arg: Value, kinds: tuple[str, ...], what: str) -> Value:
+    """``arg`` if its type is one of ``kinds`` (or NULL), else an error naming ``what``."""
     if arg.type not in kinds and arg.type != T.NULL:
-        raise _fail(call, f"{call.name.upper()} needs {what}, got a {arg.type} value")
+        raise fail(call, f"{call.name.upper()} needs {what}, got a {arg.type} value")
     return arg
 
 
 def _number(call, arg: Value) -> Value:
-    return _need(call, arg, T.NUMERICS, "a number")
+    return need(call, arg, T.NUMERICS, "a number")
 
 
 def as_double(v: Value) -> str:
@@ -120,7 +124,7 @@ def _ceil_floor(tr, call, args):
 def _digits(call, args) -> int:
     d = args[1].number()
     if d is None or not isinstance(d, int):
-        raise _fail(call, f"{call.name.upper()} takes an integer number of digits")
+        raise fail(call, f"{call.name.upper()} takes an integer number of digits")
     return d
 
 
@@ -185,7 +189,7 @@ def _count(tr, call, args):
 def _min_max(tr, call, args):
     a = args[0]
     if a.type in T.GEOMETRIES + (T.VECTOR, T.ARRAY):
-        raise _fail(call, f"{call.name.upper()} of a {a.type} value is not defined")
+        raise fail(call, f"{call.name.upper()} of a {a.type} value is not defined")
     distinct = "DISTINCT " if call.distinct else ""
     return Value(f"{call.key}({distinct}{a.sql})", a.type, unit=a.unit, ucd=a.ucd,
                  description=a.description, aggregate=True, votable=a.votable)
@@ -216,7 +220,7 @@ def _sum(tr, call, args):
 
 @register("lower", "upper")
 def _case(tr, call, args):
-    a = _need(call, args[0], (T.TEXT,), "a string")
+    a = need(call, args[0], (T.TEXT,), "a string")
     return Value(f"{call.key}({a.sql})", T.TEXT, ucd=a.ucd, aggregate=a.aggregate)
 
 
@@ -258,11 +262,11 @@ def _in_unit(tr, call, args):
     a = _number(call, args[0])
     target = str(args[1].const)
     if not a.unit:
-        raise _fail(call, "IN_UNIT: the unit of the first argument is not known")
+        raise fail(call, "IN_UNIT: the unit of the first argument is not known")
     try:
         factor = _unit_factor(a.unit, target)
     except Exception as exc:  # astropy raises several types for bad/incompatible units
-        raise _fail(call, f"IN_UNIT cannot convert {a.unit!r} to {target!r}: {exc}") from None
+        raise fail(call, f"IN_UNIT cannot convert {a.unit!r} to {target!r}: {exc}") from None
     return Value(f"({as_double(a)} * {float_sql(factor)})", T.DOUBLE, unit=target, ucd=a.ucd,
                  aggregate=a.aggregate)
 
@@ -279,13 +283,13 @@ def _geometry_args(tr, call, args) -> list[Value]:
 
 def _point_of(call, v: Value) -> G.Point:
     if v.type != T.POINT:
-        raise _fail(call, f"{call.name.upper()} needs a point here, got a {v.type} value")
+        raise fail(call, f"{call.name.upper()} needs a point here, got a {v.type} value")
     return G.from_value(v, call.pos)
 
 
 def _coord(call, v: Value) -> Value:
     if v.type not in T.NUMERICS + (T.NULL,):
-        raise _fail(call, f"{call.name.upper()} needs numeric coordinates, got a {v.type} value")
+        raise fail(call, f"{call.name.upper()} needs numeric coordinates, got a {v.type} value")
     return v
 
 
@@ -324,7 +328,7 @@ def _polygon(tr, call, args):
         vertices = [_point_of(call, a) for a in args]
     else:
         if len(args) % 2:
-            raise _fail(call, "POLYGON needs pairs of coordinates")
+            raise fail(call, "POLYGON needs pairs of coordinates")
         coords = [_coord(call, a) for a in args]
         vertices = [G.Point(coords[i], coords[i + 1]) for i in range(0, len(coords), 2)]
     return G.polygon_value(G.Polygon(vertices))
@@ -332,12 +336,12 @@ def _polygon(tr, call, args):
 
 @register("region")
 def _region(tr, call, args):
-    raise _fail(call, "REGION (STC-S strings) is not supported; use POINT, CIRCLE or POLYGON")
+    raise fail(call, "REGION (STC-S strings) is not supported; use POINT, CIRCLE or POLYGON")
 
 
 def _geom(call, v: Value):
     if v.type not in T.GEOMETRIES:
-        raise _fail(call, f"{call.name.upper()} needs geometry arguments, got a {v.type} value")
+        raise fail(call, f"{call.name.upper()} needs geometry arguments, got a {v.type} value")
     return G.from_value(v, call.pos)
 
 
@@ -345,14 +349,14 @@ def _geom(call, v: Value):
 def _contains(tr, call, args):
     cond = G.contains_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos,
                           tr.session_settings)
-    return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, geom=("condition", cond))
+    return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, condition=cond)
 
 
 @register("intersects")
 def _intersects(tr, call, args):
     cond = G.intersects_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos,
                             tr.session_settings)
-    return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, geom=("condition", cond))
+    return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, condition=cond)
 
 
 @register("distance")
@@ -363,7 +367,7 @@ def _distance(tr, call, args):
     else:
         p, q = _point_of(call, args[0]), _point_of(call, args[1])
     return Value(G.distance_sql(p, q), T.DOUBLE, unit="deg", ucd="pos.angDistance",
-                 geom=("distance", p, q))
+                 distance=(p, q))
 
 
 @register("area")
@@ -394,7 +398,7 @@ def _coordsys(tr, call, args):
 
 
 def _text(call, v: Value) -> str:
-    return _need(call, v, (T.TEXT,), "a string").sql
+    return need(call, v, (T.TEXT,), "a string").sql
 
 
 @register("ivo_hasword")
@@ -433,7 +437,7 @@ def _ivo_string_agg(tr, call, args):
 def _mjd(call, v: Value) -> str:
     if v.type == T.TEXT and v.is_const:
         return f"CAST({quote_string(str(v.const))} AS TIMESTAMP)"
-    return _need(call, v, (T.TIMESTAMP,), "a timestamp").sql
+    return need(call, v, (T.TIMESTAMP,), "a timestamp").sql
 
 
 @register("ivo_to_mjd")
@@ -455,71 +459,7 @@ def _ivo_normal_random(tr, call, args):
                  T.DOUBLE)
 
 
-# ------------------------------------------------------------------ latentvo ML functions
-
-
-def _vector(call, v: Value) -> Value:
-    if v.type == T.TEXT and v.is_const:
-        return Value(f"CAST({v.sql} AS vector)", T.VECTOR)
-    return _need(call, v, (T.VECTOR,), "a latent vector (e.g. latent.vec)")
-
-
-def _vector_pair(tr, call, args) -> tuple[str, str]:
-    """Both operands, cast to vector(N) when a model's HNSW index can serve them."""
-    a, b = (_vector(call, x) for x in args)
-    dim = tr.latent_dimension(a) or tr.latent_dimension(b)
-    if dim is None:
-        return a.sql, b.sql
-    return f"CAST({a.sql} AS vector({dim}))", f"CAST({b.sql} AS vector({dim}))"
-
-
-@register("lvo_latent_distance")
-def _lvo_distance(tr, call, args):
-    a, b = _vector_pair(tr, call, args)
-    return Value(f"({a} <-> {b})", T.DOUBLE, ucd="stat.value",
-                 description="Euclidean distance in latent space", geom=("knn", "l2", args))
-
-
-@register("lvo_latent_cosine_distance")
-def _lvo_cosine_distance(tr, call, args):
-    a, b = _vector_pair(tr, call, args)
-    return Value(f"({a} <=> {b})", T.DOUBLE, ucd="stat.value",
-                 description="Cosine distance in latent space", geom=("knn", "cosine", args))
-
-
-@register("lvo_latent_similarity")
-def _lvo_similarity(tr, call, args):
-    a, b = _vector_pair(tr, call, args)
-    return Value(f"(1 - ({a} <=> {b}))", T.DOUBLE, ucd="stat.value",
-                 description="Cosine similarity in latent space",
-                 geom=("knn", "cosine-similarity", args))
-
-
-@register("lvo_latent_component")
-def _lvo_component(tr, call, args):
-    vec = _vector(call, args[0])
-    dim = _need(call, args[1], T.INTEGERS, "an integer dimension")
-    return Value(f"(CAST({vec.sql} AS REAL[]))[{dim.sql} + 1]", T.REAL, ucd="src.var",
-                 description="Component of a latent vector")
-
-
-UDFS: tuple[UDF, ...] = (
-    UDF("lvo_latent_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
-        "Euclidean (L2) distance between two latent vectors (pgvector <->). In "
-        "SELECT TOP k ... WHERE model_id = 'M' ORDER BY lvo_latent_distance(vec, q) it is "
-        "served by the HNSW index of model M when that index uses the L2 metric. "
-        "q may be a scalar subquery such as (SELECT vec FROM latentvo.latent WHERE "
-        "spectrum_id = 123 AND model_id = 'M') or a string '[0.1, 0.2, ...]'."),
-    UDF("lvo_latent_cosine_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
-        "Cosine distance 1 - cos(a, b) between two latent vectors (pgvector <=>); "
-        "ORDER BY it with TOP k and a model_id = 'M' condition to use model M's cosine "
-        "HNSW index."),
-    UDF("lvo_latent_similarity(a REAL[], b REAL[]) -> DOUBLE PRECISION",
-        "Cosine similarity cos(a, b) between two latent vectors (1 for identical "
-        "directions). ORDER BY it DESC with TOP k and model_id = 'M' to use model M's cosine "
-        "HNSW index."),
-    UDF("lvo_latent_component(v REAL[], dim INTEGER) -> REAL",
-        "Component dim (0-based, as in latentvo.latent_dimensions.dim) of a latent vector."),
+IVO_UDFS: tuple[UDF, ...] = (
     UDF("ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER",
         "1 if needle occurs in haystack as a word (case-insensitive full-text match, no "
         "stemming), 0 otherwise."),
@@ -537,4 +477,3 @@ UDFS: tuple[UDF, ...] = (
     UDF("ivo_normal_random(mu DOUBLE PRECISION, sigma DOUBLE PRECISION) -> DOUBLE PRECISION",
         "A random number from the normal distribution N(mu, sigma)."),
 )
-UDF_NAMES = frozenset(u.name for u in UDFS)

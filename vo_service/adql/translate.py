@@ -16,7 +16,8 @@ import difflib
 import math
 from dataclasses import dataclass, field
 
-from vo_service.adql import ast
+from schema.vo import ColumnMeta
+from vo_service.adql import ast, latent
 from vo_service.adql import geometry as G
 from vo_service.adql import types as T
 from vo_service.adql.catalog import Catalog, CatalogColumn, CatalogTable, matches
@@ -30,39 +31,23 @@ _PG_CAST = {
 }
 _TRUE_STRINGS = {"true", "t", "1", "yes", "y", "on"}
 _FALSE_STRINGS = {"false", "f", "0", "no", "n", "off"}
-MAX_EF_SEARCH = 1000
-
-
-@dataclass(frozen=True)
-class OutputColumn:
-    """One result column, as the TAP layer needs it for a VOTable FIELD."""
-
-    name: str
-    datatype: str
-    arraysize: str | None = None
-    xtype: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    description: str | None = None
-    type: str = T.TEXT  # the ADQL-level type (vo_service.adql.types)
 
 
 @dataclass
 class Translation:
     """The PostgreSQL form of an ADQL query.
 
-    ``sql`` is one SELECT statement. When ``maxrec`` was given it returns at
-    most ``maxrec + 1`` rows: more than ``maxrec`` means the result
-    overflowed (TAP's QUERY_STATUS=OVERFLOW). ``session_settings`` are
-    parameters to ``SET LOCAL`` in the query's transaction (e.g. pgvector's
-    HNSW search width for top-k similarity queries).
+    ``sql`` is one SELECT statement. When the translation was asked for at most
+    ``maxrec`` rows it returns at most ``maxrec + 1``: more than ``maxrec`` means
+    the result overflowed (TAP's QUERY_STATUS=OVERFLOW). ``columns`` describe the
+    result (name, ADQL type, VO metadata). ``session_settings`` are parameters to
+    ``SET LOCAL`` in the query's transaction (e.g. pgvector's HNSW search width
+    for top-k similarity queries).
     """
 
     sql: str
-    columns: list[OutputColumn]
+    columns: list[CatalogColumn]
     session_settings: dict[str, str] = field(default_factory=dict)
-    maxrec: int | None = None
 
     def setup_sql(self, timeout_ms: int | None = None) -> list[str]:
         """Statements to run first in the query's transaction.
@@ -201,7 +186,7 @@ class Translator:
         if with_sql:
             sql = "WITH " + ", ".join(with_sql) + " " + sql
         return Translation(sql, [_output_column(n, v) for n, _, v in top.columns],
-                           self.session_settings, self.maxrec)
+                           self.session_settings)
 
     def _limit(self, top: int | None, outermost: bool) -> int | None:
         if not outermost or self.maxrec is None:
@@ -226,7 +211,7 @@ class Translator:
         columns = []
         for (name, alias, lv), (_, _, rv) in zip(left.columns, right.columns, strict=True):
             type_ = T.common_type([lv.type, rv.type])
-            columns.append((name, alias, lv.with_(type=type_, source=None, geom=None)))
+            columns.append((name, alias, lv.as_column(type=type_, source=None)))
         sql = f"({left.sql}) {node.op}{' ALL' if node.all else ''} ({right.sql})"
         order = []
         for item in node.order_by:
@@ -370,57 +355,21 @@ class Translator:
             value = self.expr(expr, scope)
             key = value.sql
         descending = item.descending
-        knn = value.geom if isinstance(value.geom, tuple) and value.geom[0] == "knn" else None
-        if knn is not None:
-            key, descending = self._knn_key(value, knn, descending, limit)
+        if value.knn is not None:
+            key, descending = latent.order_key(value.knn, descending, limit,
+                                               self.session_settings)
         return key + (" DESC" if descending else " ASC")
-
-    def _knn_key(self, value: Value, knn, descending: bool, limit) -> tuple[str, bool]:
-        """ORDER BY a latent distance: the exact operator form the HNSW index serves."""
-        _, metric, _args = knn
-        sql = value.sql
-        if metric == "cosine-similarity":
-            # ORDER BY similarity DESC == ORDER BY cosine distance ASC (index-served)
-            sql, descending = sql[len("(1 - "):-1], not descending
-        if not descending and limit is not None and "vector(" in sql:
-            self.session_settings["hnsw.ef_search"] = str(min(MAX_EF_SEARCH, max(40, limit)))
-            self.session_settings["hnsw.iterative_scan"] = "strict_order"
-        return sql, descending
 
     def _pin_models(self, where, scope: Scope) -> None:
         """Note ``model_id = 'M'`` conditions: they select a model's latent index."""
-        conjuncts = where.items if isinstance(where, ast.BoolOp) and where.op == "AND" else [
-            where]
-        for c in conjuncts:
-            if not (isinstance(c, ast.Comparison) and c.op == "="):
-                continue
-            pair = (c.left, c.right)
-            if isinstance(c.right, ast.ColumnRef):
-                pair = (c.right, c.left)
-            ref, lit = pair
-            if not (isinstance(ref, ast.ColumnRef) and isinstance(lit, ast.Literal)
-                    and lit.kind == "string"):
-                continue
-            try:
-                b = self._resolve(ref, scope)
-            except ADQLSemanticError:
-                continue
-            rel = b.rel
-            if (rel is not None and rel.table is not None and b.column is not None
-                    and b.column.name == "model_id"
-                    and any(c2.type == T.VECTOR for c2 in rel.table.columns)):
-                rel.model_pin = lit.value
+        for rel, model_id in latent.model_pins(where, lambda ref: self._try_resolve(ref, scope)):
+            rel.model_pin = model_id
 
-    def latent_dimension(self, value: Value) -> int | None:
-        """Dimension of the HNSW index serving this vector column, if there is one."""
-        b = value.source
-        if b is None or b.rel is None or b.rel.model_pin is None or value.type != T.VECTOR:
+    def _try_resolve(self, ref: ast.ColumnRef, scope: Scope) -> Binding | None:
+        try:
+            return self._resolve(ref, scope)
+        except ADQLSemanticError:
             return None
-        info = self.catalog.latent_index(b.rel.model_pin)
-        if not info:
-            return None
-        dim = int(info[0])
-        return dim if dim > 0 else None
 
     # ---------------------------------------------------------- FROM
 
@@ -437,7 +386,7 @@ class Translator:
 
     def _derived_binding(self, name: str, sql_col: str, value: Value, rel: Rel) -> Binding:
         sql = f"{rel.sql_alias}.{quote_ident(sql_col)}"
-        v = value.with_(sql=sql, const=NOT_CONST, aggregate=False, geom=None, source=None)
+        v = value.as_column(sql=sql, const=NOT_CONST, aggregate=False, source=None)
         b = Binding(name, sql, v, rel)
         b.value.source = b
         return b
@@ -456,9 +405,10 @@ class Translator:
         rel = Rel(ref.alias, table, table.name, table.schema, sql_alias)
         for col in table.columns:
             sql = f"{sql_alias}.{quote_ident(col.name)}"
-            value = Value(sql, col.type, unit=col.unit, ucd=col.ucd, utype=col.utype,
-                          description=col.description,
-                          votable=(col.datatype, col.arraysize, col.xtype))
+            meta = col.meta
+            value = Value(sql, col.type, unit=meta.unit, ucd=meta.ucd, utype=meta.utype,
+                          description=meta.description,
+                          votable=(meta.datatype, meta.arraysize, meta.xtype))
             b = Binding(col.name, sql, value, rel, col)
             value.source = b
             rel.columns.append(b)
@@ -625,17 +575,14 @@ class Translator:
     def _geometry_comparison(self, op: str, left: Value, right: Value) -> str | None:
         """``1 = CONTAINS(...)`` and ``DISTANCE(...) < r``: index-friendly conditions."""
         for a, b, flipped in ((left, right, False), (right, left, True)):
-            g = a.geom
-            if not isinstance(g, tuple):
-                continue
             n = b.number()
-            if g[0] == "condition" and op in ("=", "!=") and n in (0, 1):
+            if a.condition is not None and op in ("=", "!=") and n in (0, 1):
                 truth = (n == 1) == (op == "=")
-                return g[1] if truth else f"(NOT {g[1]})"
-            if g[0] == "distance" and n is not None:
+                return a.condition if truth else f"(NOT {a.condition})"
+            if a.distance is not None and n is not None:
                 eff = _FLIP.get(op, op) if flipped else op
                 if eff in ("<", "<="):
-                    p, q = g[1], g[2]
+                    p, q = a.distance
                     if q.const() is None and p.const() is not None:
                         p, q = q, p
                     radius = literal(float(n))
@@ -901,13 +848,14 @@ def _unique_sql_names(names: list[str], fold: bool = True) -> list[str]:
     return out
 
 
-def _output_column(name: str, v: Value) -> OutputColumn:
+def _output_column(name: str, v: Value) -> CatalogColumn:
+    """The result column ``name`` holding ``v``."""
     datatype, arraysize, xtype = v.votable if v.votable else T.votable(v.type)
     if v.type in T.GEOMETRIES:
         datatype, arraysize, xtype = T.votable(v.type)
-    return OutputColumn(name=name, datatype=datatype, arraysize=arraysize, xtype=xtype,
-                        unit=v.unit, ucd=v.ucd, utype=v.utype, description=v.description,
-                        type=v.type)
+    return CatalogColumn(name, v.type, ColumnMeta(
+        datatype, arraysize, xtype, unit=v.unit, ucd=v.ucd, utype=v.utype,
+        description=v.description))
 
 
 

@@ -4,14 +4,23 @@ A :class:`Value` is the PostgreSQL text of an expression plus its ADQL type,
 the VO metadata it carries into a result column (unit, UCD, utype,
 description), its value when it is a constant (so that geometry with
 literal arguments can be turned into index ranges and precomputed vectors),
-and, for geometry, its symbolic form (centre, radius, vertices).
+and the symbolic forms that let an enclosing construct use an index: a
+geometry's centre, radius and vertices (:attr:`Value.geom`), the condition
+behind ``CONTAINS``/``INTERSECTS`` (:attr:`Value.condition`), the two points of a
+``DISTANCE`` (:attr:`Value.distance`) and a latent distance an ``ORDER BY`` can
+hand to an HNSW index (:attr:`Value.knn`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from vo_service.adql import types as T
+
+if TYPE_CHECKING:
+    from vo_service.adql.geometry import Circle, Point, Polygon
+    from vo_service.adql.latent import KnnTerm
 
 
 class _NotConst:
@@ -24,6 +33,8 @@ NOT_CONST = _NotConst()
 
 @dataclass(slots=True)
 class Value:
+    """An SQL expression with its ADQL type, VO metadata and symbolic forms."""
+
     sql: str
     type: str
     unit: str | None = None
@@ -31,10 +42,13 @@ class Value:
     utype: str | None = None
     description: str | None = None
     const: object = NOT_CONST
-    geom: object = None  # geometry.Point/Circle/Polygon for geometry types
+    geom: Point | Circle | Polygon | None = None  # the symbolic form of a geometry
     source: object = None  # translate.Binding for a plain column reference
     aggregate: bool = False  # contains an aggregate function
     votable: tuple | None = None  # (datatype, arraysize, xtype) when known exactly
+    condition: str | None = None  # CONTAINS/INTERSECTS: the test as an SQL condition
+    distance: tuple[Point, Point] | None = None  # DISTANCE(p, q): its points
+    knn: KnnTerm | None = None  # a latent distance (vo_service.adql.latent)
 
     @property
     def is_const(self) -> bool:
@@ -48,7 +62,16 @@ class Value:
         return None
 
     def with_(self, **changes) -> Value:
+        """A copy with ``changes``."""
         return replace(self, **changes)
+
+    def as_column(self, **changes) -> Value:
+        """The value as read back from a derived table's or set operation's column.
+
+        Type and metadata stay; the symbolic forms do not, since the column is no
+        longer the expression that an index or a cone rewrite could use.
+        """
+        return replace(self, geom=None, condition=None, distance=None, knn=None, **changes)
 
 
 def quote_ident(name: str) -> str:

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from schema.tables import AUTOENCODER, MODEL_RANK
+from schema.vo import ColumnMeta
 from vo_service.archive.store import FileStore
 from vo_service.formats.fields import Field
 from vo_service.getdata.convert import REPRESENTATIONS, Converter
@@ -39,25 +41,27 @@ DEFAULT_K = 10
 MAX_K = 1000
 VOTABLE = "application/x-votable+xml"
 
+
+def _field(name: str, datatype: str = "char", **meta) -> Field:
+    return Field.of(name, ColumnMeta(datatype, **meta))
+
+
 FIELDS = [
-    Field("ID", "char", "*", ucd="meta.id;meta.main",
-          description="Identifier (publisher DID) the link belongs to"),
-    Field("access_url", "char", "*", ucd="meta.ref.url", description="URL of the linked resource"),
-    Field("service_def", "char", "*", ucd="meta.ref",
-          description="ID of the service descriptor to call (RESOURCE below)"),
-    Field("error_message", "char", "*", ucd="meta.code.error",
-          description="Why no link could be given"),
-    Field("description", "char", "*", ucd="meta.note", description="What the link leads to"),
-    Field("semantics", "char", "*", ucd="meta.code",
-          description="Relation of the linked resource to the spectrum (DataLink vocabulary)"),
-    Field("content_type", "char", "*", ucd="meta.code.mime",
-          description="MIME type of the linked resource"),
-    Field("content_length", "long", unit="byte", ucd="phys.size;meta.file",
-          description="Size of the linked resource, when known"),
-    Field("content_qualifier", "char", "*", ucd="meta.code.class",
-          description="Product type of the linked resource (product-type vocabulary)"),
-    Field("local_semantics", "char", "*", ucd="meta.id.assoc",
-          description="latentvo's own tag for the link"),
+    _field("ID", ucd="meta.id;meta.main",
+           description="Identifier (publisher DID) the link belongs to"),
+    _field("access_url", ucd="meta.ref.url", description="URL of the linked resource"),
+    _field("service_def", ucd="meta.ref",
+           description="ID of the service descriptor to call (RESOURCE below)"),
+    _field("error_message", ucd="meta.code.error", description="Why no link could be given"),
+    _field("description", ucd="meta.note", description="What the link leads to"),
+    _field("semantics", ucd="meta.code",
+           description="Relation of the linked resource to the spectrum (DataLink vocabulary)"),
+    _field("content_type", ucd="meta.code.mime", description="MIME type of the linked resource"),
+    _field("content_length", "long", unit="byte", ucd="phys.size;meta.file",
+           description="Size of the linked resource, when known"),
+    _field("content_qualifier", ucd="meta.code.class",
+           description="Product type of the linked resource (product-type vocabulary)"),
+    _field("local_semantics", ucd="meta.id.assoc", description="latentvo's own tag for the link"),
 ]
 NAMES = [f.name for f in FIELDS]
 
@@ -73,18 +77,19 @@ class DataLink:
 
 
 def _products(engine: sa.Engine, spectrum_ids: list[int]) -> dict[int, list]:
-    """(kind, model_id, created_at) of the ML products of each spectrum, newest model first."""
+    """(kind, model_id) of the ML products of each spectrum, current model first
+    (the order of ``latentvo.model_rank``)."""
     if not spectrum_ids:
         return {}
     sql = sa.text(
-        "SELECT p.spectrum_id, p.kind, p.model_id, m.latent_dim, m.distance_metric "
+        "SELECT p.spectrum_id, p.kind, p.model_id "
         "FROM (SELECT spectrum_id, 'labels' AS kind, model_id FROM latentvo.labels "
         "      WHERE spectrum_id = ANY(:ids) "
         "      UNION ALL "
         "      SELECT spectrum_id, 'latent', model_id FROM latentvo.latent "
         "      WHERE spectrum_id = ANY(:ids)) AS p "
-        "JOIN latentvo.models AS m USING (model_id) "
-        "ORDER BY p.spectrum_id, p.kind, m.created_at DESC, p.model_id")
+        f"JOIN {MODEL_RANK} AS r USING (model_id) "
+        "ORDER BY p.spectrum_id, p.kind, r.rank")
     out: dict[int, list] = {}
     with engine.connect() as conn:
         for row in conn.execute(sql, {"ids": spectrum_ids}):
@@ -191,8 +196,9 @@ def link_rows(dl: DataLink, urls: PublicURLs, dids: list[str]) -> tuple[list[dic
 
 
 def autoencoders(engine: sa.Engine) -> list[str]:
-    """The autoencoders a similar-spectra search may use, newest first."""
+    """The autoencoders a similar-spectra search may use, current first."""
     with engine.connect() as conn:
         return list(conn.scalars(sa.text(
-            "SELECT model_id FROM latentvo.models WHERE kind = 'autoencoder' "
-            "AND latent_dim IS NOT NULL ORDER BY created_at DESC, model_id")))
+            f"SELECT r.model_id FROM {MODEL_RANK} AS r JOIN latentvo.models AS m "
+            "USING (model_id) WHERE r.kind = :kind AND m.latent_dim IS NOT NULL "
+            "ORDER BY r.rank"), {"kind": AUTOENCODER}))

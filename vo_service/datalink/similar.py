@@ -1,11 +1,13 @@
 """The K spectra nearest to one spectrum in a latent space (``/datalink/similar``).
 
-The neighbours come from the same SQL form as ``schema.latent_index.top_k_sql`` (and
-as the ADQL translation of ``TOP k ... WHERE model_id = 'M' ORDER BY
-lvo_latent_distance(vec, q)``): ``vec::vector(N) <op> q ORDER BY ... LIMIT k``
-over ``latentvo.latent`` restricted to the model, which the model's partial
-HNSW index serves. The operator is the model's registered metric (L2 or
-cosine). The spectrum itself is left out of its neighbours.
+The neighbours come from ``schema.latent_index.top_k_sql``, built from the model's
+index plan like the index itself and the ADQL translation of ``TOP k ... WHERE
+model_id = 'M' ORDER BY lvo_latent_distance(vec, q)``: ``CAST(vec AS vector(N))
+<op> q ORDER BY ... LIMIT k`` over ``latentvo.latent`` restricted to the model,
+which the model's partial HNSW index serves. The operator is the model's
+registered metric (L2 or cosine). Without MODEL, the spectrum's vector from the
+highest-ranked autoencoder (``latentvo.model_rank``) is used. The spectrum
+itself is left out of its neighbours.
 
 The result (``vo_service.datalink.document.similar_document``) is a VOTable, one
 row per neighbour, nearest first, that is itself DataLink-aware: its
@@ -18,27 +20,22 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from schema.latent_index import index_plan, top_k_sql
-from schema.tables import spectra
-from schema.vo import column_meta
+from schema.tables import MODEL_RANK, spectra
+from schema.vo import ColumnMeta
 from vo_service.dali import DALIError, Params
 from vo_service.datalink.links import DEFAULT_K, MAX_K, DataLink
 from vo_service.formats.fields import Field
 
 
-def _declared(name: str) -> Field:
-    column = spectra.c[name]
-    meta = column_meta(column)
-    return Field(name, meta.datatype, meta.arraysize, meta.xtype, meta.unit, meta.ucd,
-                 meta.utype, meta.description)
-
-
+s = spectra.c
 FIELDS = [
-    Field("rank", "int", ucd="meta.number", description="1 for the nearest neighbour"),
-    _declared("obs_publisher_did"),
-    Field("distance", "double", ucd="stat.value",
-          description="Distance from the query spectrum in latent space (the model's metric)"),
-    _declared("spectrum_id"), _declared("target_name"), _declared("s_ra"), _declared("s_dec"),
-    _declared("snr"), _declared("instrument_name"),
+    Field.of("rank", ColumnMeta("int", ucd="meta.number",
+                                description="1 for the nearest neighbour")),
+    Field.from_column(s.obs_publisher_did),
+    Field.of("distance", ColumnMeta("double", ucd="stat.value", description="Distance from "
+                                    "the query spectrum in latent space (the model's metric)")),
+    *(Field.from_column(c) for c in (s.spectrum_id, s.target_name, s.s_ra, s.s_dec, s.snr,
+                                     s.instrument_name)),
 ]
 
 
@@ -62,27 +59,26 @@ def neighbours(dl: DataLink, did: str, k: int, model: str | None) -> tuple[str, 
             raise DALIError(f"NotFoundFault: no spectrum with ID {did}", 404)
         query = ("SELECT v.model_id, v.vec::text AS vec, m.latent_dim, m.distance_metric "
                  "FROM latentvo.latent AS v JOIN latentvo.models AS m USING (model_id) "
+                 f"JOIN {MODEL_RANK} AS r USING (model_id) "
                  "WHERE v.spectrum_id = :sid AND m.latent_dim IS NOT NULL ")
         args = {"sid": sid}
         if model:
             query += "AND v.model_id = :model "
             args["model"] = model
-        query += "ORDER BY m.created_at DESC, v.model_id LIMIT 1"
+        query += "ORDER BY r.rank LIMIT 1"
         row = conn.execute(sa.text(query), args).first()
         if row is None:
             which = f"model {model}" if model else "any autoencoder"
             raise DALIError(f"NotFoundFault: spectrum {did} has no latent vector from {which}",
                             404)
-        metric = (row.distance_metric or "l2").lower()
-        if metric not in ("l2", "cosine"):
-            metric = "l2"
-        plan = index_plan(int(row.latent_dim), metric)
+        plan = index_plan(int(row.latent_dim), row.distance_metric)
+        metric = plan.metric
         # SET LOCAL: for the rest of this connection's (auto-begun) transaction only
         conn.execute(sa.text("SET LOCAL transaction_read_only = on"))
-        if plan["type"] == "hnsw":
-            conn.execute(sa.text(f"SET LOCAL hnsw.ef_search = {max(40, k + 1)}"))
-            conn.execute(sa.text("SET LOCAL hnsw.iterative_scan = strict_order"))
-        inner = top_k_sql(int(row.latent_dim), metric)
+        if plan.indexed:
+            for key, value in plan.session_settings(k + 1).items():
+                conn.execute(sa.text(f"SET LOCAL {key} = '{value}'"))
+        inner = top_k_sql(plan.dim, metric)
         rows = conn.execute(sa.text(
             f"SELECT nn.spectrum_id, nn.distance, s.obs_publisher_did, s.target_name, "
             f"s.s_ra, s.s_dec, s.snr, s.instrument_name FROM ({inner}) AS nn "

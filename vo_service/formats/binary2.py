@@ -53,14 +53,14 @@ def _valid(array: pa.Array) -> np.ndarray:
 
 def _scalar(array: pa.Array, field: Field, valid: np.ndarray) -> _Fixed:
     n = len(array)
-    if field.datatype in ("boolean", "bit"):
+    if field.meta.datatype in ("boolean", "bit"):
         values = np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
         out = np.where(valid, np.where(values, _T, _F), _Q).astype(np.uint8)
         return _Fixed(out.reshape(n, 1))
     if array.null_count:
-        array = array.fill_null(np.nan if field.datatype in ("float", "double") else 0)
+        array = array.fill_null(np.nan if field.meta.datatype in ("float", "double") else 0)
     values = array.to_numpy(zero_copy_only=False)
-    be = np.ascontiguousarray(values.astype(_BE[field.datatype], copy=False))
+    be = np.ascontiguousarray(values.astype(_BE[field.meta.datatype], copy=False))
     return _Fixed(be.view(np.uint8).reshape(n, be.dtype.itemsize))
 
 
@@ -85,7 +85,8 @@ def _ascii(array: pa.Array) -> pa.Array:
 
 def _text(array: pa.Array, field: Field, valid: np.ndarray) -> _Fixed | _Var:
     n = len(array)
-    if field.datatype == "unicodeChar" or (field.arraysize and "*" not in field.arraysize):
+    size = field.meta.arraysize
+    if field.meta.datatype == "unicodeChar" or (size and "*" not in size):
         return _text_slow(array, field)
     array = _ascii(array)
     if pa.types.is_large_string(array.type):
@@ -101,8 +102,8 @@ def _text(array: pa.Array, field: Field, valid: np.ndarray) -> _Fixed | _Var:
         lengths = np.where(valid, lengths, 0)
         if (np.diff(offsets)[~valid] != 0).any():  # nulls that own bytes: rebuild
             return _text_slow(array, field)
-    if field.arraysize and field.arraysize != "*":  # "n*": at most n characters
-        limit = int(field.arraysize.rstrip("*"))
+    if field.meta.arraysize and field.meta.arraysize != "*":  # "n*": at most n characters
+        limit = int(field.meta.arraysize.rstrip("*"))
         if (lengths > limit).any():
             return _text_slow(array, field)
     del n
@@ -112,14 +113,14 @@ def _text(array: pa.Array, field: Field, valid: np.ndarray) -> _Fixed | _Var:
 def _text_slow(array: pa.Array, field: Field) -> _Fixed | _Var:
     """Per-value path for fixed-width text and unicodeChar (UCS-2)."""
     values = array.to_pylist()
-    wide = field.datatype == "unicodeChar"
+    wide = field.meta.datatype == "unicodeChar"
     encoded = [b"" if v is None else (v.encode("utf-16-be", "replace") if wide
                                       else v.encode("ascii", "replace")) for v in values]
     size = 2 if wide else 1
-    fixed = field.arraysize and "*" not in field.arraysize
+    fixed = field.meta.arraysize and "*" not in field.meta.arraysize
     limit = None
-    if field.arraysize and field.arraysize != "*":
-        limit = int(field.arraysize.rstrip("*")) * size
+    if field.meta.arraysize and field.meta.arraysize != "*":
+        limit = int(field.meta.arraysize.rstrip("*")) * size
         encoded = [e[:limit] for e in encoded]
     if fixed:
         buf = b"".join(e.ljust(limit, b"\0") for e in encoded)
@@ -130,9 +131,9 @@ def _text_slow(array: pa.Array, field: Field) -> _Fixed | _Var:
 
 def _array(array: pa.Array, field: Field, valid: np.ndarray) -> _Fixed | _Var:
     n = len(array)
-    be = np.dtype(_BE.get(field.datatype, ">f8"))
+    be = np.dtype(_BE.get(field.meta.datatype, ">f8"))
     count = field.fixed_count
-    if field.datatype in ("boolean", "bit"):
+    if field.meta.datatype in ("boolean", "bit"):
         return _array_slow(array, field)
     offsets, bufs = _offsets(array, "large" if pa.types.is_large_list(array.type) else "small")
     lengths = np.diff(offsets)
@@ -158,8 +159,8 @@ def _array(array: pa.Array, field: Field, valid: np.ndarray) -> _Fixed | _Var:
 
 def _array_slow(array: pa.Array, field: Field) -> _Fixed | _Var:
     """Per-row path: null rows of fixed arrays, ragged rows, boolean arrays."""
-    is_bool = field.datatype in ("boolean", "bit")
-    be = np.dtype(">u1" if is_bool else _BE.get(field.datatype, ">f8"))
+    is_bool = field.meta.datatype in ("boolean", "bit")
+    be = np.dtype(">u1" if is_bool else _BE.get(field.meta.datatype, ">f8"))
     fill = np.nan if be.kind == "f" else 0
     count = field.fixed_count
     rows = []

@@ -1,9 +1,10 @@
 """Result columns as the output writers see them, and Arrow data coerced to them.
 
-A :class:`Field` carries what a VOTable FIELD (and TAP_SCHEMA) says about a
-column: name, VOTable datatype, arraysize, xtype, unit, UCD, utype and
-description. Fields come from the ADQL translation (which takes them from
-the schema declaration), so the writers never restate metadata.
+A :class:`Field` is a result column as a VOTable FIELD (and TAP_SCHEMA)
+describes it: a name and the column's :class:`schema.vo.ColumnMeta`. Fields are
+made in one place, :meth:`Field.of` (or :meth:`Field.from_column` for a declared
+column), from metadata that comes from the schema declaration (directly, or
+through the ADQL translation), so the writers never restate metadata.
 
 Query results arrive as Arrow record batches (``vo_service.tap.runner``).
 :func:`coerce` turns each column into the canonical Arrow type of its field
@@ -13,11 +14,14 @@ writer deals with a handful of Arrow types only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from schema.vo import ColumnMeta, column_meta
 
 SCALAR_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
@@ -35,67 +39,67 @@ SCALAR_TYPES: dict[str, pa.DataType] = {
 TEXT_DATATYPES = ("char", "unicodeChar")
 
 
+FIELD_ATTRIBUTES = ("datatype", "arraysize", "xtype", "unit", "ucd", "utype", "description")
+"""The :class:`ColumnMeta` attributes a VOTable FIELD (or a JSON column) shows."""
+
+
 @dataclass(frozen=True)
 class Field:
+    """A named result column and its metadata, as the output writers read them."""
+
     name: str
-    datatype: str = "char"
-    arraysize: str | None = None
-    xtype: str | None = None
-    unit: str | None = None
-    ucd: str | None = None
-    utype: str | None = None
-    description: str | None = None
+    meta: ColumnMeta
 
     @classmethod
-    def of(cls, obj) -> Field:
-        """A Field from any object with the same attribute names (ADQL columns...)."""
-        if isinstance(obj, Field):
-            return obj
-        get = (obj.get if isinstance(obj, dict) else lambda k, d=None: getattr(obj, k, d))
-        arraysize = get("arraysize")
-        datatype = get("datatype") or "char"
-        if datatype == "bit":  # uploads written by astropy: served as boolean
+    def of(cls, name: str, meta: ColumnMeta) -> Field:
+        """The field of a column called ``name`` described by ``meta``.
+
+        The one conversion from column metadata to a writer's field: empty strings
+        become None, ``bit`` columns (astropy's uploads) are served as ``boolean``,
+        and a scalar text column becomes a variable-length string (``char`` ``*``).
+        """
+        clean = {key: (getattr(meta, key) or None) for key in FIELD_ATTRIBUTES}
+        datatype = clean["datatype"] or "char"
+        if datatype == "bit":
             datatype = "boolean"
-        if datatype in TEXT_DATATYPES and arraysize in (None, "", "1"):
+        arraysize = clean["arraysize"]
+        if datatype in TEXT_DATATYPES and arraysize in (None, "1"):
             arraysize = "*"
-        return cls(name=get("name"), datatype=datatype, arraysize=arraysize or None,
-                   xtype=get("xtype") or None, unit=get("unit") or None,
-                   ucd=get("ucd") or None, utype=get("utype") or None,
-                   description=get("description") or None)
+        return cls(name, replace(meta, **{**clean, "datatype": datatype,
+                                          "arraysize": arraysize}))
+
+    @classmethod
+    def from_column(cls, column: sa.Column, name: str | None = None, **changes) -> Field:
+        """The field of a declared column (``info["vo"]``), optionally renamed or with
+        some metadata replaced (e.g. SSA's utype)."""
+        return cls.of(name or column.name, replace(column_meta(column), **changes))
+
+    def attributes(self) -> dict[str, str]:
+        """Name and the FIELD attributes that are set, in VOTable's order."""
+        shown = {key: getattr(self.meta, key) for key in FIELD_ATTRIBUTES}
+        return {"name": self.name, **{k: v for k, v in shown.items() if v is not None}}
 
     @property
     def is_text(self) -> bool:
-        return self.datatype in TEXT_DATATYPES
+        return self.meta.datatype in TEXT_DATATYPES
 
     @property
     def is_array(self) -> bool:
         """A non-text column with an arraysize (latent vectors, points...)."""
-        return not self.is_text and self.arraysize is not None
+        return not self.is_text and self.meta.arraysize is not None
 
     @property
     def fixed_count(self) -> int | None:
         """Number of elements of a fixed-size array ("16", "3x4"), None if variable."""
-        if self.arraysize is None or "*" in self.arraysize:
+        arraysize = self.meta.arraysize
+        if arraysize is None or "*" in arraysize:
             return None
-        return int(np.prod([int(p) for p in self.arraysize.split("x")]))
+        return int(np.prod([int(p) for p in arraysize.split("x")]))
 
     @property
     def arrow_type(self) -> pa.DataType:
-        scalar = SCALAR_TYPES.get(self.datatype, pa.string())
+        scalar = SCALAR_TYPES.get(self.meta.datatype, pa.string())
         return pa.list_(scalar) if self.is_array else scalar
-
-
-def field_for_arrow(name: str, type_: pa.DataType) -> Field:
-    """A Field describing an Arrow column with no declared metadata."""
-    if pa.types.is_list(type_) or pa.types.is_fixed_size_list(type_):
-        inner = field_for_arrow(name, type_.value_type)
-        return Field(name, inner.datatype, "*")
-    for datatype, candidate in SCALAR_TYPES.items():
-        if type_ == candidate and datatype not in ("bit", "unicodeChar"):
-            return Field(name, datatype, "*" if datatype == "char" else None)
-    if pa.types.is_timestamp(type_):
-        return Field(name, "char", "*", "timestamp")
-    return Field(name, "char", "*")
 
 
 def _storage(array: pa.Array) -> pa.Array:

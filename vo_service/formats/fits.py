@@ -42,7 +42,7 @@ class FITSWriter:
         self._nrows = 0
         self._heap_size = 0
         self._max = [0] * len(fields)  # longest variable cell per column (TFORM P...(max))
-        self._variable = [(f.is_text and "*" in (f.arraysize or "*"))
+        self._variable = [(f.is_text and "*" in (f.meta.arraysize or "*"))
                           or (f.is_array and f.fixed_count is None) for f in fields]
         self._width = None
         self._widths: list[int] | None = None
@@ -77,11 +77,11 @@ class FITSWriter:
                 columns.append(desc.view(np.uint8).reshape(n, 8))
                 continue
             data = piece.data
-            if field.datatype in ("boolean", "bit"):
+            if field.meta.datatype in ("boolean", "bit"):
                 data = np.where(data == 63, 0, data).astype(np.uint8)
-            elif field.datatype in _TNULL and not valid.all() and not field.is_array:
-                fixed = data.copy().view(_BE[field.datatype]).reshape(n)
-                fixed[~valid] = _TNULL[field.datatype]
+            elif field.meta.datatype in _TNULL and not valid.all() and not field.is_array:
+                fixed = data.copy().view(_BE[field.meta.datatype]).reshape(n)
+                fixed[~valid] = _TNULL[field.meta.datatype]
                 data = fixed.view(np.uint8).reshape(n, -1)
             columns.append(data)
         block = np.hstack(columns) if len(columns) > 1 else columns[0]
@@ -97,9 +97,9 @@ class FITSWriter:
                 width += 8
             else:
                 size = {"L": 1, "B": 1, "I": 2, "J": 4, "K": 8, "E": 4, "D": 8, "A": 1}[
-                    _CODES.get(field.datatype, "A")]
+                    _CODES.get(field.meta.datatype, "A")]
                 count = field.fixed_count or 1
-                if field.datatype == "unicodeChar":
+                if field.meta.datatype == "unicodeChar":
                     size = 2
                 width += size * count
         return width
@@ -115,27 +115,27 @@ class FITSWriter:
         header["GCOUNT"] = 1
         header["TFIELDS"] = len(self.fields)
         for i, field in enumerate(self.fields, start=1):
-            code = _CODES.get(field.datatype, "A")
+            code = _CODES.get(field.meta.datatype, "A")
             if self._fixed_text(i - 1):
                 tform = f"{max(self._max[i - 1], 1)}A"
             elif self._variable[i - 1]:
                 tform = f"P{code}({self._max[i - 1]})"
             elif field.is_text or field.is_array:
                 count = field.fixed_count or 1
-                tform = f"{count * (2 if field.datatype == 'unicodeChar' else 1)}{code}"
+                tform = f"{count * (2 if field.meta.datatype == 'unicodeChar' else 1)}{code}"
             else:
                 tform = code
             header[f"TTYPE{i}"] = field.name
             header[f"TFORM{i}"] = tform
-            if field.unit:
-                header[f"TUNIT{i}"] = field.unit
-            if field.datatype in _TNULL and not field.is_array:
-                header[f"TNULL{i}"] = _TNULL[field.datatype]
-            if field.is_array and field.arraysize and "x" in field.arraysize \
-                    and "*" not in field.arraysize:
-                header[f"TDIM{i}"] = "(" + ",".join(field.arraysize.split("x")) + ")"
-            if field.ucd:
-                header[f"TUCD{i}"] = field.ucd
+            if field.meta.unit:
+                header[f"TUNIT{i}"] = field.meta.unit
+            if field.meta.datatype in _TNULL and not field.is_array:
+                header[f"TNULL{i}"] = _TNULL[field.meta.datatype]
+            if field.is_array and field.meta.arraysize and "x" in field.meta.arraysize \
+                    and "*" not in field.meta.arraysize:
+                header[f"TDIM{i}"] = "(" + ",".join(field.meta.arraysize.split("x")) + ")"
+            if field.meta.ucd:
+                header[f"TUCD{i}"] = field.meta.ucd
         header["EXTNAME"] = "RESULT"
         return header.tostring().encode("ascii")
 
@@ -150,7 +150,7 @@ class FITSWriter:
         value is known once the result is complete.) Their bytes stay in the heap,
         unreferenced, which FITS allows.
         """
-        return self._variable[j] and self.fields[j].datatype == "char"
+        return self._variable[j] and self.fields[j].meta.datatype == "char"
 
     def _final_width(self) -> int:
         if self._widths is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 
 import pyarrow as pa
 
@@ -30,7 +29,7 @@ class JSONWriter:
         self._first = True
 
     def header(self) -> bytes:
-        columns = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.fields]
+        columns = [f.attributes() for f in self.fields]
         return ('{"columns": ' + json.dumps(columns) + ',\n"data": [\n').encode()
 
     def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:

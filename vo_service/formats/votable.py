@@ -49,11 +49,13 @@ def info(name: str, value: str, text: str | None = None, **attrs) -> str:
 
 
 def field_xml(field: Field, ident: str | None = None) -> str:
-    attrs = (_attr("name", field.name) + _attr("ID", ident) + _attr("datatype", field.datatype)
-             + _attr("arraysize", field.arraysize) + _attr("xtype", field.xtype)
-             + _attr("unit", field.unit) + _attr("ucd", field.ucd) + _attr("utype", field.utype))
-    if field.description:
-        return f"<FIELD{attrs}><DESCRIPTION>{escape(field.description)}</DESCRIPTION></FIELD>\n"
+    """The FIELD element of ``field`` (with ``ID`` when given, for DataLink references)."""
+    described = field.attributes()
+    description = described.pop("description", None)
+    attrs = _attr("name", described.pop("name")) + _attr("ID", ident) + "".join(
+        _attr(key, value) for key, value in described.items())
+    if description:
+        return f"<FIELD{attrs}><DESCRIPTION>{escape(description)}</DESCRIPTION></FIELD>\n"
     return f"<FIELD{attrs}/>\n"
 
 

@@ -28,9 +28,10 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from schema.catalogue_declaration import HEALPIX_DEPTH, Declaration, DeclarationError
+from schema.catalogue_declaration import Declaration, DeclarationError
 from schema.catalogues import refresh_tap_schema
 from schema.ops import published_catalogues
+from schema.vo import HEALPIX_DEPTH
 
 BATCH_ROWS = 50_000
 

@@ -59,7 +59,7 @@ def query_document(engine: sa.Engine, urls: PublicURLs, q: SSAQuery, echoed) -> 
     if q.maxrec == 0 or not q.formats:
         return doc.render(None, overflow=q.maxrec == 0 and bool(q.formats))
     try:
-        rows, _ = ssa_query.run(engine, q)
+        rows = ssa_query.run(engine, q)
     except sa.exc.OperationalError as exc:
         log.warning("SSA query failed: %s", exc)
         if "statement timeout" in str(exc):

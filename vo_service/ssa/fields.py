@@ -18,34 +18,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from schema.tables import labels, spectra
-from schema.vo import column_meta
+from schema.tables import LABEL_VALUES, labels, spectra
+from schema.vo import ColumnMeta, column_meta
 from vo_service.formats.fields import Field
 
 
 @dataclass(frozen=True)
 class SSAColumn:
+    """A column of the SSA response and how to compute its cell."""
+
     field: Field
     value: Callable  # (row, ctx) -> cell
 
 
 def declared(column, *, utype: str | None = None, ucd: str | None = None,
              name: str | None = None, value: Callable | None = None) -> SSAColumn:
-    meta = column_meta(column)
+    """A column read from a declared one, with SSA's utype (and, rarely, its own UCD);
+    the cell is the database row's value unless ``value`` computes it."""
     key = column.name
-    return SSAColumn(
-        Field(name or column.name, meta.datatype, meta.arraysize, meta.xtype, meta.unit,
-              ucd or meta.ucd, utype, meta.description),
-        value or (lambda row, ctx, key=key: row[key]))
+    field = Field.from_column(column, name, utype=utype, ucd=ucd or column_meta(column).ucd)
+    return SSAColumn(field, value or (lambda row, ctx, key=key: row[key]))
 
 
-def computed(name: str, datatype: str, value: Callable, *, ucd: str | None = None,
-             utype: str | None = None, unit: str | None = None, arraysize: str | None = None,
-             xtype: str | None = None, description: str) -> SSAColumn:
-    if datatype == "char" and arraysize is None:
-        arraysize = "*"
-    return SSAColumn(Field(name, datatype, arraysize, xtype, unit, ucd, utype, description),
-                     value)
+def computed(name: str, datatype: str, value: Callable, **meta) -> SSAColumn:
+    """A column SSA defines with no declared counterpart; ``meta`` as in ColumnMeta."""
+    return SSAColumn(Field.of(name, ColumnMeta(datatype, **meta)), value)
 
 
 def _mid(a, b):
@@ -146,9 +143,7 @@ COLUMNS: list[SSAColumn] = [
     # machine-learning products (latentvo extension), from latentvo.labels
     declared(lab.model_id, name="label_model_id",
              value=lambda r, c: r["label_model_id"]),
-    *(declared(col) for col in (lab.teff, lab.teff_err, lab.logg, lab.logg_err, lab.mh,
-                                lab.mh_err, lab.alpha_m, lab.alpha_m_err, lab.domain_score,
-                                lab.in_domain)),
+    *(declared(lab[name]) for name in LABEL_VALUES),
 ]
 FIELDS: list[Field] = [c.field for c in COLUMNS]
 ID_FIELD = "obs_publisher_did"

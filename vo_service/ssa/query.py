@@ -19,6 +19,15 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from schema.tables import (
+    LABEL_QUANTITIES,
+    LABEL_REGRESSOR,
+    LABEL_VALUES,
+    current_model_sql,
+    models,
+    spectra,
+)
+from schema.vo import table_meta
 from vo_service.adql import types as T
 from vo_service.adql.geometry import Point, cone_ranges, distance_sql, within_sql
 from vo_service.adql.values import Value, float_sql
@@ -27,17 +36,12 @@ from vo_service.getdata.convert import REPRESENTATIONS, estimated_kbytes
 from vo_service.ssa.params import MJD_EPOCH, Range, SSAQuery
 from vo_service.urls import PublicURLs
 
-CURRENT_LABEL_MODEL = ("(SELECT m.model_id FROM latentvo.models AS m "
-                       "WHERE m.kind = 'label-regressor' "
-                       "ORDER BY m.created_at DESC, m.model_id DESC LIMIT 1)")
-HEALPIX_DEPTH = 29
+POSITION_INDEX = table_meta(spectra).position
 STATEMENT_TIMEOUT_MS = 30_000
 BASE_COLUMNS = ("spectrum_id", "obs_publisher_did", "obs_id", "obs_collection", "target_name",
                 "s_ra", "s_dec", "t_min", "t_max", "t_exptime", "em_min", "em_max",
                 "em_res_power", "em_xel", "snr", "instrument_name", "facility_name",
                 "flux_unit", "access_format", "access_estsize")
-LABEL_COLUMNS = ("teff", "teff_err", "logg", "logg_err", "mh", "mh_err", "alpha_m",
-                 "alpha_m_err", "domain_score", "in_domain")
 
 
 def _const(x: float) -> Value:
@@ -86,8 +90,9 @@ def build_sql(q: SSAQuery, limit: int) -> tuple[str, dict]:
         ra, dec = q.pos
         radius = q.size / 2.0
         center = Point(_const(ra), _const(dec))
-        ranges = cone_ranges(round(ra, 12), round(dec, 12), round(radius, 12), HEALPIX_DEPTH)
-        b.where.append("(" + " OR ".join(f"s.healpix_index BETWEEN {lo} AND {hi}"
+        ranges = cone_ranges(round(ra, 12), round(dec, 12), round(radius, 12),
+                             POSITION_INDEX.depth)
+        b.where.append("(" + " OR ".join(f"s.{POSITION_INDEX.healpix} BETWEEN {lo} AND {hi}"
                                          for lo, hi in ranges) + ")")
         b.where.append(within_sql(POSITION, center, _const(radius)))
         distance = distance_sql(POSITION, center)
@@ -117,7 +122,7 @@ def build_sql(q: SSAQuery, limit: int) -> tuple[str, dict]:
         b.where.append(f"s.em_res_power >= {b.arg(q.specrp)}")
     if q.snr is not None:
         b.where.append(f"s.snr >= {b.arg(q.snr)}")
-    for name in ("teff", "logg", "mh", "alpha_m"):
+    for name in LABEL_QUANTITIES:
         ranges = getattr(q, name)
         if ranges:
             b.overlap(f"l.{name}", f"l.{name}", ranges)
@@ -125,9 +130,9 @@ def build_sql(q: SSAQuery, limit: int) -> tuple[str, dict]:
         b.where.append(f"l.domain_score <= {b.arg(q.domain_score)}")
     if q.in_domain is not None:
         b.where.append(f"l.in_domain = {b.arg(q.in_domain)}")
-    model = b.arg(q.model) if q.model else CURRENT_LABEL_MODEL
+    model = b.arg(q.model) if q.model else current_model_sql(LABEL_REGRESSOR)
     select = ", ".join([f"s.{c}" for c in BASE_COLUMNS]
-                       + ["l.model_id AS label_model_id"] + [f"l.{c}" for c in LABEL_COLUMNS]
+                       + ["l.model_id AS label_model_id"] + [f"l.{c}" for c in LABEL_VALUES]
                        + [f"{score} AS score"])
     sql = (f"SELECT {select} FROM latentvo.spectra AS s "
            f"LEFT JOIN latentvo.labels AS l ON l.spectrum_id = s.spectrum_id "
@@ -138,8 +143,9 @@ def build_sql(q: SSAQuery, limit: int) -> tuple[str, dict]:
     return sql, b.args
 
 
-def run(engine: sa.Engine, q: SSAQuery) -> tuple[list[dict], bool]:
-    """The matching spectra (at most what MAXREC/TOP allow) and whether MAXREC cut them."""
+def run(engine: sa.Engine, q: SSAQuery) -> list[dict]:
+    """The matching spectra: at most what MAXREC/TOP allow, plus one row to tell an
+    overflow (:func:`records` cuts them and says whether MAXREC did)."""
     per_dataset = max(1, len(q.formats))
     wanted = q.maxrec // per_dataset + (1 if q.maxrec % per_dataset else 0)
     limit = wanted + 1
@@ -147,13 +153,12 @@ def run(engine: sa.Engine, q: SSAQuery) -> tuple[list[dict], bool]:
         limit = min(limit, q.top)
     sql, args = build_sql(q, limit)
     with engine.connect() as conn:
-        if q.model is not None and conn.scalar(sa.text(
-                "SELECT count(*) FROM latentvo.models WHERE model_id = :m"),
-                {"m": q.model}) == 0:
+        known = sa.select(sa.func.count()).select_from(models).where(
+            models.c.model_id == q.model)
+        if q.model is not None and conn.scalar(known) == 0:
             raise DALIError(f"MODEL: no model {q.model!r} in latentvo.models")
         conn.execute(sa.text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
-        rows = [dict(r) for r in conn.execute(sa.text(sql), args).mappings()]
-    return rows, False
+        return [dict(r) for r in conn.execute(sa.text(sql), args).mappings()]
 
 
 @dataclass

@@ -30,7 +30,7 @@ _SENT_DATATYPES = ("float", "double", "short", "int", "long")
 def sent_columns(columns) -> list[int]:
     """Indexes of the result columns worth fetching with ``array_send``."""
     return [i for i, c in enumerate(columns)
-            if c.type == T.ARRAY and c.datatype in _SENT_DATATYPES and c.arraysize]
+            if c.type == T.ARRAY and c.meta.datatype in _SENT_DATATYPES and c.meta.arraysize]
 
 
 def wrap(sql: str, columns, sent: list[int]) -> str:

@@ -17,12 +17,11 @@ import datetime as dt
 import itertools
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import sqlalchemy as sa
 
 from vo_service.dali import DALIError, Params, iso_utc, now_utc
 from vo_service.formats import OutputFormat, UnknownFormat, resolve
@@ -31,6 +30,9 @@ from vo_service.tap import pgarray
 from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import SMALL_BATCH, Execution, QueryFailed, QueryRunner
 from vo_service.tap.upload import ParsedUpload, load_uploads, upload_specs
+
+if TYPE_CHECKING:
+    from vo_service.adql import Translation
 
 log = logging.getLogger("latentvo.tap")
 LANGS = {"ADQL": "2.1", "ADQL-2.0": "2.0", "ADQL-2.1": "2.1"}
@@ -85,9 +87,11 @@ def validate(params: Params, limits: TAPLimits) -> TAPQuery:
 
 @dataclass
 class Prepared:
+    """A translated query, ready to run: its SQL, result fields and uploads."""
+
     request: TAPQuery
-    sql: str
-    setup: list[str]
+    translation: Translation
+    sql: str  # the translation's SQL, arrays wrapped for array_send (``sent``)
     fields: list[Field]
     uploads: list[ParsedUpload]
     sent: list[int] = field(default_factory=list)  # columns fetched as array_send bytes
@@ -106,32 +110,19 @@ class TAPService:
         self._catalog = None
         self._catalog_version = -1
         self._lock = threading.Lock()
-        self._latent_cache: dict[str, tuple[float, tuple[int, str] | None]] = {}
+        self._latent_indexes = None
 
     # -- catalog ------------------------------------------------------------------
 
-    def _latent_index(self, model_id: str):
-        cached = self._latent_cache.get(model_id)
-        if cached and time.monotonic() - cached[0] < 60:
-            return cached[1]
-        from schema.tables import models
-
-        with self.database.reader_engine.connect() as conn:
-            row = conn.execute(sa.select(models.c.latent_dim, models.c.distance_metric).where(
-                models.c.model_id == model_id)).first()
-        value = None
-        if row is not None and row.latent_dim:
-            value = (int(row.latent_dim), (row.distance_metric or "l2").lower())
-        self._latent_cache[model_id] = (time.monotonic(), value)
-        return value
-
     def catalog(self):
-        from vo_service.adql import Catalog
+        from vo_service.adql import Catalog, ModelIndexes
 
         tables = self.published.tables()
         with self._lock:
+            if self._latent_indexes is None:
+                self._latent_indexes = ModelIndexes(self.database.reader_engine)
             if self._catalog is None or self._catalog_version != self.published.version:
-                self._catalog = Catalog.from_tables(tables, latent_index=self._latent_index)
+                self._catalog = Catalog.from_tables(tables, latent_index=self._latent_indexes)
                 self._catalog_version = self.published.version
             return self._catalog
 
@@ -152,20 +143,17 @@ class TAPService:
             raise DALIError(str(exc)) from None
         except RecursionError:
             raise DALIError("query nested too deeply") from None
-        fields = [Field.of(c) for c in translation.columns]
+        fields = [Field.of(c.name, c.meta) for c in translation.columns]
         sql, sent = translation.sql, pgarray.sent_columns(translation.columns)
         if sent:
             sql = pgarray.wrap(sql, translation.columns, sent)
-        return Prepared(request, sql, translation.setup_sql(), fields, uploads, sent)
+        return Prepared(request, translation, sql, fields, uploads, sent)
 
     def start(self, prepared: Prepared, timeout_s: float | None,
               on_start: Callable[[Execution], None] | None = None) -> Running:
         """Run ``prepared`` and read its first batch; ``on_start`` as in
         :meth:`QueryRunner.execute` (how UWS can abort a job still in this call)."""
-        setup = list(prepared.setup)
-        timeout_ms = int(timeout_s * 1000) if timeout_s else 0
-        setup = [s for s in setup if "statement_timeout" not in s]
-        setup.append(f"SET LOCAL statement_timeout = {timeout_ms}")
+        setup = prepared.translation.setup_sql(int(timeout_s * 1000) if timeout_s else 0)
         execution = self.runner.execute(prepared.sql, setup,
                                         [u.table for u in prepared.uploads], timeout_s,
                                         on_start)
@@ -183,7 +171,8 @@ class TAPService:
                  ("LANG", prepared.request.lang, None),
                  ("request_date", iso_utc(prepared.request_date), None),
                  ("MAXREC", str(prepared.request.maxrec), None)]
-        modelled = [f.name for f in prepared.fields if f.ucd and "meta.modelled" in f.ucd]
+        modelled = [f.name for f in prepared.fields
+                    if f.meta.ucd and "meta.modelled" in f.meta.ucd]
         if modelled:
             infos.append(("ml_provenance", "latentvo.models",
                           f"Columns {', '.join(modelled)} were produced by machine-learning "

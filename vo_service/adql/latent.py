@@ -1,0 +1,212 @@
+"""latentvo's ML functions in ADQL, and how a query reaches a model's HNSW index.
+
+``lvo_latent_distance``, ``lvo_latent_cosine_distance`` and
+``lvo_latent_similarity`` become pgvector distance operators. For an index to
+serve ``SELECT TOP k ... WHERE model_id = 'M' ORDER BY lvo_latent_distance(vec, q)``
+three things must line up, and this module is where they do:
+
+1. **Model pinning.** A ``model_id = 'M'`` conjunct of the WHERE (or a join's ON)
+   clause fixes the model of a table with a vector column (:func:`model_pins`):
+   only then is it known which model's index could apply.
+2. **The expression.** The distance is built by the model's
+   :class:`schema.latent_index.IndexPlan` (``CAST(vec AS halfvec(2048)) <-> ...``),
+   the same plan that wrote the index's DDL, when the function's metric is the
+   index's; otherwise the operands stay uncast (exact float32 values, a scan).
+3. **ORDER BY.** The distance is carried as a typed :class:`KnnTerm` on its
+   :class:`Value`; :func:`order_key` orders by the distance expression itself
+   (ascending; a similarity ordered DESC becomes its cosine distance ASC) and
+   sets the plan's ``hnsw.ef_search`` for the query's row limit.
+
+Which plan a model has is read from ``latentvo.models`` by :class:`ModelIndexes`,
+kept for a minute per model.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from schema.latent_index import METRICS, IndexPlan, model_plan
+from vo_service.adql import ast
+from vo_service.adql import types as T
+from vo_service.adql.functions import UDF, need, register
+from vo_service.adql.values import Value
+
+if TYPE_CHECKING:
+    from vo_service.adql.catalog import Catalog
+    from vo_service.adql.translate import Binding, Rel
+
+MODEL_COLUMN = "model_id"
+
+
+@dataclass(frozen=True)
+class KnnTerm:
+    """A latent distance as an ORDER BY can hand it to an HNSW index.
+
+    ``order_sql`` is the distance in operator form (ascending = nearest first);
+    ``similarity`` says the value itself is ``1 - order_sql`` (so ordering by the
+    value DESC is ordering by ``order_sql`` ASC); ``plan`` is the index that can
+    serve the ordering, None when none can (no pinned model, no index, or the
+    function's metric is not the index's).
+    """
+
+    order_sql: str
+    similarity: bool
+    plan: IndexPlan | None
+
+
+# ------------------------------------------------------------------ model pinning
+
+
+def model_pins(where: object, resolve: Callable[[ast.ColumnRef], Binding | None]
+               ) -> Iterator[tuple[Rel, str]]:
+    """``(relation, model_id)`` for each ``model_id = 'M'`` conjunct of ``where``.
+
+    Only top-level AND-ed equalities count (under OR or NOT the model is not
+    fixed), and only on tables with a vector column. ``resolve`` finds a column
+    reference's binding in the clause's scope (None if it does not resolve).
+    """
+    conjuncts = where.items if isinstance(where, ast.BoolOp) and where.op == "AND" else [where]
+    for c in conjuncts:
+        if not (isinstance(c, ast.Comparison) and c.op == "="):
+            continue
+        ref, lit = (c.right, c.left) if isinstance(c.right, ast.ColumnRef) else (c.left,
+                                                                                 c.right)
+        if not (isinstance(ref, ast.ColumnRef) and isinstance(lit, ast.Literal)
+                and lit.kind == "string"):
+            continue
+        b = resolve(ref)
+        rel = b.rel if b is not None else None
+        if (rel is not None and rel.table is not None and b.column is not None
+                and b.column.name == MODEL_COLUMN
+                and any(col.type == T.VECTOR for col in rel.table.columns)):
+            yield rel, lit.value
+
+
+def index_for(value: Value, catalog: Catalog) -> IndexPlan | None:
+    """The plan of the index over this vector column, when its model is pinned."""
+    b = value.source
+    if value.type != T.VECTOR or b is None or b.rel is None or b.rel.model_pin is None:
+        return None
+    return catalog.latent_index(b.rel.model_pin)
+
+
+# ------------------------------------------------------------------ functions
+
+
+def _vector(call, v: Value) -> Value:
+    if v.type == T.TEXT and v.is_const:
+        return Value(f"CAST({v.sql} AS vector)", T.VECTOR)
+    return need(call, v, (T.VECTOR,), "a latent vector (e.g. latent.vec)")
+
+
+def _distance(tr, call, args: list[Value], metric: str, similarity: bool) -> tuple[str,
+                                                                                   KnnTerm]:
+    """The distance SQL of two vectors under ``metric``, as the index builds it if one
+    serves them, and its :class:`KnnTerm`."""
+    a, b = (_vector(call, x) for x in args)
+    plan = index_for(a, tr.catalog) or index_for(b, tr.catalog)
+    if plan is not None and plan.indexed and plan.metric == metric:
+        sql = plan.distance(a.sql, b.sql)
+    else:
+        plan = None
+        sql = f"({a.sql} {METRICS[metric][0]} {b.sql})"
+    return sql, KnnTerm(sql, similarity, plan)
+
+
+@register("lvo_latent_distance")
+def _lvo_distance(tr, call, args):
+    sql, knn = _distance(tr, call, args, "l2", similarity=False)
+    return Value(sql, T.DOUBLE, ucd="stat.value",
+                 description="Euclidean distance in latent space", knn=knn)
+
+
+@register("lvo_latent_cosine_distance")
+def _lvo_cosine_distance(tr, call, args):
+    sql, knn = _distance(tr, call, args, "cosine", similarity=False)
+    return Value(sql, T.DOUBLE, ucd="stat.value",
+                 description="Cosine distance in latent space", knn=knn)
+
+
+@register("lvo_latent_similarity")
+def _lvo_similarity(tr, call, args):
+    sql, knn = _distance(tr, call, args, "cosine", similarity=True)
+    return Value(f"(1 - {sql})", T.DOUBLE, ucd="stat.value",
+                 description="Cosine similarity in latent space", knn=knn)
+
+
+@register("lvo_latent_component")
+def _lvo_component(tr, call, args):
+    vec = _vector(call, args[0])
+    dim = need(call, args[1], T.INTEGERS, "an integer dimension")
+    return Value(f"(CAST({vec.sql} AS REAL[]))[{dim.sql} + 1]", T.REAL, ucd="src.var",
+                 description="Component of a latent vector")
+
+
+def order_key(knn: KnnTerm, descending: bool, limit: int | None,
+              settings: dict[str, str]) -> tuple[str, bool]:
+    """The ORDER BY key and direction for a latent distance.
+
+    Nearest-first orderings of an indexed distance with a row limit get the plan's
+    search settings in ``settings`` (``SET LOCAL`` for the query).
+    """
+    if knn.similarity:
+        descending = not descending  # similarity DESC == cosine distance ASC
+    if knn.plan is not None and not descending and limit is not None:
+        settings.update(knn.plan.session_settings(limit))
+    return knn.order_sql, descending
+
+
+# ------------------------------------------------------------------ the models' plans
+
+
+class ModelIndexes:
+    """The latent-index plan of each model, read from ``latentvo.models``, cached.
+
+    The ADQL catalog calls this for every pinned model of every query; a model's
+    row changes only when it is registered, so each answer is kept ``ttl_s``
+    seconds (a model registered meanwhile is seen within that time).
+    """
+
+    def __init__(self, engine: sa.Engine, ttl_s: float = 60.0) -> None:
+        self.engine = engine
+        self.ttl_s = ttl_s
+        self._cache: dict[str, tuple[float, IndexPlan | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, model_id: str) -> IndexPlan | None:
+        with self._lock:
+            cached = self._cache.get(model_id)
+        if cached is not None and time.monotonic() - cached[0] < self.ttl_s:
+            return cached[1]
+        with self.engine.connect() as conn:
+            plan = model_plan(conn, model_id)
+        with self._lock:
+            self._cache[model_id] = (time.monotonic(), plan)
+        return plan
+
+
+UDFS: tuple[UDF, ...] = (
+    UDF("lvo_latent_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
+        "Euclidean (L2) distance between two latent vectors (pgvector <->). In "
+        "SELECT TOP k ... WHERE model_id = 'M' ORDER BY lvo_latent_distance(vec, q) it is "
+        "served by the HNSW index of model M when that index uses the L2 metric. "
+        "q may be a scalar subquery such as (SELECT vec FROM latentvo.latent WHERE "
+        "spectrum_id = 123 AND model_id = 'M') or a string '[0.1, 0.2, ...]'."),
+    UDF("lvo_latent_cosine_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
+        "Cosine distance 1 - cos(a, b) between two latent vectors (pgvector <=>); "
+        "ORDER BY it with TOP k and a model_id = 'M' condition to use model M's cosine "
+        "HNSW index."),
+    UDF("lvo_latent_similarity(a REAL[], b REAL[]) -> DOUBLE PRECISION",
+        "Cosine similarity cos(a, b) between two latent vectors (1 for identical "
+        "directions). ORDER BY it DESC with TOP k and model_id = 'M' to use model M's cosine "
+        "HNSW index."),
+    UDF("lvo_latent_component(v REAL[], dim INTEGER) -> REAL",
+        "Component dim (0-based, as in latentvo.latent_dimensions.dim) of a latent vector."),
+)
+"""The ``lvo_`` functions as TAPRegExt declares them."""
