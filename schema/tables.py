@@ -469,7 +469,7 @@ LABEL_VALUES = tuple(str(c.name) for c in labels.c if not c.primary_key)
 """What a label model writes for a spectrum: quantities, errors and the domain flags."""
 
 MODEL_RANK = f"{PUBLISHED_SCHEMA}.model_rank"
-"""View ranking the models of each kind, newest first (migration 0005).
+"""View ranking the models of each kind, newest first (migration 0006).
 
 ``rank`` 1 is the kind's *current* model, the one SSA, ObsCore and DataLink serve
 when a request names none: the latest ``created_at``, ties broken by the greater

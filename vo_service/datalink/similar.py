@@ -26,7 +26,6 @@ from vo_service.dali import DALIError, Params
 from vo_service.datalink.links import DEFAULT_K, MAX_K, DataLink
 from vo_service.formats.fields import Field
 
-
 s = spectra.c
 FIELDS = [
     Field.of("rank", ColumnMeta("int", ucd="meta.number",
