@@ -10,13 +10,14 @@ import json
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
+from typing import Any
 
 import pyarrow as pa
 
 from vo_service.formats.fields import Field, coerce
 
 
-def _clean(value):
+def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
@@ -25,15 +26,19 @@ def _clean(value):
 
 
 class JSONWriter:
+    """Writes a result as one JSON object: column metadata, rows, status."""
+
     def __init__(self, fields: list[Field]) -> None:
         self.fields = fields
         self._first = True
 
     def header(self) -> bytes:
+        """The object's start: the columns' metadata and the opening of ``data``."""
         columns = [{k: v for k, v in asdict(f).items() if v is not None} for f in self.fields]
         return ('{"columns": ' + json.dumps(columns) + ',\n"data": [\n').encode()
 
     def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+        """The rows of each batch as JSON arrays (non-finite floats as null)."""
         for batch in batches:
             cols = [coerce(batch.column(j), f).to_pylist() for j, f in enumerate(self.fields)]
             lines = []
@@ -45,6 +50,7 @@ class JSONWriter:
                 yield "".join(lines).encode()
 
     def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        """The end of ``data`` and the status: OK, OVERFLOW or ERROR with its message."""
         status = "ERROR" if error else "OVERFLOW" if overflow else "OK"
         tail = {"status": status}
         if error:
