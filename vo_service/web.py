@@ -13,8 +13,8 @@
   ``base_url``.
 
 Only this module, ``vo_service.app`` and the protocols' ``routes`` modules import
-FastAPI or Starlette (``tests/test_http_edge.py``): what the protocols compute
-(queries, documents, URLs) does not depend on the web framework.
+FastAPI or Starlette (``tests/test_web.py::test_http_stays_at_the_edge``): what the
+protocols compute (queries, documents, URLs) does not depend on the web framework.
 """
 
 from __future__ import annotations
