@@ -13,12 +13,14 @@ HTTP lives at the edge: this module, :mod:`vo_service.web` and each protocol's
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vo_service import landing
 from vo_service.config import load_settings
@@ -49,7 +51,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     base_url = parse_base_url(base_url) if base_url else None
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tap_routes.start(app)
         yield
         tap_routes.stop(app)
@@ -75,6 +77,7 @@ def create_app(database: Database | None = None) -> FastAPI:
 
 
 async def landing_page(request: Request) -> str:
+    """The HTML landing page: the services, their URLs and what the archive holds."""
     counts = await run_in_threadpool(landing.archive_counts,
                                      request.app.state.database.reader_engine)
     return landing.landing_page(public_urls(request), counts)
@@ -87,14 +90,15 @@ class ServerHeader:
     streamed result through an extra queue).
     """
 
-    def __init__(self, app) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the connection on, replacing the ``Server`` header of HTTP responses."""
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
 
-        async def send_with_server(message):
+        async def send_with_server(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
                 headers.append((b"server", SERVER.encode()))

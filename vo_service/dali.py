@@ -36,12 +36,21 @@ class Params:
             self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
+        """Add one value of ``name`` (repeated names accumulate)."""
         self.values.setdefault(name.upper(), []).append(value)
 
     def __contains__(self, name: str) -> bool:
         return name.upper() in self.values
 
     def single(self, name: str, default: str | None = None) -> str | None:
+        """The value of a single-valued parameter, ``default`` when it is absent.
+
+        Raises
+        ------
+        DALIError
+            When the parameter was given several times with different values
+            (repeating the same value is tolerated).
+        """
         values = self.values.get(name.upper())
         if not values:
             return default
@@ -50,9 +59,11 @@ class Params:
         return values[0]
 
     def all(self, name: str) -> list[str]:
+        """Every value of ``name``, in the order given."""
         return list(self.values.get(name.upper(), []))
 
     def file(self, name: str) -> bytes | None:
+        """The uploaded multipart file ``name`` (exact name first, then case-insensitive)."""
         if name in self.files:
             return self.files[name]
         lowered = {k.lower(): v for k, v in self.files.items()}
@@ -60,6 +71,7 @@ class Params:
 
 
 def parse_bool(value: str) -> bool:
+    """A DALI boolean: true/false/1/0, case-insensitive; :class:`DALIError` otherwise."""
     low = value.strip().lower()
     if low in ("true", "1"):
         return True
@@ -72,7 +84,13 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]
 
 
 def parse_instant(value: str) -> dt.datetime:
-    """An ISO-8601 instant (UTC unless it names an offset)."""
+    """An ISO-8601 instant (UTC unless it names an offset), as aware UTC.
+
+    Raises
+    ------
+    DALIError
+        When ``value`` is not an ISO-8601 date or timestamp.
+    """
     text = value.strip()
     if not _ISO.match(text):
         raise DALIError(f"not an ISO-8601 timestamp: {value!r}")
@@ -98,4 +116,5 @@ def iso_utc(value: dt.datetime | None, *, z: bool = True) -> str:
 
 
 def now_utc() -> dt.datetime:
+    """The current instant, timezone-aware UTC."""
     return dt.datetime.now(dt.UTC)

@@ -73,6 +73,7 @@ class PublicURLs:
 
     @property
     def landing(self) -> str:
+        """The landing page (the base with a trailing slash)."""
         return self.base + "/"
 
     # -- TAP ----------------------------------------------------------------------------
@@ -83,6 +84,7 @@ class PublicURLs:
         return self.base + "/tap"
 
     def tap_job(self, job_id: str) -> str:
+        """The UWS job ``job_id`` of TAP's ``/async``."""
         return f"{self.tap}/async/{job_id}"
 
     def tap_query(self, adql: str) -> str:
@@ -93,6 +95,7 @@ class PublicURLs:
 
     @property
     def ssa(self) -> str:
+        """The SSA base URL (queryData requests go to it directly)."""
         return self.base + "/ssa"
 
     def getdata(self, pubdid: str, fmt: str | None = None) -> str:

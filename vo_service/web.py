@@ -13,8 +13,8 @@
   ``base_url``.
 
 Only this module, ``vo_service.app`` and the protocols' ``routes`` modules import
-FastAPI or Starlette (``tests/test_http_edge.py``): what the protocols compute
-(queries, documents, URLs) does not depend on the web framework.
+FastAPI or Starlette (``tests/test_web.py::test_http_stays_at_the_edge``): what the
+protocols compute (queries, documents, URLs) does not depend on the web framework.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ import re
 from dataclasses import dataclass
 from html import escape
 from http import HTTPStatus
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vo_service.dali import VOTABLE_MIME, DALIError, Params
 from vo_service.formats.votable import error_document
@@ -98,25 +100,30 @@ class ErrorForm:
     fault_codes: bool = False
 
     def message(self, error: DALIError) -> str:
+        """The text of the error document's QUERY_STATUS INFO for ``error``."""
         if not self.fault_codes or FAULT.match(error.message):
             return error.message
         return f"{'UsageFault' if error.status < 500 else 'FatalFault'}: {error.message}"
 
 
-def error_form(form: ErrorForm):
+def error_form(form: ErrorForm) -> Any:  # (what fastapi.Depends returns: typed Any)
     """A router dependency that makes the error handler answer in ``form``."""
     async def declare(request: Request) -> None:
         request.state.error_form = form
     return Depends(declare)
 
 
-async def _dali_error(request: Request, exc: DALIError) -> Response:
+# Starlette types exception handlers as taking any Exception; it calls each one only with
+# the class it was installed for, which the handlers assert.
+async def _dali_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, DALIError)
     form: ErrorForm = getattr(request.state, "error_form", ErrorForm())
     return Response(error_document(form.message(exc), form.infos), status_code=exc.status,
                     media_type=VOTABLE_MIME)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
     status = HTTPStatus(exc.status_code)
     if status == HTTPStatus.NOT_FOUND:
         text = f"There is nothing at {escape(request.url.path)}."
@@ -152,11 +159,12 @@ class PathPrefix:
     resolves routes and builds ``request.base_url`` with the prefix.
     """
 
-    def __init__(self, app, prefix: str) -> None:
+    def __init__(self, app: ASGIApp, prefix: str) -> None:
         self.app = app
         self.prefix = prefix.rstrip("/")
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Answer one ASGI connection, with ``root_path`` (and the path) set to the prefix."""
         if scope["type"] in ("http", "websocket") and self.prefix:
             scope = {**scope, "root_path": self.prefix}
             path = scope["path"]

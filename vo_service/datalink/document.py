@@ -36,6 +36,7 @@ class ServiceDescriptor:
     content_type: str | None = None
 
     def xml(self) -> str:
+        """The descriptor's ``RESOURCE`` element, with its ``inputParams`` group."""
         parts = [f'<RESOURCE type="meta" utype="adhoc:service" ID={quoteattr(self.ident)} '
                  f'name={quoteattr(self.ident)}>\n',
                  f"<DESCRIPTION>{escape(self.description)}</DESCRIPTION>\n",

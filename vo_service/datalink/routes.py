@@ -13,13 +13,14 @@ from fastapi.responses import Response
 
 from vo_service.datalink import document, similar
 from vo_service.datalink.links import DataLink
+from vo_service.db.database import Database
 from vo_service.getdata.lookup import SpectrumLookup
 from vo_service.web import ErrorForm, error_form, public_urls, read_params
 
 router = APIRouter(dependencies=[error_form(ErrorForm(fault_codes=True))])
 
 
-def install(app: FastAPI, database) -> None:
+def install(app: FastAPI, database: Database) -> None:
     """Mount the DataLink routes; they share getData's store and converter."""
     app.state.datalink = DataLink(
         database=database, lookup=SpectrumLookup(database.reader_engine, ttl=5.0),
@@ -29,6 +30,7 @@ def install(app: FastAPI, database) -> None:
 
 @router.api_route("/datalink/links", methods=["GET", "POST"])
 async def links(request: Request) -> Response:
+    """The ``{links}`` document of the spectra named by the ``ID`` parameters."""
     params = await read_params(request, max_body=10_000_000)
     document.check_response_format(params)
     dids = list(dict.fromkeys(v.strip() for v in params.all("ID") if v.strip()))
@@ -39,6 +41,7 @@ async def links(request: Request) -> Response:
 
 @router.api_route("/datalink/similar", methods=["GET", "POST"])
 async def similar_spectra(request: Request) -> Response:
+    """The spectra most similar to ``ID`` in an autoencoder's latent space (``K``, ``MODEL``)."""
     did, k, model = similar.read_request(await read_params(request, max_body=1_000_000))
     body = await run_in_threadpool(document.similar_document, request.app.state.datalink,
                                    public_urls(request), did, k, model)

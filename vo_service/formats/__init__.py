@@ -8,22 +8,62 @@ it. The same table feeds TAPRegExt ``outputFormat`` elements in
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
+
+import pyarrow as pa
 
 from vo_service.formats.fields import Field
 
 TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
 
 
+class ResultWriter(Protocol):
+    """What every format's writer offers: the document is ``header``, ``rows``, ``footer``.
+
+    ``rows`` yields the bytes of the batches as they come; ``footer`` closes the
+    document and reports an overflow, or an error that happened after the first byte.
+    (The FITS writer yields its whole document from ``stream_all`` at the end instead,
+    because the FITS header must state the row count.)
+    """
+
+    def header(self) -> bytes: ...
+
+    def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]: ...
+
+    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class OutputFormat:
+    """One serialisation of query results.
+
+    Attributes
+    ----------
+    key
+        The internal name (``votable-b2``, ``csv``, ...).
+    mime
+        The MIME type declared in ``/capabilities`` and sent by default.
+    aliases
+        Other RESPONSEFORMAT values that select it (short names, MIME variants).
+    ivo_id
+        The TAPRegExt standard identifier of the format, where there is one.
+    extension
+        The file name extension of a downloaded result.
+    """
+
     key: str
     mime: str  # what we declare and send by default
     aliases: tuple[str, ...]
     ivo_id: str | None = None
     extension: str = ""
 
-    def writer(self, fields: list[Field], spool_dir: str | None = None):
+    def writer(self, fields: list[Field], spool_dir: str | None = None) -> ResultWriter:
+        """A new writer of this format for a result with ``fields``.
+
+        ``spool_dir`` is where the FITS writer spools rows until the result is complete.
+        """
         if self.key == "votable-b2":
             from vo_service.formats.votable import VOTableWriter
             return VOTableWriter(fields, "BINARY2")
@@ -64,7 +104,7 @@ DEFAULT = FORMATS[0]
 
 
 class UnknownFormat(ValueError):
-    pass
+    """A RESPONSEFORMAT this service does not offer; the message lists those it does."""
 
 
 def resolve(value: str | None) -> tuple[OutputFormat, str]:

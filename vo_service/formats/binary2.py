@@ -64,7 +64,7 @@ def _scalar(array: pa.Array, field: Field, valid: np.ndarray) -> _Fixed:
     return _Fixed(be.view(np.uint8).reshape(n, be.dtype.itemsize))
 
 
-def _offsets(array: pa.Array, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
+def _offsets(array: pa.Array, kind: str) -> tuple[np.ndarray, list[pa.Buffer | None]]:
     """Offsets (n+1) and the data/values buffer of a string or list array."""
     bufs = array.buffers()
     dtype = np.int64 if kind == "large" else np.int32
@@ -123,6 +123,7 @@ def _text_slow(array: pa.Array, field: Field) -> _Fixed | _Var:
         limit = int(field.meta.arraysize.rstrip("*")) * size
         encoded = [e[:limit] for e in encoded]
     if fixed:
+        assert limit is not None  # a fixed arraysize ("n", no star) set it
         buf = b"".join(e.ljust(limit, b"\0") for e in encoded)
         return _Fixed(np.frombuffer(buf, np.uint8).reshape(len(values), limit))
     nbytes = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
@@ -265,6 +266,7 @@ class Base64Stream:
         self._rest = b""
 
     def feed(self, data: bytes) -> bytes:
+        """The base64 lines of the complete 3-byte groups so far; the rest waits."""
         data = self._rest + data
         cut = len(data) - len(data) % 3
         self._rest = data[cut:]
@@ -273,5 +275,6 @@ class Base64Stream:
         return pybase64.b64encode(memoryview(data)[:cut]) + b"\n"
 
     def close(self) -> bytes:
+        """The base64 of the bytes left over (padded), ending the stream."""
         rest, self._rest = self._rest, b""
         return pybase64.b64encode(rest) + b"\n" if rest else b""

@@ -35,6 +35,19 @@ _COPY_CHUNK = 1 << 20
 
 
 class FITSWriter:
+    """Writes a result as a FITS file: a primary HDU and one binary table (``RESULT``).
+
+    ``rows`` only spools; the bytes come from :meth:`stream_all` once the result is
+    complete (see the module's notes).
+
+    Parameters
+    ----------
+    fields
+        The result's columns.
+    spool_dir
+        Where the two spool files are created (the system's temporary folder if None).
+    """
+
     def __init__(self, fields: list[Field], spool_dir: str | None = None) -> None:
         self.fields = fields
         self._rows = tempfile.TemporaryFile(dir=spool_dir)
@@ -44,13 +57,15 @@ class FITSWriter:
         self._max = [0] * len(fields)  # longest variable cell per column (TFORM P...(max))
         self._variable = [(f.is_text and "*" in (f.meta.arraysize or "*"))
                           or (f.is_array and f.fixed_count is None) for f in fields]
-        self._width = None
+        self._width: int | None = None
         self._widths: list[int] | None = None
 
     def header(self) -> bytes:
+        """Nothing: the header is written at the end (:meth:`stream_all`)."""
         return b""  # written at the end, when NAXIS2 and PCOUNT are known
 
     def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+        """Spool every batch; yields nothing."""
         for batch in batches:
             self._spool(batch)
         return iter(())
@@ -140,6 +155,7 @@ class FITSWriter:
         return header.tostring().encode("ascii")
 
     def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        """Nothing: the document is assembled by :meth:`stream_all`."""
         # Assembled by ``stream_all``; footer() itself adds nothing.
         return b""
 
@@ -162,7 +178,7 @@ class FITSWriter:
         """The spooled rows, with variable text cells turned into fixed-width ones."""
         self._rows.seek(0)
         texts = [j for j in range(len(self.fields)) if self._fixed_text(j)]
-        if not texts or self._widths is None:
+        if not texts or self._widths is None or self._width is None:  # (set together)
             while chunk := self._rows.read(_COPY_CHUNK):
                 yield chunk
             return
@@ -219,6 +235,7 @@ class FITSWriter:
             self.close()
 
     def close(self) -> None:
+        """Close (and so delete) the spool files."""
         self._rows.close()
         self._heap.close()
 

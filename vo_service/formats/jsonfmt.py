@@ -15,7 +15,7 @@ import pyarrow as pa
 from vo_service.formats.fields import Field, coerce
 
 
-def _clean(value):
+def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, list):
@@ -24,15 +24,19 @@ def _clean(value):
 
 
 class JSONWriter:
+    """Writes a result as one JSON object: column metadata, rows, status."""
+
     def __init__(self, fields: list[Field]) -> None:
         self.fields = fields
         self._first = True
 
     def header(self) -> bytes:
+        """The object's start: the columns' metadata and the opening of ``data``."""
         columns = [f.attributes() for f in self.fields]
         return ('{"columns": ' + json.dumps(columns) + ',\n"data": [\n').encode()
 
     def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+        """The rows of each batch as JSON arrays (non-finite floats as null)."""
         for batch in batches:
             cols = [coerce(batch.column(j), f).to_pylist() for j, f in enumerate(self.fields)]
             lines = []
@@ -44,6 +48,7 @@ class JSONWriter:
                 yield "".join(lines).encode()
 
     def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        """The end of ``data`` and the status: OK, OVERFLOW or ERROR with its message."""
         status = "ERROR" if error else "OVERFLOW" if overflow else "OK"
         tail = {"status": status}
         if error:

@@ -18,6 +18,8 @@ from vo_service.formats.textcells import cell_text, join_rows
 
 
 class DelimitedWriter:
+    """Writes a result as CSV (``separator=","``) or TSV (``"\\t"``) with a header line."""
+
     def __init__(self, fields: list[Field], separator: str) -> None:
         self.fields = fields
         self.separator = separator
@@ -29,6 +31,7 @@ class DelimitedWriter:
         return pc.replace_substring_regex(text, "[\t\r\n]", " ")
 
     def header(self) -> bytes:
+        """The line of column names."""
         names = [f.name for f in self.fields]
         if self.separator == ",":
             names = [f'"{n}"' if any(c in n for c in ',"\n ') else n for n in names]
@@ -38,6 +41,7 @@ class DelimitedWriter:
                 self.separator.join(names) + "\n").encode()
 
     def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+        """The lines of each batch."""
         eol = "\r\n" if self.separator == "," else "\n"
         for batch in batches:
             if not batch.num_rows:
@@ -52,6 +56,7 @@ class DelimitedWriter:
                 yield eol.encode() * batch.num_rows
 
     def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        """A ``# ERROR:`` line when the result failed after the header, else nothing."""
         # CSV/TSV cannot carry a status; a failure after the header ends the body with
         # a line saying so (the HTTP status was already sent).
         if error:

@@ -42,6 +42,7 @@ def cell_text(array: pa.Array, field: Field, *, true: str = "T", false: str = "F
 
 
 def xml_escape(strings: pa.Array) -> pa.Array:
+    """XML text of every string (``&``, ``<``, ``>`` escaped; characters XML forbids: ``?``)."""
     strings = pc.replace_substring(strings, "&", "&amp;")
     strings = pc.replace_substring(strings, "<", "&lt;")
     strings = pc.replace_substring(strings, ">", "&gt;")

@@ -23,9 +23,9 @@ and ``RESOURCE``s after the results (DataLink service descriptors).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from xml.sax.saxutils import escape, quoteattr
 
 import pyarrow as pa
@@ -38,11 +38,12 @@ NS = "http://www.ivoa.net/xml/VOTable/v1.3"
 VERSION = "1.4"
 
 
-def _attr(name: str, value) -> str:
+def _attr(name: str, value: object) -> str:
     return f" {name}={quoteattr(str(value))}" if value not in (None, "") else ""
 
 
-def info(name: str, value: str, text: str | None = None, **attrs) -> str:
+def info(name: str, value: str, text: str | None = None, **attrs: object) -> str:
+    """An ``INFO`` element; ``text`` becomes its content, ``attrs`` extra attributes."""
     extra = "".join(_attr(k, v) for k, v in attrs.items())
     head = f"<INFO name={quoteattr(name)} value={quoteattr(value or '')}{extra}"
     return f"{head}>{escape(text)}</INFO>\n" if text else f"{head}/>\n"
@@ -60,6 +61,10 @@ def field_xml(field: Field, ident: str | None = None) -> str:
 
 
 def document_start(infos: Iterable[tuple[str, str, str | None]] = ()) -> str:
+    """The XML declaration, ``VOTABLE`` and ``RESOURCE type="results"`` start tags, INFOs.
+
+    ``infos`` are ``(name, value, text)`` triples.
+    """
     head = (f'<?xml version="1.0" encoding="UTF-8"?>\n'
             f'<VOTABLE version="{VERSION}" xmlns="{NS}" '
             f'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">\n'
@@ -85,6 +90,7 @@ class VOTableWriter:
         self.table_name = table_name
 
     def header(self) -> bytes:
+        """Everything before the first row: INFOs (QUERY_STATUS=OK first), FIELDs, DATA."""
         parts = [document_start([("QUERY_STATUS", "OK", "Query successful"), *self.infos]),
                  f'<TABLE name="{self.table_name}">\n']
         parts += [field_xml(f) for f in self.fields]
@@ -95,6 +101,7 @@ class VOTableWriter:
         return "".join(parts).encode()
 
     def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
+        """The rows: ``TR`` elements, or the base64 of the BINARY2 stream."""
         if self.serialization == "TABLEDATA":
             for batch in batches:
                 if batch.num_rows:
@@ -118,6 +125,7 @@ class VOTableWriter:
         return xml_escape(text) if field.is_text else text
 
     def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        """Close the table; a trailing QUERY_STATUS INFO for an overflow or a late error."""
         parts = []
         if self.serialization == "TABLEDATA":
             parts.append("</TABLEDATA></DATA>\n")
@@ -153,6 +161,7 @@ class Param:
     options: tuple[str, ...] = ()
 
     def xml(self) -> str:
+        """The ``PARAM`` element, with ``VALUES`` when there are bounds or options."""
         arraysize = self.arraysize or ("*" if self.datatype == "char" else None)
         attrs = (_attr("name", self.name) + _attr("datatype", self.datatype)
                  + _attr("arraysize", arraysize) + _attr("unit", self.unit)
@@ -187,11 +196,12 @@ class ResultDocument:
     infos: list[tuple[str, str, str | None]] = field(default_factory=list)
     params: list[Param] = field(default_factory=list)
     field_ids: dict[str, str] = field(default_factory=dict)  # field name -> XML ID
-    descriptors: list[Resource] = field(default_factory=list)
+    descriptors: Sequence[Resource] = field(default_factory=list)
     table_name: str = "results"
     status: tuple[str, str] = ("OK", "Query successful")
 
     def header(self) -> bytes:
+        """Everything before the first row: INFOs, PARAMs, FIELDs."""
         parts = [document_start([("QUERY_STATUS", *self.status), *self.infos])]
         parts += [p.xml() for p in self.params]
         parts.append(f"<TABLE name={quoteattr(self.table_name)}>\n")
@@ -200,11 +210,13 @@ class ResultDocument:
         return "".join(parts).encode()
 
     def rows(self, table: pa.Table | Iterable[pa.RecordBatch]) -> bytes:
+        """The ``TR`` elements of ``table``'s rows."""
         writer = VOTableWriter(self.fields, "TABLEDATA")
         batches = table.to_batches() if isinstance(table, pa.Table) else table
         return b"".join(writer.rows(batches))
 
     def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
+        """Close the table, add the QUERY_STATUS of an overflow or error, the descriptors."""
         parts = ["</TABLEDATA></DATA>\n</TABLE>\n"]
         if error:
             parts.append(info("QUERY_STATUS", "ERROR", error))
@@ -217,11 +229,12 @@ class ResultDocument:
         return "".join(parts).encode()
 
     def render(self, table: pa.Table | None, *, overflow: bool = False) -> bytes:
+        """The whole document, with the rows of ``table`` (None: no rows)."""
         body = self.rows(table) if table is not None and table.num_rows else b""
         return self.header() + body + self.footer(overflow=overflow)
 
 
-def arrow_table(fields: list[Field], columns: dict[str, list]) -> pa.Table:
+def arrow_table(fields: list[Field], columns: dict[str, list[Any]]) -> pa.Table:
     """An Arrow table of Python column lists, typed as the fields say."""
     arrays = []
     for f in fields:

@@ -23,14 +23,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vo_service.archive.spectrum import Spectrum
+
+if TYPE_CHECKING:
+    from vo_service.archive.store import FileStore
 
 CACHE_VERSION = "1"
 
 
 @dataclass(frozen=True)
 class Representation:
+    """A converted form of a spectrum file: its key, MIME type, file extension, description."""
+
     key: str
     mime: str
     extension: str
@@ -57,7 +63,7 @@ FORMAT_ALIASES = {
 
 
 class ConversionError(RuntimeError):
-    pass
+    """A representation cannot be made (unreadable or missing file, preview failure)."""
 
 
 def estimated_kbytes(key: str, n_pixels: int, native_kb: int) -> int:
@@ -77,7 +83,7 @@ class Converter:
     Parameters
     ----------
     store
-        The content-addressed file store (``vo_service.archive.store.FileStore``).
+        The content-addressed file store.
     cache_dir
         Where converted files are kept.
     draw_preview
@@ -85,7 +91,7 @@ class Converter:
         :meth:`vo_service.getdata.previews.PreviewPool.render`.
     """
 
-    def __init__(self, store, cache_dir: Path,
+    def __init__(self, store: FileStore, cache_dir: Path,
                  draw_preview: Callable[[Path, str], bytes]) -> None:
         self.store = store
         self.cache_dir = Path(cache_dir)
@@ -94,6 +100,7 @@ class Converter:
         self._guard = threading.Lock()
 
     def cached_path(self, sha256: str, key: str) -> Path:
+        """Where representation ``key`` of the stored file ``sha256`` is (or will be) cached."""
         rep = REPRESENTATIONS[key]
         return (self.cache_dir / sha256[:2]
                 / f"{sha256}.v{CACHE_VERSION}.{rep.extension}")
@@ -157,7 +164,13 @@ def _fits_unit(text: str | None) -> str | None:
         return text
 
 
-def fits_bytes(spectrum, title: str) -> bytes:
+def fits_bytes(spectrum: Spectrum, title: str) -> bytes:
+    """``spectrum`` as a FITS binary table with Spectrum DM utypes, UCDs and units.
+
+    One row per pixel (wavelength in Angstrom, flux, its error from the inverse
+    variance, a quality flag for pixels with no valid flux); the header carries the
+    observation's metadata (target, position, times, instrument) and ``title``.
+    """
     from astropy.io import fits
 
     from vo_service.archive.readers.common import sigma_from_ivar
@@ -187,7 +200,7 @@ def fits_bytes(spectrum, title: str) -> bytes:
     h["TITLE"] = title[:68]
     h["OBJECT"] = (meta.target_name or "")[:68]
     h["OBS_ID"] = meta.obs_id[:68]
-    if meta.ra is not None:
+    if meta.ra is not None and meta.dec is not None:  # (validated spectra have both)
         h["RA"] = (float(meta.ra), "[deg] ICRS right ascension")
         h["DEC"] = (float(meta.dec), "[deg] ICRS declination")
         h["RADESYS"] = "ICRS"

@@ -7,6 +7,7 @@ so a burst of downloads of the same spectra costs one query each.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ COLUMNS = (spectra.c.spectrum_id, spectra.c.obs_publisher_did, spectra.c.obs_id,
 
 @dataclass(frozen=True)
 class SpectrumRecord:
+    """What the download and DataLink endpoints need of a spectrum (one ``spectra`` row)."""
+
     spectrum_id: int
     obs_publisher_did: str
     obs_id: str
@@ -33,15 +36,28 @@ class SpectrumRecord:
     access_format: str
     access_estsize: int
     em_xel: int
-    ingested_at: object
+    ingested_at: dt.datetime
 
     @property
     def title(self) -> str:
+        """A human title: target (or observation id), instrument, observation id."""
         return " ".join(x for x in (self.target_name or self.obs_id, self.instrument_name,
                                     "spectrum", self.obs_id) if x)
 
 
 class SpectrumLookup:
+    """Spectra by publisher DID, read with ``engine``, cached for ``ttl`` seconds.
+
+    Parameters
+    ----------
+    engine
+        An engine of the read-only role.
+    ttl
+        Seconds a row (or the absence of one) is reused without asking the database.
+    size
+        Entries kept before the cache is emptied.
+    """
+
     def __init__(self, engine: sa.Engine, ttl: float = 30.0, size: int = 20_000) -> None:
         self.engine = engine
         self.ttl = ttl
@@ -82,4 +98,5 @@ class SpectrumLookup:
         return None
 
     def one(self, did: str) -> SpectrumRecord | None:
+        """The spectrum with publisher DID ``did``, or None when there is none."""
         return self.many([did]).get(did)

@@ -7,6 +7,7 @@ Errors are DataLink-style error documents (``UsageFault``, ``NotFoundFault``,
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -14,6 +15,7 @@ from fastapi.responses import FileResponse, Response
 
 from vo_service.archive.store import FileStore
 from vo_service.dali import DALIError
+from vo_service.db.database import Database
 from vo_service.getdata.convert import (
     FORMAT_ALIASES,
     NATIVE,
@@ -39,7 +41,7 @@ class GetData:
     previews: PreviewPool
 
 
-def install(app: FastAPI, database) -> None:
+def install(app: FastAPI, database: Database) -> None:
     """Mount ``/getdata``; :func:`stop` ends its preview workers."""
     settings = database.settings
     store = FileStore(settings.store_dir)
@@ -63,7 +65,7 @@ def _single(request: Request, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _is_gzip(path) -> bool:
+def _is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == GZIP_MAGIC
 
@@ -77,6 +79,7 @@ def _download_name(file_name: str, key: str, obs_id: str) -> str:
 
 @router.api_route("/getdata", methods=["GET", "HEAD"])
 async def getdata(request: Request) -> Response:
+    """One spectrum by publisher DID (``ID``), as stored or converted (``FORMAT``)."""
     state: GetData = request.app.state.getdata
     did = _single(request, "ID")
     if not did:

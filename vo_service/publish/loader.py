@@ -20,6 +20,7 @@ import io
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -42,6 +43,8 @@ class PublishError(RuntimeError):
 
 @dataclass
 class PublishResult:
+    """A published catalogue: its qualified name, rows loaded, whether it replaced one."""
+
     table: str
     rows: int
     replaced: bool
@@ -98,6 +101,16 @@ def _table_batches(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
 
 
 def source_batches(path: Path, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The declared ``columns`` of the data file at ``path``, as Arrow batches.
+
+    The format follows the file name: ``.csv`` (with a header line, optionally
+    gzipped), FITS or VOTable.
+
+    Raises
+    ------
+    PublishError
+        For an unknown format, or a file that lacks a declared column.
+    """
     suffix = "".join(path.suffixes).lower()
     if suffix.endswith((".csv", ".csv.gz")):
         return _csv_batches(path, columns)
@@ -127,6 +140,7 @@ def _with_healpix(batch: pa.RecordBatch, declaration: Declaration) -> pa.RecordB
     from astropy.coordinates import Latitude, Longitude
 
     pos = declaration.position
+    assert pos is not None  # called only for declarations with a position
     ra = pc.cast(batch.column(batch.schema.get_field_index(pos["ra"])), pa.float64())
     dec = pc.cast(batch.column(batch.schema.get_field_index(pos["dec"])), pa.float64())
     valid = np.asarray(pc.and_(pc.is_valid(ra), pc.is_valid(dec)).to_numpy(
@@ -142,7 +156,7 @@ def _with_healpix(batch: pa.RecordBatch, declaration: Declaration) -> pa.RecordB
 LOCK_WAIT_S = 60.0  # how long a replace or drop waits for running queries on the table
 
 
-def _drop_table(conn, name: str, qualified: str, lock_wait_s: float) -> None:
+def _drop_table(conn: sa.Connection, name: str, qualified: str, lock_wait_s: float) -> None:
     """DROP waits for every query reading the table (an async TAP job may run for an
     hour); past ``lock_wait_s`` the operator gets told so and nothing has changed."""
     conn.execute(sa.text(f"SET LOCAL lock_timeout = {max(1, int(lock_wait_s * 1000))}"))
@@ -182,7 +196,9 @@ def publish(engine: sa.Engine, declaration: Declaration, data: Path, *, reader_r
         if declaration.position:
             target += ", " + _quote(declaration.position["healpix"])
         rows = 0
-        raw = conn.connection.dbapi_connection
+        # psycopg2's own connection (untyped): SQLAlchemy's DBAPI protocol knows neither
+        # copy_expert nor cursors as context managers
+        raw: Any = conn.connection.dbapi_connection
         with raw.cursor() as cur:
             for batch in source_batches(data, columns):
                 if declaration.position:

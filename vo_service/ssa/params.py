@@ -13,6 +13,7 @@ import calendar
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vo_service.dali import DALIError, Params
@@ -34,10 +35,19 @@ FORMAT_MIMES = {
 }
 
 Range = tuple[float | None, float | None]
+# (text, "lo" or "hi") -> value: how the ends of a range are read
+Convert = Callable[[str, str], float]
 
 
 @dataclass
 class SSAQuery:
+    """A validated queryData request: constraints in ICRS degrees, metres and MJD.
+
+    Ranges are closed intervals with None for an open end; a list of ranges matches
+    what any of them matches. The ``teff`` ... ``model`` fields are latentvo's
+    extensions over the ML label predictions.
+    """
+
     pos: tuple[float, float] | None = None  # ICRS deg
     size: float | None = None  # diameter, deg
     band: list[Range] = field(default_factory=list)  # metres
@@ -75,12 +85,29 @@ def _number(text: str, name: str) -> float:
 
 
 def split_qualifier(text: str) -> tuple[str, str | None]:
+    """``"value;qualifier"`` -> ``("value", "qualifier")``; no (or an empty) qualifier: None."""
     body, _, qualifier = text.partition(";")
     return body, (qualifier.strip() or None) if qualifier else None
 
 
-def range_list(text: str, name: str, convert=None) -> list[Range]:
-    """``a/b,c/,/d,e`` -> [(a, b), (c, None), (None, d), (e, e)] (closed intervals)."""
+def range_list(text: str, name: str, convert: Convert | None = None) -> list[Range]:
+    """``a/b,c/,/d,e`` -> [(a, b), (c, None), (None, d), (e, e)] (closed intervals).
+
+    Parameters
+    ----------
+    text
+        The range list (without its qualifier).
+    name
+        The parameter's name, for the error messages.
+    convert
+        Reads one end: ``(text, "lo" or "hi") -> value``; by default a plain number.
+
+    Raises
+    ------
+    DALIError
+        For an empty list or item, a malformed value, or a range whose lower bound is
+        above its upper one.
+    """
     convert = convert or (lambda t, end: _number(t, name))
     out: list[Range] = []
     if not text.strip():
@@ -90,6 +117,8 @@ def range_list(text: str, name: str, convert=None) -> list[Range]:
         if not item:
             raise DALIError(f"{name}: empty item in range list {text!r}")
         parts = item.split("/")
+        lo: float | None
+        hi: float | None
         if len(parts) > 3:
             raise DALIError(f"{name}: {item!r} is not a value or a range lo/hi")
         if len(parts) == 1:
@@ -107,6 +136,13 @@ def range_list(text: str, name: str, convert=None) -> list[Range]:
 
 
 def parse_pos(text: str) -> tuple[float, float]:
+    """POS ``ra,dec[;frame]`` as ICRS (ra, dec) in degrees; FK5 and GALACTIC are converted.
+
+    Raises
+    ------
+    DALIError
+        For a malformed position, a declination outside -90..90 or an unknown frame.
+    """
     body, frame = split_qualifier(text.strip())
     parts = body.split(",")
     if len(parts) != 2:
@@ -199,6 +235,7 @@ def _formats(text: str) -> tuple[list[str], bool]:
             continue
         if value == "metadata":
             return [], True
+        rep: str | None
         if value in FORMAT_KEYWORDS:
             rep = FORMAT_KEYWORDS[value]
         elif "/" in value:  # a MIME type: offered or not, never an error
@@ -240,7 +277,7 @@ def _list(params: Params, name: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def _ranges(params: Params, name: str, convert=None) -> list[Range]:
+def _ranges(params: Params, name: str, convert: Convert | None = None) -> list[Range]:
     text = params.single(name)
     if text is None or not text.strip():
         return []

@@ -28,6 +28,7 @@ def install(app: FastAPI) -> None:
 
 @router.api_route("/ssa", methods=["GET", "POST"])
 async def ssa_endpoint(request: Request) -> Response:
+    """A queryData request (or FORMAT=METADATA): the SSA VOTable of matching spectra."""
     params = await read_params(request, max_body=1_000_000)
     body = await run_in_threadpool(document.respond, request.app.state.database.reader_engine,
                                    public_urls(request), params)
@@ -36,11 +37,13 @@ async def ssa_endpoint(request: Request) -> Response:
 
 @router.api_route("/ssa/capabilities", methods=["GET", "HEAD"])
 def capabilities(request: Request) -> Response:
+    """VOSI capabilities of SSA (HEAD too)."""
     return Response(ssa_capabilities(public_urls(request)), media_type="text/xml")
 
 
 @router.get("/ssa/availability")
 async def availability(request: Request) -> Response:
+    """VOSI availability of SSA: whether the spectra table can be read."""
     problem = await run_in_threadpool(vosi_availability.probe,
                                       request.app.state.database.reader_engine,
                                       "latentvo.spectra")

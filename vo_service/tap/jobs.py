@@ -10,10 +10,11 @@ result URLs from :class:`~vo_service.urls.PublicURLs`.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from xml.sax.saxutils import escape, quoteattr
 
 from vo_service.dali import DALIError, Params, iso_utc, parse_instant
-from vo_service.tap.uws import Job
+from vo_service.tap.uws import Job, JobRef
 from vo_service.urls import PublicURLs
 
 UWS = "http://www.ivoa.net/xml/UWS/v1.0"
@@ -87,7 +88,7 @@ def results_xml(urls: PublicURLs, job: Job) -> str:
     return XML_HEAD + f"<uws:results {NS}>{_results(urls, job)}</uws:results>\n"
 
 
-def job_list_xml(urls: PublicURLs, rows) -> str:
+def job_list_xml(urls: PublicURLs, rows: Iterable[JobRef]) -> str:
     """The ``uws:jobs`` list of the job rows ``JobStore.list`` returned."""
     refs = "".join(
         f'<uws:jobref id="{r.job_id}" xlink:href="{escape(urls.tap_job(r.job_id))}">'
@@ -105,7 +106,8 @@ def list_filters(params: Params) -> tuple[list[str], dt.datetime | None, int | N
     for phase in phases:
         if phase not in PHASES:
             raise DALIError(f"unknown PHASE {phase!r}")
-    after = parse_instant(params.single("AFTER")) if params.single("AFTER") else None
+    after_text = params.single("AFTER")
+    after = parse_instant(after_text) if after_text else None
     last = params.single("LAST")
     if last is None:
         return phases, after, None

@@ -16,6 +16,9 @@ or more than one dimension are decoded row by row (flattened, as ADBC did).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, Protocol
+
 import numpy as np
 import pyarrow as pa
 
@@ -27,13 +30,26 @@ _ELEMENTS = {700: ">f4", 701: ">f8", 21: ">i2", 23: ">i4", 20: ">i8"}
 _SENT_DATATYPES = ("float", "double", "short", "int", "long")
 
 
-def sent_columns(columns) -> list[int]:
+class ResultColumn(Protocol):
+    """What this module reads of a result column (``vo_service.adql.OutputColumn``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...  # the ADQL-level type (vo_service.adql.types)
+    @property
+    def datatype(self) -> str: ...
+    @property
+    def arraysize(self) -> str | None: ...
+
+
+def sent_columns(columns: Sequence[ResultColumn]) -> list[int]:
     """Indexes of the result columns worth fetching with ``array_send``."""
     return [i for i, c in enumerate(columns)
             if c.type == T.ARRAY and c.meta.datatype in _SENT_DATATYPES and c.meta.arraysize]
 
 
-def wrap(sql: str, columns, sent: list[int]) -> str:
+def wrap(sql: str, columns: Sequence[ResultColumn], sent: list[int]) -> str:
     """``sql`` with the ``sent`` columns replaced by their ``array_send`` bytes.
 
     An outer projection over the query (its output names are unique): ORDER BY,
@@ -93,7 +109,8 @@ def decode(array: pa.Array) -> pa.Array:
 
 def _decode_rows(array: pa.Array) -> pa.Array:
     """Row by row: cells with NULL elements, several dimensions or mixed types."""
-    rows, dtype = [], None
+    rows: list[list[Any] | None] = []
+    dtype: np.dtype[Any] | None = None
     for cell in array.to_pylist():
         if cell is None:
             rows.append(None)
@@ -105,7 +122,7 @@ def _decode_rows(array: pa.Array) -> pa.Array:
         element = np.dtype(_ELEMENTS.get(oid, ">f4"))
         dtype = element if dtype is None else dtype
         pos = 12 + 8 * ndim
-        values = []
+        values: list[Any] = []
         while pos < len(cell):
             length = int(np.frombuffer(cell, ">i4", count=1, offset=pos)[0])
             pos += 4

@@ -14,8 +14,8 @@ def root_page(urls: PublicURLs, tables: list[sa.Table]) -> str:
     """An HTML page naming the base URL, the endpoints and the published tables."""
     meta = service_meta()
     base = escape(urls.tap)
-    rows = "".join(f"<li><a href=\"{base}/tables/{escape(t.schema)}.{escape(t.name)}\">"
-                   f"{escape(t.schema)}.{escape(t.name)}</a>: "
+    rows = "".join(f"<li><a href=\"{base}/tables/{escape(f'{t.schema}.{t.name}')}\">"
+                   f"{escape(f'{t.schema}.{t.name}')}</a>: "
                    f"{escape(t.info['vo'].description)}</li>" for t in tables)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(meta.title)}: TAP</title></head>

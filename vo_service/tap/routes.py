@@ -20,6 +20,7 @@ import logging
 import time
 from email.utils import format_datetime
 
+import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import (
@@ -32,6 +33,7 @@ from fastapi.responses import (
 )
 
 from vo_service.dali import VOTABLE_MIME, DALIError, iso_utc
+from vo_service.db.database import Database
 from vo_service.formats.votable import error_document
 from vo_service.tap import examples, jobs, root, sync
 from vo_service.tap.query import TAPService
@@ -45,7 +47,7 @@ log = logging.getLogger("latentvo.tap")
 router = APIRouter()
 
 
-def install(app: FastAPI, database) -> None:
+def install(app: FastAPI, database: Database) -> None:
     """Create TAP's shared objects and mount its routes."""
     from schema.catalogues import PublishedTables
     from vo_service.tap.limits import load_limits
@@ -90,11 +92,13 @@ def stop(app: FastAPI) -> None:
 
 
 def _store(request: Request) -> JobStore:
-    return request.app.state.job_store
+    store: JobStore = request.app.state.job_store
+    return store
 
 
 def _manager(request: Request) -> JobManager:
-    return request.app.state.jobs
+    manager: JobManager = request.app.state.jobs
+    return manager
 
 
 def _xml(body: str) -> Response:
@@ -110,34 +114,39 @@ def _see(url: str) -> RedirectResponse:
 
 @router.get("/tap", response_class=HTMLResponse)
 async def tap_root(request: Request) -> str:
+    """The HTML page at the TAP base URL: endpoints and published tables."""
     tables = await run_in_threadpool(request.app.state.tap.published.tables)
     return root.root_page(public_urls(request), tables)
 
 
 @router.api_route("/tap/sync", methods=["GET", "POST"])
 async def tap_sync(request: Request) -> Response:
+    """A synchronous query: the whole result when it is small, else streamed."""
     tap: TAPService = request.app.state.tap
     params = await read_params(request, max_body=tap.limits.upload_bytes + 1_000_000)
     result = await run_in_threadpool(sync.run, tap, params, public_urls(request).base)
     if result.body is not None:
         return Response(result.body, media_type=result.media_type, headers=result.headers)
+    assert result.chunks is not None  # sync.run sets either the body or the chunks
     return StreamingResponse(sync.stream_in_thread(result.chunks), media_type=result.media_type,
                              headers=result.headers)
 
 
 @router.get("/tap/examples")
 def tap_examples() -> Response:
+    """The DALI examples document (``/tap/examples``)."""
     return Response(examples.document(), media_type="application/xhtml+xml")
 
 
 @router.api_route("/tap/capabilities", methods=["GET", "HEAD"])
 def capabilities(request: Request) -> Response:
+    """VOSI capabilities of TAP (HEAD too, for clients that probe it)."""
     body = tap_capabilities(public_urls(request), request.app.state.tap.limits)
     modified = format_datetime(request.app.state.started, usegmt=True)
     return Response(body, media_type="text/xml", headers={"Last-Modified": modified})
 
 
-def _availability(engine, jobs: JobManager) -> tuple[bool, str]:
+def _availability(engine: sa.Engine, jobs: JobManager) -> tuple[bool, str]:
     problem = vosi_availability.probe(engine, "tap_schema.tables")
     if problem:
         return False, problem
@@ -148,6 +157,7 @@ def _availability(engine, jobs: JobManager) -> tuple[bool, str]:
 
 @router.get("/tap/availability")
 async def availability(request: Request) -> Response:
+    """VOSI availability: the database answers, and whether the async workers run."""
     ok, note = await run_in_threadpool(
         _availability, request.app.state.database.reader_engine, _manager(request))
     return _xml(vosi_availability.availability_document(ok, note, request.app.state.started))
@@ -155,6 +165,7 @@ async def availability(request: Request) -> Response:
 
 @router.get("/tap/tables")
 async def tables(request: Request, detail: str | None = None) -> Response:
+    """VOSI tableset of every published table (``detail=min`` leaves the columns out)."""
     registry = request.app.state.tap.published
     published = await run_in_threadpool(registry.tables)
     return _xml(vosi_tables.tableset_xml(published, registry.descriptions(),
@@ -163,6 +174,7 @@ async def tables(request: Request, detail: str | None = None) -> Response:
 
 @router.get("/tap/tables/{name}")
 async def one_table(request: Request, name: str) -> Response:
+    """VOSI table document of one published table."""
     published = await run_in_threadpool(request.app.state.tap.published.tables)
     return _xml(vosi_tables.one_table_xml(published, name))
 
@@ -179,6 +191,7 @@ async def _get_job(request: Request, job_id: str) -> Job:
 
 @router.get("/tap/async")
 async def job_list(request: Request) -> Response:
+    """The UWS job list, filtered by PHASE, AFTER and LAST."""
     phases, after, last = jobs.list_filters(await read_params(request, max_body=0))
     rows = await run_in_threadpool(_store(request).list, phases, after, last)
     return _xml(jobs.job_list_xml(public_urls(request), rows))
@@ -186,6 +199,7 @@ async def job_list(request: Request) -> Response:
 
 @router.post("/tap/async")
 async def create_job(request: Request) -> Response:
+    """Create an async job (queued at once with PHASE=RUN); redirects to it."""
     store = _store(request)
     params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000)
     urls = public_urls(request)
@@ -200,6 +214,7 @@ async def create_job(request: Request) -> Response:
 
 @router.get("/tap/async/{job_id}")
 async def get_job(request: Request, job_id: str) -> Response:
+    """The job document; with WAIT, blocking until its phase changes (UWS 1.1)."""
     job = await _get_job(request, job_id)
     wait = request.query_params.get("WAIT") or request.query_params.get("wait")
     if wait is not None and job.phase in ("PENDING", "QUEUED", "EXECUTING"):
@@ -229,6 +244,7 @@ async def _wait(request: Request, job: Job, seconds: float) -> Job:
 
 @router.delete("/tap/async/{job_id}")
 async def delete_job(request: Request, job_id: str) -> Response:
+    """Abort and delete a job; redirects to the job list."""
     await _delete(request, job_id)
     return _see(f"{public_urls(request).tap}/async?LAST=20")
 
@@ -243,6 +259,7 @@ async def _delete(request: Request, job_id: str) -> None:
 
 @router.post("/tap/async/{job_id}")
 async def post_job(request: Request, job_id: str) -> Response:
+    """ACTION=DELETE on a job (the only action POST to a job accepts)."""
     params = await read_params(request, max_body=100_000)
     action = params.single("ACTION")
     if action is not None and action.strip().upper() == "DELETE":
@@ -259,6 +276,7 @@ async def post_job(request: Request, job_id: str) -> Response:
 
 @router.get("/tap/async/{job_id}/phase")
 async def get_phase(request: Request, job_id: str) -> Response:
+    """A job's phase as plain text."""
     phase = await run_in_threadpool(_store(request).phase, job_id)
     if phase is None:
         raise DALIError(f"no job {job_id}", 404)
@@ -267,6 +285,7 @@ async def get_phase(request: Request, job_id: str) -> Response:
 
 @router.post("/tap/async/{job_id}/phase")
 async def post_phase(request: Request, job_id: str) -> Response:
+    """PHASE=RUN queues a PENDING job, PHASE=ABORT aborts it."""
     params = await read_params(request, max_body=100_000)
     wanted = (params.single("PHASE") or "").strip().upper()
     store = _store(request)
@@ -285,11 +304,13 @@ async def post_phase(request: Request, job_id: str) -> Response:
 
 @router.get("/tap/async/{job_id}/executionduration")
 async def get_duration(request: Request, job_id: str) -> Response:
+    """A job's execution duration in seconds, as plain text."""
     return PlainTextResponse(str((await _get_job(request, job_id)).execution_duration))
 
 
 @router.post("/tap/async/{job_id}/executionduration")
 async def post_duration(request: Request, job_id: str) -> Response:
+    """Set a PENDING job's execution duration."""
     params = await read_params(request, max_body=100_000)
     await run_in_threadpool(_store(request).set_execution_duration, job_id,
                             params.single("EXECUTIONDURATION"))
@@ -298,11 +319,13 @@ async def post_duration(request: Request, job_id: str) -> Response:
 
 @router.get("/tap/async/{job_id}/destruction")
 async def get_destruction(request: Request, job_id: str) -> Response:
+    """A job's destruction time, ISO 8601 UTC."""
     return PlainTextResponse(iso_utc((await _get_job(request, job_id)).destruction))
 
 
 @router.post("/tap/async/{job_id}/destruction")
 async def post_destruction(request: Request, job_id: str) -> Response:
+    """Set a job's destruction time (at most the retention limit)."""
     params = await read_params(request, max_body=100_000)
     await run_in_threadpool(_store(request).set_destruction, job_id,
                             params.single("DESTRUCTION"))
@@ -312,12 +335,14 @@ async def post_destruction(request: Request, job_id: str) -> Response:
 @router.get("/tap/async/{job_id}/quote")
 @router.get("/tap/async/{job_id}/owner")
 async def get_empty(request: Request, job_id: str) -> Response:
+    """A job's quote and owner: always empty (no quotes, no authentication)."""
     await _get_job(request, job_id)
     return PlainTextResponse("")
 
 
 @router.get("/tap/async/{job_id}/error")
 async def get_error(request: Request, job_id: str) -> Response:
+    """The VOTable error document of a job that ended in ERROR or ABORTED."""
     job = await _get_job(request, job_id)
     if job.phase not in ("ERROR", "ABORTED") or not job.error_message:
         raise DALIError(f"job {job_id} has no error (phase {job.phase})", 404)
@@ -326,12 +351,14 @@ async def get_error(request: Request, job_id: str) -> Response:
 
 @router.get("/tap/async/{job_id}/parameters")
 async def get_parameters(request: Request, job_id: str) -> Response:
+    """The ``uws:parameters`` document of a job."""
     job = await _get_job(request, job_id)
     return _xml(jobs.parameters_xml(public_urls(request), job))
 
 
 @router.post("/tap/async/{job_id}/parameters")
 async def post_parameters(request: Request, job_id: str) -> Response:
+    """Change a PENDING job's parameters and inline uploads."""
     store = _store(request)
     params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000)
     await run_in_threadpool(store.set_parameters, job_id, params)
@@ -340,6 +367,7 @@ async def post_parameters(request: Request, job_id: str) -> Response:
 
 @router.get("/tap/async/{job_id}/parameters/{name}")
 async def get_upload(request: Request, job_id: str, name: str) -> Response:
+    """The content of one inline upload of a job (byReference parameters)."""
     content = await run_in_threadpool(_store(request).upload_content, job_id, name)
     if content is None:
         raise DALIError(f"job {job_id} has no inline parameter {name}", 404)
@@ -348,12 +376,14 @@ async def get_upload(request: Request, job_id: str, name: str) -> Response:
 
 @router.get("/tap/async/{job_id}/results")
 async def get_results(request: Request, job_id: str) -> Response:
+    """The ``uws:results`` document of a job."""
     job = await _get_job(request, job_id)
     return _xml(jobs.results_xml(public_urls(request), job))
 
 
 @router.get("/tap/async/{job_id}/results/result")
 async def get_result(request: Request, job_id: str) -> Response:
+    """The result file of a COMPLETED job."""
     job = await _get_job(request, job_id)
     path = _store(request).result_dir / job.job_id / "result"
     if job.phase != "COMPLETED" or not path.exists():

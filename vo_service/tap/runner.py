@@ -28,13 +28,17 @@ from __future__ import annotations
 import queue
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from sqlalchemy.engine import make_url
 
 from vo_service.db.database import Database
+
+if TYPE_CHECKING:
+    from adbc_driver_manager.dbapi import Connection, Cursor
 
 BATCH_BYTES = 4 << 20  # ADBC batch size hint: ~4 MB of Arrow data per batch
 PREFETCH = 2  # batches read ahead of the writer
@@ -53,7 +57,8 @@ class QueryFailed(Exception):
         self.sqlstate = sqlstate
 
 
-def _clean_message(exc: Exception) -> tuple[str, str | None]:
+def _clean_message(exc: BaseException) -> tuple[str, str | None]:
+    """The server's message of ``exc`` without ADBC's wrapping, and its SQLSTATE if known."""
     text = str(exc)
     state = getattr(exc, "sqlstate", None)
     if not state:  # errors raised while streaming come as Arrow errors with the text only
@@ -68,7 +73,23 @@ def _clean_message(exc: Exception) -> tuple[str, str | None]:
     return text or str(exc), state
 
 
-def failure(exc: Exception, timeout_s: float | None = None) -> QueryFailed:
+def failure(exc: BaseException, timeout_s: float | None = None) -> QueryFailed:
+    """The :class:`QueryFailed` that reports ``exc`` to the client.
+
+    Parameters
+    ----------
+    exc
+        What ADBC (or Arrow, while streaming) raised.
+    timeout_s
+        The statement timeout the query ran under, named in the message when the
+        query was cancelled for running too long.
+
+    Returns
+    -------
+    QueryFailed
+        With ``timeout`` or ``cancelled`` set when PostgreSQL cancelled the statement
+        (SQLSTATE 57014), and a message without the driver's decoration.
+    """
     message, state = _clean_message(exc)
     if state is None and "canceling statement due to" in message:
         state = "57014"
@@ -83,6 +104,8 @@ def failure(exc: Exception, timeout_s: float | None = None) -> QueryFailed:
 
 @dataclass
 class UploadTable:
+    """A ``TAP_UPLOAD`` table, loaded into a temporary table before the query runs."""
+
     sql_name: str  # name of the temporary table
     data: pa.Table  # columns named as the client named them
 
@@ -92,7 +115,7 @@ class QueryRunner:
 
     def __init__(self, database: Database, size: int = 8) -> None:
         self.database = database
-        self._pool: queue.LifoQueue = queue.LifoQueue()
+        self._pool: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._size = size
         self._lock = threading.Lock()
         self._uri, self._role = self._target()
@@ -103,23 +126,25 @@ class QueryRunner:
         uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
         return uri, (None if reader else self.database.settings.reader_role)
 
-    def _connect(self):
+    def _connect(self) -> Connection:
         import adbc_driver_postgresql.dbapi as adbc
 
-        conn = adbc.connect(self._uri)
+        conn: Connection = adbc.connect(self._uri)
         if self._role:
             with conn.cursor() as cur:
                 cur.execute(f'SET ROLE "{self._role}"')
             conn.commit()
         return conn
 
-    def acquire(self):
+    def acquire(self) -> Connection:
+        """A pooled connection of the reader role, or a new one when none is idle."""
         try:
             return self._pool.get_nowait()
         except queue.Empty:
             return self._connect()
 
-    def release(self, conn, *, broken: bool = False) -> None:
+    def release(self, conn: Connection, *, broken: bool = False) -> None:
+        """Give ``conn`` back to the pool; close it when ``broken`` or the pool is full."""
         if broken:
             try:
                 conn.close()
@@ -132,6 +157,7 @@ class QueryRunner:
             conn.close()
 
     def close(self) -> None:
+        """Close every idle connection (at shutdown)."""
         while True:
             try:
                 self._pool.get_nowait().close()
@@ -140,7 +166,7 @@ class QueryRunner:
             except Exception:  # noqa: BLE001
                 continue
 
-    def execute(self, sql: str, setup: list[str], uploads: list[UploadTable] = (),
+    def execute(self, sql: str, setup: list[str], uploads: Sequence[UploadTable] = (),
                 timeout_s: float | None = None,
                 on_start: Callable[[Execution], None] | None = None) -> Execution:
         """Start ``sql``; the returned :class:`Execution` yields its batches.
@@ -164,12 +190,12 @@ class QueryRunner:
 class Execution:
     """One running query: iterate :meth:`batches`, then :meth:`close` (always)."""
 
-    def __init__(self, runner: QueryRunner, conn, timeout_s: float | None) -> None:
+    def __init__(self, runner: QueryRunner, conn: Connection, timeout_s: float | None) -> None:
         self.runner = runner
         self.conn = conn
         self.timeout_s = timeout_s
-        self.cursor = None
-        self.reader = None
+        self.cursor: Cursor | None = None
+        self.reader: pa.RecordBatchReader | None = None
         self.schema: pa.Schema | None = None
         self._broken = False
         self._closed = False
@@ -178,26 +204,33 @@ class Execution:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def start(self, sql: str, setup: list[str], uploads: list[UploadTable]) -> None:
+    def start(self, sql: str, setup: list[str], uploads: Sequence[UploadTable]) -> None:
+        """Load ``uploads``, run the ``setup`` statements, send ``sql``.
+
+        Raises
+        ------
+        QueryFailed
+            When any of it fails, or the execution was cancelled before ``sql`` was sent.
+        """
         try:
-            self.cursor = self.conn.cursor()
-            self.cursor.adbc_statement.set_options(
+            self.cursor = cursor = self.conn.cursor()
+            cursor.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
             for upload in uploads:
                 self._had_uploads = True
-                self.cursor.adbc_ingest(upload.sql_name, upload.data, mode="create",
-                                        temporary=True)
+                cursor.adbc_ingest(upload.sql_name, upload.data, mode="create",
+                                   temporary=True)
             for statement in setup:
-                self.cursor.execute(statement)
+                cursor.execute(statement)
             if self.cancelled:  # cancelled before the query was sent
                 raise QueryFailed("query was cancelled", cancelled=True)
-            self.cursor.execute(sql)
-            self.reader = self.cursor.fetch_record_batch()
+            cursor.execute(sql)
+            self.reader = cursor.fetch_record_batch()
             self.schema = self.reader.schema
         except Exception as exc:  # noqa: BLE001
             raise self._failure(exc) from None
 
-    def _failure(self, exc: Exception) -> QueryFailed:
+    def _failure(self, exc: BaseException) -> QueryFailed:
         self._broken = not _is_server_error(exc)
         if isinstance(exc, QueryFailed):
             return exc
@@ -217,8 +250,11 @@ class Execution:
         caller's encoding of the previous batch; at most ``PREFETCH`` batches wait in
         between, so memory stays bounded.
         """
+        reader = self.reader
+        if reader is None:
+            raise RuntimeError("Execution.batches() before start()")
         try:
-            first = self.reader.read_next_batch()
+            first = reader.read_next_batch()
         except StopIteration:
             return
         except Exception as exc:  # noqa: BLE001
@@ -226,20 +262,20 @@ class Execution:
         yield first
         if first.nbytes < SMALL_BATCH:
             try:
-                yield from self.reader
+                yield from reader
             except Exception as exc:  # noqa: BLE001
                 raise self._failure(exc) from None
             return
-        yield from self._read_ahead()
+        yield from self._read_ahead(reader)
 
-    def _read_ahead(self) -> Iterator[pa.RecordBatch]:
+    def _read_ahead(self, source: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         done = object()
-        slots: queue.Queue = queue.Queue(maxsize=PREFETCH)
+        slots: queue.Queue[object] = queue.Queue(maxsize=PREFETCH)  # batches, done, errors
         stop = self._stop
 
         def read() -> None:
             try:
-                for batch in self.reader:
+                for batch in source:
                     while not stop.is_set():
                         try:
                             slots.put(batch, timeout=0.2)
@@ -288,6 +324,10 @@ class Execution:
             pass
 
     def close(self) -> None:
+        """Stop reading, roll back, drop the temporary tables, hand the connection back.
+
+        Idempotent; a connection that failed on the way is closed instead of pooled.
+        """
         if self._closed:
             return
         self._closed = True
@@ -311,7 +351,7 @@ class Execution:
         self.runner.release(self.conn, broken=broken)
 
 
-def _is_server_error(exc: Exception) -> bool:
+def _is_server_error(exc: BaseException) -> bool:
     """Errors the server reported (the connection is still usable)."""
     if isinstance(exc, QueryFailed):
         state = exc.sqlstate

@@ -29,10 +29,9 @@ def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[b
     overlaps encoding with sending.
     """
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue = asyncio.Queue()
+    queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()  # None: the end
     room = threading.Semaphore(ahead)
     stop = threading.Event()
-    end = object()
 
     def produce() -> None:
         try:
@@ -43,7 +42,7 @@ def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[b
                 if stop.is_set():
                     return
                 loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            loop.call_soon_threadsafe(queue.put_nowait, end)
+            loop.call_soon_threadsafe(queue.put_nowait, None)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the response task
             loop.call_soon_threadsafe(queue.put_nowait, exc)
         finally:
@@ -57,7 +56,7 @@ def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[b
         try:
             while True:
                 item = await queue.get()
-                if item is end:
+                if item is None:
                     return
                 if isinstance(item, BaseException):
                     raise item
@@ -71,6 +70,7 @@ def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[b
 
 
 def _status_for(exc: QueryFailed) -> int:
+    """The HTTP status of a query that failed before its first byte: 400 for its own fault."""
     if exc.timeout or exc.cancelled:
         return 400
     state = exc.sqlstate or ""

@@ -21,6 +21,7 @@ import io
 import re
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -30,20 +31,29 @@ from vo_service.dali import DALIError, Params
 from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import UploadTable
 
+if TYPE_CHECKING:
+    from astropy.io.votable.tree import Field
+
+    from vo_service.adql.catalog import CatalogColumn
+
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 SCHEMES = ("param", "http", "https")
 
 
 @dataclass
 class Upload:
+    """One ``name,URI`` pair of the UPLOAD parameter."""
+
     name: str
     uri: str
 
 
 @dataclass
 class ParsedUpload:
+    """An upload read: its columns for the ADQL catalog, its rows for the runner."""
+
     name: str
-    columns: list  # vo_service.adql.catalog.CatalogColumn
+    columns: list[CatalogColumn]
     table: UploadTable
 
 
@@ -75,7 +85,26 @@ def upload_specs(params: Params) -> list[Upload]:
 
 
 def fetch(upload: Upload, params: Params, limits: TAPLimits, budget: list[int]) -> bytes:
-    """The bytes of one upload; ``budget`` holds the bytes still allowed."""
+    """The bytes of one upload: a multipart part of the request, or a download.
+
+    Parameters
+    ----------
+    upload
+        The upload to read.
+    params
+        The request's parameters, whose files hold the inline uploads.
+    limits
+        The service's limits (download timeout, total upload size).
+    budget
+        A one-element list with the bytes the request's uploads may still take;
+        reduced by this upload's size.
+
+    Raises
+    ------
+    DALIError
+        When the part is missing, the download fails, or the uploads are too large
+        (413).
+    """
     if upload.uri.lower().startswith("param:"):
         part = upload.uri[len("param:"):]
         data = params.file(part)
@@ -98,8 +127,10 @@ def _download(upload: Upload, limits: TAPLimits, allowed: int) -> bytes:
     import httpx
 
     try:
-        with httpx.stream("GET", upload.uri, timeout=limits.upload_fetch_timeout,
-                          follow_redirects=True, max_redirects=5) as response:
+        # (httpx.stream() takes no max_redirects: that is a setting of the Client)
+        with (httpx.Client(timeout=limits.upload_fetch_timeout,
+                           follow_redirects=True, max_redirects=5) as client,
+              client.stream("GET", upload.uri) as response):
             if response.url.scheme not in ("http", "https"):
                 raise DALIError(f"upload {upload.name}: redirected to a non-http URL")
             if response.status_code != 200:
@@ -125,7 +156,7 @@ _SCALAR = {"boolean": pa.bool_(), "bit": pa.bool_(), "unsignedByte": pa.int16(),
            "double": pa.float64()}
 
 
-def _arrow_column(column, field, n: int) -> pa.Array:
+def _arrow_column(column: np.ma.MaskedArray[Any, Any], field: Field, n: int) -> pa.Array:
     datatype = field.datatype
     xtype = (field.xtype or "").lower()
     data = np.ma.asarray(column)
@@ -149,7 +180,7 @@ def _arrow_column(column, field, n: int) -> pa.Array:
     if scalar is None:
         raise DALIError(f"uploaded column {field.name}: datatype {datatype} is not supported")
     if data.ndim > 1 or field.arraysize not in (None, "", "1"):
-        rows = []
+        rows: list[list[Any] | None] = []
         for i in range(n):
             cell = column[i]
             if np.ma.is_masked(cell) and np.ma.getmaskarray(cell).all():
@@ -168,8 +199,16 @@ def _arrow_column(column, field, n: int) -> pa.Array:
     return pa.array(values, type=scalar, mask=mask if mask.any() else None)
 
 
-def parse_votable(name: str, data: bytes, limits: TAPLimits):
-    """(catalog columns, Arrow table) of the first table of a VOTable document."""
+def parse_votable(name: str, data: bytes,
+                  limits: TAPLimits) -> tuple[list[CatalogColumn], pa.Table]:
+    """(catalog columns, Arrow table) of the first table of a VOTable document.
+
+    Raises
+    ------
+    DALIError
+        When the document is not a readable VOTable, holds no table, has more rows
+        than the limit (413) or columns this service cannot load.
+    """
     from astropy.io.votable import parse
     from astropy.io.votable.exceptions import VOWarning
 
@@ -211,6 +250,14 @@ def parse_votable(name: str, data: bytes, limits: TAPLimits):
 
 
 def load_uploads(params: Params, limits: TAPLimits) -> list[ParsedUpload]:
+    """Read and parse every table of the request's UPLOAD parameter.
+
+    Raises
+    ------
+    DALIError
+        For a malformed UPLOAD value, too many or too large tables, or a table that
+        cannot be read.
+    """
     specs = upload_specs(params)
     if len(specs) > limits.upload_tables:
         raise DALIError(f"at most {limits.upload_tables} tables may be uploaded with a query")

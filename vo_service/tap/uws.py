@@ -27,6 +27,7 @@ Expired jobs (past their destruction time) are deleted with their files.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import logging
 import os
@@ -37,6 +38,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -45,6 +47,9 @@ from vo_service.dali import DALIError, Params, now_utc
 from vo_service.obscore import access_url_setup
 from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import Execution, QueryFailed
+
+if TYPE_CHECKING:
+    from vo_service.tap.query import Running, TAPService
 
 log = logging.getLogger("latentvo.uws")
 
@@ -56,6 +61,12 @@ CONTROL = {"PHASE", "DESTRUCTION", "EXECUTIONDURATION", "ACTION", "RUNID", "QUOT
 
 @dataclass
 class Job:
+    """One UWS job as stored: its phase, times, parameters, outcome and upload names.
+
+    ``parameters`` holds the query's parameters (not the UWS control parameters),
+    ``uploads`` the names of its inline uploads, whose content stays in the database.
+    """
+
     job_id: str
     run_id: str | None
     owner_id: str | None
@@ -76,13 +87,24 @@ class Job:
     public_base_url: str | None = None  # its query's ivoa.obscore.access_url base
 
     @classmethod
-    def from_row(cls, row, uploads: list[str]) -> Job:
+    def from_row(cls, row: sa.Row[Any], uploads: list[str]) -> Job:
+        """The job of a ``uws_jobs`` row and the names of its inline uploads."""
         return cls(**{k: row._mapping[k] for k in (
             "job_id", "run_id", "owner_id", "phase", "creation_time", "start_time",
             "end_time", "execution_duration", "destruction", "parameters", "error_type",
             "error_message", "result_mime", "result_size", "result_rows", "overflow",
             "public_base_url")},
             uploads=uploads)
+
+
+class JobRef(NamedTuple):
+    """One entry of the job list: what ``uws:jobref`` shows of a job."""
+
+    job_id: str
+    phase: str
+    run_id: str | None
+    owner_id: str | None
+    creation_time: dt.datetime
 
 
 def _worker_identity() -> str:
@@ -111,6 +133,30 @@ class JobStore:
 
     def create(self, params: Params, *, run: bool = False,
                public_base_url: str | None = None) -> Job:
+        """Store a new job with the parameters and inline uploads of ``params``.
+
+        Parameters
+        ----------
+        params
+            The request's parameters: query parameters are kept, UWS control
+            parameters (``PHASE``, ``RUNID``, ``EXECUTIONDURATION``, ``DESTRUCTION``)
+            set the job's fields, multipart files become inline uploads.
+        run
+            Queue the job at once (``PHASE=RUN`` does the same).
+        public_base_url
+            The public base URL of the creating request, for the query's
+            ``ivoa.obscore.access_url``.
+
+        Returns
+        -------
+        Job
+            The stored job, PENDING or QUEUED.
+
+        Raises
+        ------
+        DALIError
+            For an invalid control parameter.
+        """
         job_id = secrets.token_urlsafe(12).replace("-", "x").replace("_", "y")
         now = now_utc()
         duration = self.limits.async_duration_default
@@ -126,8 +172,9 @@ class JobStore:
             destruction = self._destruction(params.single("DESTRUCTION"), now)
         run_id = params.single("RUNID")
         phase = "PENDING"
-        if params.single("PHASE") is not None:
-            wanted = params.single("PHASE").strip().upper()
+        phase_param = params.single("PHASE")
+        if phase_param is not None:
+            wanted = phase_param.strip().upper()
             if wanted == "RUN":
                 phase = "QUEUED"
             elif wanted != "PENDING":
@@ -143,9 +190,12 @@ class JobStore:
             for name, content in params.files.items():
                 conn.execute(uws_job_uploads.insert().values(job_id=job_id, name=name,
                                                              content=content))
-        return self.get(job_id)
+        job = self.get(job_id)
+        assert job is not None  # inserted just above
+        return job
 
     def get(self, job_id: str) -> Job | None:
+        """The job ``job_id``, or None when it does not exist (any more)."""
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(uws_jobs).where(uws_jobs.c.job_id == job_id)).first()
             if row is None:
@@ -155,20 +205,36 @@ class JobStore:
         return Job.from_row(row, uploads)
 
     def phase(self, job_id: str) -> str | None:
+        """The phase of job ``job_id``, or None when it does not exist."""
         with self.engine.connect() as conn:
             return conn.scalar(sa.select(uws_jobs.c.phase).where(uws_jobs.c.job_id == job_id))
 
     def upload_content(self, job_id: str, name: str) -> bytes | None:
+        """The content of the inline upload ``name`` of a job, or None."""
         with self.engine.connect() as conn:
             return conn.scalar(sa.select(uws_job_uploads.c.content).where(
                 uws_job_uploads.c.job_id == job_id, uws_job_uploads.c.name == name))
 
     def uploads(self, job_id: str) -> dict[str, bytes]:
+        """Every inline upload of a job, by name."""
         with self.engine.connect() as conn:
             return {r.name: bytes(r.content) for r in conn.execute(
                 sa.select(uws_job_uploads).where(uws_job_uploads.c.job_id == job_id))}
 
-    def list(self, phases: list[str], after: dt.datetime | None, last: int | None) -> list:
+    def list(self, phases: list[str], after: dt.datetime | None,
+             last: int | None) -> builtins.list[JobRef]:
+        """The job list with UWS 1.1's filters.
+
+        Parameters
+        ----------
+        phases
+            Only jobs in these phases; when empty, every job except ARCHIVED ones.
+        after
+            Only jobs created after this instant.
+        last
+            Only the ``last`` most recently created jobs (newest first); otherwise
+            all, oldest first.
+        """
         query = sa.select(uws_jobs.c.job_id, uws_jobs.c.phase, uws_jobs.c.run_id,
                           uws_jobs.c.owner_id, uws_jobs.c.creation_time)
         if phases:
@@ -182,7 +248,7 @@ class JobStore:
         else:
             query = query.order_by(uws_jobs.c.creation_time)
         with self.engine.connect() as conn:
-            return list(conn.execute(query))
+            return [JobRef(*row) for row in conn.execute(query)]
 
     # -- changes by the client ------------------------------------------------------
 
@@ -204,7 +270,7 @@ class JobStore:
         latest = created + dt.timedelta(seconds=self.limits.retention_hard)
         return min(value, latest)
 
-    def _update_pending(self, job_id: str, **values) -> None:
+    def _update_pending(self, job_id: str, **values: object) -> None:
         with self.engine.begin() as conn:
             row = conn.execute(sa.select(uws_jobs.c.phase).where(
                 uws_jobs.c.job_id == job_id).with_for_update()).first()
@@ -216,11 +282,19 @@ class JobStore:
             conn.execute(uws_jobs.update().where(uws_jobs.c.job_id == job_id).values(**values))
 
     def set_parameters(self, job_id: str, params: Params) -> None:
+        """Change a PENDING job's parameters (UWS control parameters included).
+
+        Raises
+        ------
+        DALIError
+            404 when there is no such job, 403 when it is no longer PENDING, 400 for an
+            invalid value.
+        """
         job = self.get(job_id)
         if job is None:
             raise DALIError(f"no job {job_id}", 404)
         merged = dict(job.parameters)
-        values = {}
+        values: dict[str, object] = {}
         for name, vals in params.values.items():
             if name == "RUNID":
                 values["run_id"] = vals[-1][:64]
@@ -241,9 +315,11 @@ class JobStore:
                                                                  content=content))
 
     def set_execution_duration(self, job_id: str, text: str | None) -> None:
+        """Set a PENDING job's EXECUTIONDURATION (0 or too long: the hard limit)."""
         self._update_pending(job_id, execution_duration=self._duration(text))
 
     def set_destruction(self, job_id: str, text: str | None) -> None:
+        """Set a job's destruction time, at most the retention limit after its creation."""
         job = self.get(job_id)
         if job is None:
             raise DALIError(f"no job {job_id}", 404)
@@ -257,24 +333,29 @@ class JobStore:
                                 phase="QUEUED")
 
     def abort(self, job_id: str) -> str:
+        """Any phase but a final one -> ABORTED; returns the job's phase after."""
         return self._transition(job_id, uws_jobs.c.phase.notin_(FINAL), phase="ABORTED",
                                 end_time=sa.func.now(), error_type="fatal",
                                 error_message="aborted at the client's request")
 
-    def _transition(self, job_id: str, allowed, **values) -> str:
+    def _transition(self, job_id: str, allowed: sa.ColumnElement[bool],
+                    **values: object) -> str:
         """Apply ``values`` if the job's phase is ``allowed``; return its phase after."""
         with self.engine.begin() as conn:
             row = conn.execute(sa.update(uws_jobs).where(
                 uws_jobs.c.job_id == job_id, allowed).values(**values).returning(
                 uws_jobs.c.phase)).first()
             if row is not None:
-                return row.phase
-            phase = conn.scalar(sa.select(uws_jobs.c.phase).where(uws_jobs.c.job_id == job_id))
+                after: str = row.phase
+                return after
+            phase: str | None = conn.scalar(
+                sa.select(uws_jobs.c.phase).where(uws_jobs.c.job_id == job_id))
         if phase is None:
             raise DALIError(f"no job {job_id}", 404)
         return phase
 
     def delete(self, job_id: str) -> bool:
+        """Delete a job with its uploads and result files; False when there was none."""
         with self.engine.begin() as conn:
             deleted = conn.execute(uws_jobs.delete().where(uws_jobs.c.job_id == job_id)).rowcount
         shutil.rmtree(self.result_dir / job_id, ignore_errors=True)
@@ -283,6 +364,7 @@ class JobStore:
     # -- workers --------------------------------------------------------------------
 
     def claim(self, worker: str) -> Job | None:
+        """Take the oldest QUEUED job for ``worker`` (now EXECUTING), or None."""
         with self.engine.begin() as conn:
             job_id = conn.scalar(sa.select(uws_jobs.c.job_id).where(
                 uws_jobs.c.phase == "QUEUED").order_by(uws_jobs.c.creation_time).limit(1)
@@ -295,7 +377,7 @@ class JobStore:
                 error_type=None, error_message=None))
         return self.get(job_id)
 
-    def heartbeat(self, job_ids: list[str], worker: str) -> list[str]:
+    def heartbeat(self, job_ids: builtins.list[str], worker: str) -> builtins.list[str]:
         """Refresh the heartbeat; returns the jobs that are no longer EXECUTING (aborted)."""
         if not job_ids:
             return []
@@ -308,7 +390,7 @@ class JobStore:
             still = {r.job_id for r in rows if r.phase == "EXECUTING"}
         return [j for j in job_ids if j not in still]
 
-    def finish(self, job_id: str, worker: str, **values) -> bool:
+    def finish(self, job_id: str, worker: str, **values: object) -> bool:
         """Record the outcome if the job is still EXECUTING for this worker."""
         with self.engine.begin() as conn:
             updated = conn.execute(uws_jobs.update().where(
@@ -347,6 +429,7 @@ class JobStore:
         return touched
 
     def expire(self) -> int:
+        """Delete jobs past their destruction time, with their files; returns how many."""
         with self.engine.begin() as conn:
             ids = list(conn.execute(uws_jobs.delete().where(
                 uws_jobs.c.destruction < sa.func.now()).returning(uws_jobs.c.job_id)).scalars())
@@ -358,9 +441,9 @@ class JobStore:
 class JobManager:
     """The worker threads of one web process, plus recovery and cleanup."""
 
-    def __init__(self, store: JobStore, tap) -> None:
+    def __init__(self, store: JobStore, tap: TAPService) -> None:
         self.store = store
-        self.tap = tap  # vo_service.tap.query.TAPService
+        self.tap = tap
         self.limits = store.limits
         self.worker = _worker_identity()
         self._wake = threading.Condition()
@@ -371,6 +454,7 @@ class JobManager:
         self.running = False
 
     def start(self) -> None:
+        """Recover and expire jobs, then start the workers and the housekeeping thread."""
         try:
             self.store.recover(startup=True)
             self.store.expire()
@@ -386,6 +470,7 @@ class JobManager:
         self.running = True
 
     def stop(self) -> None:
+        """Cancel the running queries and stop the threads (at shutdown)."""
         self._stop.set()
         with self._wake:
             self._wake.notify_all()
@@ -397,10 +482,12 @@ class JobManager:
         self.running = False
 
     def wake(self) -> None:
+        """Tell an idle worker that a job was queued."""
         with self._wake:
             self._wake.notify()
 
     def cancel(self, job_id: str) -> None:
+        """Cancel the query of job ``job_id`` if it runs in this process."""
         with self._lock:
             execution = self._running.get(job_id)
         if execution is not None:
@@ -441,7 +528,7 @@ class JobManager:
         from vo_service.tap.query import validate
 
         target_dir = self.store.result_dir / job.job_id
-        running = None
+        running: Running | None = None
         try:
             params = Params(list(job.parameters.items()),
                             self.store.uploads(job.job_id) if job.uploads else {})

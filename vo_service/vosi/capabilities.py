@@ -11,6 +11,7 @@ the output formats from ``vo_service.formats``, the limits from
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 from xml.sax.saxutils import escape
 
 from vo_service import obscore
@@ -26,6 +27,25 @@ TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
 CUSTOM_FEATURES = "ivo://latentvo.example/std/adql-features"
 _UNKNOWN_TO_TAPREGEXT_1_0 = {f"{TAPREGEXT}#features-adql-conditional": CUSTOM_FEATURES
                              + "#conditional"}
+
+
+class DeclaredLimits(Protocol):
+    """The TAP limits that the capabilities declare (TAPRegExt), as the service enforces them."""
+
+    @property
+    def retention_default(self) -> int: ...
+    @property
+    def retention_hard(self) -> int: ...
+    @property
+    def async_duration_default(self) -> int: ...
+    @property
+    def async_duration_hard(self) -> int: ...
+    @property
+    def maxrec_default(self) -> int: ...
+    @property
+    def maxrec_hard(self) -> int: ...
+    @property
+    def upload_bytes(self) -> int: ...
 
 
 def _language() -> str:
@@ -93,7 +113,7 @@ def capabilities_document(base: str, protocol: str, others: Iterable[str] = (),
         + "</vosi:capabilities>\n")
 
 
-def tap_capabilities(urls: PublicURLs, limits) -> str:
+def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
     """The TAP service's capabilities: TAPRegExt, VOSI, tables and examples."""
     base = escape(urls.tap)
     tap = (

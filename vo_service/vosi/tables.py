@@ -10,6 +10,8 @@ same list of declared tables that TAP_SCHEMA is generated from
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 from schema.tap_schema import adql_name
@@ -19,7 +21,7 @@ from vo_service.vosi.xml import VS, XSI, element
 VOSI_TABLES = "http://www.ivoa.net/xml/VOSITables/v1.0"
 
 
-def _column(column: sa.Column) -> str:
+def _column(column: sa.Column[Any]) -> str:
     vo = column.info["vo"]
     attrs = f' arraysize="{vo.arraysize}"' if vo.arraysize else ""
     if vo.xtype:
@@ -41,7 +43,7 @@ def _column(column: sa.Column) -> str:
 
 def _foreign_keys(table: sa.Table, names: set[str]) -> str:
     parts = []
-    for fk in sorted(table.foreign_key_constraints, key=lambda c: c.column_keys):
+    for fk in sorted(table.foreign_key_constraints, key=lambda c: tuple(c.column_keys)):
         target = fk.referred_table
         target_name = f"{target.schema}.{target.name}"
         if target_name not in names:
@@ -55,6 +57,20 @@ def _foreign_keys(table: sa.Table, names: set[str]) -> str:
 
 def table_xml(table: sa.Table, names: set[str], *, detail: bool = True, root: bool = False
               ) -> str:
+    """The ``table`` element of ``table`` (``vosi:table`` with namespaces when ``root``).
+
+    Parameters
+    ----------
+    table
+        A published table (its ``info["vo"]`` holds the VO metadata).
+    names
+        The qualified names of every published table: foreign keys to other tables
+        are left out.
+    detail
+        Include the columns and foreign keys.
+    root
+        Write the root element of a VOSI 1.1 table document.
+    """
     vo = table.info["vo"]
     kind = "view" if vo.table_type == "view" else "table"
     tag = "vosi:table" if root else "table"
@@ -70,10 +86,15 @@ def table_xml(table: sa.Table, names: set[str], *, detail: bool = True, root: bo
 
 def tableset_xml(tables: list[sa.Table], descriptions: dict[str, str], *,
                  detail: bool = True) -> str:
+    """The ``vosi:tableset`` document: schemas (TAP_SCHEMA last) and their tables.
+
+    ``descriptions`` are the schemas' descriptions by name; ``detail=False``
+    (``detail=min``) leaves the columns out.
+    """
     names = {f"{t.schema}.{t.name}" for t in tables}
     schemas: dict[str, list[sa.Table]] = {}
     for table in tables:
-        schemas.setdefault(table.schema, []).append(table)
+        schemas.setdefault(table.schema or "", []).append(table)
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n',
              f'<vosi:tableset xmlns:vosi="{VOSI_TABLES}" xmlns:vs="{VS}" xmlns:xsi="{XSI}">']
     order = sorted(schemas, key=lambda s: (s == "tap_schema",
