@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from schema.tables import AUTOENCODER, MODEL_RANK
 from schema.vo import ColumnMeta
 from vo_service.archive.store import FileStore
+from vo_service.db.database import Database
 from vo_service.formats.fields import Field
 from vo_service.getdata.convert import REPRESENTATIONS, Converter
 from vo_service.getdata.lookup import SpectrumLookup
@@ -70,7 +71,7 @@ NAMES = [f.name for f in FIELDS]
 class DataLink:
     """What the DataLink endpoints read: the database, spectra by DID, files, conversions."""
 
-    database: object
+    database: Database
     lookup: SpectrumLookup
     store: FileStore
     converter: Converter
