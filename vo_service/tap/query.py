@@ -95,6 +95,9 @@ class Prepared:
     fields: list[Field]
     uploads: list[ParsedUpload]
     sent: list[int] = field(default_factory=list)  # columns fetched as array_send bytes
+    # statements to run before the query besides the translation's own (timeout, index
+    # settings), e.g. the public base URL that ivoa.obscore.access_url starts with
+    setup: list[str] = field(default_factory=list)
     request_date: dt.datetime = field(default_factory=now_utc)
 
 
@@ -153,7 +156,8 @@ class TAPService:
               on_start: Callable[[Execution], None] | None = None) -> Running:
         """Run ``prepared`` and read its first batch; ``on_start`` as in
         :meth:`QueryRunner.execute` (how UWS can abort a job still in this call)."""
-        setup = prepared.translation.setup_sql(int(timeout_s * 1000) if timeout_s else 0)
+        setup = [*prepared.translation.setup_sql(int(timeout_s * 1000) if timeout_s else 0),
+                 *prepared.setup]
         execution = self.runner.execute(prepared.sql, setup,
                                         [u.table for u in prepared.uploads], timeout_s,
                                         on_start)
