@@ -19,5 +19,6 @@ def install(app: FastAPI, database) -> None:
     from vo_service.ssa import routes
 
     app.state.ssa = routes.SSA(database=database,
-                               base_url=database.settings.base_url.rstrip("/"))
+                               base_url=database.settings.base_url.rstrip("/"),
+                               limits=database.settings.ssa)
     app.include_router(routes.router)

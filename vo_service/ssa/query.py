@@ -31,7 +31,6 @@ CURRENT_LABEL_MODEL = ("(SELECT m.model_id FROM latentvo.models AS m "
                        "WHERE m.kind = 'label-regressor' "
                        "ORDER BY m.created_at DESC, m.model_id DESC LIMIT 1)")
 HEALPIX_DEPTH = 29
-STATEMENT_TIMEOUT_MS = 30_000
 BASE_COLUMNS = ("spectrum_id", "obs_publisher_did", "obs_id", "obs_collection", "target_name",
                 "s_ra", "s_dec", "t_min", "t_max", "t_exptime", "em_min", "em_max",
                 "em_res_power", "em_xel", "snr", "instrument_name", "facility_name",
@@ -138,8 +137,11 @@ def build_sql(q: SSAQuery, limit: int) -> tuple[str, dict]:
     return sql, b.args
 
 
-def run(engine: sa.Engine, q: SSAQuery) -> tuple[list[dict], bool]:
-    """The matching spectra (at most what MAXREC/TOP allow) and whether MAXREC cut them."""
+def run(engine: sa.Engine, q: SSAQuery, timeout: int) -> tuple[list[dict], bool]:
+    """The matching spectra (at most what MAXREC/TOP allow) and whether MAXREC cut them.
+
+    The query runs under a statement timeout of ``timeout`` seconds (``[ssa] timeout``).
+    """
     per_dataset = max(1, len(q.formats))
     wanted = q.maxrec // per_dataset + (1 if q.maxrec % per_dataset else 0)
     limit = wanted + 1
@@ -151,7 +153,7 @@ def run(engine: sa.Engine, q: SSAQuery) -> tuple[list[dict], bool]:
                 "SELECT count(*) FROM latentvo.models WHERE model_id = :m"),
                 {"m": q.model}) == 0:
             raise DALIError(f"MODEL: no model {q.model!r} in latentvo.models")
-        conn.execute(sa.text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+        conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(timeout) * 1000}"))
         rows = [dict(r) for r in conn.execute(sa.text(sql), args).mappings()]
     return rows, False
 

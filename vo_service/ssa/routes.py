@@ -20,6 +20,7 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
+from vo_service.config import SSALimits
 from vo_service.dali import DALIError, error_response, read_params
 from vo_service.datalink import links_url
 from vo_service.datalink.document import ResultDocument, arrow_table, datalink_descriptor
@@ -27,7 +28,7 @@ from vo_service.service_meta import service_meta
 from vo_service.ssa import query as ssa_query
 from vo_service.ssa import vosi
 from vo_service.ssa.fields import COLUMNS, FIELDS, ID_FIELD
-from vo_service.ssa.metadata import INPUT_PARAMS
+from vo_service.ssa.metadata import input_params
 from vo_service.ssa.params import SSAQuery, parse_query
 
 log = logging.getLogger("latentvo.ssa")
@@ -43,6 +44,7 @@ ECHOED = ("REQUEST", "POS", "SIZE", "BAND", "TIME", "FORMAT", "MAXREC", "TOP", "
 class SSA:
     database: object
     base_url: str
+    limits: SSALimits
 
 
 def _document(ssa: SSA, infos) -> ResultDocument:
@@ -55,7 +57,7 @@ def _document(ssa: SSA, infos) -> ResultDocument:
 
 def metadata_document(ssa: SSA) -> bytes:
     doc = _document(ssa, [("REQUEST", "queryData", None), ("FORMAT", "METADATA", None)])
-    doc.params = INPUT_PARAMS
+    doc.params = input_params(ssa.limits)
     return doc.render(None)
 
 
@@ -63,7 +65,7 @@ def query_document(ssa: SSA, q: SSAQuery, echoed) -> bytes:
     doc = _document(ssa, echoed)
     if q.maxrec == 0 or not q.formats:
         return doc.render(None, overflow=q.maxrec == 0 and bool(q.formats))
-    rows, _ = ssa_query.run(ssa.database.reader_engine, q)
+    rows, _ = ssa_query.run(ssa.database.reader_engine, q, ssa.limits.timeout)
     recs, overflow = ssa_query.records(rows, q, ssa.base_url, service_meta().publisher)
     columns = {c.field.name: [c.value(row, ctx) for row, ctx in recs] for c in COLUMNS}
     table: pa.Table = arrow_table(FIELDS, columns)
@@ -71,7 +73,7 @@ def query_document(ssa: SSA, q: SSAQuery, echoed) -> bytes:
 
 
 def _respond(ssa: SSA, params) -> bytes:
-    q = parse_query(params)
+    q = parse_query(params, ssa.limits)
     if q.metadata_only:
         return metadata_document(ssa)
     echoed = []
@@ -102,7 +104,7 @@ async def ssa_endpoint(request: Request) -> Response:
 @router.api_route("/ssa/capabilities", methods=["GET", "HEAD"])
 def capabilities(request: Request) -> Response:
     ssa: SSA = request.app.state.ssa
-    return Response(vosi.capabilities_document(ssa.base_url), media_type="text/xml")
+    return Response(vosi.capabilities_document(ssa.base_url, ssa.limits), media_type="text/xml")
 
 
 _started = time.time()

@@ -7,7 +7,8 @@ from xml.sax.saxutils import escape
 
 import sqlalchemy as sa
 
-from vo_service.ssa.params import FRAMES, MAX_SIZE, MAXREC_DEFAULT, MAXREC_HARD
+from vo_service.config import SSALimits
+from vo_service.ssa.params import FRAMES
 from vo_service.vosi.xml import VR, VS, XSI, element
 
 VOSI_CAP = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
@@ -22,7 +23,8 @@ def _vosi(standard_id: str, url: str) -> str:
             f"</accessURL></interface></capability>")
 
 
-def capabilities_document(base_url: str) -> str:
+def capabilities_document(base_url: str, limits: SSALimits) -> str:
+    """The VOSI capabilities of SSA at ``base_url``, declaring its ``[ssa]`` limits."""
     ssa = f"{base_url}/ssa"
     frames = [f for f in FRAMES if f != "J2000"]
     ra, dec, size = TEST_QUERY
@@ -36,9 +38,9 @@ def capabilities_document(base_url: str) -> str:
         "<dataSource>survey</dataSource><dataSource>pointed</dataSource>"
         "<creationType>archival</creationType>"
         + "".join(element("supportedFrame", f) for f in frames)
-        + element("maxSearchRadius", f"{MAX_SIZE / 2:g}")
-        + element("maxRecords", MAXREC_HARD)
-        + element("defaultMaxRecords", MAXREC_DEFAULT)
+        + element("maxSearchRadius", f"{limits.max_size / 2:g}")
+        + element("maxRecords", limits.maxrec_hard)
+        + element("defaultMaxRecords", limits.maxrec_default)
         + "<testQuery><pos>" + element("long", ra) + element("lat", dec)
         + "</pos>" + element("size", size) + "</testQuery></capability>")
     return (

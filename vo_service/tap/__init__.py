@@ -18,12 +18,11 @@ def install(app: FastAPI, database) -> None:
     from schema.catalogues import PublishedTables
     from vo_service.dali import now_utc
     from vo_service.tap import examples, jobs, root, sync
-    from vo_service.tap.limits import load_limits
     from vo_service.tap.query import TAPService
     from vo_service.tap.uws import JobManager, JobStore
     from vo_service.vosi import availability, capabilities, tables
 
-    limits = load_limits()
+    limits = database.settings.tap
     result_dir = database.settings.home / "tap-results"
     published = PublishedTables(database.engine)
     tap = TAPService(database, published, limits, result_dir)

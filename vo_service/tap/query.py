@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 import sqlalchemy as sa
 
+from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params, iso_utc, now_utc
 from vo_service.formats import OutputFormat, UnknownFormat, resolve
 from vo_service.formats.fields import Field
 from vo_service.tap import pgarray
-from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import SMALL_BATCH, Execution, QueryFailed, QueryRunner
 from vo_service.tap.upload import ParsedUpload, load_uploads, upload_specs
 

@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params
-from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import UploadTable
 
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

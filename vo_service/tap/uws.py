@@ -41,8 +41,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from schema.ops import uws_job_uploads, uws_jobs
+from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params, now_utc
-from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import Execution, QueryFailed
 
 log = logging.getLogger("latentvo.uws")

@@ -2,7 +2,8 @@
 
 Everything declared here is read from what the service really does: the
 ADQL language features and UDFs from ``vo_service.adql.features``, the output
-formats from ``vo_service.formats``, the limits from ``vo_service.tap.limits``.
+formats from ``vo_service.formats``, the limits from the ``[tap]`` settings
+(``vo_service.config.TAPLimits``).
 """
 
 from __future__ import annotations
