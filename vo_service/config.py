@@ -99,6 +99,12 @@ _ORDERED = {
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of one latentvo process; :func:`load_settings` reads them.
+
+    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa`` and
+    ``ingest`` are its sections.
+    """
+
     home: Path
     database_url: str | None = None  # external PostgreSQL (owner role); None = embedded
     reader_database_url: str | None = None  # read-only role; derived when None
