@@ -1,12 +1,14 @@
 """``latentvo ml``: train, infer, analyse and report on the archive's ML models.
 
 Every command is a thin layer over one module; operator mistakes raise
-:class:`ml.errors.MLError`, which ends as a one-line message and exit status 1.
+:class:`ml.errors.MLError` (an :class:`~vo_service.errors.OperatorError`), which
+``latentvo``'s entry point turns into a one-line message and exit status 1.
+Reports and listings only read the database; the jobs that write it apply
+pending migrations first (:func:`~vo_service.db.database.open_database`).
 """
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated
 
@@ -24,30 +26,7 @@ Device = Annotated[str, typer.Option(help="Torch device (cpu, cuda); default: cu
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars")]
 
 
-def ml_errors(func):
-    """Turn MLError into a one-line message and exit status 1 (when run standalone)."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except MLError as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
-    return wrapper
-
-
-def _database():
-    from vo_service.config import load_settings
-    from vo_service.db.database import Database
-
-    settings = load_settings()
-    database = Database(settings)
-    database.upgrade()
-    return database, settings
-
-
 @ml_app.command("train-ae")
-@ml_errors
 def train_ae(
     model_id: Annotated[str, typer.Option(help="Model id (default: ae-<timestamp>)")] = "",
     latent_dim: Annotated[int, typer.Option(
@@ -65,10 +44,12 @@ def train_ae(
     """Train a variational autoencoder of rest-frame spectra and register it."""
     from ml.profiles import profile_configs
     from ml.training_runs import train_autoencoder_run
+    from vo_service.db.database import open_database
 
     if metric not in ("l2", "cosine"):
         raise MLError(f"--metric must be l2 or cosine, got {metric!r}")
-    database, settings = _database()
+    database = open_database("write")
+    settings = database.settings
     report = train_autoencoder_run(
         database.engine, settings, model_id=model_id or None,
         config=profile_configs(profile, latent_dim=latent_dim, epochs=epochs)[0],
@@ -79,7 +60,6 @@ def train_ae(
 
 
 @ml_app.command("train-labels")
-@ml_errors
 def train_labels(
     label_set: Annotated[str, typer.Option(help="Reference-label set to train on")],
     autoencoder: Annotated[str, typer.Option(help="Autoencoder for grid and domain score")],
@@ -96,9 +76,11 @@ def train_labels(
 
     from ml.profiles import profile_configs
     from ml.training_runs import train_label_run
+    from vo_service.db.database import open_database
 
     labels = profile_configs(profile)[1]
-    database, settings = _database()
+    database = open_database("write")
+    settings = database.settings
     report = train_label_run(
         database.engine, settings, label_set=label_set, autoencoder_id=autoencoder,
         model_id=model_id or None,
@@ -108,7 +90,6 @@ def train_labels(
 
 
 @ml_app.command("infer")
-@ml_errors
 def infer_command(
     model_ids: Annotated[list[str], typer.Argument(
         help="Models to run; label models run first, since they also store the latent "
@@ -122,9 +103,11 @@ def infer_command(
     """Write latent vectors / labels for every spectrum that lacks them (resumable)."""
     from ml.infer import infer
     from ml.model_registry import AUTOENCODER, get
+    from vo_service.db.database import open_database
     from vo_service.progress import progress_bar
 
-    database, settings = _database()
+    database = open_database("write")
+    settings = database.settings
     # stable: the given order within label models and within autoencoders
     model_ids = sorted(model_ids, key=lambda m: get(database.engine, m).kind == AUTOENCODER)
     for model_id in model_ids:
@@ -139,7 +122,6 @@ def infer_command(
 
 
 @ml_app.command("analyse")
-@ml_errors
 def analyse_command(
     model_id: Annotated[str, typer.Argument(help="Autoencoder to analyse")],
     label_set: Annotated[str, typer.Option(help="Reference labels for the mutual "
@@ -149,8 +131,10 @@ def analyse_command(
 ) -> None:
     """Informative dimensions and mutual information (latent vs PCA) of an autoencoder."""
     from ml.analysis import analyse
+    from vo_service.db.database import open_database
 
-    database, settings = _database()
+    database = open_database("write")
+    settings = database.settings
     result = analyse(database.engine, settings, model_id, label_set=label_set or None,
                      sample=sample, seed=seed)
     console.print(f"{int(result.informative.sum())} of {len(result.informative)} dimensions "
@@ -160,25 +144,26 @@ def analyse_command(
 
 
 @ml_app.command("report")
-@ml_errors
 def report_command(
     model_ids: Annotated[list[str], typer.Argument(help="Models to report on")],
     out: Annotated[Path | None, typer.Option(help="Output directory")] = None,
 ) -> None:
     """Write the HTML quality report (with PNG figures) of one or more models."""
     from ml.report import write_report
+    from vo_service.db.database import open_database
 
-    database, settings = _database()
+    database = open_database("read")
+    settings = database.settings
     console.print(f"report: {write_report(database.engine, settings, model_ids, out)}")
 
 
 @ml_app.command("list")
-@ml_errors
 def list_command() -> None:
     """List the registered models."""
     from ml.model_registry import list_models
+    from vo_service.db.database import open_database
 
-    database, _ = _database()
+    database = open_database("read")
     records = list_models(database.engine)
     if not records:
         console.print("no models registered")
@@ -190,16 +175,12 @@ def list_command() -> None:
 
 
 @ml_app.command("forget")
-@ml_errors
 def forget_command(
     model_id: Annotated[str, typer.Argument(help="Model whose products to delete")],
 ) -> None:
     """Delete a model's latent vectors or labels and its similarity index (keeps the model)."""
     from ml.infer import forget
+    from vo_service.db.database import open_database
 
-    database, _ = _database()
+    database = open_database("write")
     console.print(f"deleted {forget(database.engine, model_id)} rows of model {model_id}")
-
-
-if __name__ == "__main__":
-    ml_app()

@@ -1,8 +1,11 @@
+"""Settings: defaults, the TOML file, the environment over it, and what is refused."""
+
 from pathlib import Path
 
 import pytest
 
-from vo_service.config import ConfigError, load_settings
+from vo_service.config import ConfigError, IngestSettings, SSALimits, TAPLimits, load_settings
+from vo_service.errors import OperatorError
 
 
 def test_defaults(tmp_path):
@@ -28,7 +31,7 @@ def test_file_then_environment(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("release = ", "not valid TOML"),
     ('colour = "blue"', "unknown setting"),
-    ('embedded_port = "many"', "embedded_port must be int"),
+    ('embedded_port = "many"', "embedded_port must be an integer"),
     ('authority = "http://x"', "must start with ivo://"),
 ])
 def test_bad_config_file(tmp_path, content, message):
@@ -42,3 +45,65 @@ def test_bad_environment(tmp_path):
         load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_DATABASE_URL": "mysql://x"})
     with pytest.raises(ConfigError, match="not a file"):
         load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_CONFIG": str(tmp_path / "no")})
+
+
+def test_sections_default_to_their_dataclasses(tmp_path):
+    s = load_settings({"LATENTVO_HOME": str(tmp_path)})
+    assert (s.tap, s.ssa, s.ingest) == (TAPLimits(), SSALimits(), IngestSettings())
+    assert s.tap.maxrec_default == 20_000 and s.ssa.maxrec_hard == 100_000
+
+
+def test_sections_from_file_then_environment(tmp_path):
+    (tmp_path / "latentvo.toml").write_text(
+        'release = "dr2"\n'
+        "[tap]\nsync_timeout = 12\nmaxrec_default = 500\nworkers = 0\n"
+        "[ssa]\nmaxrec_hard = 5000\ntimeout = 7\nmax_size = 2.5\n"
+        "[ingest]\nworkers = 3\n")
+    s = load_settings({"LATENTVO_HOME": str(tmp_path)})
+    assert (s.tap.sync_timeout, s.tap.maxrec_default, s.tap.workers) == (12, 500, 0)
+    assert (s.ssa.maxrec_hard, s.ssa.timeout, s.ssa.max_size) == (5000, 7, 2.5)
+    assert s.ingest.reader_processes == 3
+    assert s.tap.upload_bytes == TAPLimits().upload_bytes  # keys not given keep defaults
+    s = load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_TAP_SYNC_TIMEOUT": "4",
+                       "LATENTVO_SSA_TIMEOUT": "9", "LATENTVO_TAP_UPLOAD_BYTES": " "})
+    assert (s.tap.sync_timeout, s.tap.maxrec_default, s.ssa.timeout) == (4, 500, 9)
+    assert s.tap.upload_bytes == TAPLimits().upload_bytes  # blank variables are unset
+
+
+@pytest.mark.parametrize("content, message", [
+    ("[tap]\nsync_timeout = \"soon\"", r"\[tap\] sync_timeout must be an integer"),
+    ("[tap]\nsync_timeout = 0", r"\[tap\] sync_timeout must be at least 1, got 0"),
+    ("[tap]\nworkers = -1", r"\[tap\] workers must be at least 0"),
+    ("[tap]\nupload_rows = true", r"\[tap\] upload_rows must be an integer"),
+    ("[tap]\nmaxrec_hard = 10", r"\[tap\] maxrec_hard \(10\) must be at least maxrec_default"),
+    ("[tap]\nretention_default = 2000000",
+     r"\[tap\] retention_hard \(1209600\) must be at least retention_default"),
+    ("[tap]\nsync_timeot = 3", r"unknown setting\(s\) in \[tap\]: sync_timeot"),
+    ("tap = 3", r"tap must be a table"),
+    ("[ssa]\nmax_size = 400", r"\[ssa\] max_size must be at least 0.001 and at most 360"),
+    ("[ssa]\nmaxrec_default = 200000", r"\[ssa\] maxrec_hard \(100000\) must be at least"),
+    ("[ingest]\nchunk_size = 0", r"\[ingest\] chunk_size must be at least 1"),
+    ("[http]\nport = 1", r"unknown setting\(s\) http"),
+])
+def test_bad_section_in_file(tmp_path, content, message):
+    (tmp_path / "latentvo.toml").write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"LATENTVO_HOME": str(tmp_path)})
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"LATENTVO_TAP_MAXREC_HARD": "lots"},
+     r"LATENTVO_TAP_MAXREC_HARD: \[tap\] maxrec_hard must be an integer, got 'lots'"),
+    ({"LATENTVO_TAP_WAIT_CAP": "-5"},
+     r"LATENTVO_TAP_WAIT_CAP: \[tap\] wait_cap must be at least 0"),
+    ({"LATENTVO_TAP_MAXREC_DEFAULT": "20000000"}, r"\[tap\] maxrec_hard .* maxrec_default"),
+    ({"LATENTVO_SSA_MAX_SIZE": "wide"}, r"\[ssa\] max_size must be a number"),
+    ({"LATENTVO_INGEST_WORKERS": "2.5"}, r"\[ingest\] workers must be an integer"),
+])
+def test_bad_section_in_environment(tmp_path, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load_settings({"LATENTVO_HOME": str(tmp_path), **env})
+
+
+def test_configuration_errors_are_operator_errors():
+    assert issubclass(ConfigError, OperatorError)

@@ -23,14 +23,14 @@ from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vo_service import landing
-from vo_service.config import load_settings
+from vo_service.config import load_settings, parse_base_url
 from vo_service.dali import now_utc
 from vo_service.datalink import routes as datalink_routes
 from vo_service.db.database import Database
 from vo_service.getdata import routes as getdata_routes
 from vo_service.ssa import routes as ssa_routes
 from vo_service.tap import routes as tap_routes
-from vo_service.urls import base_path, parse_base_url
+from vo_service.urls import base_path
 from vo_service.web import PathPrefix, install_error_handlers, public_urls
 
 

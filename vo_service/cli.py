@@ -1,32 +1,28 @@
 """The ``latentvo`` command line: the archive operator's workflow.
 
-Each subcommand is a thin layer over a module that does the work; operator
-mistakes raise one of the module's error types, which end here as a one-line
-message and exit status 1 (never a traceback).
+Each subcommand is a thin layer over a module that does the work. Operator
+mistakes raise a :class:`~vo_service.errors.OperatorError` wherever they are
+found, in any subcommand (``ml``, ``publish`` and ``adql`` included); :func:`main`,
+the ``latentvo`` console script, is the one place that turns them into
+``error: <message>`` on one line of stderr and exit status 1. Anything else is
+a bug and keeps its traceback. Jobs open the database with
+:func:`~vo_service.db.database.open_database`, saying whether they only read it.
 """
 
 from __future__ import annotations
 
-import functools
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from ml.cli import ml_app
-from ml.errors import MLError
 from vo_service.adql.cli import adql_app
-from vo_service.archive.ingest import IngestError
-from vo_service.archive.reference_labels import LabelTableError
 from vo_service.config import ConfigError, load_settings
-from vo_service.db.database import Database, DatabaseError
-from vo_service.db.embedded import EmbeddedError
+from vo_service.errors import OperatorError, one_line
 from vo_service.progress import console
 from vo_service.publish.cli import publish_app
-
-OPERATOR_ERRORS = (ConfigError, DatabaseError, EmbeddedError, IngestError, LabelTableError,
-                   MLError)
 
 app = typer.Typer(help="latentvo: ML products of astronomical spectra through IVOA services.",
                   no_args_is_help=True, pretty_exceptions_enable=False,
@@ -43,42 +39,37 @@ app.add_typer(publish_app, name="publish",
               help="Publish existing catalogues next to the ML products.")
 
 
-def operator_errors(func):
-    """Turn operator errors into a message on stderr and exit status 1."""
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except OPERATOR_ERRORS as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
-    return wrapper
-
-
-def _database() -> Database:
-    return Database(load_settings())
+def main() -> None:
+    """Run the ``latentvo`` command; an operator error ends as one line and exit status 1."""
+    try:
+        app()
+    except OperatorError as exc:
+        console.print(f"[red]error:[/red] {escape(one_line(exc))}", highlight=False)
+        raise SystemExit(1) from None
 
 
 # -- db ----------------------------------------------------------------------------
 
 
 @db_app.command("start")
-@operator_errors
 def db_start() -> None:
     """Start the embedded PostgreSQL server (no-op when it runs) and migrate it."""
-    database = _database()
-    if database.embedded is None:
+    from vo_service.db.database import open_database
+
+    settings = load_settings()
+    if not settings.embedded:
         raise ConfigError("LATENTVO_DATABASE_URL is set: the database is external, "
                           "there is nothing to start")
-    revision = database.upgrade()
+    database = open_database("upgrade", settings)
     console.print(database.embedded.status().describe())
-    console.print(f"schema at revision {revision}")
+    console.print(f"schema at revision {database.revision()}")
 
 
 @db_app.command("stop")
-@operator_errors
 def db_stop() -> None:
     """Stop the embedded PostgreSQL server."""
+    from vo_service.db.database import Database
+
     settings = load_settings()
     if not settings.embedded:
         raise ConfigError("LATENTVO_DATABASE_URL is set: the external database is not ours "
@@ -88,47 +79,40 @@ def db_stop() -> None:
 
 
 @db_app.command("status")
-@operator_errors
 def db_status() -> None:
-    """Say where the database is, whether it runs and its schema revision."""
-    from schema import migrate
+    """Say where the database is, whether it runs and its schema revision (changes nothing).
 
-    settings = load_settings()
-    database = Database(settings)
+    Exit status 3 when the embedded server is not running.
+    """
+    from schema import migrate
+    from vo_service.db.database import Database
+
+    database = Database(load_settings())
     if database.embedded is not None:
         status = database.embedded.status()
         console.print(status.describe())
         if not status.running:
             raise typer.Exit(3)
-    else:
-        console.print(f"external database: {_redacted(settings.database_url)}")
-    try:
-        revision = migrate.current_revision(database.engine)
-    except Exception as exc:  # noqa: BLE001 - report any connection problem plainly
-        raise DatabaseError(f"cannot reach the database: {exc}") from exc
+    revision = database.revision()
+    if database.embedded is None:
+        console.print(f"external database: {database.location}")
     head = migrate.head_revision()
     state = "up to date" if revision == head else f"needs 'latentvo db upgrade' (head {head})"
     console.print(f"schema revision: {revision or 'none'} ({state})")
 
 
 @db_app.command("upgrade")
-@operator_errors
 def db_upgrade() -> None:
     """Apply pending migrations, role grants and TAP_SCHEMA (idempotent)."""
-    revision = _database().upgrade()
-    console.print(f"schema at revision {revision}")
+    from vo_service.db.database import open_database
 
-
-def _redacted(url: str) -> str:
-    from sqlalchemy.engine import make_url
-    return make_url(url).render_as_string(hide_password=True)
+    console.print(f"schema at revision {open_database('upgrade').revision()}")
 
 
 # -- synth / ingest ----------------------------------------------------------------
 
 
 @app.command("synth")
-@operator_errors
 def synth(
     out: Annotated[Path, typer.Option("--out", "-o", help="Directory to write the archive to")],
     n: Annotated[int, typer.Option("--n", "-n", min=1, help="Number of spectra")] = 1000,
@@ -149,14 +133,15 @@ def synth(
 
 
 @app.command("ingest")
-@operator_errors
 def ingest(
     paths: Annotated[list[str], typer.Argument(help="Files, directories or glob patterns")],
-    workers: Annotated[int, typer.Option(min=1, help="Reader processes")] = 2,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Reader processes (default: the [ingest] workers setting)")] = None,
     retry_rejected: Annotated[bool, typer.Option(help="Read files rejected before again")] = False,
     release: Annotated[str, typer.Option(help="Data release for new spectra")] = "",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
-    chunk_size: Annotated[int, typer.Option(min=1, help="Files per transaction")] = 400,
+    chunk_size: Annotated[int | None, typer.Option(
+        min=1, help="Files per transaction (default: the [ingest] chunk_size setting)")] = None,
     preprocess: Annotated[bool, typer.Option(
         help="Also put new spectra on the registered models' wavelength grids, so that "
              "'latentvo ml infer' reads no files")] = True,
@@ -165,14 +150,14 @@ def ingest(
     from dataclasses import replace
 
     from ml.archive_reader import grid_preparers
-    from vo_service.archive.ingest import Ingester, expand_paths
+    from vo_service.archive.ingest import Ingester, IngestError, expand_paths
+    from vo_service.db.database import open_database
     from vo_service.progress import progress_bar
 
     settings = load_settings()
     if release:
         settings = replace(settings, release=release)
-    database = Database(settings)
-    database.ensure_ready()
+    database = open_database("write", settings)
     files = expand_paths(paths)
     if not files:
         raise IngestError(f"no spectrum files found in {' '.join(paths)}")
@@ -190,7 +175,6 @@ def ingest(
 
 
 @labels_app.command("attach")
-@operator_errors
 def labels_attach(
     path: Annotated[Path, typer.Argument(help="CSV, VOTable or FITS table of reference labels")],
     name: Annotated[str, typer.Option(help="Name of the label set")] = "",
@@ -199,9 +183,9 @@ def labels_attach(
 ) -> None:
     """Attach a reference-label table for training label models."""
     from vo_service.archive.reference_labels import attach
+    from vo_service.db.database import open_database
 
-    database = _database()
-    database.ensure_ready()
+    database = open_database("write")
     result = attach(database.engine, path, name or path.stem, key=key, replace=replace)
     verb = "unchanged" if result.unchanged else "attached"
     console.print(f"label set {result.name!r} {verb}: {result.n_objects} objects, "
@@ -209,15 +193,14 @@ def labels_attach(
 
 
 @labels_app.command("list")
-@operator_errors
 def labels_list() -> None:
     """List the attached reference-label sets."""
     import sqlalchemy as sa
 
     from schema.tables import reference_label_sets
+    from vo_service.db.database import open_database
 
-    database = _database()
-    database.ensure_ready()
+    database = open_database("read")
     with database.engine.connect() as conn:
         rows = conn.execute(sa.select(reference_label_sets).order_by(
             reference_label_sets.c.name)).mappings().all()
@@ -232,7 +215,6 @@ def labels_list() -> None:
 
 
 @app.command("serve")
-@operator_errors
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -245,9 +227,9 @@ def serve(
     """Run the web service (uvicorn) on the configured database."""
     import uvicorn
 
-    database = _database()
-    database.upgrade()
-    database.dispose()
+    from vo_service.db.database import open_database
+
+    open_database("upgrade").dispose()
     # TAP builds job and capability URLs from the request, so behind a proxy on another
     # host uvicorn must trust that proxy's X-Forwarded-Proto to see https.
     uvicorn.run("vo_service.app:create_app", factory=True, host=host, port=port,
@@ -256,7 +238,6 @@ def serve(
 
 
 @app.command("demo")
-@operator_errors
 def demo(
     n: Annotated[int, typer.Option("--n", "-n", min=10, help="Spectra to generate")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed")] = 1,
@@ -271,13 +252,14 @@ def demo(
     from ml.synth import write_archive
     from vo_service.archive.ingest import Ingester, expand_paths
     from vo_service.archive.reference_labels import attach
+    from vo_service.db.database import open_database
     from vo_service.progress import progress_bar
 
     settings = load_settings()
-    database = Database(settings)
+    database = open_database("upgrade", settings)
     steps = 5 if train else 4
     where = "embedded, " + str(settings.pgdata) if settings.embedded else "external"
-    console.print(f"[bold]1/{steps}[/bold] database: revision {database.upgrade()} ({where})")
+    console.print(f"[bold]1/{steps}[/bold] database: revision {database.revision()} ({where})")
     archive = settings.home / "demo-archive"
     if not (archive / "manifest.json").exists():
         write_archive(archive, n=n, seed=seed, progress=True)
@@ -301,4 +283,4 @@ def demo(
 
 
 if __name__ == "__main__":
-    sys.exit(app())
+    main()

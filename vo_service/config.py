@@ -1,25 +1,111 @@
 """Service configuration: environment variables over one optional TOML file.
 
-Every setting has a documented default (see ``docs/configuration.md``); an
-environment variable ``LATENTVO_<NAME>`` overrides the file's ``<name>`` key.
-The file is ``$LATENTVO_CONFIG`` if set, else ``$LATENTVO_HOME/latentvo.toml``
-if it exists.
+Every setting, limits and worker counts included, lives in the one
+:class:`Settings` object, with a documented default (``docs/configuration.md``).
+Top-level keys are overridden by ``LATENTVO_<NAME>``; the keys of a section
+such as ``[tap]`` by ``LATENTVO_<SECTION>_<NAME>`` (``[tap] sync_timeout`` by
+``LATENTVO_TAP_SYNC_TIMEOUT``). The file is ``$LATENTVO_CONFIG`` if set, else
+``$LATENTVO_HOME/latentvo.toml`` if it exists. Anything malformed (TOML syntax,
+an unknown key, a value of the wrong type or out of range, a hard limit below
+its default) raises :class:`ConfigError` naming the key.
+
+The settings are plain frozen dataclasses, one per section, rather than
+pydantic-settings: they are read once per process, a few dozen lines of
+coercion cover the two sources, and the error messages name the TOML key or
+the environment variable the operator wrote, exactly as written, without
+another dependency between the service and its configuration.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from vo_service.errors import OperatorError
 
 
-class ConfigError(RuntimeError):
+class ConfigError(OperatorError):
     """An operator mistake in the configuration; the message says what to fix."""
+
+
+def _limit(default: float, minimum: float = 1, *, maximum: float | None = None) -> Any:
+    """A dataclass field for a numeric setting with the range it must lie in."""
+    return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
+
+
+@dataclass(frozen=True)
+class TAPLimits:
+    """``[tap]``: output rows, run times, retention, uploads and async workers of TAP.
+
+    The service declares the same values in ``/tap/capabilities`` (TAPRegExt
+    outputLimit, executionDuration, retentionPeriod, uploadLimit), so clients
+    see what is enforced. Times are in seconds.
+    """
+
+    maxrec_default: int = _limit(20_000)  # rows when the client sends no MAXREC
+    maxrec_hard: int = _limit(16_000_000)  # larger MAXREC values are lowered to this
+    sync_timeout: int = _limit(300)  # seconds a sync query may run
+    async_duration_default: int = _limit(3_600)  # UWS executionDuration
+    async_duration_hard: int = _limit(28_800)
+    retention_default: int = _limit(172_800)  # from job creation to destruction
+    retention_hard: int = _limit(1_209_600)
+    upload_bytes: int = _limit(64_000_000)  # per request (all uploads together)
+    upload_rows: int = _limit(2_000_000)  # per uploaded table
+    upload_tables: int = _limit(8)  # per query
+    upload_fetch_timeout: int = _limit(60)  # seconds to fetch one http(s) upload
+    wait_cap: int = _limit(30, 0)  # seconds a UWS WAIT may block
+    workers: int = _limit(2, 0)  # async worker threads per web process (0: none here)
+    stale_after: int = _limit(30)  # seconds without heartbeat before a job is taken over
+    max_attempts: int = _limit(3)  # executions of a job interrupted by restarts
+
+
+@dataclass(frozen=True)
+class SSALimits:
+    """``[ssa]``: records, run time and cone size of SSA queryData.
+
+    Declared in ``/ssa/capabilities`` (maxRecords, defaultMaxRecords,
+    maxSearchRadius) and in the FORMAT=METADATA response.
+    """
+
+    maxrec_default: int = _limit(1_000)  # records when the client sends no MAXREC
+    maxrec_hard: int = _limit(100_000)  # larger MAXREC values are lowered to this
+    timeout: int = _limit(30)  # seconds one query may run in the database
+    max_size: float = _limit(20.0, 0.001, maximum=360.0)  # largest SIZE (diameter, deg)
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """``[ingest]``: how ``latentvo ingest`` reads and writes spectrum files."""
+
+    workers: int = _limit(0, 0)  # reader processes; 0: one per CPU core, at most 8
+    chunk_size: int = _limit(400)  # files per transaction
+
+    @property
+    def reader_processes(self) -> int:
+        """The number of reader processes ``workers`` stands for."""
+        return self.workers or max(1, min(os.cpu_count() or 1, 8))
+
+
+# Pairs (default, hard) of a section: the hard limit may not lie below the default.
+_ORDERED = {
+    "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
+            ("retention_default", "retention_hard")),
+    "ssa": (("maxrec_default", "maxrec_hard"),),
+}
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Every setting of one latentvo process; :func:`load_settings` reads them.
+
+    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa`` and
+    ``ingest`` are its sections.
+    """
+
     home: Path
     database_url: str | None = None  # external PostgreSQL (owner role); None = embedded
     reader_database_url: str | None = None  # read-only role; derived when None
@@ -30,6 +116,9 @@ class Settings:
     preview_workers: int = 1  # PNG preview processes per web process
     collection: str = "latentvo"  # obs_collection of ingested spectra
     release: str = "dr1"  # data release new spectra are ingested into
+    tap: TAPLimits = field(default_factory=TAPLimits)
+    ssa: SSALimits = field(default_factory=SSALimits)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
 
     @property
     def store_dir(self) -> Path:
@@ -49,26 +138,78 @@ class Settings:
         return self.database_url is None
 
 
-_TYPES = {f.name: f.type for f in fields(Settings)}
+SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings}
+_TYPES = {f.name: f.type for f in fields(Settings) if f.name not in SECTIONS}
+_KINDS = {"int": "an integer", "float": "a number", "Path": "a path"}
 
 
-def _coerce(name: str, value: object, origin: str) -> object:
-    kind = _TYPES[name]
-    try:
-        if kind == "Path":
-            return Path(str(value)).expanduser().resolve()
-        if kind == "int":
-            return int(value)  # type: ignore[arg-type]
-        return None if value in ("", None) else str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{origin}: {name} must be {kind}, got {value!r}") from exc
+def _coerce(name: str, kind: str, value: object, origin: str) -> object:
+    """``value`` (from TOML or the environment) as a setting of type ``kind``."""
+    wrong = ConfigError(f"{origin}: {name} must be {_KINDS.get(kind, 'a string')}, "
+                        f"got {value!r}")
+    if kind == "Path":
+        if not isinstance(value, str):
+            raise wrong
+        return Path(value).expanduser().resolve()
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise wrong
+        try:
+            number = float(value) if kind == "float" else int(value)
+        except ValueError:
+            raise wrong from None
+        if kind == "int" and isinstance(value, float) and value != number:
+            raise wrong
+        return number
+    if value in ("", None):
+        return None
+    if not isinstance(value, str):
+        raise wrong
+    return value
+
+
+def _in_range(section: str, name: str, value: float, origin: str) -> None:
+    meta = next(f.metadata for f in fields(SECTIONS[section]) if f.name == name)
+    low, high = meta["minimum"], meta["maximum"]
+    if value < low or (high is not None and value > high):
+        bound = f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
+        raise ConfigError(f"{origin}: [{section}] {name} must be {bound}, got {value:g}")
+
+
+def _section(section: str, values: dict[str, object]) -> object:
+    cls = SECTIONS[section]
+    for low, high in _ORDERED.get(section, ()):
+        lo = values.get(low, getattr(cls, low))
+        hi = values.get(high, getattr(cls, high))
+        if hi < lo:  # type: ignore[operator]
+            raise ConfigError(f"[{section}] {high} ({hi}) must be at least {low} ({lo}): "
+                              "a hard limit cannot lie below its default")
+    return cls(**values)
 
 
 def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Read the settings; raise :class:`ConfigError` for anything malformed."""
+    """Read the settings from the environment and the configuration file.
+
+    Parameters
+    ----------
+    env
+        The environment to read (default: ``os.environ``).
+
+    Returns
+    -------
+    Settings
+        The validated settings, sections included.
+
+    Raises
+    ------
+    ConfigError
+        For a missing or malformed file, an unknown key, or a value of the wrong
+        type or out of its range; the message names the file or variable and key.
+    """
     env = dict(os.environ if env is None else env)
     home = Path(env.get("LATENTVO_HOME", "~/.latentvo")).expanduser().resolve()
     values: dict[str, object] = {"home": home}
+    sections: dict[str, dict[str, object]] = {name: {} for name in SECTIONS}
 
     config_path = env.get("LATENTVO_CONFIG")
     path = Path(config_path).expanduser() if config_path else home / "latentvo.toml"
@@ -77,27 +218,72 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if path.is_file():
         try:
             data = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        unknown = sorted(set(data) - set(_TYPES) - {"home"})
+        unknown = sorted(set(data) - set(_TYPES) - set(SECTIONS))
         if unknown:
             raise ConfigError(
                 f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
-                f"{', '.join(sorted(_TYPES))}"
-            )
+                f"{', '.join(sorted(set(_TYPES) - {'home'}))} and the sections "
+                f"{', '.join(f'[{s}]' for s in SECTIONS)}")
         for key, value in data.items():
-            values[key] = _coerce(key, value, str(path))
+            if key in SECTIONS:
+                sections[key] = _from_file(key, value, path)
+            else:
+                values[key] = _coerce(key, _TYPES[key], value, str(path))
 
-    for name in _TYPES:
+    for name, kind in _TYPES.items():
         var = f"LATENTVO_{name.upper()}"
         if var in env and name != "home":
-            values[name] = _coerce(name, env[var], var)
+            values[name] = _coerce(name, kind, env[var], var)
+    for section, cls in SECTIONS.items():
+        for f in fields(cls):
+            var = f"LATENTVO_{section.upper()}_{f.name.upper()}"
+            if env.get(var, "").strip():
+                value = _coerce(f"[{section}] {f.name}", f.type, env[var].strip(), var)
+                _in_range(section, f.name, value, var)  # type: ignore[arg-type]
+                sections[section][f.name] = value
 
-    settings = Settings(**values)  # type: ignore[arg-type]
+    settings = Settings(**values, **{name: _section(name, v)  # type: ignore[arg-type]
+                                     for name, v in sections.items()})
     if settings.database_url and not settings.database_url.startswith("postgresql"):
         raise ConfigError(
             f"LATENTVO_DATABASE_URL must be a postgresql:// URL, got {settings.database_url!r}"
         )
     if not settings.authority.startswith("ivo://"):
         raise ConfigError(f"authority must start with ivo://, got {settings.authority!r}")
+    if settings.base_url is not None:
+        settings = replace(settings, base_url=parse_base_url(settings.base_url))
     return settings
+
+
+def parse_base_url(text: str) -> str:
+    """A configured base URL, checked and without its trailing slash.
+
+    Raises
+    ------
+    ConfigError
+        When it is not an absolute http(s) URL, or has a query or fragment.
+    """
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"base_url must be an absolute http:// or https:// URL, got {text!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"base_url must not have a query or fragment, got {text!r}")
+    return text.strip().rstrip("/")
+
+
+def _from_file(section: str, table: object, path: Path) -> dict[str, object]:
+    """The values of one ``[section]`` table of the file, coerced and range-checked."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {section} must be a table ([{section}]), got {table!r}")
+    known = {f.name: f.type for f in fields(SECTIONS[section])}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting(s) in [{section}]: {', '.join(unknown)}; "
+                          f"known: {', '.join(known)}")
+    out = {}
+    for key, value in table.items():
+        out[key] = _coerce(f"[{section}] {key}", known[key], value, str(path))
+        _in_range(section, key, out[key], str(path))  # type: ignore[arg-type]
+    return out

@@ -22,24 +22,6 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-from vo_service.config import ConfigError
-
-
-def parse_base_url(text: str) -> str:
-    """A configured base URL, checked and without its trailing slash.
-
-    Raises
-    ------
-    ConfigError
-        When it is not an absolute http(s) URL, or has a query or fragment.
-    """
-    parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"base_url must be an absolute http:// or https:// URL, got {text!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"base_url must not have a query or fragment, got {text!r}")
-    return text.strip().rstrip("/")
-
 
 def base_path(base: str) -> str:
     """The path part of a base URL (``""`` at the root of its host, else ``/a/b``)."""

@@ -255,11 +255,11 @@ def test_udf_must_exist(catalog):
 def test_cli(tmp_path):
     from typer.testing import CliRunner
 
-    from vo_service.adql.cli import adql_app
+    from vo_service.adql.cli import QueryError, adql_app
 
     runner = CliRunner()
     ok = runner.invoke(adql_app, ["translate", "SELECT TOP 1 obs_id FROM latentvo.spectra"])
     assert ok.exit_code == 0 and "LIMIT 1" in ok.output
     bad = runner.invoke(adql_app, ["parse", "SELECT FROM WHERE"])
-    assert bad.exit_code == 1
+    assert isinstance(bad.exception, QueryError) and "line 1" in str(bad.exception)
     assert runner.invoke(adql_app, ["parse", "SELECT a FROM b"]).exit_code == 0

@@ -63,7 +63,7 @@ def test_publish_cli(latentvo_env, archive, database, tmp_path):
     decl = (REPO / "bench" / "mlspec.toml").read_text().replace('name = "spectra"',
                                                                   'name = "spectra_copy"')
     (tmp_path / "copy.toml").write_text(decl)
-    cli = [sys.executable, "-m", "vo_service.publish.cli"]
+    cli = [sys.executable, "-m", "vo_service.cli", "publish"]
     run = subprocess.run([*cli, "table", str(tmp_path / "copy.toml"), str(csv_path), "-q"],
                          env=latentvo_env, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr

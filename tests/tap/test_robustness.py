@@ -256,7 +256,7 @@ def test_job_interrupted_too_often_fails_with_reason(database, archive, tap_serv
     import sqlalchemy as sa
 
     from schema.ops import uws_jobs
-    from vo_service.tap.limits import TAPLimits
+    from vo_service.config import TAPLimits
     from vo_service.tap.uws import JobStore
 
     now = dt.datetime.now(dt.UTC)

@@ -2,7 +2,8 @@
 
 ``translate`` resolves names against the declared schema (``schema.tables``),
 so it shows exactly the SQL and result columns the TAP service would use.
-Exit status 0 on success; 1 with the positioned error message otherwise.
+Exit status 0 on success; 1 with the positioned error message otherwise
+(a :class:`QueryError`, which ``latentvo``'s entry point prints).
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from rich.console import Console
 from rich.table import Table
 
 from vo_service.adql import ADQLError, Catalog, parse, translate
+from vo_service.errors import OperatorError
 
 adql_app = typer.Typer(help="Parse and translate ADQL 2.1 queries (no database needed).",
                        no_args_is_help=True)
-_err = Console(stderr=True)
 
 
-def _fail(exc: ADQLError) -> None:
-    _err.print(f"[red]{exc}[/red]", highlight=False)
-    raise typer.Exit(1)
+class QueryError(OperatorError):
+    """The ADQL query given on the command line is wrong; the message says where.
+
+    In the web service the same :class:`~vo_service.adql.ADQLError` is the
+    user's, and becomes a DALI error document; here the operator wrote it.
+    """
 
 
 @adql_app.command("parse")
@@ -29,7 +33,7 @@ def parse_command(query: str = typer.Argument(..., help="The ADQL query text")) 
     try:
         statement = parse(query)
     except ADQLError as exc:
-        _fail(exc)
+        raise QueryError(str(exc)) from exc
     Console().print(statement)
 
 
@@ -45,7 +49,7 @@ def translate_command(
     try:
         result = translate(query, catalog, maxrec=maxrec)
     except ADQLError as exc:
-        _fail(exc)
+        raise QueryError(str(exc)) from exc
     out = Console()
     out.print(result.sql, highlight=False, soft_wrap=True)
     table = Table("name", "datatype", "arraysize", "xtype", "unit", "ucd", "description")
@@ -57,6 +61,3 @@ def translate_command(
     for key, value in result.session_settings.items():
         out.print(f"SET LOCAL {key} = {value}", highlight=False)
 
-
-if __name__ == "__main__":
-    adql_app()

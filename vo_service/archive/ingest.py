@@ -54,6 +54,7 @@ from vo_service.archive.spectrum import Spectrum, SpectrumError
 from vo_service.archive.store import FileStore, sha256_of
 from vo_service.config import Settings
 from vo_service.db.copy import copy_rows
+from vo_service.errors import OperatorError
 
 INGEST_LOCK_KEY = 0x6C766F_01  # advisory lock id shared by all ingest runs
 ACCESS_FORMATS = {
@@ -64,7 +65,7 @@ EXAMINE_BATCH = 16  # files per worker task
 PR_SET_PDEATHSIG = 1  # prctl option, <linux/prctl.h>
 
 
-class IngestError(RuntimeError):
+class IngestError(OperatorError):
     """An operator error (e.g. no input files); individual bad files are not errors."""
 
 
@@ -254,6 +255,9 @@ class Ingester:
 
     Parameters
     ----------
+    workers, chunk_size
+        Reader processes and files per transaction; by default the ``[ingest]``
+        settings.
     preparers
         One per model grid that new spectra should be put on while they are read
         (``ml.spectra_cache.grid_preparers`` builds those of the registered models;
@@ -261,13 +265,13 @@ class Ingester:
     """
 
     def __init__(self, engine: sa.Engine, settings: Settings, *, workers: int | None = None,
-                 chunk_size: int = 400, retry_rejected: bool = False,
+                 chunk_size: int | None = None, retry_rejected: bool = False,
                  preparers: Iterable[GridPreparer] = ()):
         self.engine = engine
         self.settings = settings
         self.store = FileStore(settings.store_dir)
-        self.workers = workers or max(1, min(os.cpu_count() or 1, 8))
-        self.chunk_size = chunk_size
+        self.workers = workers or settings.ingest.reader_processes
+        self.chunk_size = chunk_size or settings.ingest.chunk_size
         self.retry_rejected = retry_rejected
         self.preparers = tuple(preparers)
 

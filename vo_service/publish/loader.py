@@ -33,11 +33,12 @@ from schema.catalogue_declaration import Declaration, DeclarationError
 from schema.catalogues import refresh_tap_schema
 from schema.ops import published_catalogues
 from schema.vo import HEALPIX_DEPTH
+from vo_service.errors import OperatorError
 
 BATCH_ROWS = 50_000
 
 
-class PublishError(RuntimeError):
+class PublishError(OperatorError):
     """The catalogue cannot be published; the message says why."""
 
 
@@ -173,6 +174,25 @@ def _drop_table(conn: sa.Connection, name: str, qualified: str, lock_wait_s: flo
     conn.execute(sa.text("SET LOCAL lock_timeout TO DEFAULT"))
 
 
+def read_declaration(path: Path) -> Declaration:
+    """The catalogue declaration in the TOML file at ``path``.
+
+    The schema layer reports a wrong declaration as a ``ValueError``
+    (:class:`~schema.catalogue_declaration.DeclarationError`); here, read from a
+    file the operator names, it is the operator's mistake.
+
+    Raises
+    ------
+    PublishError
+        When the file cannot be read or declares something invalid; the message
+        names the file and the place.
+    """
+    try:
+        return Declaration.from_file(path)
+    except DeclarationError as exc:
+        raise PublishError(str(exc)) from exc
+
+
 def publish(engine: sa.Engine, declaration: Declaration, data: Path, *, reader_role: str,
             replace: bool = False, progress: Callable[[int], None] | None = None,
             lock_wait_s: float = LOCK_WAIT_S) -> PublishResult:
@@ -247,5 +267,5 @@ def unpublish(engine: sa.Engine, schema: str, table: str,
         refresh_tap_schema(conn)
 
 
-__all__ = ["LOCK_WAIT_S", "DeclarationError", "PublishError", "PublishResult", "publish",
+__all__ = ["LOCK_WAIT_S", "PublishError", "PublishResult", "publish", "read_declaration",
            "unpublish"]

@@ -14,13 +14,14 @@ import logging
 import pyarrow as pa
 import sqlalchemy as sa
 
+from vo_service.config import SSALimits
 from vo_service.dali import DALIError, Params
 from vo_service.datalink.document import datalink_descriptor
 from vo_service.formats.votable import ResultDocument, arrow_table
 from vo_service.service_meta import service_meta
 from vo_service.ssa import query as ssa_query
 from vo_service.ssa.fields import COLUMNS, FIELDS, ID_FIELD
-from vo_service.ssa.metadata import INPUT_PARAMS
+from vo_service.ssa.metadata import input_params
 from vo_service.ssa.params import SSAQuery, parse_query
 from vo_service.urls import PublicURLs
 
@@ -40,15 +41,18 @@ def _document(urls: PublicURLs, infos) -> ResultDocument:
         descriptors=[datalink_descriptor(urls.links(), ID_FIELD)])
 
 
-def metadata_document(urls: PublicURLs) -> bytes:
-    """FORMAT=METADATA: the columns and every input parameter, no rows."""
+def metadata_document(urls: PublicURLs, limits: SSALimits) -> bytes:
+    """FORMAT=METADATA: the columns and every input parameter (with the ``[ssa]`` limits),
+    no rows."""
     doc = _document(urls, [("REQUEST", "queryData", None), ("FORMAT", "METADATA", None)])
-    doc.params = INPUT_PARAMS
+    doc.params = input_params(limits)
     return doc.render(None)
 
 
-def query_document(engine: sa.Engine, urls: PublicURLs, q: SSAQuery, echoed) -> bytes:
-    """The records of query ``q``, with ``echoed`` parameters as INFOs.
+def query_document(engine: sa.Engine, urls: PublicURLs, q: SSAQuery, echoed,
+                   timeout: int) -> bytes:
+    """The records of query ``q``, with ``echoed`` parameters as INFOs; the query may run
+    ``timeout`` seconds.
 
     Raises
     ------
@@ -59,7 +63,7 @@ def query_document(engine: sa.Engine, urls: PublicURLs, q: SSAQuery, echoed) -> 
     if q.maxrec == 0 or not q.formats:
         return doc.render(None, overflow=q.maxrec == 0 and bool(q.formats))
     try:
-        rows = ssa_query.run(engine, q)
+        rows = ssa_query.run(engine, q, timeout)
     except sa.exc.OperationalError as exc:
         log.warning("SSA query failed: %s", exc)
         if "statement timeout" in str(exc):
@@ -71,14 +75,14 @@ def query_document(engine: sa.Engine, urls: PublicURLs, q: SSAQuery, echoed) -> 
     return doc.render(table, overflow=overflow)
 
 
-def respond(engine: sa.Engine, urls: PublicURLs, params: Params) -> bytes:
-    """The answer to one SSA request (queryData or FORMAT=METADATA)."""
-    q = parse_query(params)
+def respond(engine: sa.Engine, urls: PublicURLs, params: Params, limits: SSALimits) -> bytes:
+    """The answer to one SSA request (queryData or FORMAT=METADATA) under ``limits``."""
+    q = parse_query(params, limits)
     if q.metadata_only:
-        return metadata_document(urls)
+        return metadata_document(urls, limits)
     echoed = []
     for name in ECHOED:
         value = params.single(name)
         if value is not None:
             echoed.append((name, value, None))
-    return query_document(engine, urls, q, echoed)
+    return query_document(engine, urls, q, echoed, limits.timeout)

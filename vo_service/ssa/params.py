@@ -16,12 +16,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vo_service.config import SSALimits
 from vo_service.dali import DALIError, Params
 
 DEFAULT_SIZE = 0.2  # deg, diameter used when POS comes without SIZE
-MAX_SIZE = 20.0  # deg, diameter (capability maxSearchRadius = 10)
-MAXREC_DEFAULT = 1000
-MAXREC_HARD = 100_000
 MJD_EPOCH = dt.datetime(1858, 11, 17, tzinfo=dt.UTC)
 FRAMES = ("ICRS", "FK5", "J2000", "GALACTIC")
 # FORMAT keywords (case-insensitive) -> the representation served for them
@@ -53,7 +51,7 @@ class SSAQuery:
     band: list[Range] = field(default_factory=list)  # metres
     time: list[Range] = field(default_factory=list)  # MJD
     formats: list[str] = field(default_factory=lambda: ["votable"])  # representations
-    maxrec: int = MAXREC_DEFAULT
+    maxrec: int = SSALimits.maxrec_default
     top: int | None = None
     targetname: list[str] = field(default_factory=list)
     targetclass: list[str] = field(default_factory=list)
@@ -284,7 +282,14 @@ def _ranges(params: Params, name: str, convert: Convert | None = None) -> list[R
     return range_list(split_qualifier(text.strip())[0], name, convert)
 
 
-def parse_query(params: Params) -> SSAQuery:
+def parse_query(params: Params, limits: SSALimits) -> SSAQuery:
+    """The SSA query that ``params`` ask for, within the service's ``[ssa]`` limits.
+
+    Raises
+    ------
+    DALIError
+        For a parameter that is malformed or beyond a limit, naming it.
+    """
     request = (params.single("REQUEST") or "queryData").strip()
     if request.lower() != "querydata":
         raise DALIError(f"REQUEST={request!r} is not supported; this SSA 1.1 service "
@@ -305,9 +310,9 @@ def parse_query(params: Params) -> SSAQuery:
         q.pos = parse_pos(pos)
     size = _float(params, "SIZE")
     if size is not None:
-        if not 0 < size <= MAX_SIZE:
+        if not 0 < size <= limits.max_size:
             raise DALIError(f"SIZE must be a diameter in degrees, more than 0 and at most "
-                            f"{MAX_SIZE:g}, got {size:g}")
+                            f"{limits.max_size:g}, got {size:g}")
         q.size = size
     elif q.pos is not None:
         q.size = DEFAULT_SIZE
@@ -317,7 +322,7 @@ def parse_query(params: Params) -> SSAQuery:
     q.time = _ranges(params, "TIME", lambda t, end: iso_to_mjd(t, end, "TIME"))
     q.mtime = _ranges(params, "MTIME", lambda t, end: iso_to_mjd(t, end, "MTIME"))
     maxrec = _int(params, "MAXREC")
-    q.maxrec = MAXREC_DEFAULT if maxrec is None else min(maxrec, MAXREC_HARD)
+    q.maxrec = limits.maxrec_default if maxrec is None else min(maxrec, limits.maxrec_hard)
     q.top = _int(params, "TOP")
     if q.top == 0:
         raise DALIError("TOP must be a positive integer")

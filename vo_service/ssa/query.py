@@ -37,7 +37,6 @@ from vo_service.ssa.params import MJD_EPOCH, Range, SSAQuery
 from vo_service.urls import PublicURLs
 
 POSITION_INDEX = table_meta(spectra).position
-STATEMENT_TIMEOUT_MS = 30_000
 BASE_COLUMNS = ("spectrum_id", "obs_publisher_did", "obs_id", "obs_collection", "target_name",
                 "s_ra", "s_dec", "t_min", "t_max", "t_exptime", "em_min", "em_max",
                 "em_res_power", "em_xel", "snr", "instrument_name", "facility_name",
@@ -143,9 +142,12 @@ def build_sql(q: SSAQuery, limit: int) -> tuple[str, dict]:
     return sql, b.args
 
 
-def run(engine: sa.Engine, q: SSAQuery) -> list[dict]:
+def run(engine: sa.Engine, q: SSAQuery, timeout: int) -> list[dict]:
     """The matching spectra: at most what MAXREC/TOP allow, plus one row to tell an
-    overflow (:func:`records` cuts them and says whether MAXREC did)."""
+    overflow (:func:`records` cuts them and says whether MAXREC did).
+
+    The query runs under a statement timeout of ``timeout`` seconds (``[ssa] timeout``).
+    """
     per_dataset = max(1, len(q.formats))
     wanted = q.maxrec // per_dataset + (1 if q.maxrec % per_dataset else 0)
     limit = wanted + 1
@@ -157,7 +159,7 @@ def run(engine: sa.Engine, q: SSAQuery) -> list[dict]:
             models.c.model_id == q.model)
         if q.model is not None and conn.scalar(known) == 0:
             raise DALIError(f"MODEL: no model {q.model!r} in latentvo.models")
-        conn.execute(sa.text(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}"))
+        conn.execute(sa.text(f"SET LOCAL statement_timeout = {int(timeout) * 1000}"))
         return [dict(r) for r in conn.execute(sa.text(sql), args).mappings()]
 
 

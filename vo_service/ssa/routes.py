@@ -30,15 +30,17 @@ def install(app: FastAPI) -> None:
 async def ssa_endpoint(request: Request) -> Response:
     """A queryData request (or FORMAT=METADATA): the SSA VOTable of matching spectra."""
     params = await read_params(request, max_body=1_000_000)
-    body = await run_in_threadpool(document.respond, request.app.state.database.reader_engine,
-                                   public_urls(request), params)
+    database = request.app.state.database
+    body = await run_in_threadpool(document.respond, database.reader_engine,
+                                   public_urls(request), params, database.settings.ssa)
     return Response(body, media_type=VOTABLE_MIME)
 
 
 @router.api_route("/ssa/capabilities", methods=["GET", "HEAD"])
 def capabilities(request: Request) -> Response:
     """VOSI capabilities of SSA (HEAD too)."""
-    return Response(ssa_capabilities(public_urls(request)), media_type="text/xml")
+    return Response(ssa_capabilities(public_urls(request), request.app.state.database.settings.ssa),
+                    media_type="text/xml")
 
 
 @router.get("/ssa/availability")

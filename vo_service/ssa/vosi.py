@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
-from vo_service.ssa.params import FRAMES, MAX_SIZE, MAXREC_DEFAULT, MAXREC_HARD
+from vo_service.config import SSALimits
+from vo_service.ssa.params import FRAMES
 from vo_service.urls import PublicURLs
 from vo_service.vosi.capabilities import capabilities_document
 from vo_service.vosi.xml import element
@@ -17,8 +18,9 @@ SSA_NS = "http://www.ivoa.net/xml/SSA/v1.1"
 TEST_QUERY = (10.68, 41.27, 0.2)  # pos (deg) and size (diameter, deg)
 
 
-def ssa_capabilities(urls: PublicURLs) -> str:
-    """The SSA service's capabilities: SSA 1.1, VOSI, and the DataLink its records use."""
+def ssa_capabilities(urls: PublicURLs, limits: SSALimits) -> str:
+    """The SSA service's capabilities: SSA 1.1 with its ``[ssa]`` limits, VOSI, and the
+    DataLink its records use."""
     ssa = urls.ssa
     frames = [f for f in FRAMES if f != "J2000"]
     ra, dec, size = TEST_QUERY
@@ -32,9 +34,9 @@ def ssa_capabilities(urls: PublicURLs) -> str:
         "<dataSource>survey</dataSource><dataSource>pointed</dataSource>"
         "<creationType>archival</creationType>"
         + "".join(element("supportedFrame", f) for f in frames)
-        + element("maxSearchRadius", f"{MAX_SIZE / 2:g}")
-        + element("maxRecords", MAXREC_HARD)
-        + element("defaultMaxRecords", MAXREC_DEFAULT)
+        + element("maxSearchRadius", f"{limits.max_size / 2:g}")
+        + element("maxRecords", limits.maxrec_hard)
+        + element("defaultMaxRecords", limits.maxrec_default)
         + "<testQuery><pos>" + element("long", ra) + element("lat", dec)
         + "</pos>" + element("size", size) + "</testQuery></capability>")
     datalink = (

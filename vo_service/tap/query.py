@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
+from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params, iso_utc, now_utc
 from vo_service.formats import OutputFormat, UnknownFormat, resolve
 from vo_service.formats.fields import Field
 from vo_service.tap import pgarray
-from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import SMALL_BATCH, Execution, QueryFailed, QueryRunner
 from vo_service.tap.upload import ParsedUpload, load_uploads, upload_specs
 

@@ -50,9 +50,8 @@ router = APIRouter()
 def install(app: FastAPI, database: Database) -> None:
     """Create TAP's shared objects and mount its routes."""
     from schema.catalogues import PublishedTables
-    from vo_service.tap.limits import load_limits
 
-    limits = load_limits()
+    limits = database.settings.tap
     result_dir = database.settings.home / "tap-results"
     published = PublishedTables(database.engine)
     tap = TAPService(database, published, limits, result_dir)

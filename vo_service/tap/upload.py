@@ -27,8 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params
-from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import UploadTable
 
 if TYPE_CHECKING:

@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import sqlalchemy as sa
 
 from schema.ops import uws_job_uploads, uws_jobs
+from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params, now_utc
 from vo_service.obscore import access_url_setup
-from vo_service.tap.limits import TAPLimits
 from vo_service.tap.runner import Execution, QueryFailed
 
 if TYPE_CHECKING:

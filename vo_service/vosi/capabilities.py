@@ -4,8 +4,8 @@
 own capability, then the VOSI capabilities and availability endpoints (and
 whatever else the protocol lists). The TAP capability declares what the service
 really does: the ADQL language features and UDFs from ``vo_service.adql.features``,
-the output formats from ``vo_service.formats``, the limits from
-``vo_service.tap.limits``.
+the output formats from ``vo_service.formats``, the limits from the ``[tap]``
+settings (``vo_service.config.TAPLimits``).
 """
 
 from __future__ import annotations
