@@ -30,7 +30,7 @@ class Demo:
         self.home = home
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**env, "LATENTVO_HOME": str(home), "LATENTVO_BASE_URL": self.url}
+        self.env = {**env, "LATENTVO_HOME": str(home)}
         self.env.pop("LATENTVO_DATABASE_URL", None)  # the demo's own embedded database
         self.env.pop("LATENTVO_READER_DATABASE_URL", None)
         self.console_path = home / "console.txt"

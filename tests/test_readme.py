@@ -55,7 +55,7 @@ def demo_url(latentvo_env):
     home = Path(tempfile.mkdtemp(prefix="latentvo-readme-"))  # see conftest.latentvo_home
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**latentvo_env, "LATENTVO_HOME": str(home), "LATENTVO_BASE_URL": url}
+    env = {**latentvo_env, "LATENTVO_HOME": str(home)}
     env.pop("LATENTVO_DATABASE_URL", None)  # the demo's own database, as a new user's
     env.pop("LATENTVO_READER_DATABASE_URL", None)
     console = open(home / "console.txt", "w+")
