@@ -143,12 +143,11 @@ class JobRecorder:
     def progress(self, activity: str, done: int, total: int | None, unit: str) -> None:
         """Progress within the phase (written at most every 0.5 s, and at a bar's end);
         fed by every progress bar the job shows."""
-        changes = {"activity": activity, "done": done, "total": total, "unit": unit}
+        self.status = replace(self.status, activity=activity, done=done, total=total,
+                              unit=unit)
         ended = total is not None and done >= total
-        if time.monotonic() - self._written < _WRITE_INTERVAL_S and not ended:
-            self.status = replace(self.status, **changes)
-        else:
-            self._update(**changes)
+        if time.monotonic() - self._written >= _WRITE_INTERVAL_S or ended:
+            self._update()
 
     def finish_phase(self, summary: str) -> None:
         """Record the current phase as a finished step with its one-line summary."""
