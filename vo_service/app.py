@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vo_service import landing
+from vo_service.archive.background import read_statuses
 from vo_service.config import load_settings, parse_base_url
 from vo_service.dali import now_utc
 from vo_service.datalink import routes as datalink_routes
@@ -77,10 +78,12 @@ def create_app(database: Database | None = None) -> FastAPI:
 
 
 async def landing_page(request: Request) -> str:
-    """The HTML landing page: the services, their URLs and what the archive holds."""
-    counts = await run_in_threadpool(landing.archive_counts,
-                                     request.app.state.database.reader_engine)
-    return landing.landing_page(public_urls(request), counts)
+    """The HTML landing page: the services, their URLs, what the archive holds and which
+    background jobs (the demo's build) run or failed."""
+    database = request.app.state.database
+    counts = await run_in_threadpool(landing.archive_counts, database.reader_engine)
+    jobs = await run_in_threadpool(read_statuses, database.settings.home)
+    return landing.landing_page(public_urls(request), counts, jobs)
 
 
 class ServerHeader:

@@ -11,8 +11,9 @@ a bug and keeps its traceback. Jobs open the database with
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -23,6 +24,9 @@ from vo_service.config import ConfigError, load_settings
 from vo_service.errors import OperatorError, one_line
 from vo_service.progress import console
 from vo_service.publish.cli import publish_app
+
+if TYPE_CHECKING:
+    from vo_service.db.database import Database
 
 app = typer.Typer(help="latentvo: ML products of astronomical spectra through IVOA services.",
                   no_args_is_help=True, pretty_exceptions_enable=False,
@@ -243,43 +247,138 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed")] = 1,
     train: Annotated[bool, typer.Option("--train/--no-train",
                                         help="Train models and infer ML products")] = True,
-    serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
-                                              help="Serve the result")] = True,
+    serve_after: Annotated[bool, typer.Option(
+        "--serve/--no-serve", help="Serve at once and build in the background "
+        "(--no-serve: build in the foreground, then exit)")] = True,
     port: Annotated[int, typer.Option(help="TCP port for --serve")] = 8000,
 ) -> None:
-    """Start the database, make a synthetic archive, ingest it, train and infer, serve."""
-    from ml import demo as ml_demo
-    from ml.synth import write_archive
-    from vo_service.archive.ingest import Ingester, expand_paths
-    from vo_service.archive.reference_labels import attach
+    """Start the database and serve; meanwhile a background job writes a synthetic archive,
+    ingests it, trains the demo's models and infers their products (the landing page
+    shows how far it got; each step resumes where an interrupted run stopped)."""
+    import time
+
     from vo_service.db.database import open_database
-    from vo_service.progress import progress_bar
 
     settings = load_settings()
+    started = time.monotonic()
     database = open_database("upgrade", settings)
-    steps = 5 if train else 4
     where = "embedded, " + str(settings.pgdata) if settings.embedded else "external"
-    console.print(f"[bold]1/{steps}[/bold] database: revision {database.revision()} ({where})")
-    archive = settings.home / "demo-archive"
-    if not (archive / "manifest.json").exists():
-        write_archive(archive, n=n, seed=seed, progress=True)
-    console.print(f"[bold]2/{steps}[/bold] synthetic archive in {archive}")
-    files = expand_paths([str(archive)])
-    with progress_bar("ingest", len(files), unit="files") as advance:
-        report = Ingester(database.engine, settings).run(files, progress=advance)
-    console.print(f"[bold]3/{steps}[/bold] ingest: {report.summary()}")
-    result = attach(database.engine, archive / "reference_labels.csv", "demo-reference")
-    console.print(f"[bold]4/{steps}[/bold] reference labels: {result.n_objects} stars "
-                  f"({', '.join(result.quantities)})")
-    if train:
-        console.print(f"[bold]5/{steps}[/bold] ML: "
-                      + ml_demo.run(database, settings, "demo-reference", seed=seed))
-    if serve_after:
-        console.print(f"serving on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-        database.dispose()
-        import uvicorn
+    console.print(f"database: revision {database.revision()} ({where}), "
+                  f"{time.monotonic() - started:.0f} s")
+    if not serve_after:
+        _demo_build(database, n, seed, train)
+        return
+    database.dispose()
+    _check_port_free(port)
+    job = _start_demo_job(settings.home, n, seed, train)
+    console.print(f"serving on http://127.0.0.1:{port}/ while the archive is built; the "
+                  "landing page shows its progress (Ctrl-C to stop)")
+    import uvicorn
+
+    try:
         uvicorn.run("vo_service.app:create_app", factory=True, host="127.0.0.1", port=port,
                     server_header=False)
+    finally:
+        if job is not None:
+            _stop_demo_job(job)
+
+
+@app.command("demo-build", hidden=True)
+def demo_build(
+    n: Annotated[int, typer.Option("--n", min=10)] = 2000,
+    seed: Annotated[int, typer.Option()] = 1,
+    train: Annotated[bool, typer.Option("--train/--no-train")] = True,
+) -> None:
+    """The demo's background job (started by ``latentvo demo``, which logs its output)."""
+    import signal
+
+    # a stopped demo sends SIGTERM (or Ctrl-C's SIGINT): both end as a recorded interruption
+    from vo_service.db.database import open_database
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    database = open_database("write")
+    try:
+        _demo_build(database, n, seed, train)
+    finally:
+        database.dispose()
+
+
+_DEMO_JOB = "demo"  # name of the demo build's status record and log under LATENTVO_HOME/jobs
+
+
+def _demo_build(database: Database, n: int, seed: int, train: bool) -> None:
+    """Run ``ml.demo.build`` as the recorded demo job, its summaries on the console."""
+    from vo_service.archive.background import record_job
+
+    settings = database.settings
+    with record_job(settings.home, _DEMO_JOB) as recorder:  # JobBusy: another build runs
+        recorder.phase("loading the ML libraries")  # torch alone takes seconds
+        from ml import demo as ml_demo
+
+        ml_demo.build(database, settings, recorder, n=n, seed=seed, train=train,
+                      say=console.print)
+
+
+def _check_port_free(port: int) -> None:
+    """Fail before starting any work when the demo could not serve on ``port``."""
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise ConfigError(f"cannot serve on 127.0.0.1:{port} ({exc.strerror}); "
+                              "choose another --port") from None
+
+
+def _start_demo_job(home: Path, n: int, seed: int, train: bool):
+    """Start ``demo-build`` in its own process, its output in the job's log; None when a
+    build already runs (another demo started it). A thread reports on the console how the
+    job ended. The serving process itself never imports ``ml``."""
+    import subprocess
+    import threading
+
+    from vo_service.archive.background import DONE, RUNNING, log_path, read_status
+
+    running = read_status(home, _DEMO_JOB)
+    if running is not None and running.state == RUNNING and not running.vanished:
+        console.print(f"the demo's build already runs (pid {running.pid}): {running.log}")
+        return None
+    log = log_path(home, _DEMO_JOB)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    args = [sys.executable, "-m", "vo_service.cli", "demo-build", "--n", str(n),
+            "--seed", str(seed), "--train" if train else "--no-train"]
+    with open(log, "ab") as out:
+        job = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out,
+                               stderr=subprocess.STDOUT)
+    console.print(f"building the archive{' and its ML products' if train else ''} in the "
+                  f"background (pid {job.pid}); log: {log}")
+
+    def report_end() -> None:
+        job.wait()
+        status = read_status(home, _DEMO_JOB)
+        if status is not None and status.state == DONE:
+            console.print(f"demo build {status.describe()}; log: {log}")
+        else:
+            reason = status.describe() if status else f"exit status {job.returncode}"
+            console.print(f"[red]demo build {reason}[/red]; log: {log}")
+
+    threading.Thread(target=report_end, daemon=True).start()
+    return job
+
+
+def _stop_demo_job(job) -> None:
+    """Stop a build still running when the server stops (it resumes at the next demo)."""
+    import signal
+    import subprocess
+
+    if job.poll() is None:
+        job.send_signal(signal.SIGTERM)
+        try:
+            job.wait(15)
+        except subprocess.TimeoutExpired:
+            job.kill()
+            job.wait()
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The landing page: what this service publishes and where its services are."""
+"""The landing page: what this service publishes, where its services are, and which
+background jobs (the demo's archive build and ML training) still run or failed."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from html import escape
 import sqlalchemy as sa
 
 from schema.tables import labels, models, spectra
+from vo_service.archive.background import DONE, FAILED, JobStatus
 from vo_service.service_meta import service_meta
 from vo_service.urls import PublicURLs
 
@@ -22,18 +24,40 @@ def archive_counts(engine: sa.Engine) -> dict[str, int]:
         }
 
 
-def landing_page(urls: PublicURLs, counts: dict[str, int]) -> str:
-    """The HTML page at the service's root; every link is a public URL."""
+def jobs_section(jobs: list[JobStatus]) -> str:
+    """HTML for the background jobs: state and progress, finished steps, and for a job
+    that failed or vanished its reason and log. Empty when no job ever ran."""
+    parts = []
+    for job in jobs:
+        steps = "".join(f"<li>{escape(s.phase)} ({s.seconds:.0f} s): {escape(s.summary)}</li>"
+                        for s in job.steps)
+        broken = job.state == FAILED or job.vanished
+        log = f" Log: <code>{escape(job.log)}</code>." if broken else ""
+        parts.append(f"""<h3>{escape(job.name)}</h3>
+<p class="job-{'failed' if broken else job.state}">{escape(job.describe())}.{log}</p>
+<ul>{steps}</ul>""")
+    if not parts:
+        return ""
+    return "<h2>Background jobs</h2>\n" + "\n".join(parts)
+
+
+def landing_page(urls: PublicURLs, counts: dict[str, int], jobs: list[JobStatus]) -> str:
+    """The HTML page at the service's root; every link is a public URL. While a background
+    job runs (``jobs``, from :func:`vo_service.archive.background.read_statuses`), the page
+    says how far it got and reloads itself to show its progress and the new products."""
     meta = service_meta()
     rows = "".join(f"<tr><th>{escape(k)}</th><td>{v:,}</td></tr>" for k, v in counts.items())
     tap, ssa = escape(urls.tap), escape(urls.ssa)
+    refresh = ('<meta http-equiv="refresh" content="5">'
+               if any(j.state not in (DONE, FAILED) and not j.vanished for j in jobs) else "")
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(meta.title)}</title></head>
+<html lang="en"><head><meta charset="utf-8">{refresh}<title>{escape(meta.title)}</title></head>
 <body>
 <h1>{escape(meta.title)}</h1>
 <p>{escape(meta.description)}</p>
 <h2>Archive</h2>
 <table>{rows}</table>
+{jobs_section(jobs)}
 <h2>Services</h2>
 <ul>
 <li><a href="{tap}">TAP</a> (ADQL 2.1, sync and async, uploads): base URL

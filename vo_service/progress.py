@@ -21,6 +21,21 @@ from rich.text import Text
 
 console = Console(stderr=True, soft_wrap=True)  # long paths stay on one line
 
+# (description, done, total, unit) of every bar as it advances, e.g. for a background
+# job's status record (vo_service.archive.background)
+Observer = Callable[[str, int, int | None, str], None]
+_observers: list[Observer] = []
+
+
+@contextmanager
+def observe_progress(observer: Observer) -> Iterator[None]:
+    """Also report every progress bar's count to ``observer`` while the body runs."""
+    _observers.append(observer)
+    try:
+        yield
+    finally:
+        _observers.remove(observer)
+
 
 class _Rate(ProgressColumn):
     """Items per second over the task so far."""
@@ -49,15 +64,25 @@ def progress_bar(description: str, total: int | None, unit: str = "items",
     unit
         Name of an item in the rate column ("spectra/s").
     enabled
-        False for quiet runs (tests, ``--quiet``): nothing is drawn.
+        False for quiet runs (tests, ``--quiet``): nothing is drawn. Observers
+        (:func:`observe_progress`) see the counts either way.
 
     Yields
     ------
     advance
         Call ``advance(n)`` (``n`` defaults to 1) after each ``n`` items done.
     """
+    done = 0
+
+    def notify(n: int = 1) -> None:
+        nonlocal done
+        done += n
+        for observer in _observers:
+            observer(description, done, total, unit)
+
+    notify(0)
     if not enabled:
-        yield _nothing
+        yield notify
         return
     columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TaskProgressColumn(), _Rate(unit), TimeElapsedColumn(), TextColumn("ETA"),
@@ -67,9 +92,6 @@ def progress_bar(description: str, total: int | None, unit: str = "items",
 
         def advance(n: int = 1) -> None:
             progress.advance(task, n)
+            notify(n)
 
         yield advance
-
-
-def _nothing(n: int = 1) -> None:
-    """``advance`` of a disabled bar."""
