@@ -86,9 +86,10 @@ def installed(wheel, tmp_path_factory) -> Path:
     probe = ("import json, sys, sysconfig; "
              "print(json.dumps([sysconfig.get_path('purelib'), sys.path]))")
     purelib, bare = json.loads(_run([str(python), "-c", probe], cwd=env_dir).stdout)
-    # What this interpreter can import and a bare environment cannot, minus the checkout.
+    # What this interpreter can import and a bare environment cannot, minus the checkout
+    # itself (a virtual environment inside the checkout, as scripts/setup.sh makes, stays).
     borrowed = [path for path in sys.path if path and path not in bare and Path(path).is_dir()
-                and not Path(path).resolve().is_relative_to(REPO)]
+                and Path(path).resolve() != REPO.resolve()]
     (Path(purelib) / "latentvo_test_borrowed.pth").write_text(
         "".join(f"{path}\n" for path in borrowed))
     return env_dir / "bin"
