@@ -367,6 +367,7 @@ def within_sql(p: Point, center: Point, radius: Value, strict: bool = False) -> 
 
 
 def in_polygon_sql(p: Point, shape: PolygonShape) -> str:
+    """``p`` inside the polygon: on the inner side of every edge of one convex piece."""
     vec = _unit_vector_sql(p)
     pieces = [" AND ".join(f"{_dot_sql(n, vec)} >= 0" for n in piece) for piece in shape.pieces]
     return "(" + " OR ".join(f"({piece})" for piece in pieces) + ")"

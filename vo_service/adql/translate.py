@@ -241,6 +241,7 @@ class Translator:
     # ---------------------------------------------------------- set operations
 
     def set_operation(self, node: ast.SetOp, scope: Scope, outermost: bool) -> _Query:
+        """UNION/EXCEPT/INTERSECT; its ORDER BY may name result columns or their numbers."""
         left = self.query(node.left, scope)
         right = self.query(node.right, scope)
         if len(left.columns) != len(right.columns):
