@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
@@ -25,6 +26,19 @@ from vo_service.adql.errors import ADQLSemanticError, at
 UPLOAD_SCHEMA = "TAP_UPLOAD"
 
 LatentIndexLookup = Callable[[str], "IndexPlan | None"]
+"""model_id -> the plan of that model's latent index (None: no latent vectors)."""
+
+
+class MetaFields(TypedDict, total=False):
+    """The :class:`ColumnMeta` fields beyond the VOTable serialisation."""
+
+    unit: str | None
+    ucd: str | None
+    utype: str | None
+    description: str | None
+    principal: bool
+    std: bool
+    indexed: bool
 
 
 @dataclass(frozen=True)
@@ -42,13 +56,13 @@ class CatalogColumn:
 
     @classmethod
     def from_votable(cls, name: str, datatype: str, arraysize: str | None = None,
-                     xtype: str | None = None, **meta) -> CatalogColumn:
+                     xtype: str | None = None, **meta: Unpack[MetaFields]) -> CatalogColumn:
         """A column described by a VOTable FIELD (uploads)."""
         return cls(name, T.from_votable(datatype, arraysize, xtype),
                    ColumnMeta(datatype, arraysize, xtype, **meta))
 
     @classmethod
-    def from_sa(cls, column: sa.Column) -> CatalogColumn:
+    def from_sa(cls, column: sa.Column[Any]) -> CatalogColumn:
         """A declared column (``info["vo"]``); pgvector columns are ADQL vectors."""
         meta = column_meta(column)
         type_ = T.VECTOR if isinstance(column.type, Vector) else T.from_votable(
@@ -58,6 +72,13 @@ class CatalogColumn:
 
 @dataclass(frozen=True)
 class CatalogTable:
+    """A table a query can read: published, or uploaded with the query.
+
+    ``schema``/``name`` are the names ADQL uses; ``sql_schema``/``sql_name``
+    where the rows are in PostgreSQL. ``position`` describes the table's sky
+    position and its HEALPix index, which positional conditions use.
+    """
+
     schema: str  # ADQL schema name
     name: str  # ADQL table name
     columns: tuple[CatalogColumn, ...]
@@ -68,9 +89,11 @@ class CatalogTable:
 
     @property
     def qualified_name(self) -> str:
+        """``schema.name``, as messages and TAP_SCHEMA write it."""
         return f"{self.schema}.{self.name}"
 
     def column(self, name: str) -> CatalogColumn | None:
+        """The column of exactly this name, if any."""
         return next((c for c in self.columns if c.name == name), None)
 
 
@@ -105,6 +128,16 @@ class Catalog:
     @classmethod
     def from_tables(cls, tables: Iterable[sa.Table], *,
                     latent_index: LatentIndexLookup | None = None) -> Catalog:
+        """The catalog of the declared tables that carry ``info["vo"]``.
+
+        Parameters
+        ----------
+        tables
+            SQLAlchemy tables; those without VO metadata are left out.
+        latent_index
+            The latent-index lookup (usually a :class:`~vo_service.adql.latent.ModelIndexes`);
+            without it no query is served by a latent index.
+        """
         catalog = cls([table_from_sa(t) for t in tables if "vo" in t.info])
         if latent_index is not None:
             catalog.latent_index = latent_index
@@ -115,6 +148,14 @@ class Catalog:
         return replace(self, tables=list(self.tables))
 
     def add_table(self, table: CatalogTable) -> CatalogTable:
+        """Add ``table`` and return it.
+
+        Raises
+        ------
+        ValueError
+            When a table of that schema and name (compared case-insensitively)
+            is already in the catalog.
+        """
         for existing in self.tables:
             if (existing.schema.lower(), existing.name.lower()) == (table.schema.lower(),
                                                                     table.name.lower()):

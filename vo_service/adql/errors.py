@@ -9,6 +9,8 @@ this service offers.
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 
 class ADQLError(Exception):
     """Base class: a query this service cannot run, with its position."""
@@ -49,8 +51,15 @@ class ADQLSemanticError(ADQLError):
     kind = "error"
 
 
-def at(pos: tuple[int, int] | None) -> dict:
-    """Keyword arguments that place an error at ``pos``."""
+class Where(TypedDict, total=False):
+    """The ``line``/``column`` keyword arguments of an :class:`ADQLError`."""
+
+    line: int
+    column: int
+
+
+def at(pos: tuple[int, int] | None) -> Where:
+    """Keyword arguments that place an error at ``pos`` (none for an unknown place)."""
     if pos is None:
         return {}
     return {"line": pos[0], "column": pos[1]}

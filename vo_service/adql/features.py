@@ -24,12 +24,16 @@ ADQL_VERSIONS = (("2.1", "ivo://ivoa.net/std/ADQL#v2.1"), ("2.0", "ivo://ivoa.ne
 
 @dataclass(frozen=True)
 class Feature:
+    """One ``<feature>`` of TAPRegExt: a form as pyvo matches it, and what it does here."""
+
     form: str
     description: str | None = None
 
 
 @dataclass(frozen=True)
 class FeatureGroup:
+    """The features of one ``<languageFeatures type="...">`` group."""
+
     type: str  # the feature type IVOID
     features: tuple[Feature, ...]
 

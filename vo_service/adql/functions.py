@@ -13,35 +13,94 @@ the latent-index rules they follow.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
 
+from vo_service.adql import ast
 from vo_service.adql import geometry as G
 from vo_service.adql import types as T
 from vo_service.adql.errors import ADQLSemanticError, at
 from vo_service.adql.values import Value, float_sql, quote_string
 
-Translate = Callable[["object", "object", list[Value]], Value]
+if TYPE_CHECKING:
+    from vo_service.adql.catalog import Catalog
+
+
+class TranslatorView(Protocol):
+    """What a function's translation may ask of the translator, and no more.
+
+    The function translators here, in :mod:`~vo_service.adql.geometry` and in
+    :mod:`~vo_service.adql.latent` get their arguments already translated; from
+    the translator (:class:`vo_service.adql.translate.Translator`) they need only
+    the query's catalog (for the latent-index plans), the query's session
+    settings (which a translation may add to, e.g. planner settings for an
+    index) and the typing rules of mixed-type arguments.
+    """
+
+    @property
+    def catalog(self) -> Catalog:
+        """The tables and latent-index plans the query is translated against."""
+        ...
+
+    @property
+    def session_settings(self) -> dict[str, str]:
+        """Parameters to ``SET LOCAL`` for the query; functions may add to them."""
+        ...
+
+    def common_type(self, node: ast.Node, values: list[Value]) -> str:
+        """The common ADQL type of ``values`` (COALESCE, CASE), or an error at ``node``."""
+        ...
+
+    def coerce(self, v: Value, type_: str) -> str:
+        """The SQL of ``v`` as a value of the (common) type ``type_``."""
+        ...
+
+
+Translate = Callable[[TranslatorView, ast.FuncCall, list[Value]], Value]
+"""A function's translation: (translator, the call, its translated arguments) -> result."""
 
 
 @dataclass(frozen=True)
 class UDF:
-    """A user-defined function as TAPRegExt declares it."""
+    """A user-defined function as TAPRegExt declares it.
+
+    Parameters
+    ----------
+    form
+        The signature as TAPRegExt writes it, e.g.
+        ``"ivo_hasword(haystack TEXT, needle TEXT) -> INTEGER"``.
+    description
+        One or two sentences for the capabilities document.
+    """
 
     form: str
     description: str
 
     @property
     def name(self) -> str:
+        """The function's name: the form up to its opening parenthesis."""
         return self.form.split("(")[0]
 
 
 FUNCTIONS: dict[str, Translate] = {}
+"""Every function a query may call, by lower-case name; nothing else reaches SQL."""
 
 
-def register(*names: str):
-    """Decorator: make the function translate calls of ``names`` (lower case)."""
+def register(*names: str) -> Callable[[Translate], Translate]:
+    """Decorator: make the function translate calls of ``names`` (lower case).
+
+    Parameters
+    ----------
+    *names
+        The lower-case function names the decorated translation serves.
+
+    Returns
+    -------
+    callable
+        The decorator, which returns the function unchanged.
+    """
 
     def deco(fn: Translate) -> Translate:
         for name in names:
@@ -53,35 +112,42 @@ def register(*names: str):
 # ------------------------------------------------------------------ helpers
 
 
-def fail(call, message: str) -> ADQLSemanticError:
+def fail(call: ast.FuncCall, message: str) -> ADQLSemanticError:
     """The error for a bad call, pointing at the function's name in the query."""
     return ADQLSemanticError(message, token=call.name, **at(call.pos))
 
 
-def need(call, arg: Value, kinds: tuple[str, ...], what: str) -> Value:
-    """``arg`` if its type is one of ``kinds`` (or NULL), else an error naming ``what``."""
+def need(call: ast.FuncCall, arg: Value, kinds: tuple[str, ...], what: str) -> Value:
+    """``arg`` if its type is one of ``kinds`` (or NULL), else an error naming ``what``.
+
+    Raises
+    ------
+    ADQLSemanticError
+        When ``arg`` has another type; the message says the call needs ``what``.
+    """
     if arg.type not in kinds and arg.type != T.NULL:
         raise fail(call, f"{call.name.upper()} needs {what}, got a {arg.type} value")
     return arg
 
 
-def _number(call, arg: Value) -> Value:
+def _number(call: ast.FuncCall, arg: Value) -> Value:
     return need(call, arg, T.NUMERICS, "a number")
 
 
 def as_double(v: Value) -> str:
+    """The SQL of numeric ``v`` as DOUBLE PRECISION (cast unless it already is)."""
     return v.sql if v.type == T.DOUBLE else f"CAST({v.sql} AS DOUBLE PRECISION)"
 
 
-def _double_fn(sql_name: str, unit: str | None = None):
-    def fn(tr, call, args):
+def _double_fn(sql_name: str, unit: str | None = None) -> Translate:
+    def fn(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
         inner = ", ".join(as_double(_number(call, a)) for a in args)
         return Value(f"{sql_name}({inner})", T.DOUBLE, unit=unit,
                      aggregate=any(a.aggregate for a in args))
     return fn
 
 
-def _agg(args) -> bool:
+def _agg(args: Sequence[Value]) -> bool:
     return any(a.aggregate for a in args)
 
 
@@ -102,18 +168,18 @@ FUNCTIONS["radians"] = _double_fn("radians", "rad")
 
 
 @register("pi")
-def _pi(tr, call, args):
+def _pi(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     return Value("pi()", T.DOUBLE, const=math.pi)
 
 
 @register("abs")
-def _abs(tr, call, args):
+def _abs(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = _number(call, args[0])
     return _keep_unit(a, f"abs({a.sql})", a.type)
 
 
 @register("ceiling", "floor")
-def _ceil_floor(tr, call, args):
+def _ceil_floor(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = _number(call, args[0])
     fn = "ceil" if call.key == "ceiling" else "floor"
     if a.type in T.INTEGERS:
@@ -121,7 +187,7 @@ def _ceil_floor(tr, call, args):
     return _keep_unit(a, f"{fn}({as_double(a)})", T.DOUBLE)
 
 
-def _digits(call, args) -> int:
+def _digits(call: ast.FuncCall, args: list[Value]) -> int:
     d = args[1].number()
     if d is None or not isinstance(d, int):
         raise fail(call, f"{call.name.upper()} takes an integer number of digits")
@@ -129,7 +195,7 @@ def _digits(call, args) -> int:
 
 
 @register("round")
-def _round(tr, call, args):
+def _round(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = _number(call, args[0])
     if len(args) == 1:
         if a.type in T.INTEGERS:
@@ -141,7 +207,7 @@ def _round(tr, call, args):
 
 
 @register("truncate")
-def _truncate(tr, call, args):
+def _truncate(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = _number(call, args[0])
     if len(args) == 1:
         if a.type in T.INTEGERS:
@@ -153,7 +219,7 @@ def _truncate(tr, call, args):
 
 
 @register("mod")
-def _mod(tr, call, args):
+def _mod(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a, b = _number(call, args[0]), _number(call, args[1])
     if a.type in T.INTEGERS and b.type in T.INTEGERS:
         return _keep_unit(a, f"mod({a.sql}, {b.sql})", T.numeric_result(a.type, b.type))
@@ -163,10 +229,12 @@ def _mod(tr, call, args):
 
 
 @register("rand")
-def _rand(tr, call, args):
+def _rand(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     if not args:
         return Value("random()", T.DOUBLE)
     seed = args[0].number()
+    if seed is None:  # the parser lets only an integer literal through
+        raise fail(call, "RAND takes an unsigned integer seed")
     # one seeded draw per query, the same for every row (an uncorrelated InitPlan)
     frac = (int(seed) % 2_000_000_001) / 1_000_000_000.0 - 1.0
     return Value(f"(SELECT random() FROM (SELECT setseed({float_sql(frac)})) AS seeded)",
@@ -177,7 +245,7 @@ def _rand(tr, call, args):
 
 
 @register("count")
-def _count(tr, call, args):
+def _count(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     if call.star:
         return Value("count(*)", T.BIGINT, ucd="meta.number", aggregate=True)
     a = args[0]
@@ -186,7 +254,7 @@ def _count(tr, call, args):
 
 
 @register("min", "max")
-def _min_max(tr, call, args):
+def _min_max(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = args[0]
     if a.type in T.GEOMETRIES + (T.VECTOR, T.ARRAY):
         raise fail(call, f"{call.name.upper()} of a {a.type} value is not defined")
@@ -196,7 +264,7 @@ def _min_max(tr, call, args):
 
 
 @register("avg")
-def _avg(tr, call, args):
+def _avg(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = _number(call, args[0])
     distinct = "DISTINCT " if call.distinct else ""
     return Value(f"CAST(avg({distinct}{a.sql}) AS DOUBLE PRECISION)", T.DOUBLE, unit=a.unit,
@@ -204,7 +272,7 @@ def _avg(tr, call, args):
 
 
 @register("sum")
-def _sum(tr, call, args):
+def _sum(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = _number(call, args[0])
     distinct = "DISTINCT " if call.distinct else ""
     if a.type in (T.SMALLINT, T.INTEGER):
@@ -219,13 +287,13 @@ def _sum(tr, call, args):
 
 
 @register("lower", "upper")
-def _case(tr, call, args):
+def _case(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = need(call, args[0], (T.TEXT,), "a string")
     return Value(f"{call.key}({a.sql})", T.TEXT, ucd=a.ucd, aggregate=a.aggregate)
 
 
 @register("coalesce")
-def _coalesce(tr, call, args):
+def _coalesce(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     type_ = tr.common_type(call, args)
     first = next((a for a in args if a.type != T.NULL), args[0])
     sql = ", ".join(tr.coerce(a, type_) for a in args)
@@ -234,7 +302,7 @@ def _coalesce(tr, call, args):
 
 
 @register("nullif")
-def _nullif(tr, call, args):
+def _nullif(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a, b = args
     type_ = tr.common_type(call, args)
     return Value(f"NULLIF({tr.coerce(a, type_)}, {tr.coerce(b, type_)})", type_, unit=a.unit,
@@ -248,7 +316,7 @@ def _nullif(tr, call, args):
 def _unit_factor(source: str, target: str) -> float:
     import astropy.units as u
 
-    def parse(text):
+    def parse(text: str) -> u.UnitBase:
         try:
             return u.Unit(text, format="vounit")
         except ValueError:
@@ -258,7 +326,7 @@ def _unit_factor(source: str, target: str) -> float:
 
 
 @register("in_unit")
-def _in_unit(tr, call, args):
+def _in_unit(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     a = _number(call, args[0])
     target = str(args[1].const)
     if not a.unit:
@@ -274,33 +342,34 @@ def _in_unit(tr, call, args):
 # ------------------------------------------------------------------ geometry
 
 
-def _geometry_args(tr, call, args) -> list[Value]:
+def _geometry_args(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> list[Value]:
     if call.args and getattr(call.args[0], "kind", None) in ("string", "null"):
         G.check_coordsys(args[0], call.pos)
         return args[1:]
     return args
 
 
-def _point_of(call, v: Value) -> G.Point:
-    if v.type != T.POINT:
+def _point_of(call: ast.FuncCall, v: Value) -> G.Point:
+    p = G.from_value(v, call.pos) if v.type == T.POINT else None
+    if not isinstance(p, G.Point):
         raise fail(call, f"{call.name.upper()} needs a point here, got a {v.type} value")
-    return G.from_value(v, call.pos)
+    return p
 
 
-def _coord(call, v: Value) -> Value:
+def _coord(call: ast.FuncCall, v: Value) -> Value:
     if v.type not in T.NUMERICS + (T.NULL,):
         raise fail(call, f"{call.name.upper()} needs numeric coordinates, got a {v.type} value")
     return v
 
 
 @register("point")
-def _point(tr, call, args):
+def _point(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     lon, lat = (_coord(call, a) for a in _geometry_args(tr, call, args))
     return G.point_value(G.Point(lon, lat))
 
 
 @register("circle")
-def _circle(tr, call, args):
+def _circle(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     args = _geometry_args(tr, call, args)
     if len(args) == 2:
         center, radius = _point_of(call, args[0]), _coord(call, args[1])
@@ -311,7 +380,7 @@ def _circle(tr, call, args):
 
 
 @register("box")
-def _box(tr, call, args):
+def _box(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     args = _geometry_args(tr, call, args)
     if len(args) == 3:
         center, rest = _point_of(call, args[0]), args[1:]
@@ -322,7 +391,7 @@ def _box(tr, call, args):
 
 
 @register("polygon")
-def _polygon(tr, call, args):
+def _polygon(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     args = _geometry_args(tr, call, args)
     if all(a.type == T.POINT for a in args):
         vertices = [_point_of(call, a) for a in args]
@@ -335,32 +404,32 @@ def _polygon(tr, call, args):
 
 
 @register("region")
-def _region(tr, call, args):
+def _region(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     raise fail(call, "REGION (STC-S strings) is not supported; use POINT, CIRCLE or POLYGON")
 
 
-def _geom(call, v: Value):
+def _geom(call: ast.FuncCall, v: Value) -> G.Geometry:
     if v.type not in T.GEOMETRIES:
         raise fail(call, f"{call.name.upper()} needs geometry arguments, got a {v.type} value")
     return G.from_value(v, call.pos)
 
 
 @register("contains")
-def _contains(tr, call, args):
+def _contains(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     cond = G.contains_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos,
                           tr.session_settings)
     return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, condition=cond)
 
 
 @register("intersects")
-def _intersects(tr, call, args):
+def _intersects(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     cond = G.intersects_sql(_geom(call, args[0]), _geom(call, args[1]), call.pos,
                             tr.session_settings)
     return Value(f"CAST({cond} AS INTEGER)", T.INTEGER, condition=cond)
 
 
 @register("distance")
-def _distance(tr, call, args):
+def _distance(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     if len(args) == 4:
         c = [_coord(call, a) for a in args]
         p, q = G.Point(c[0], c[1]), G.Point(c[2], c[3])
@@ -371,17 +440,17 @@ def _distance(tr, call, args):
 
 
 @register("area")
-def _area(tr, call, args):
+def _area(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     return G.area_sql(_geom(call, args[0]), call.pos)
 
 
 @register("centroid")
-def _centroid(tr, call, args):
+def _centroid(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     return G.point_value(G.centroid(_geom(call, args[0]), call.pos))
 
 
 @register("coord1", "coord2")
-def _coord12(tr, call, args):
+def _coord12(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     p = _point_of(call, args[0])
     v = p.lon if call.key == "coord1" else p.lat
     ucd = "pos.eq.ra" if call.key == "coord1" else "pos.eq.dec"
@@ -389,7 +458,7 @@ def _coord12(tr, call, args):
 
 
 @register("coordsys")
-def _coordsys(tr, call, args):
+def _coordsys(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     _geom(call, args[0])
     return Value("'ICRS'::text", T.TEXT, const="ICRS", ucd="meta.code")
 
@@ -397,63 +466,63 @@ def _coordsys(tr, call, args):
 # ------------------------------------------------------------------ IVOA UDF catalogue
 
 
-def _text(call, v: Value) -> str:
+def _text(call: ast.FuncCall, v: Value) -> str:
     return need(call, v, (T.TEXT,), "a string").sql
 
 
 @register("ivo_hasword")
-def _ivo_hasword(tr, call, args):
+def _ivo_hasword(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     h, n = (_text(call, a) for a in args)
     return Value(f"CAST((to_tsvector('simple', {h}) @@ plainto_tsquery('simple', {n})) "
                  "AS INTEGER)", T.INTEGER)
 
 
 @register("ivo_nocasematch")
-def _ivo_nocasematch(tr, call, args):
+def _ivo_nocasematch(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     v, p = (_text(call, a) for a in args)
     return Value(f"CAST(({v} ILIKE {p}) AS INTEGER)", T.INTEGER)
 
 
 @register("ivo_hashlist_has")
-def _ivo_hashlist_has(tr, call, args):
+def _ivo_hashlist_has(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     h, item = (_text(call, a) for a in args)
     return Value(f"CAST((lower({item}) = ANY(string_to_array(lower({h}), '#'))) AS INTEGER)",
                  T.INTEGER)
 
 
 @register("ivo_interval_overlaps")
-def _ivo_interval_overlaps(tr, call, args):
+def _ivo_interval_overlaps(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     l1, h1, l2, h2 = (_number(call, a).sql for a in args)
     return Value(f"CAST(({l1} <= {h2} AND {l2} <= {h1}) AS INTEGER)", T.INTEGER)
 
 
 @register("ivo_string_agg")
-def _ivo_string_agg(tr, call, args):
+def _ivo_string_agg(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     expr, delim = args
     return Value(f"string_agg(CAST({expr.sql} AS TEXT), {_text(call, delim)})", T.TEXT,
                  aggregate=True)
 
 
-def _mjd(call, v: Value) -> str:
+def _mjd(call: ast.FuncCall, v: Value) -> str:
     if v.type == T.TEXT and v.is_const:
         return f"CAST({quote_string(str(v.const))} AS TIMESTAMP)"
     return need(call, v, (T.TIMESTAMP,), "a timestamp").sql
 
 
 @register("ivo_to_mjd")
-def _ivo_to_mjd(tr, call, args):
+def _ivo_to_mjd(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     return Value(f"(EXTRACT(EPOCH FROM {_mjd(call, args[0])})::float8 / 86400 + 40587)",
                  T.DOUBLE, unit="d", ucd="time.epoch")
 
 
 @register("ivo_to_jd")
-def _ivo_to_jd(tr, call, args):
+def _ivo_to_jd(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     return Value(f"(EXTRACT(EPOCH FROM {_mjd(call, args[0])})::float8 / 86400 + 2440587.5)",
                  T.DOUBLE, unit="d", ucd="time.epoch")
 
 
 @register("ivo_normal_random")
-def _ivo_normal_random(tr, call, args):
+def _ivo_normal_random(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     mu, sigma = (as_double(_number(call, a)) for a in args)
     return Value(f"({mu} + {sigma} * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()))",
                  T.DOUBLE)

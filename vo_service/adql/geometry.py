@@ -27,10 +27,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 
 from vo_service.adql import types as T
+from vo_service.adql.ast import Pos
 from vo_service.adql.errors import ADQLSemanticError, at
 from vo_service.adql.values import Value, float_sql
 
@@ -43,39 +46,66 @@ _MAX_RANGE_RADIUS = 30.0  # beyond this a sequential scan is as good as ranges
 # Coordinate systems accepted (and read as ICRS); ADQL 2.1 deprecates the argument.
 _ICRS_LIKE = ("", "ICRS", "FK5", "J2000", "UNKNOWNFRAME")
 
+Vec: TypeAlias = npt.NDArray[np.float64]
+"""A 3-vector (unit vectors on the sphere, great-circle normals)."""
+
 
 @dataclass(slots=True)
 class Point:
+    """A point as two SQL values (ICRS degrees), constant or not."""
+
     lon: Value
     lat: Value
 
     def const(self) -> tuple[float, float] | None:
+        """(lon, lat) when both are constants, else None."""
         lon, lat = self.lon.number(), self.lat.number()
         return None if lon is None or lat is None else (float(lon), float(lat))
 
 
 @dataclass(slots=True)
 class Circle:
+    """A circle: its centre and its radius in degrees."""
+
     center: Point
     radius: Value
 
 
 @dataclass(slots=True)
 class Polygon:
+    """A polygon: its vertices, or for a polygon column only the column's SQL."""
+
     vertices: list[Point] | None  # None: a polygon column of unknown size
     sql: str | None = None  # the array, for polygon columns
 
     def const(self) -> list[tuple[float, float]] | None:
+        """The vertices as (lon, lat) when all are constants, else None."""
         if self.vertices is None:
             return None
-        out = [v.const() for v in self.vertices]
-        return None if any(v is None for v in out) else out
+        out: list[tuple[float, float]] = []
+        for v in self.vertices:
+            c = v.const()
+            if c is None:
+                return None
+            out.append(c)
+        return out
+
+
+Geometry: TypeAlias = Point | Circle | Polygon
+"""The symbolic form of an ADQL geometry value."""
 
 
 # ------------------------------------------------------------------ values
 
 
-def check_coordsys(value: Value, pos) -> None:
+def check_coordsys(value: Value, pos: Pos) -> None:
+    """Accept a geometry constructor's coordinate-system argument if it means ICRS.
+
+    Raises
+    ------
+    ADQLSemanticError
+        For any other frame: this service works in ICRS only.
+    """
     if value.const is None:
         return
     text = str(value.const).strip().upper()
@@ -90,7 +120,7 @@ def _component(array_sql: str, index: int) -> Value:
     return Value(f"({array_sql})[{index}]", T.DOUBLE, unit="deg")
 
 
-def from_value(value: Value, pos) -> Point | Circle | Polygon:
+def from_value(value: Value, pos: Pos) -> Geometry:
     """The symbolic geometry of a geometry-typed value (column or expression)."""
     if value.geom is not None:
         return value.geom
@@ -106,24 +136,28 @@ def from_value(value: Value, pos) -> Point | Circle | Polygon:
 
 
 def point_value(p: Point) -> Value:
+    """The value of a POINT: a DALI point array that keeps its symbolic form."""
     return Value(f"ARRAY[{p.lon.sql}, {p.lat.sql}]::float8[]", T.POINT, geom=p,
                  ucd="pos.eq", unit="deg")
 
 
 def circle_value(c: Circle) -> Value:
+    """The value of a CIRCLE: a DALI circle array that keeps its symbolic form."""
     return Value(
         f"ARRAY[{c.center.lon.sql}, {c.center.lat.sql}, {c.radius.sql}]::float8[]",
         T.CIRCLE, geom=c, unit="deg")
 
 
 def polygon_value(poly: Polygon) -> Value:
+    """The value of a POLYGON: a DALI polygon array that keeps its symbolic form."""
     if poly.vertices is None:
+        assert poly.sql is not None, "a polygon without vertices is a column's SQL"
         return Value(poly.sql, T.POLYGON, geom=poly, unit="deg")
     coords = ", ".join(f"{v.lon.sql}, {v.lat.sql}" for v in poly.vertices)
     return Value(f"ARRAY[{coords}]::float8[]", T.POLYGON, geom=poly, unit="deg")
 
 
-def box_polygon(center: Point, width: Value, height: Value, pos) -> Polygon:
+def box_polygon(center: Point, width: Value, height: Value, pos: Pos) -> Polygon:
     """ADQL BOX: the polygon (lon ± w/2, lat ± h/2), which needs constant arguments."""
     c, w, h = center.const(), width.number(), height.number()
     if c is None or w is None or h is None:
@@ -142,13 +176,14 @@ def _const(x: float) -> Value:
 # ------------------------------------------------------------------ sphere math
 
 
-def unit_vector(lon: float, lat: float) -> np.ndarray:
+def unit_vector(lon: float, lat: float) -> Vec:
+    """The unit vector of (lon, lat) in degrees."""
     lon_r, lat_r = lon * DEG, lat * DEG
     return np.array([math.cos(lat_r) * math.cos(lon_r), math.cos(lat_r) * math.sin(lon_r),
                      math.sin(lat_r)])
 
 
-def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+def _angle_deg(a: Vec, b: Vec) -> float:
     return math.degrees(math.atan2(np.linalg.norm(np.cross(a, b)), float(np.dot(a, b))))
 
 
@@ -156,22 +191,23 @@ def _angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 class PolygonShape:
     """A constant polygon prepared for SQL: convex pieces, edges, bounding cone."""
 
-    pieces: tuple[tuple[np.ndarray, ...], ...]  # inward edge normals per convex piece
-    edges: tuple[tuple[np.ndarray, np.ndarray], ...]  # boundary arcs (A, B)
-    vertices: tuple[np.ndarray, ...]
-    center: np.ndarray
+    pieces: tuple[tuple[Vec, ...], ...]  # inward edge normals per convex piece
+    edges: tuple[tuple[Vec, Vec], ...]  # boundary arcs (A, B)
+    vertices: tuple[Vec, ...]
+    center: Vec
     radius: float  # deg, cone around center containing the polygon
     area: float  # sr
 
 
-def _cross2(o, a, b) -> float:
+def _cross2(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]
+            ) -> float:
     return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
 
-def _ear_clip(pts: list[tuple[float, float]]) -> list[tuple[int, int, int]]:
+def _ear_clip(pts: list[tuple[float, float]]) -> list[tuple[int, ...]]:
     """Triangles of a simple counter-clockwise planar polygon."""
     idx = list(range(len(pts)))
-    triangles = []
+    triangles: list[tuple[int, ...]] = []
     guard = 0
     while len(idx) > 3 and guard < 10000:
         guard += 1
@@ -199,7 +235,7 @@ def polygon_shape(vertices: tuple[tuple[float, float], ...]) -> PolygonShape:
     """Prepare a constant polygon; raises ValueError when it cannot be handled."""
     vs = [unit_vector(lon, lat) for lon, lat in vertices]
     # drop repeated consecutive vertices (and a closing repeat of the first)
-    clean = []
+    clean: list[Vec] = []
     for v in vs:
         if not clean or np.linalg.norm(v - clean[-1]) > 1e-14:
             clean.append(v)
@@ -233,7 +269,7 @@ def polygon_shape(vertices: tuple[tuple[float, float], ...]) -> PolygonShape:
                  for i in range(n))
     triangles = [tuple(range(n))] if convex else _ear_clip(plane)
 
-    def normal(a, b):
+    def normal(a: Vec, b: Vec) -> Vec:
         c = np.cross(a, b)
         return c / np.linalg.norm(c)
 
@@ -252,7 +288,15 @@ def polygon_shape(vertices: tuple[tuple[float, float], ...]) -> PolygonShape:
     return PolygonShape(pieces, edges, tuple(clean), center, radius, area)
 
 
-def shape_of(poly: Polygon, pos) -> PolygonShape:
+def shape_of(poly: Polygon, pos: Pos) -> PolygonShape:
+    """The prepared shape of a constant polygon, for conditions.
+
+    Raises
+    ------
+    ADQLSemanticError
+        When the vertices are not constant or the polygon cannot be handled
+        (fewer than 3 distinct vertices, wider than a hemisphere, not simple).
+    """
     coords = poly.const()
     if coords is None:
         raise ADQLSemanticError(
@@ -278,7 +322,7 @@ def _unit_vector_sql(p: Point) -> tuple[str, str, str]:
     return (f"(cosd({lat}) * cosd({lon}))", f"(cosd({lat}) * sind({lon}))", f"sind({lat})")
 
 
-def _dot_sql(n: np.ndarray, vec: tuple[str, str, str]) -> str:
+def _dot_sql(n: Vec, vec: tuple[str, str, str]) -> str:
     return (f"({float_sql(float(n[0]))} * {vec[0]} + {float_sql(float(n[1]))} * {vec[1]} "
             f"+ {float_sql(float(n[2]))} * {vec[2]})")
 
@@ -323,6 +367,7 @@ def within_sql(p: Point, center: Point, radius: Value, strict: bool = False) -> 
 
 
 def in_polygon_sql(p: Point, shape: PolygonShape) -> str:
+    """``p`` inside the polygon: on the inner side of every edge of one convex piece."""
     vec = _unit_vector_sql(p)
     pieces = [" AND ".join(f"{_dot_sql(n, vec)} >= 0" for n in piece) for piece in shape.pieces]
     return "(" + " OR ".join(f"({piece})" for piece in pieces) + ")"
@@ -388,11 +433,12 @@ def index_sql(p: Point, lon: float, lat: float, radius: float) -> str | None:
     if src_lon is None or src_lat is None or src_lon.rel is not src_lat.rel:
         return None
     rel = src_lon.rel
-    table = rel.table
-    if table is None or table.position is None:
+    table = rel.table if rel is not None else None
+    if rel is None or table is None or table.position is None:
         return None
     pos = table.position
-    if (src_lon.column.name, src_lat.column.name) != (pos.ra, pos.dec):
+    if src_lon.column is None or src_lat.column is None or (
+            src_lon.column.name, src_lat.column.name) != (pos.ra, pos.dec):
         return None
     if not (-90.0 <= lat <= 90.0) or not (0 <= radius <= _MAX_RANGE_RADIUS):
         return None
@@ -408,54 +454,79 @@ def _quote(name: str) -> str:
 # ------------------------------------------------------------------ predicates
 
 
-def _kind(g) -> str:
+def _kind(g: Geometry) -> str:
     return type(g).__name__.lower()
 
 
-def contains_sql(inner, outer, pos, settings: dict | None = None) -> str:
-    """SQL boolean for ADQL CONTAINS(inner, outer); see :func:`point_in_circle_sql`."""
-    kinds = (_kind(inner), _kind(outer))
-    if kinds == ("point", "circle"):
-        return point_in_circle_sql(inner, outer, settings=settings)
-    if kinds == ("point", "polygon"):
-        shape = shape_of(outer, pos)
-        exact = in_polygon_sql(inner, shape)
-        ranges = index_sql(inner, *_lonlat(shape.center), shape.radius)
-        return f"({ranges} AND {exact})" if ranges else exact
-    if kinds == ("circle", "circle"):
+def contains_sql(inner: Geometry, outer: Geometry, pos: Pos,
+                 settings: dict[str, str] | None = None) -> str:
+    """SQL boolean for ADQL CONTAINS(inner, outer); see :func:`point_in_circle_sql`.
+
+    Parameters
+    ----------
+    inner, outer
+        The two geometries, in the order of the ADQL call.
+    pos
+        Where the call is, for errors.
+    settings
+        The query's session settings; receives the planner settings that a
+        cross-match condition needs.
+
+    Raises
+    ------
+    ADQLSemanticError
+        For pairs of geometries this service cannot test (e.g. a polygon in a
+        polygon) and polygons that cannot be tested.
+    """
+    if isinstance(inner, Point):
+        if isinstance(outer, Circle):
+            return point_in_circle_sql(inner, outer, settings=settings)
+        if isinstance(outer, Polygon):
+            shape = shape_of(outer, pos)
+            exact = in_polygon_sql(inner, shape)
+            ranges = index_sql(inner, *_lonlat(shape.center), shape.radius)
+            return f"({ranges} AND {exact})" if ranges else exact
+        return (f"({inner.lon.sql} = {outer.lon.sql} AND {inner.lat.sql} = {outer.lat.sql})")
+    if isinstance(inner, Circle) and isinstance(outer, Circle):
         return (f"({distance_sql(inner.center, outer.center)} + {inner.radius.sql} "
                 f"<= {outer.radius.sql})")
-    if kinds == ("polygon", "circle"):
+    if isinstance(inner, Polygon) and isinstance(outer, Circle):
         shape = shape_of(inner, pos)
         tests = [within_sql(Point(_const(lo), _const(la)), outer.center, outer.radius)
                  for lo, la in (_lonlat(v) for v in shape.vertices)]
         return "(" + " AND ".join(tests) + ")"
-    if kinds == ("circle", "polygon"):
+    if isinstance(inner, Circle) and isinstance(outer, Polygon):
         shape = shape_of(outer, pos)
         return (f"({in_polygon_sql(inner.center, shape)} AND NOT "
                 f"{_circle_touches_boundary_sql(inner, shape, strict=True)})")
-    if kinds == ("point", "point"):
-        return (f"({inner.lon.sql} = {outer.lon.sql} AND {inner.lat.sql} = {outer.lat.sql})")
-    raise ADQLSemanticError(f"CONTAINS({kinds[0]}, {kinds[1]}) is not supported",
+    raise ADQLSemanticError(f"CONTAINS({_kind(inner)}, {_kind(outer)}) is not supported",
                             token="CONTAINS", **at(pos))
 
 
-def intersects_sql(a, b, pos, settings: dict | None = None) -> str:
-    """SQL boolean for ADQL INTERSECTS(a, b)."""
-    ka, kb = _kind(a), _kind(b)
-    if ka == "point":
+def intersects_sql(a: Geometry, b: Geometry, pos: Pos,
+                   settings: dict[str, str] | None = None) -> str:
+    """SQL boolean for ADQL INTERSECTS(a, b); a point reads as CONTAINS(point, other).
+
+    Parameters and errors as for :func:`contains_sql`.
+    """
+    if isinstance(a, Point):
         return contains_sql(a, b, pos, settings)
-    if kb == "point":
+    if isinstance(b, Point):
         return contains_sql(b, a, pos, settings)
-    if (ka, kb) == ("circle", "circle"):
+    if isinstance(a, Circle) and isinstance(b, Circle):
         return (f"({distance_sql(a.center, b.center)} <= {a.radius.sql} + {b.radius.sql})")
-    if {ka, kb} == {"circle", "polygon"}:
-        circle, poly = (a, b) if ka == "circle" else (b, a)
-        shape = shape_of(poly, pos)
-        return (f"({in_polygon_sql(circle.center, shape)} OR "
-                f"{_circle_touches_boundary_sql(circle, shape, strict=False)})")
-    raise ADQLSemanticError(f"INTERSECTS({ka}, {kb}) is not supported", token="INTERSECTS",
-                            **at(pos))
+    if isinstance(a, Circle) and isinstance(b, Polygon):
+        return _circle_meets_polygon_sql(a, b, pos)
+    if isinstance(a, Polygon) and isinstance(b, Circle):
+        return _circle_meets_polygon_sql(b, a, pos)
+    raise ADQLSemanticError(f"INTERSECTS({_kind(a)}, {_kind(b)}) is not supported",
+                            token="INTERSECTS", **at(pos))
+
+
+def _circle_meets_polygon_sql(circle: Circle, poly: Polygon, pos: Pos) -> str:
+    shape = shape_of(poly, pos)
+    return (f"({in_polygon_sql(circle.center, shape)} OR "
+            f"{_circle_touches_boundary_sql(circle, shape, strict=False)})")
 
 
 # PostgreSQL estimates a range whose bounds come from another table at 1/9 of the
@@ -466,7 +537,7 @@ BAND_SETTINGS = {"enable_bitmapscan": "off"}
 
 
 def point_in_circle_sql(p: Point, circle: Circle, strict: bool = False,
-                        settings: dict | None = None) -> str:
+                        settings: dict[str, str] | None = None) -> str:
     """``p`` within the circle; ``settings`` receives the planner settings this needs."""
     exact = within_sql(p, circle.center, circle.radius, strict)
     c, r = circle.center.const(), circle.radius.number()
@@ -503,13 +574,13 @@ def lat_band_sql(p: Point, center: Point, radius: float) -> str | None:
     return "(" + " AND ".join(bands) + ")" if bands else None
 
 
-def _lonlat(v: np.ndarray) -> tuple[float, float]:
+def _lonlat(v: Vec) -> tuple[float, float]:
     lon = math.degrees(math.atan2(float(v[1]), float(v[0]))) % 360.0
     lat = math.degrees(math.asin(max(-1.0, min(1.0, float(v[2])))))
     return lon, lat
 
 
-def area_sql(geom, pos) -> Value:
+def area_sql(geom: Geometry, pos: Pos) -> Value:
     """AREA in square degrees."""
     if isinstance(geom, Point):
         return Value("0::float8", T.DOUBLE, unit="deg**2", const=0.0)
@@ -520,7 +591,8 @@ def area_sql(geom, pos) -> Value:
     return Value(float_sql(area), T.DOUBLE, unit="deg**2", ucd="phys.angArea", const=area)
 
 
-def centroid(geom, pos) -> Point:
+def centroid(geom: Geometry, pos: Pos) -> Point:
+    """CENTROID: a point itself, a circle's centre, a constant polygon's centre."""
     if isinstance(geom, Point):
         return geom
     if isinstance(geom, Circle):

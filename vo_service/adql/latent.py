@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from schema.latent_index import METRICS, IndexPlan, model_plan
 from vo_service.adql import ast
 from vo_service.adql import types as T
-from vo_service.adql.functions import UDF, need, register
+from vo_service.adql.functions import UDF, TranslatorView, need, register
 from vo_service.adql.values import Value
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ class KnnTerm:
 # ------------------------------------------------------------------ model pinning
 
 
-def model_pins(where: object, resolve: Callable[[ast.ColumnRef], Binding | None]
+def model_pins(where: ast.Condition, resolve: Callable[[ast.ColumnRef], Binding | None]
                ) -> Iterator[tuple[Rel, str]]:
     """``(relation, model_id)`` for each ``model_id = 'M'`` conjunct of ``where``.
 
@@ -78,11 +78,11 @@ def model_pins(where: object, resolve: Callable[[ast.ColumnRef], Binding | None]
         ref, lit = (c.right, c.left) if isinstance(c.right, ast.ColumnRef) else (c.left,
                                                                                  c.right)
         if not (isinstance(ref, ast.ColumnRef) and isinstance(lit, ast.Literal)
-                and lit.kind == "string"):
+                and lit.kind == "string" and isinstance(lit.value, str)):
             continue
         b = resolve(ref)
         rel = b.rel if b is not None else None
-        if (rel is not None and rel.table is not None and b.column is not None
+        if (b is not None and rel is not None and rel.table is not None and b.column is not None
                 and b.column.name == MODEL_COLUMN
                 and any(col.type == T.VECTOR for col in rel.table.columns)):
             yield rel, lit.value
@@ -99,14 +99,14 @@ def index_for(value: Value, catalog: Catalog) -> IndexPlan | None:
 # ------------------------------------------------------------------ functions
 
 
-def _vector(call, v: Value) -> Value:
+def _vector(call: ast.FuncCall, v: Value) -> Value:
     if v.type == T.TEXT and v.is_const:
         return Value(f"CAST({v.sql} AS vector)", T.VECTOR)
     return need(call, v, (T.VECTOR,), "a latent vector (e.g. latent.vec)")
 
 
-def _distance(tr, call, args: list[Value], metric: str, similarity: bool) -> tuple[str,
-                                                                                   KnnTerm]:
+def _distance(tr: TranslatorView, call: ast.FuncCall, args: list[Value], metric: str,
+              similarity: bool) -> tuple[str, KnnTerm]:
     """The distance SQL of two vectors under ``metric``, as the index builds it if one
     serves them, and its :class:`KnnTerm`."""
     a, b = (_vector(call, x) for x in args)
@@ -120,28 +120,28 @@ def _distance(tr, call, args: list[Value], metric: str, similarity: bool) -> tup
 
 
 @register("lvo_latent_distance")
-def _lvo_distance(tr, call, args):
+def _lvo_distance(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     sql, knn = _distance(tr, call, args, "l2", similarity=False)
     return Value(sql, T.DOUBLE, ucd="stat.value",
                  description="Euclidean distance in latent space", knn=knn)
 
 
 @register("lvo_latent_cosine_distance")
-def _lvo_cosine_distance(tr, call, args):
+def _lvo_cosine_distance(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     sql, knn = _distance(tr, call, args, "cosine", similarity=False)
     return Value(sql, T.DOUBLE, ucd="stat.value",
                  description="Cosine distance in latent space", knn=knn)
 
 
 @register("lvo_latent_similarity")
-def _lvo_similarity(tr, call, args):
+def _lvo_similarity(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     sql, knn = _distance(tr, call, args, "cosine", similarity=True)
     return Value(f"(1 - {sql})", T.DOUBLE, ucd="stat.value",
                  description="Cosine similarity in latent space", knn=knn)
 
 
 @register("lvo_latent_component")
-def _lvo_component(tr, call, args):
+def _lvo_component(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     vec = _vector(call, args[0])
     dim = need(call, args[1], T.INTEGERS, "an integer dimension")
     return Value(f"(CAST({vec.sql} AS REAL[]))[{dim.sql} + 1]", T.REAL, ucd="src.var",

@@ -14,11 +14,11 @@ checked here and reported as syntax errors, as ADQL defines them:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from functools import lru_cache
 from pathlib import Path
 
-from lark import Lark, Token, Transformer
+from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from schema.adql_reserved import RESERVED_WORDS
@@ -63,25 +63,25 @@ _TOKEN_NAMES = {
 }
 
 
-def _pos(item) -> ast.Pos:
-    if isinstance(item, Token):
-        return (item.line, item.column)
-    return item.pos
+def _pos(token: Token) -> ast.Pos:
+    """Where a token starts; the lexer gives every token its line and column."""
+    assert token.line is not None and token.column is not None
+    return (token.line, token.column)
 
 
 def _ident(token: Token) -> ast.Ident:
     if token.type == "DELIMITED_ID":
-        return ast.Ident(token.value[1:-1].replace('""', '"'), True, (token.line, token.column))
+        return ast.Ident(token.value[1:-1].replace('""', '"'), True, _pos(token))
     if token.value.upper() in RESERVED_WORDS:
         raise ADQLSyntaxError(
             f"{token.value!r} is a reserved word; write it as a delimited identifier "
             f"(\"{token.value.lower()}\") to use it as a name",
-            token=token.value, **at((token.line, token.column)),
+            token=token.value, **at(_pos(token)),
         )
-    return ast.Ident(token.value, False, (token.line, token.column))
+    return ast.Ident(token.value, False, _pos(token))
 
 
-def _is_literal(node, *kinds: str) -> bool:
+def _is_literal(node: ast.Expr, *kinds: str) -> bool:
     return isinstance(node, ast.Literal) and node.kind in kinds
 
 
@@ -165,307 +165,302 @@ def _check_call(call: ast.FuncCall) -> ast.FuncCall:
     return call
 
 
-class _Builder(Transformer):
-    """lark callbacks that build :mod:`ast` nodes (run inline by the LALR parser)."""
+@v_args(inline=True)
+class _Builder(Transformer[Token, ast.Statement]):
+    """lark callbacks that build :mod:`ast` nodes (run inline by the LALR parser).
+
+    Each callback gets the rule's children as arguments (``v_args(inline=True)``):
+    the nodes its sub-rules built, the named tokens (keywords, operators) and
+    None for an optional part that is absent (``[x]`` in the grammar).
+    """
 
     # ---------------------------------------------------------- statements
 
-    def start(self, c):
-        if len(c) == 2:
-            return ast.Statement(c[0], c[1])
-        return ast.Statement([], c[0])
+    def start(self, ctes: list[ast.CommonTable] | None, query: ast.QueryExpr
+              ) -> ast.Statement:
+        return ast.Statement(ctes if ctes is not None else [], query)
 
-    def with_clause(self, c):
-        return c[1:]
+    def with_clause(self, _with: Token, *ctes: ast.CommonTable) -> list[ast.CommonTable]:
+        return list(ctes)
 
-    def cte(self, c):
-        name = c[0]
-        columns = c[1] if len(c) == 4 else None
-        return ast.CommonTable(name, columns, c[-1], name.pos)
+    def cte(self, name: ast.Ident, columns: list[ast.Ident] | None, _as: Token,
+            query: ast.QueryExpr) -> ast.CommonTable:
+        return ast.CommonTable(name, columns, query, name.pos)
 
-    def column_list(self, c):
-        return c
+    def column_list(self, *names: ast.Ident) -> list[ast.Ident]:
+        return list(names)
 
-    def query_expr(self, c):
-        query = c[0]
-        for extra in c[1:]:
-            kind, value, tok = extra
-            if kind == "order":
-                if query.order_by:
-                    raise ADQLSyntaxError("ORDER BY given twice", token="ORDER", **at(_pos(tok)))
-                query.order_by = value
-            else:
-                if query.offset is not None:
-                    raise ADQLSyntaxError("OFFSET given twice", token="OFFSET", **at(_pos(tok)))
-                query.offset = value
+    def query_expr(self, query: ast.QueryExpr,
+                   order: tuple[list[ast.OrderItem], Token] | None,
+                   offset: tuple[int, Token] | None) -> ast.QueryExpr:
+        if order is not None:
+            items, tok = order
+            if query.order_by:
+                raise ADQLSyntaxError("ORDER BY given twice", token="ORDER", **at(_pos(tok)))
+            query.order_by = items
+        if offset is not None:
+            value, tok = offset
+            if query.offset is not None:
+                raise ADQLSyntaxError("OFFSET given twice", token="OFFSET", **at(_pos(tok)))
+            query.offset = value
         return query
 
-    def _setop(self, op, c):
-        left, right = c[0], c[-1]
-        quantifier = c[2] if len(c) == 4 else None
-        return ast.SetOp(op, quantifier == "ALL", left, right, _pos(c[1]))
+    def _setop(self, op: str, left: ast.QueryExpr, tok: Token, quantifier: str | None,
+               right: ast.QueryExpr) -> ast.SetOp:
+        return ast.SetOp(op, quantifier == "ALL", left, right, _pos(tok))
 
-    def union(self, c):
-        return self._setop("UNION", c)
+    def union(self, left: ast.QueryExpr, tok: Token, quantifier: str | None,
+              right: ast.QueryExpr) -> ast.SetOp:
+        return self._setop("UNION", left, tok, quantifier, right)
 
-    def except_(self, c):
-        return self._setop("EXCEPT", c)
+    def except_(self, left: ast.QueryExpr, tok: Token, quantifier: str | None,
+                right: ast.QueryExpr) -> ast.SetOp:
+        return self._setop("EXCEPT", left, tok, quantifier, right)
 
-    def intersect(self, c):
-        return self._setop("INTERSECT", c)
+    def intersect(self, left: ast.QueryExpr, tok: Token, quantifier: str | None,
+                  right: ast.QueryExpr) -> ast.SetOp:
+        return self._setop("INTERSECT", left, tok, quantifier, right)
 
-    def paren_query(self, c):
-        return c[0]
+    def paren_query(self, query: ast.QueryExpr) -> ast.QueryExpr:
+        return query
 
-    def set_quantifier(self, c):
-        return c[0].value.upper()
+    def set_quantifier(self, word: Token) -> str:
+        return word.upper()  # a Token is the str of its value
 
-    def top(self, c):
-        return ("top", int(c[1].value))
+    def top(self, _top: Token, n: Token) -> int:
+        return int(n.value)
 
-    def select_core(self, c):
-        sel = ast.Select(items=[], from_=[], pos=_pos(c[0]))
-        for item in c[1:]:
-            if isinstance(item, str):
-                sel.distinct = item == "DISTINCT"
-            elif isinstance(item, tuple):
-                kind, value = item
-                if kind == "top":
-                    sel.top = value
-                elif kind == "items":
-                    sel.items = value
-                elif kind == "from":
-                    sel.from_ = value
-                elif kind == "where":
-                    sel.where = value
-                elif kind == "group":
-                    sel.group_by = value
-                elif kind == "having":
-                    sel.having = value
-        return sel
+    def select_core(self, select: Token, quantifier: str | None, top: int | None,
+                    items: list[ast.SelectEntry], from_: list[ast.FromItem],
+                    where: ast.Condition | None, group_by: list[ast.Expr] | None,
+                    having: ast.Condition | None) -> ast.Select:
+        return ast.Select(items=items, from_=from_, pos=_pos(select),
+                          distinct=quantifier == "DISTINCT", top=top, where=where,
+                          group_by=group_by if group_by is not None else [], having=having)
 
-    def select_list(self, c):
-        return ("items", c)
+    def select_list(self, *items: ast.SelectEntry) -> list[ast.SelectEntry]:
+        return list(items)
 
-    def derived_column(self, c):
-        return ast.SelectItem(c[0], None, _expr_pos(c[0]))
+    def derived_column(self, expr: ast.Expr) -> ast.SelectItem:
+        return ast.SelectItem(expr, None, expr.pos)
 
-    def aliased_column(self, c):
-        return ast.SelectItem(c[0], c[-1], _expr_pos(c[0]))
+    def aliased_column(self, expr: ast.Expr, _as: Token | None, alias: ast.Ident
+                       ) -> ast.SelectItem:
+        return ast.SelectItem(expr, alias, expr.pos)
 
-    def star(self, c):
+    def star(self) -> ast.Star:
         return ast.Star(None, (0, 0))
 
-    def qualified_star(self, c):
-        return ast.Star(c[0], c[0][0].pos)
+    def qualified_star(self, qualifier: list[ast.Ident]) -> ast.Star:
+        return ast.Star(qualifier, qualifier[0].pos)
 
-    def from_clause(self, c):
-        return ("from", c[1:])
+    def from_clause(self, _from: Token, *items: ast.FromItem) -> list[ast.FromItem]:
+        return list(items)
 
-    def _join(self, kind_tokens, left, right, spec, natural, pos):
-        kind = "INNER"
-        if kind_tokens:
-            kind = kind_tokens
-        on = using = None
-        if spec is not None:
-            if spec[0] == "on":
-                on = spec[1]
-            else:
-                using = spec[1]
-        return ast.Join(kind, natural, left, right, on, using, pos)
+    def _join(self, kind: str | None, left: ast.FromItem, right: ast.FromItem,
+              spec: ast.Condition | list[ast.Ident] | None, natural: bool) -> ast.Join:
+        on = spec if spec is not None and not isinstance(spec, list) else None
+        using = spec if isinstance(spec, list) else None
+        return ast.Join(kind or "INNER", natural, left, right, on, using, left.pos)
 
-    def qualified_join(self, c):
-        left = c[0]
-        kind = c[1] if not isinstance(c[1], Token) else None
-        return self._join(kind, left, c[-2], c[-1], False, _pos_from(left))
+    def qualified_join(self, left: ast.FromItem, kind: str | None, _join: Token,
+                       right: ast.FromItem, spec: ast.Condition | list[ast.Ident]
+                       ) -> ast.Join:
+        return self._join(kind, left, right, spec, False)
 
-    def natural_join(self, c):
-        left = c[0]
-        kind = c[2] if not isinstance(c[2], Token) else None
-        return self._join(kind, left, c[-1], None, True, _pos_from(left))
+    def natural_join(self, left: ast.FromItem, _natural: Token, kind: str | None,
+                     _join: Token, right: ast.FromItem) -> ast.Join:
+        return self._join(kind, left, right, None, True)
 
-    def cross_join(self, c):
-        return self._join("CROSS", c[0], c[-1], None, False, _pos_from(c[0]))
+    def cross_join(self, left: ast.FromItem, _cross: Token, _join: Token,
+                   right: ast.FromItem) -> ast.Join:
+        return self._join("CROSS", left, right, None, False)
 
-    def join_type(self, c):
-        return c[0].value.upper()
+    def join_type(self, kind: Token, _outer: Token | None = None) -> str:
+        return kind.upper()
 
-    def join_on(self, c):
-        return ("on", c[1])
+    def join_on(self, _on: Token, condition: ast.Condition) -> ast.Condition:
+        return condition
 
-    def join_using(self, c):
-        return ("using", c[1:])
+    def join_using(self, _using: Token, *columns: ast.Ident) -> list[ast.Ident]:
+        return list(columns)
 
-    def table_name(self, c):
-        parts = c[0]
+    def table_name(self, parts: list[ast.Ident], *alias_part: Token | ast.Ident
+                   ) -> ast.TableRef:
         if len(parts) > 3:
             raise ADQLSyntaxError("a table name has at most three parts",
                                   token=str(parts[-1]), **at(parts[0].pos))
-        alias = c[-1] if len(c) > 1 and isinstance(c[-1], ast.Ident) else None
+        alias = alias_part[-1] if alias_part and isinstance(alias_part[-1], ast.Ident) else None
         return ast.TableRef(parts, alias, parts[0].pos)
 
-    def derived_table(self, c):
-        return ast.DerivedTable(c[0], c[-1], c[-1].pos)
+    def derived_table(self, query: ast.QueryExpr, _as: Token | None, alias: ast.Ident
+                      ) -> ast.DerivedTable:
+        return ast.DerivedTable(query, alias, alias.pos)
 
-    def paren_join(self, c):
-        return c[0]
+    def paren_join(self, join: ast.Join) -> ast.Join:
+        return join
 
-    def where(self, c):
-        return ("where", c[1])
+    def where(self, _where: Token, condition: ast.Condition) -> ast.Condition:
+        return condition
 
-    def group_by(self, c):
-        return ("group", c[2:])
+    def group_by(self, _group: Token, _by: Token, *exprs: ast.Expr) -> list[ast.Expr]:
+        return list(exprs)
 
-    def having(self, c):
-        return ("having", c[1])
+    def having(self, _having: Token, condition: ast.Condition) -> ast.Condition:
+        return condition
 
-    def order_by(self, c):
-        return ("order", c[2:], c[0])
+    def order_by(self, order: Token, _by: Token, *items: ast.OrderItem
+                 ) -> tuple[list[ast.OrderItem], Token]:
+        return list(items), order
 
-    def sort_spec(self, c):
-        desc = len(c) > 1 and c[1].value.upper() == "DESC"
-        return ast.OrderItem(c[0], desc, _expr_pos(c[0]))
+    def sort_spec(self, expr: ast.Expr, direction: Token | None) -> ast.OrderItem:
+        desc = direction is not None and direction.value.upper() == "DESC"
+        return ast.OrderItem(expr, desc, expr.pos)
 
-    def offset(self, c):
-        return ("offset", int(c[1].value), c[0])
+    def offset(self, offset: Token, n: Token) -> tuple[int, Token]:
+        return int(n.value), offset
 
     # ---------------------------------------------------------- conditions
 
-    def or_(self, c):
-        return _boolop("OR", c[0], c[2])
+    def or_(self, left: ast.Condition, _or: Token, right: ast.Condition) -> ast.BoolOp:
+        return _boolop("OR", left, right)
 
-    def and_(self, c):
-        return _boolop("AND", c[0], c[2])
+    def and_(self, left: ast.Condition, _and: Token, right: ast.Condition) -> ast.BoolOp:
+        return _boolop("AND", left, right)
 
-    def not_(self, c):
-        return ast.Not(c[1], _pos(c[0]))
+    def not_(self, not_: Token, operand: ast.Condition) -> ast.Not:
+        return ast.Not(operand, _pos(not_))
 
-    def comparison(self, c):
-        op = c[1].value
-        return ast.Comparison("!=" if op == "<>" else op, c[0], c[2], _expr_pos(c[0]))
+    def comparison(self, left: ast.Expr, op: Token, right: ast.Expr) -> ast.Comparison:
+        return ast.Comparison("!=" if op.value == "<>" else op.value, left, right, left.pos)
 
-    def between(self, c):
-        negated = isinstance(c[1], Token) and c[1].type == "NOT"
-        vals = [x for x in c if not isinstance(x, Token)]
-        return ast.Between(vals[0], vals[1], vals[2], negated, _expr_pos(vals[0]))
+    def between(self, operand: ast.Expr, not_: Token | None, _between: Token, low: ast.Expr,
+                _and: Token, high: ast.Expr) -> ast.Between:
+        return ast.Between(operand, low, high, not_ is not None, operand.pos)
 
-    def in_subquery(self, c):
-        negated = c[1].type == "NOT"
-        return ast.InSubquery(c[0], c[-1], negated, _expr_pos(c[0]))
+    def in_subquery(self, operand: ast.Expr, not_: Token | None, _in: Token,
+                    query: ast.QueryExpr) -> ast.InSubquery:
+        return ast.InSubquery(operand, query, not_ is not None, operand.pos)
 
-    def in_list(self, c):
-        negated = c[1].type == "NOT"
-        items = c[3:] if negated else c[2:]
-        return ast.InList(c[0], items, negated, _expr_pos(c[0]))
+    def in_list(self, operand: ast.Expr, not_: Token | None, _in: Token, *items: ast.Expr
+                ) -> ast.InList:
+        return ast.InList(operand, list(items), not_ is not None, operand.pos)
 
-    def like(self, c):
-        return ast.Like(c[0], c[-1], c[1].type == "NOT", False, _expr_pos(c[0]))
+    def like(self, operand: ast.Expr, not_: Token | None, _like: Token, pattern: ast.Expr
+             ) -> ast.Like:
+        return ast.Like(operand, pattern, not_ is not None, False, operand.pos)
 
-    def ilike(self, c):
-        return ast.Like(c[0], c[-1], c[1].type == "NOT", True, _expr_pos(c[0]))
+    def ilike(self, operand: ast.Expr, not_: Token | None, _ilike: Token, pattern: ast.Expr
+              ) -> ast.Like:
+        return ast.Like(operand, pattern, not_ is not None, True, operand.pos)
 
-    def is_null(self, c):
-        return ast.IsNull(c[0], c[2].type == "NOT", _expr_pos(c[0]))
+    def is_null(self, operand: ast.Expr, _is: Token, not_: Token | None, _null: Token
+                ) -> ast.IsNull:
+        return ast.IsNull(operand, not_ is not None, operand.pos)
 
-    def exists(self, c):
-        return ast.Exists(c[1], _pos(c[0]))
+    def exists(self, exists: Token, query: ast.QueryExpr) -> ast.Exists:
+        return ast.Exists(query, _pos(exists))
 
-    def bare_condition(self, c):
-        expr = c[0]
+    def bare_condition(self, expr: ast.Expr) -> ast.BareCondition:
         ok = _is_literal(expr, "bool") or (
             isinstance(expr, ast.FuncCall) and expr.key not in STANDARD_FUNCTIONS
         )
         if not ok:
-            pos = _expr_pos(expr)
             raise ADQLSyntaxError(
                 "a condition is needed here (e.g. a comparison such as "
                 "1 = CONTAINS(...)); a plain value is not a condition",
-                token=ast.token_of(expr), **at(pos),
+                token=ast.token_of(expr), **at(expr.pos),
             )
-        return ast.BareCondition(expr, _expr_pos(expr))
+        return ast.BareCondition(expr, expr.pos)
 
     # ---------------------------------------------------------- values
 
-    def concat(self, c):
-        return ast.BinaryOp("||", c[0], c[1], _expr_pos(c[0]))
+    def concat(self, left: ast.Expr, right: ast.Expr) -> ast.BinaryOp:
+        return ast.BinaryOp("||", left, right, left.pos)
 
-    def bit_or(self, c):
-        return ast.BinaryOp("|", c[0], c[1], _expr_pos(c[0]))
+    def bit_or(self, left: ast.Expr, right: ast.Expr) -> ast.BinaryOp:
+        return ast.BinaryOp("|", left, right, left.pos)
 
-    def bit_xor(self, c):
-        return ast.BinaryOp("^", c[0], c[1], _expr_pos(c[0]))
+    def bit_xor(self, left: ast.Expr, right: ast.Expr) -> ast.BinaryOp:
+        return ast.BinaryOp("^", left, right, left.pos)
 
-    def bit_and(self, c):
-        return ast.BinaryOp("&", c[0], c[1], _expr_pos(c[0]))
+    def bit_and(self, left: ast.Expr, right: ast.Expr) -> ast.BinaryOp:
+        return ast.BinaryOp("&", left, right, left.pos)
 
-    def binary(self, c):
-        return ast.BinaryOp(c[1].value, c[0], c[2], _expr_pos(c[0]))
+    def binary(self, left: ast.Expr, op: Token, right: ast.Expr) -> ast.BinaryOp:
+        return ast.BinaryOp(op.value, left, right, left.pos)
 
-    def unary(self, c):
-        return ast.UnaryOp(c[0].value, c[1], _pos(c[0]))
+    def unary(self, op: Token, operand: ast.Expr) -> ast.UnaryOp:
+        return ast.UnaryOp(op.value, operand, _pos(op))
 
-    def bit_not(self, c):
-        return ast.UnaryOp("~", c[0], _expr_pos(c[0]))
+    def bit_not(self, operand: ast.Expr) -> ast.UnaryOp:
+        return ast.UnaryOp("~", operand, operand.pos)
 
-    def column_ref(self, c):
-        parts = c[0]
+    def column_ref(self, parts: list[ast.Ident]) -> ast.ColumnRef:
         if len(parts) > 4:
             raise ADQLSyntaxError("a column reference has at most four parts",
                                   token=str(parts[-1]), **at(parts[0].pos))
         return ast.ColumnRef(parts, parts[0].pos)
 
-    def chain(self, c):
-        if len(c) == 1:
-            return [c[0]]
-        c[0].append(c[1])
-        return c[0]
+    def chain_start(self, first: ast.Ident) -> list[ast.Ident]:
+        return [first]
 
-    def identifier(self, c):
-        return _ident(c[0])
+    def chain_next(self, parts: list[ast.Ident], part: ast.Ident) -> list[ast.Ident]:
+        parts.append(part)
+        return parts
 
-    def subquery(self, c):
-        return c[0]
+    def identifier(self, token: Token) -> ast.Ident:
+        return _ident(token)
 
-    def scalar_subquery(self, c):
-        return ast.ScalarSubquery(c[0], _pos_from(c[0]))
+    def subquery(self, query: ast.QueryExpr) -> ast.QueryExpr:
+        return query
 
-    def call(self, c):
-        name = c[0]
-        return _check_call(ast.FuncCall(name.value, c[1:], (name.line, name.column)))
+    def scalar_subquery(self, query: ast.QueryExpr) -> ast.ScalarSubquery:
+        return ast.ScalarSubquery(query, query.pos)
 
-    def call_star(self, c):
-        name = c[0]
-        return _check_call(ast.FuncCall(name.value, [], (name.line, name.column), star=True))
+    def call(self, name: Token, *args: ast.Expr) -> ast.FuncCall:
+        return _check_call(ast.FuncCall(name.value, list(args), _pos(name)))
 
-    def call_quantified(self, c):
-        name = c[0]
-        return _check_call(ast.FuncCall(name.value, [c[2]], (name.line, name.column),
-                                        distinct=c[1] == "DISTINCT"))
+    def call_star(self, name: Token) -> ast.FuncCall:
+        return _check_call(ast.FuncCall(name.value, [], _pos(name), star=True))
 
-    def searched_case(self, c):
-        whens = [x for x in c[1:] if isinstance(x, tuple)]
-        else_ = next((x[1] for x in c if isinstance(x, list) and x and x[0] == "else"), None)
-        return ast.Case(None, whens, else_, _pos(c[0]))
+    def call_quantified(self, name: Token, quantifier: str, arg: ast.Expr) -> ast.FuncCall:
+        return _check_call(ast.FuncCall(name.value, [arg], _pos(name),
+                                        distinct=quantifier == "DISTINCT"))
 
-    def simple_case(self, c):
-        whens = [x for x in c[2:] if isinstance(x, tuple)]
-        else_ = next((x[1] for x in c if isinstance(x, list) and x and x[0] == "else"), None)
-        return ast.Case(c[1], whens, else_, _pos(c[0]))
+    def searched_case(self, case: Token,
+                      *rest: tuple[ast.Condition, ast.Expr] | ast.Expr | Token | None
+                      ) -> ast.Case:
+        # rest: the WHENs, the ELSE value (None without one), the END token
+        whens: list[tuple[ast.Expr | ast.Condition, ast.Expr]] = [
+            x for x in rest if isinstance(x, tuple)]
+        else_ = next((x for x in rest if isinstance(x, ast.Expr)), None)
+        return ast.Case(None, whens, else_, _pos(case))
 
-    def searched_when(self, c):
-        return (c[1], c[3])
+    def simple_case(self, case: Token, operand: ast.Expr,
+                    *rest: tuple[ast.Expr, ast.Expr] | ast.Expr | Token | None) -> ast.Case:
+        whens: list[tuple[ast.Expr | ast.Condition, ast.Expr]] = [
+            x for x in rest if isinstance(x, tuple)]
+        else_ = next((x for x in rest if isinstance(x, ast.Expr)), None)
+        return ast.Case(operand, whens, else_, _pos(case))
 
-    def simple_when(self, c):
-        return (c[1], c[3])
+    def searched_when(self, _when: Token, condition: ast.Condition, _then: Token,
+                      result: ast.Expr) -> tuple[ast.Condition, ast.Expr]:
+        return (condition, result)
 
-    def else_clause(self, c):
-        return ["else", c[1]]
+    def simple_when(self, _when: Token, value: ast.Expr, _then: Token, result: ast.Expr
+                    ) -> tuple[ast.Expr, ast.Expr]:
+        return (value, result)
 
-    def cast(self, c):
-        type_name, length = c[-1]
-        return ast.Cast(c[1], type_name, length, _pos(c[0]))
+    def else_clause(self, _else: Token, result: ast.Expr) -> ast.Expr:
+        return result
 
-    def cast_type(self, c):
+    def cast(self, cast: Token, operand: ast.Expr, _as: Token, target: tuple[str, int | None]
+             ) -> ast.Cast:
+        type_name, length = target
+        return ast.Cast(operand, type_name, length, _pos(cast))
+
+    def cast_type(self, *c: Token) -> tuple[str, int | None]:
         words = [t.value.upper() for t in c if t.type == "REGULAR_ID"]
         name = " ".join(words)
         length = int(c[-1].value) if c[-1].type == "UNSIGNED_INT" else None
@@ -477,48 +472,35 @@ class _Builder(Transformer):
             )
         return (name, length)
 
-    def int_literal(self, c):
-        t = c[0]
-        return ast.Literal("int", int(t.value), (t.line, t.column), t.value)
+    def int_literal(self, t: Token) -> ast.Literal:
+        return ast.Literal("int", int(t.value), _pos(t), t.value)
 
-    def float_literal(self, c):
-        t = c[0]
+    def float_literal(self, t: Token) -> ast.Literal:
         value = float(t.value)
         if value in (float("inf"), float("-inf")):
             raise ADQLSyntaxError("number out of range", token=t.value, **at(_pos(t)))
-        return ast.Literal("float", value, (t.line, t.column), t.value)
+        return ast.Literal("float", value, _pos(t), t.value)
 
-    def hex_literal(self, c):
-        t = c[0]
-        return ast.Literal("int", int(t.value, 16), (t.line, t.column), t.value)
+    def hex_literal(self, t: Token) -> ast.Literal:
+        return ast.Literal("int", int(t.value, 16), _pos(t), t.value)
 
-    def string_literal(self, c):
-        t = c[0]
-        return ast.Literal("string", t.value[1:-1].replace("''", "'"), (t.line, t.column),
-                           t.value)
+    def string_literal(self, t: Token) -> ast.Literal:
+        return ast.Literal("string", t.value[1:-1].replace("''", "'"), _pos(t), t.value)
 
-    def true_literal(self, c):
-        return ast.Literal("bool", True, _pos(c[0]), "TRUE")
+    def true_literal(self, t: Token) -> ast.Literal:
+        return ast.Literal("bool", True, _pos(t), "TRUE")
 
-    def false_literal(self, c):
-        return ast.Literal("bool", False, _pos(c[0]), "FALSE")
+    def false_literal(self, t: Token) -> ast.Literal:
+        return ast.Literal("bool", False, _pos(t), "FALSE")
 
-    def null_literal(self, c):
-        return ast.Literal("null", None, _pos(c[0]), "NULL")
+    def null_literal(self, t: Token) -> ast.Literal:
+        return ast.Literal("null", None, _pos(t), "NULL")
 
 
-def _boolop(op: str, left, right):
+def _boolop(op: str, left: ast.Condition, right: ast.Condition) -> ast.BoolOp:
     items = left.items + [right] if isinstance(left, ast.BoolOp) and left.op == op else [left,
                                                                                           right]
-    return ast.BoolOp(op, items, _expr_pos(left))
-
-
-def _expr_pos(node) -> ast.Pos:
-    return getattr(node, "pos", (0, 0))
-
-
-def _pos_from(node) -> ast.Pos:
-    return getattr(node, "pos", (0, 0))
+    return ast.BoolOp(op, items, left.pos)
 
 
 @lru_cache(maxsize=1)
@@ -546,7 +528,8 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> ADQLSyntaxError:
             token=token.value, line=line, column=column,
         )
     if isinstance(exc, UnexpectedCharacters):
-        char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        at_char = exc.pos_in_stream
+        char = text[at_char] if at_char is not None and at_char < len(text) else ""
         hint = ""
         if char == ";":
             hint = " (an ADQL query is a single statement without ';')"
@@ -564,14 +547,34 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> ADQLSyntaxError:
 def parse(query: str, *, udfs: Collection[str] | None = None) -> ast.Statement:
     """Parse ADQL 2.1 text into a :class:`ast.Statement`.
 
-    With ``udfs`` (names of the user-defined functions on offer), calls of any
-    other non-standard function are rejected here; otherwise that check is
-    left to the translator, which knows the service's functions.
+    Parameters
+    ----------
+    query
+        The ADQL text: one query, without a trailing ``;``.
+    udfs
+        Names of the user-defined functions on offer. With them, calls of any
+        other non-standard function are rejected here; without, that check is
+        left to the translator, which knows the service's functions.
+
+    Returns
+    -------
+    ast.Statement
+        The syntax tree.
+
+    Raises
+    ------
+    ADQLSyntaxError
+        When the text is not ADQL 2.1, with the line, column and token where
+        parsing stopped.
+    ADQLSemanticError
+        For a call of an unknown function (only with ``udfs``).
     """
     if not isinstance(query, str):
         raise TypeError("query must be a str")
     try:
-        statement = _lark().parse(query)
+        # lark types parse() as returning a Tree; with a transformer run inline by
+        # the LALR parser it returns what the transformer's start callback built.
+        statement: ast.Statement = _lark().parse(query)  # type: ignore[assignment]
     except UnexpectedInput as exc:
         raise _syntax_error(exc, query) from None
     except ADQLSyntaxError:
@@ -587,9 +590,13 @@ def parse(query: str, *, udfs: Collection[str] | None = None) -> ast.Statement:
     return statement
 
 
-def iter_calls(node):
-    """Every function call in a tree (depth first)."""
-    stack = [node]
+def iter_calls(node: ast.Statement | ast.Node) -> Iterator[ast.FuncCall]:
+    """Every function call in a tree (depth first).
+
+    The walk reads the nodes' slots, so it needs no update when a node type
+    gains a field.
+    """
+    stack: list[object] = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, ast.FuncCall):

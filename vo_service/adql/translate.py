@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import math
 from dataclasses import dataclass, field
+from typing import assert_never
 
 from schema.vo import ColumnMeta
 from vo_service.adql import ast, latent
@@ -23,7 +24,14 @@ from vo_service.adql import types as T
 from vo_service.adql.catalog import Catalog, CatalogColumn, CatalogTable, matches
 from vo_service.adql.errors import ADQLSemanticError, at
 from vo_service.adql.functions import FUNCTIONS, as_double
-from vo_service.adql.values import NOT_CONST, Value, literal, quote_ident, quote_string
+from vo_service.adql.values import (
+    NOT_CONST,
+    MaybeConst,
+    Value,
+    literal,
+    quote_ident,
+    quote_string,
+)
 
 _PG_CAST = {
     "SMALLINT": T.SMALLINT, "INTEGER": T.INTEGER, "BIGINT": T.BIGINT, "REAL": T.REAL,
@@ -79,9 +87,11 @@ class Rel:
     model_pin: str | None = None  # model_id fixed by the WHERE clause
 
     def label(self) -> str:
+        """The name the query knows it by: its alias, else the table's name."""
         return self.alias.name if self.alias else self.name
 
     def matches(self, qualifier: list[ast.Ident]) -> bool:
+        """Whether ``qualifier`` (``[schema.]table`` or alias) of a column names this."""
         if self.alias is not None:
             return len(qualifier) == 1 and qualifier[0].key == self.alias.key
         if not matches(qualifier[-1], self.name):
@@ -103,18 +113,22 @@ class Binding:
     column: CatalogColumn | None = None
 
     def label(self) -> str:
+        """``table.column`` for messages."""
         return f"{self.rel.label()}.{self.name}" if self.rel else self.name
 
 
 @dataclass(eq=False)
 class Scope:
+    """The names a (sub)query sees: its FROM clause's, then its enclosing queries'."""
+
     parent: Scope | None
-    ctes: dict = field(default_factory=dict)  # key -> _Cte
+    ctes: dict[str, _Cte] = field(default_factory=dict)  # by folded name
     rels: list[Rel] = field(default_factory=list)
     visible: list[Binding] = field(default_factory=list)
 
-    def find_cte(self, ident: ast.Ident):
-        scope = self
+    def find_cte(self, ident: ast.Ident) -> _Cte | None:
+        """The common table ``ident`` names here or in an enclosing scope, if any."""
+        scope: Scope | None = self
         while scope is not None:
             for key, cte in scope.ctes.items():
                 if ident.key == key or matches(ident, cte.name):
@@ -137,16 +151,33 @@ class _FromItem:
     visible: list[Binding]
 
 
+_Column = tuple[str, str, Value]  # a query's result column: (ADQL name, SQL alias, value)
+
+
 @dataclass
 class _Query:
     sql: str
-    columns: list[tuple[str, str, Value]]  # (ADQL name, SQL alias, value)
+    columns: list[_Column]
 
 
 # ------------------------------------------------------------------ translator
 
 
 class Translator:
+    """Translates one parsed statement; keeps what the translation accumulates.
+
+    A translator serves one query: it numbers the SQL aliases it makes and
+    collects :attr:`session_settings`. Function translations see it as a
+    :class:`~vo_service.adql.functions.TranslatorView`.
+
+    Parameters
+    ----------
+    catalog
+        The tables (and latent-index plans) names resolve against.
+    maxrec
+        With a value, the outermost query returns at most ``maxrec + 1`` rows.
+    """
+
     def __init__(self, catalog: Catalog, maxrec: int | None = None) -> None:
         self.catalog = catalog
         self.maxrec = maxrec
@@ -160,6 +191,13 @@ class Translator:
     # ---------------------------------------------------------- statement
 
     def statement(self, stmt: ast.Statement) -> Translation:
+        """The PostgreSQL form of a whole statement.
+
+        Raises
+        ------
+        ADQLSemanticError
+            For names that do not resolve, type errors and unsupported constructs.
+        """
         root = Scope(None)
         with_sql = []
         for cte in stmt.ctes:
@@ -194,7 +232,8 @@ class Translator:
         cap = self.maxrec + 1 if self.maxrec > 0 else 0
         return cap if top is None else min(top, cap)
 
-    def query(self, node, scope: Scope, outermost: bool = False) -> _Query:
+    def query(self, node: ast.QueryExpr, scope: Scope, outermost: bool = False) -> _Query:
+        """A SELECT or set operation in ``scope``; ``outermost`` applies MAXREC."""
         if isinstance(node, ast.Select):
             return self.select(node, scope, outermost)
         return self.set_operation(node, scope, outermost)
@@ -202,13 +241,14 @@ class Translator:
     # ---------------------------------------------------------- set operations
 
     def set_operation(self, node: ast.SetOp, scope: Scope, outermost: bool) -> _Query:
+        """UNION/EXCEPT/INTERSECT; its ORDER BY may name result columns or their numbers."""
         left = self.query(node.left, scope)
         right = self.query(node.right, scope)
         if len(left.columns) != len(right.columns):
             raise ADQLSemanticError(
                 f"{node.op}: the queries have {len(left.columns)} and {len(right.columns)} "
                 "columns", token=node.op, **at(node.pos))
-        columns = []
+        columns: list[_Column] = []
         for (name, alias, lv), (_, _, rv) in zip(left.columns, right.columns, strict=True):
             type_ = T.common_type([lv.type, rv.type])
             columns.append((name, alias, lv.as_column(type=type_, source=None)))
@@ -226,24 +266,25 @@ class Translator:
             sql += f" OFFSET {node.offset}"
         return _Query(sql, columns)
 
-    def _output_order_key(self, item: ast.OrderItem, columns) -> str:
+    def _output_order_key(self, item: ast.OrderItem, columns: list[_Column]) -> str:
         expr = item.expr
-        if isinstance(expr, ast.Literal) and expr.kind == "int":
-            if not 1 <= expr.value <= len(columns):
-                raise ADQLSemanticError(f"ORDER BY {expr.value}: there are {len(columns)} "
+        if isinstance(expr, ast.Literal) and (n := expr.integer) is not None:
+            if not 1 <= n <= len(columns):
+                raise ADQLSemanticError(f"ORDER BY {n}: there are {len(columns)} "
                                         "columns", token=expr.text, **at(expr.pos))
-            return str(expr.value)
+            return str(n)
         if isinstance(expr, ast.ColumnRef) and len(expr.parts) == 1:
             found = [alias for name, alias, _ in columns if matches(expr.parts[0], name)]
             if len(found) == 1:
                 return quote_ident(found[0])
         raise ADQLSemanticError(
             "ORDER BY of a UNION/EXCEPT/INTERSECT must name a result column or its number",
-            token=ast.token_of(expr), **at(getattr(expr, "pos", None)))
+            token=ast.token_of(expr), **at(expr.pos))
 
     # ---------------------------------------------------------- SELECT
 
     def select(self, sel: ast.Select, outer: Scope, outermost: bool = False) -> _Query:
+        """A SELECT whose enclosing query's names are ``outer``."""
         scope = Scope(outer)
         from_sql = []
         for item in sel.from_:
@@ -255,16 +296,16 @@ class Translator:
             self._pin_models(sel.where, scope)
 
         columns: list[tuple[str, str, Value]] = []
-        for item in sel.items:
-            if isinstance(item, ast.Star):
-                for b in self._star(item, scope):
+        for entry in sel.items:
+            if isinstance(entry, ast.Star):
+                for b in self._star(entry, scope):
                     columns.append((b.name, "", b.value.with_(sql=b.sql)))
             else:
-                value = self.expr(item.expr, scope)
+                value = self.expr(entry.expr, scope)
                 if value.type == T.BOOLEAN and value.votable is None and value.source is None:
                     value = value.with_(votable=("boolean", None, None))
-                name = item.alias.name if item.alias else _default_name(item.expr, value,
-                                                                        len(columns) + 1)
+                name = entry.alias.name if entry.alias else _default_name(entry.expr, value,
+                                                                          len(columns) + 1)
                 columns.append((name, "", value))
         unique = _unique_sql_names([c[0] for c in columns], fold=outermost)
         if outermost:
@@ -308,14 +349,15 @@ class Translator:
             raise self._ambiguous_rel(star.qualifier, rels, star.pos)
         return list(rels[0].columns)
 
-    def _ambiguous_rel(self, qualifier, rels, pos) -> ADQLSemanticError:
+    def _ambiguous_rel(self, qualifier: list[ast.Ident], rels: list[Rel], pos: ast.Pos
+                       ) -> ADQLSemanticError:
         written = ".".join(map(str, qualifier))
         return ADQLSemanticError(
             f"{written} is ambiguous: it could be "
             + ", ".join(f"{r.schema}.{r.name}" if r.schema else r.label() for r in rels)
             + "; use an alias (AS ...)", token=written, **at(pos))
 
-    def _group_key(self, expr, scope: Scope, columns) -> str:
+    def _group_key(self, expr: ast.Expr, scope: Scope, columns: list[_Column]) -> str:
         if isinstance(expr, ast.ColumnRef) and len(expr.parts) == 1:
             try:
                 return self.expr(expr, scope).sql
@@ -324,23 +366,24 @@ class Translator:
                 if len(found) == 1:
                     return found[0].sql
                 raise
-        if isinstance(expr, ast.Literal) and expr.kind == "int":
-            if not 1 <= expr.value <= len(columns):
-                raise ADQLSemanticError(f"GROUP BY {expr.value}: there are {len(columns)} "
+        if isinstance(expr, ast.Literal) and (n := expr.integer) is not None:
+            if not 1 <= n <= len(columns):
+                raise ADQLSemanticError(f"GROUP BY {n}: there are {len(columns)} "
                                         "columns", token=expr.text, **at(expr.pos))
-            return str(expr.value)
+            return str(n)
         return self.expr(expr, scope).sql
 
-    def _order_key(self, item: ast.OrderItem, scope: Scope, columns, limit) -> str:
+    def _order_key(self, item: ast.OrderItem, scope: Scope, columns: list[_Column],
+                   limit: int | None) -> str:
         expr = item.expr
-        value = None
-        key = None
-        if isinstance(expr, ast.Literal) and expr.kind == "int":
-            if not 1 <= expr.value <= len(columns):
-                raise ADQLSemanticError(f"ORDER BY {expr.value}: there are {len(columns)} "
+        value: Value | None = None
+        key = ""
+        if isinstance(expr, ast.Literal) and (n := expr.integer) is not None:
+            if not 1 <= n <= len(columns):
+                raise ADQLSemanticError(f"ORDER BY {n}: there are {len(columns)} "
                                         "columns", token=expr.text, **at(expr.pos))
-            value = columns[expr.value - 1][2]
-            key = str(expr.value)
+            value = columns[n - 1][2]
+            key = str(n)
         elif isinstance(expr, ast.ColumnRef) and len(expr.parts) == 1:
             found = [(alias, v) for name, alias, v in columns if matches(expr.parts[0], name)]
             if len(found) > 1:
@@ -360,7 +403,7 @@ class Translator:
                                                self.session_settings)
         return key + (" DESC" if descending else " ASC")
 
-    def _pin_models(self, where, scope: Scope) -> None:
+    def _pin_models(self, where: ast.Condition, scope: Scope) -> None:
         """Note ``model_id = 'M'`` conditions: they select a model's latent index."""
         for rel, model_id in latent.model_pins(where, lambda ref: self._try_resolve(ref, scope)):
             rel.model_pin = model_id
@@ -373,7 +416,8 @@ class Translator:
 
     # ---------------------------------------------------------- FROM
 
-    def from_item(self, item, scope: Scope) -> _FromItem:
+    def from_item(self, item: ast.FromItem, scope: Scope) -> _FromItem:
+        """A FROM clause entry: its SQL and the relations and columns it brings."""
         if isinstance(item, ast.TableRef):
             return self._table(item, scope)
         if isinstance(item, ast.DerivedTable):
@@ -437,8 +481,11 @@ class Translator:
                      if any(r.name.lower() == b.name.lower() for r in right.visible)]
             using = [ast.Ident(n, False, join.pos) for n in dict.fromkeys(names)]
         else:
-            using = join.using
-        merged, conds, used_left, used_right = [], [], set(), set()
+            using = join.using or []  # the parser gives a USING list or an ON condition
+        merged: list[Binding] = []
+        conds: list[str] = []
+        used_left: set[int] = set()
+        used_right: set[int] = set()
         for ident in using:
             lb = self._lookup(ident, left.visible, "left", join.pos)
             rb = self._lookup(ident, right.visible, "right", join.pos)
@@ -455,7 +502,8 @@ class Translator:
         return _FromItem(f"({left.sql} {kind} {right.sql} ON {' AND '.join(conds)})", rels,
                          visible)
 
-    def _lookup(self, ident: ast.Ident, bindings: list[Binding], side: str, pos) -> Binding:
+    def _lookup(self, ident: ast.Ident, bindings: list[Binding], side: str, pos: ast.Pos
+                ) -> Binding:
         found = [b for b in bindings if matches(ident, b.name)]
         if len(found) != 1:
             problem = "has no column" if not found else "has more than one column"
@@ -468,7 +516,7 @@ class Translator:
     def _resolve(self, ref: ast.ColumnRef, scope: Scope) -> Binding:
         col = ref.parts[-1]
         qualifier = ref.parts[:-1]
-        s = scope
+        s: Scope | None = scope
         while s is not None:
             if not qualifier:
                 found = [b for b in s.visible if matches(col, b.name)]
@@ -508,7 +556,8 @@ class Translator:
 
     # ---------------------------------------------------------- conditions
 
-    def condition(self, node, scope: Scope) -> str:
+    def condition(self, node: ast.Condition, scope: Scope) -> str:
+        """The SQL of a search condition in ``scope``."""
         if isinstance(node, ast.BoolOp):
             return "(" + f" {node.op} ".join(self.condition(i, scope) for i in node.items) + ")"
         if isinstance(node, ast.Not):
@@ -558,7 +607,7 @@ class Translator:
             raise ADQLSemanticError(f"{token} does not give a truth value; compare "
                                     "it with something", token=token,
                                     **at(node.pos))
-        raise ADQLSemanticError("unsupported condition", **at(getattr(node, "pos", None)))
+        assert_never(node)
 
     def _comparison(self, node: ast.Comparison, scope: Scope) -> str:
         left, right = self.expr(node.left, scope), self.expr(node.right, scope)
@@ -590,7 +639,7 @@ class Translator:
                                                  settings=self.session_settings)
         return None
 
-    def _comparable(self, a: Value, b: Value, pos) -> None:
+    def _comparable(self, a: Value, b: Value, pos: ast.Pos) -> None:
         if T.NULL in (a.type, b.type) or a.type == b.type:
             return
         if a.type in T.NUMERICS and b.type in T.NUMERICS:
@@ -616,7 +665,7 @@ class Translator:
             return f"({v.sql} <> 0)"
         return v.sql
 
-    def _subquery(self, query, scope: Scope, pos) -> _Query:
+    def _subquery(self, query: ast.QueryExpr, scope: Scope, pos: ast.Pos) -> _Query:
         q = self.query(query, scope)
         if len(q.columns) != 1:
             raise ADQLSemanticError(f"a subquery here must return one column, not "
@@ -625,23 +674,35 @@ class Translator:
 
     # ---------------------------------------------------------- values
 
-    def expr(self, node, scope: Scope) -> Value:
-        method = getattr(self, "_x_" + type(node).__name__, None)
-        if method is None:
-            raise ADQLSemanticError(f"unsupported expression {type(node).__name__}",
-                                    **at(getattr(node, "pos", None)))
-        return method(node, scope)
+    def expr(self, node: ast.Expr, scope: Scope) -> Value:
+        """The SQL, type and metadata of a value expression in ``scope``."""
+        if isinstance(node, ast.ColumnRef):
+            return self._x_ColumnRef(node, scope)
+        if isinstance(node, ast.Literal):
+            return self._x_Literal(node, scope)
+        if isinstance(node, ast.FuncCall):
+            return self._x_FuncCall(node, scope)
+        if isinstance(node, ast.BinaryOp):
+            return self._x_BinaryOp(node, scope)
+        if isinstance(node, ast.UnaryOp):
+            return self._x_UnaryOp(node, scope)
+        if isinstance(node, ast.Case):
+            return self._x_Case(node, scope)
+        if isinstance(node, ast.Cast):
+            return self._x_Cast(node, scope)
+        if isinstance(node, ast.ScalarSubquery):
+            return self._x_ScalarSubquery(node, scope)
+        assert_never(node)
 
-    def _x_Literal(self, node: ast.Literal, scope) -> Value:
-        if node.kind == "int" and node.value >= 2**63:
-            return Value(f"CAST({node.value} AS DOUBLE PRECISION)", T.DOUBLE,
-                         const=float(node.value))
+    def _x_Literal(self, node: ast.Literal, scope: Scope) -> Value:
+        if (n := node.integer) is not None and n >= 2**63:
+            return Value(f"CAST({n} AS DOUBLE PRECISION)", T.DOUBLE, const=float(n))
         return literal(node.value)
 
-    def _x_ColumnRef(self, node: ast.ColumnRef, scope) -> Value:
+    def _x_ColumnRef(self, node: ast.ColumnRef, scope: Scope) -> Value:
         return self._resolve(node, scope).value
 
-    def _x_FuncCall(self, node: ast.FuncCall, scope) -> Value:
+    def _x_FuncCall(self, node: ast.FuncCall, scope: Scope) -> Value:
         fn = FUNCTIONS.get(node.key)
         if fn is None:
             raise ADQLSemanticError(
@@ -657,7 +718,7 @@ class Translator:
             value = value.with_(aggregate=True)
         return value
 
-    def _x_BinaryOp(self, node: ast.BinaryOp, scope) -> Value:
+    def _x_BinaryOp(self, node: ast.BinaryOp, scope: Scope) -> Value:
         a, b = self.expr(node.left, scope), self.expr(node.right, scope)
         agg = a.aggregate or b.aggregate
         if node.op == "||":
@@ -682,7 +743,7 @@ class Translator:
         return Value(f"({a.sql} {node.op} {b.sql})", type_, unit=_unit(node.op, a, b),
                      const=_fold(node.op, a, b), aggregate=agg)
 
-    def _x_UnaryOp(self, node: ast.UnaryOp, scope) -> Value:
+    def _x_UnaryOp(self, node: ast.UnaryOp, scope: Scope) -> Value:
         v = self.expr(node.operand, scope)
         if node.op == "~":
             if v.type not in T.INTEGERS + (T.NULL,):
@@ -698,7 +759,7 @@ class Translator:
         return Value(f"(- {v.sql})", v.type, unit=v.unit, ucd=v.ucd, const=const,
                      aggregate=v.aggregate)
 
-    def _x_Case(self, node: ast.Case, scope) -> Value:
+    def _x_Case(self, node: ast.Case, scope: Scope) -> Value:
         results = [self.expr(r, scope) for _, r in node.whens]
         else_ = self.expr(node.else_, scope) if node.else_ is not None else None
         type_ = self.common_type(node, results + ([else_] if else_ else []))
@@ -707,11 +768,16 @@ class Translator:
             operand = self.expr(node.operand, scope)
             parts.append(operand.sql)
             for (w, _), r in zip(node.whens, results, strict=True):
+                if not isinstance(w, ast.Expr):  # the parser gives values here
+                    raise ADQLSemanticError(f"unsupported expression {type(w).__name__}",
+                                            **at(w.pos))
                 wv = self.expr(w, scope)
                 self._comparable(operand, wv, node.pos)
                 parts.append(f"WHEN {wv.sql} THEN {self.coerce(r, type_)}")
         else:
             for (w, _), r in zip(node.whens, results, strict=True):
+                if isinstance(w, ast.Expr):  # the parser gives conditions here
+                    raise ADQLSemanticError("unsupported condition", **at(w.pos))
                 parts.append(f"WHEN {self.condition(w, scope)} THEN {self.coerce(r, type_)}")
         if else_ is not None:
             parts.append(f"ELSE {self.coerce(else_, type_)}")
@@ -720,7 +786,7 @@ class Translator:
         return Value("(" + " ".join(parts) + ")", type_, unit=first.unit, ucd=first.ucd,
                      aggregate=any(r.aggregate for r in results))
 
-    def _x_Cast(self, node: ast.Cast, scope) -> Value:
+    def _x_Cast(self, node: ast.Cast, scope: Scope) -> Value:
         v = self.expr(node.operand, scope)
         target = node.type_name
         if target in ("POINT", "CIRCLE", "POLYGON"):
@@ -738,7 +804,7 @@ class Translator:
         return Value(f"CAST({v.sql} AS {pg})", type_, unit=v.unit, ucd=v.ucd,
                      aggregate=v.aggregate, votable=votable)
 
-    def _cast_geometry(self, v: Value, target: str, node) -> Value:
+    def _cast_geometry(self, v: Value, target: str, node: ast.Cast) -> Value:
         if v.type == target:
             return v
         if v.type not in (T.TEXT, T.NULL):
@@ -765,7 +831,7 @@ class Translator:
         sql = (f"CAST(regexp_split_to_array(btrim({v.sql}), '\\s+') AS DOUBLE PRECISION[])")
         return Value(sql, target, aggregate=v.aggregate)
 
-    def _x_ScalarSubquery(self, node: ast.ScalarSubquery, scope) -> Value:
+    def _x_ScalarSubquery(self, node: ast.ScalarSubquery, scope: Scope) -> Value:
         q = self._subquery(node.query, scope, node.pos)
         v = q.columns[0][2]
         return Value(f"({q.sql})", v.type, unit=v.unit, ucd=v.ucd, description=v.description,
@@ -773,7 +839,15 @@ class Translator:
 
     # ---------------------------------------------------------- helpers for functions
 
-    def common_type(self, node, values: list[Value]) -> str:
+    def common_type(self, node: ast.Node, values: list[Value]) -> str:
+        """The type that COALESCE, NULLIF or CASE over ``values`` has.
+
+        Raises
+        ------
+        ADQLSemanticError
+            At ``node``, when the values are of types that do not mix (numbers
+            mix with each other, NULL with anything).
+        """
         types = [v.type for v in values]
         result = T.common_type(types)
         for t in types:
@@ -782,10 +856,15 @@ class Translator:
             if t in T.NUMERICS and result in T.NUMERICS:
                 continue
             raise ADQLSemanticError(f"cannot mix {result} and {t} values here",
-                                    token=ast.token_of(node), **at(getattr(node, "pos", None)))
+                                    token=ast.token_of(node), **at(node.pos))
         return result
 
     def coerce(self, v: Value, type_: str) -> str:
+        """The SQL of ``v`` as a value of ``type_`` (the common type of its siblings).
+
+        A NULL gets the type's cast (so that PostgreSQL knows it) and a number
+        that must become a double is cast; otherwise the SQL is ``v``'s.
+        """
         if v.type == T.NULL and type_ in T.SQL_NAMES:
             return f"CAST(NULL AS {T.SQL_NAMES[type_]})"
         if type_ == T.DOUBLE and v.type in T.NUMERICS and v.type != T.DOUBLE:
@@ -796,7 +875,7 @@ class Translator:
 _FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "!=": "!="}
 
 
-def _fold(op: str, a: Value, b: Value):
+def _fold(op: str, a: Value, b: Value) -> MaybeConst:
     x, y = a.number(), b.number()
     if x is None or y is None:
         return NOT_CONST
@@ -827,7 +906,7 @@ def _unit(op: str, a: Value, b: Value) -> str | None:
     return None
 
 
-def _default_name(expr, value: Value, position: int) -> str:
+def _default_name(expr: ast.Expr, value: Value, position: int) -> str:
     if isinstance(expr, ast.ColumnRef):
         return value.source.name if value.source is not None else expr.parts[-1].name
     if isinstance(expr, ast.FuncCall):
@@ -866,7 +945,7 @@ def _suggest(written: str, candidates: list[str]) -> str:
     return f"; did you mean {' or '.join(close)}?" if close else ""
 
 
-def _all_rels(scope: Scope) -> list[Rel]:
+def _all_rels(scope: Scope | None) -> list[Rel]:
     out = []
     while scope is not None:
         out.extend(scope.rels)
@@ -874,7 +953,7 @@ def _all_rels(scope: Scope) -> list[Rel]:
     return out
 
 
-def _all_visible(scope: Scope) -> list[Binding]:
+def _all_visible(scope: Scope | None) -> list[Binding]:
     out = []
     while scope is not None:
         out.extend(scope.visible)

@@ -14,21 +14,58 @@ hand to an HNSW index (:attr:`Value.knn`).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias, TypedDict, Unpack
 
 from vo_service.adql import types as T
 
 if TYPE_CHECKING:
     from vo_service.adql.geometry import Circle, Point, Polygon
     from vo_service.adql.latent import KnnTerm
+    from vo_service.adql.translate import Binding
 
 
 class _NotConst:
+    """The type of :data:`NOT_CONST`."""
+
     def __repr__(self) -> str:
         return "NOT_CONST"
 
 
 NOT_CONST = _NotConst()
+"""The ``const`` of a value that is not a constant (None is the constant NULL)."""
+
+Const: TypeAlias = int | float | str | bool | None
+"""A constant's Python value (None for NULL)."""
+
+MaybeConst: TypeAlias = Const | _NotConst
+"""A :attr:`Value.const`: a constant's value or :data:`NOT_CONST`."""
+
+VOTableType: TypeAlias = tuple[str, str | None, str | None]
+"""(datatype, arraysize, xtype) of a VOTable FIELD."""
+
+
+class ColumnChanges(TypedDict, total=False):
+    """The fields of a :class:`Value` that :meth:`Value.as_column` may set."""
+
+    sql: str
+    type: str
+    unit: str | None
+    ucd: str | None
+    utype: str | None
+    description: str | None
+    const: MaybeConst
+    source: Binding | None
+    aggregate: bool
+    votable: VOTableType | None
+
+
+class ValueChanges(ColumnChanges, total=False):
+    """The fields of a :class:`Value` that :meth:`Value.with_` may change: all."""
+
+    geom: Point | Circle | Polygon | None
+    condition: str | None
+    distance: tuple[Point, Point] | None
+    knn: KnnTerm | None
 
 
 @dataclass(slots=True)
@@ -41,17 +78,18 @@ class Value:
     ucd: str | None = None
     utype: str | None = None
     description: str | None = None
-    const: object = NOT_CONST
+    const: MaybeConst = NOT_CONST
     geom: Point | Circle | Polygon | None = None  # the symbolic form of a geometry
-    source: object = None  # translate.Binding for a plain column reference
+    source: Binding | None = None  # for a plain column reference
     aggregate: bool = False  # contains an aggregate function
-    votable: tuple | None = None  # (datatype, arraysize, xtype) when known exactly
+    votable: VOTableType | None = None  # (datatype, arraysize, xtype) when known exactly
     condition: str | None = None  # CONTAINS/INTERSECTS: the test as an SQL condition
     distance: tuple[Point, Point] | None = None  # DISTANCE(p, q): its points
     knn: KnnTerm | None = None  # a latent distance (vo_service.adql.latent)
 
     @property
     def is_const(self) -> bool:
+        """Whether the value is a constant the translator knows (NULL included)."""
         return self.const is not NOT_CONST
 
     def number(self) -> float | None:
@@ -61,11 +99,11 @@ class Value:
             return self.const
         return None
 
-    def with_(self, **changes) -> Value:
+    def with_(self, **changes: Unpack[ValueChanges]) -> Value:
         """A copy with ``changes``."""
         return replace(self, **changes)
 
-    def as_column(self, **changes) -> Value:
+    def as_column(self, **changes: Unpack[ColumnChanges]) -> Value:
         """The value as read back from a derived table's or set operation's column.
 
         Type and metadata stay; the symbolic forms do not, since the column is no
@@ -98,7 +136,7 @@ def float_sql(x: float) -> str:
     return f"{x!r}::float8" if x >= 0 else f"({x!r})::float8"
 
 
-def literal(value: object) -> Value:
+def literal(value: Const) -> Value:
     """A Value for a Python constant."""
     if value is None:
         return Value("NULL", T.NULL, const=None)
