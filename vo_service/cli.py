@@ -65,6 +65,7 @@ def db_start() -> None:
         raise ConfigError("LATENTVO_DATABASE_URL is set: the database is external, "
                           "there is nothing to start")
     database = open_database("upgrade", settings)
+    assert database.embedded is not None  # settings.embedded
     console.print(database.embedded.status().describe())
     console.print(f"schema at revision {database.revision()}")
 
@@ -78,7 +79,9 @@ def db_stop() -> None:
     if not settings.embedded:
         raise ConfigError("LATENTVO_DATABASE_URL is set: the external database is not ours "
                           "to stop")
-    stopped = Database(settings).embedded.stop()
+    embedded = Database(settings).embedded
+    assert embedded is not None  # settings.embedded
+    stopped = embedded.stop()
     console.print("embedded PostgreSQL " + ("stopped" if stopped else "was not running"))
 
 

@@ -139,7 +139,7 @@ class Settings:
 
 
 SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings}
-_TYPES = {f.name: f.type for f in fields(Settings) if f.name not in SECTIONS}
+_TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path"}
 
 
@@ -240,7 +240,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         for f in fields(cls):
             var = f"LATENTVO_{section.upper()}_{f.name.upper()}"
             if env.get(var, "").strip():
-                value = _coerce(f"[{section}] {f.name}", f.type, env[var].strip(), var)
+                value = _coerce(f"[{section}] {f.name}", str(f.type), env[var].strip(), var)
                 _in_range(section, f.name, value, var)  # type: ignore[arg-type]
                 sections[section][f.name] = value
 
@@ -277,7 +277,7 @@ def _from_file(section: str, table: object, path: Path) -> dict[str, object]:
     """The values of one ``[section]`` table of the file, coerced and range-checked."""
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: {section} must be a table ([{section}]), got {table!r}")
-    known = {f.name: f.type for f in fields(SECTIONS[section])}
+    known = {f.name: str(f.type) for f in fields(SECTIONS[section])}
     unknown = sorted(set(table) - set(known))
     if unknown:
         raise ConfigError(f"{path}: unknown setting(s) in [{section}]: {', '.join(unknown)}; "

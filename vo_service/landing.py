@@ -17,10 +17,10 @@ def archive_counts(engine: sa.Engine) -> dict[str, int]:
     """Spectra, models and labelled spectra in the archive."""
     with engine.connect() as conn:
         return {
-            "spectra": conn.scalar(sa.select(sa.func.count()).select_from(spectra)),
-            "models": conn.scalar(sa.select(sa.func.count()).select_from(models)),
+            "spectra": conn.scalar(sa.select(sa.func.count()).select_from(spectra)) or 0,
+            "models": conn.scalar(sa.select(sa.func.count()).select_from(models)) or 0,
             "labelled spectra": conn.scalar(
-                sa.select(sa.func.count(sa.distinct(labels.c.spectrum_id)))),
+                sa.select(sa.func.count(sa.distinct(labels.c.spectrum_id)))) or 0,
         }
 
 

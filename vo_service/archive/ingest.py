@@ -79,7 +79,9 @@ class GridPreparer(Protocol):
     :meth:`prepare`; :meth:`keep` runs in the ingest process after the chunk's commit.
     """
 
-    key: str  # names the grid in :attr:`FileOutcome.prepared`
+    @property
+    def key(self) -> str:
+        """Names the grid in :attr:`FileOutcome.prepared`."""
 
     def covers(self, em_min_m: float, em_max_m: float) -> bool:
         """Whether a spectrum spanning these vacuum wavelengths (metres) fills the grid."""

@@ -183,7 +183,9 @@ class Database:
                     lock.commit()
         except sa.exc.ProgrammingError as exc:
             raise DatabaseError(f"database upgrade failed: {one_line(exc.orig)}") from exc
-        return self.revision()
+        revision = self.revision()
+        assert revision is not None  # the migrations above recorded one
+        return revision
 
     def ensure_ready(self) -> None:
         """Upgrade only when the schema is behind: cheap enough for every CLI job."""

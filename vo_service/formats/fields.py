@@ -15,6 +15,7 @@ writer deals with a handful of Arrow types only.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -65,8 +66,8 @@ class Field:
         arraysize = clean["arraysize"]
         if datatype in TEXT_DATATYPES and arraysize in (None, "1"):
             arraysize = "*"
-        return cls(name, replace(meta, **{**clean, "datatype": datatype,
-                                          "arraysize": arraysize}))
+        changes: dict[str, Any] = {**clean, "datatype": datatype, "arraysize": arraysize}
+        return cls(name, replace(meta, **changes))
 
     @classmethod
     def from_column(cls, column: sa.Column, name: str | None = None, **changes) -> Field:

@@ -56,9 +56,8 @@ def publish_list() -> None:
 
     database = open_database("read")
     with database.engine.connect() as conn:
-        rows = conn.execute(sa.select(published_catalogues).order_by(
-            published_catalogues.c.schema_name, published_catalogues.c.table_name)).mappings()
-        rows = list(rows)
+        rows = list(conn.execute(sa.select(published_catalogues).order_by(
+            published_catalogues.c.schema_name, published_catalogues.c.table_name)).mappings())
     if not rows:
         console.print("no catalogues published")
     for row in rows:

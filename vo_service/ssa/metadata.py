@@ -11,8 +11,9 @@ from vo_service.ssa.params import DEFAULT_SIZE
 
 def _label(name: str, extra: str) -> Param:
     meta = column_meta(labels.c[name])
+    what = (meta.description or name).lower()
     return Param(f"INPUT:{name.upper()}", "", unit=meta.unit, ucd=meta.ucd,
-                 description=f"latentvo extension: range lo/hi of {meta.description.lower()} "
+                 description=f"latentvo extension: range lo/hi of {what} "
                  f"(label model of MODEL); {extra}")
 
 

@@ -27,7 +27,7 @@ from schema.tables import (
     models,
     spectra,
 )
-from schema.vo import table_meta
+from schema.vo import PositionIndex, table_meta
 from vo_service.adql import types as T
 from vo_service.adql.geometry import Point, cone_ranges, distance_sql, within_sql
 from vo_service.adql.values import Value, float_sql
@@ -36,7 +36,15 @@ from vo_service.getdata.convert import REPRESENTATIONS, estimated_kbytes
 from vo_service.ssa.params import MJD_EPOCH, Range, SSAQuery
 from vo_service.urls import PublicURLs
 
-POSITION_INDEX = table_meta(spectra).position
+
+def _position_index() -> PositionIndex:
+    """The spectra table's declared sky position (cone searches use its HEALPix column)."""
+    position = table_meta(spectra).position
+    assert position is not None, "latentvo.spectra declares its position"
+    return position
+
+
+POSITION_INDEX = _position_index()
 BASE_COLUMNS = ("spectrum_id", "obs_publisher_did", "obs_id", "obs_collection", "target_name",
                 "s_ra", "s_dec", "t_min", "t_max", "t_exptime", "em_min", "em_max",
                 "em_res_power", "em_xel", "snr", "instrument_name", "facility_name",
@@ -87,6 +95,7 @@ def build_sql(q: SSAQuery, limit: int) -> tuple[str, dict]:
     order = "s.spectrum_id"
     if q.pos is not None:
         ra, dec = q.pos
+        assert q.size is not None  # parse_query gives a position its default size
         radius = q.size / 2.0
         center = Point(_const(ra), _const(dec))
         ranges = cone_ranges(round(ra, 12), round(dec, 12), round(radius, 12),

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import numpy as np
 import pyarrow as pa
 
+from schema.vo import ColumnMeta
 from vo_service.adql import types as T
 from vo_service.adql.values import quote_ident
 
@@ -38,9 +39,7 @@ class ResultColumn(Protocol):
     @property
     def type(self) -> str: ...  # the ADQL-level type (vo_service.adql.types)
     @property
-    def datatype(self) -> str: ...
-    @property
-    def arraysize(self) -> str | None: ...
+    def meta(self) -> ColumnMeta: ...  # its VOTable datatype and arraysize decide
 
 
 def sent_columns(columns: Sequence[ResultColumn]) -> list[int]:
