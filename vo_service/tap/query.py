@@ -17,7 +17,7 @@ import datetime as dt
 import itertools
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -26,7 +26,7 @@ import pyarrow as pa
 
 from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params, iso_utc, now_utc
-from vo_service.formats import OutputFormat, UnknownFormat, resolve
+from vo_service.formats import OutputFormat, ResultWriter, UnknownFormat, resolve
 from vo_service.formats.fields import Field
 from vo_service.tap import pgarray
 from vo_service.tap.runner import SMALL_BATCH, Execution, QueryFailed, QueryRunner
@@ -42,30 +42,10 @@ LANGS = {"ADQL": "2.1", "ADQL-2.0": "2.0", "ADQL-2.1": "2.1"}
 TAP_ID = "ivo://ivoa.net/std/TAP"
 
 
-class ResultWriter(Protocol):
-    """What :meth:`Running.body` needs of a result format's writer.
-
-    The writers of ``vo_service.formats`` (VOTable, CSV/TSV, JSON, FITS) all have
-    this shape; :meth:`OutputFormat.writer <vo_service.formats.OutputFormat.writer>`
-    makes them.
-    """
-
-    def header(self) -> bytes:
-        """The bytes before the first row (may be empty)."""
-        ...
-
-    def rows(self, batches: Iterable[pa.RecordBatch]) -> Iterator[bytes]:
-        """The encoded rows of ``batches``, as they are read."""
-        ...
-
-    def footer(self, *, overflow: bool = False, error: str | None = None) -> bytes:
-        """The bytes after the last row, with the overflow or error status."""
-        ...
-
-
 @runtime_checkable
 class SpoolingWriter(ResultWriter, Protocol):
-    """A writer that must see every row before its first byte (FITS: NAXIS2 first).
+    """A :class:`~vo_service.formats.ResultWriter` that must see every row before its
+    first byte (FITS: the header states the row count).
 
     :meth:`Running.body` drains :meth:`rows` into the writer's spool, then streams
     the document with :meth:`stream_all`; on an error it calls :meth:`close` and
