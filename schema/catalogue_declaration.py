@@ -37,17 +37,19 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
-from schema.vo import ColumnMeta, PositionIndex, VOTable
+from schema.vo import ColumnMeta, ColumnMetaFields, PositionIndex, VOTable
 
 RESERVED_SCHEMAS = {"latentvo", "latentvo_ops", "tap_schema", "ivoa", "public", "tap_upload",
                     "pg_catalog", "information_schema"}
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
-_TYPES = {
+_TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
     "smallint": sa.SmallInteger, "int2": sa.SmallInteger,
     "integer": sa.Integer, "int": sa.Integer, "int4": sa.Integer,
     "bigint": sa.BigInteger, "int8": sa.BigInteger,
@@ -63,8 +65,31 @@ class DeclarationError(ValueError):
     """The declaration file is wrong; the message names the place."""
 
 
+class PositionDecl(TypedDict):
+    """A declared sky position: the ra and dec columns, and the HEALPix column to add."""
+
+    ra: str
+    dec: str
+    healpix: str
+
+
 @dataclass(frozen=True)
 class ColumnDecl:
+    """One ``[[column]]`` of a declaration file, as written there.
+
+    Parameters
+    ----------
+    name
+        Column name: a lower-case ADQL regular identifier.
+    type
+        Declared SQL type (``bigint``, ``real[16]``, ``timestamp``...); see
+        :func:`_sql_type` for what is accepted.
+    description, unit, ucd, utype, xtype, principal, indexed
+        VO metadata, as in :class:`~schema.vo.ColumnMeta`.
+    nullable, primary_key
+        SQL constraints of the column.
+    """
+
     name: str
     type: str
     description: str
@@ -80,6 +105,31 @@ class ColumnDecl:
 
 @dataclass(frozen=True)
 class Declaration:
+    """A published catalogue as its declaration file describes it: one table.
+
+    Kept as data (and stored as :meth:`to_dict` in ``latentvo_ops``) so the service
+    rebuilds the same :meth:`table`, with its VO metadata, in every process.
+
+    Parameters
+    ----------
+    schema, name
+        Schema and table name (lower-case ADQL regular identifiers; the schema is
+        not one of :data:`RESERVED_SCHEMAS`).
+    description
+        Description of the table.
+    columns
+        The declared columns, in order.
+    schema_description, utype
+        Description of the schema and data-model type of the table, if given.
+    table_index
+        Listing order in TAP_SCHEMA and VOSI (lower first).
+    position
+        The sky position columns, if the table has one; a HEALPix column is then
+        added to the table and filled at load time.
+    indexes
+        Column lists to index, each in index-column order.
+    """
+
     schema: str
     name: str
     description: str
@@ -87,17 +137,26 @@ class Declaration:
     schema_description: str | None = None
     utype: str | None = None
     table_index: int = 70
-    position: dict | None = None  # {"ra": ..., "dec": ..., "healpix": ...}
+    position: PositionDecl | None = None
     indexes: tuple[tuple[str, ...], ...] = field(default_factory=tuple)
 
     @property
     def qualified_name(self) -> str:
+        """``schema.table``, as ADQL queries and TAP_SCHEMA name the table."""
         return f"{self.schema}.{self.name}"
 
     # -- (de)serialisation ------------------------------------------------------
 
     @classmethod
     def from_file(cls, path: Path) -> Declaration:
+        """Read and check a TOML declaration file.
+
+        Raises
+        ------
+        DeclarationError
+            When the file cannot be read or parsed, or declares something wrong
+            (see :meth:`from_dict`); the message names the file.
+        """
         try:
             data = tomllib.loads(Path(path).read_text())
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -105,8 +164,24 @@ class Declaration:
         return cls.from_dict(data, origin=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict, origin: str = "declaration") -> Declaration:
-        def need(mapping: dict, key: str, where: str):
+    def from_dict(cls, data: Mapping[str, Any], origin: str = "declaration") -> Declaration:
+        """Check a parsed declaration (a declaration file, or a stored :meth:`to_dict`).
+
+        Parameters
+        ----------
+        data
+            The declaration's ``schema``, ``table``, ``column`` and ``index`` entries.
+        origin
+            Where ``data`` came from, for error messages.
+
+        Raises
+        ------
+        DeclarationError
+            For a missing or misnamed schema, table or column, a reserved schema, an
+            unknown column key or type, duplicate columns, a position or an index on
+            undeclared columns, or a declared HEALPix column.
+        """
+        def need(mapping: Mapping[str, Any], key: str, where: str) -> Any:
             if key not in mapping or mapping[key] in ("", None):
                 raise DeclarationError(f"{origin}: {where} needs '{key}'")
             return mapping[key]
@@ -130,7 +205,7 @@ class Declaration:
         if not raw_columns:
             raise DeclarationError(f"{origin}: no [[column]] declared")
         known = set(ColumnDecl.__dataclass_fields__)
-        columns = []
+        columns: list[ColumnDecl] = []
         for i, raw in enumerate(raw_columns, start=1):
             where = f"column {i}"
             cname = need(raw, "name", where)
@@ -143,19 +218,21 @@ class Declaration:
                                        f"{', '.join(sorted(unknown))}")
             need(raw, "type", f"column {cname}")
             need(raw, "description", f"column {cname}")
-            col = ColumnDecl(**{k: (v if v != "" else None) for k, v in raw.items()})
+            values: dict[str, Any] = {k: (v if v != "" else None) for k, v in raw.items()}
+            col = ColumnDecl(**values)
             _sql_type(col, origin)  # validates the type
             columns.append(col)
         names = [c.name for c in columns]
         if len(set(names)) != len(names):
             raise DeclarationError(f"{origin}: duplicate column names")
-        position = table.get("position")
-        if position:
+        declared_position = table.get("position")
+        position: PositionDecl | None = None
+        if declared_position:
             for key in ("ra", "dec"):
-                if position.get(key) not in names:
+                if declared_position.get(key) not in names:
                     raise DeclarationError(f"{origin}: position.{key} must name a column")
-            position = {"ra": position["ra"], "dec": position["dec"],
-                        "healpix": position.get("healpix", "healpix")}
+            position = PositionDecl(ra=declared_position["ra"], dec=declared_position["dec"],
+                                    healpix=declared_position.get("healpix", "healpix"))
             if position["healpix"] in names:
                 raise DeclarationError(f"{origin}: position.healpix ({position['healpix']}) is "
                                        "computed at load time; do not declare it as a column")
@@ -170,8 +247,12 @@ class Declaration:
                    utype=table.get("utype"), table_index=int(table.get("table_index", 70)),
                    position=position, indexes=indexes)
 
-    def to_dict(self) -> dict:
-        out = {"schema": {"name": self.schema}, "table": {
+    def to_dict(self) -> dict[str, Any]:
+        """The declaration as data :meth:`from_dict` reads back (JSON/TOML-ready).
+
+        Column attributes left at their defaults are omitted.
+        """
+        out: dict[str, Any] = {"schema": {"name": self.schema}, "table": {
             "name": self.name, "description": self.description,
             "table_index": self.table_index}}
         if self.schema_description:
@@ -189,20 +270,33 @@ class Declaration:
     # -- the table --------------------------------------------------------------
 
     def table(self, metadata: sa.MetaData | None = None) -> sa.Table:
+        """The declared table, with the same ``info["vo"]`` metadata as ``schema.tables``.
+
+        TAP_SCHEMA, VOSI, the result writers and the ADQL catalog render the catalogue
+        from it like any declared table. A declared position adds the BIGINT HEALPix
+        column named by ``position["healpix"]`` and its index.
+
+        Parameters
+        ----------
+        metadata
+            The ``MetaData`` to add the table to; a new one when None.
+        """
         metadata = metadata if metadata is not None else sa.MetaData()
         indexed = {ix[0] for ix in self.indexes}
-        columns = []
+        columns: list[sa.Column[Any]] = []
         for col in self.columns:
             sqltype, arraysize = _sql_type(col, self.qualified_name)
-            vo = ColumnMeta.for_sql_type(
-                sqltype, **({"arraysize": arraysize} if arraysize else {}),
+            meta = ColumnMetaFields(
                 description=col.description, unit=col.unit, ucd=col.ucd, utype=col.utype,
                 xtype=col.xtype, principal=col.principal,
                 indexed=col.indexed or col.primary_key or col.name in indexed,
             )
+            if arraysize:
+                meta["arraysize"] = arraysize
             columns.append(sa.Column(col.name, sqltype, primary_key=col.primary_key,
                                      nullable=col.nullable and not col.primary_key,
-                                     info={"vo": vo}, comment=col.description))
+                                     info={"vo": ColumnMeta.for_sql_type(sqltype, **meta)},
+                                     comment=col.description))
         position = None
         if self.position:
             position = PositionIndex(ra=self.position["ra"], dec=self.position["dec"],
@@ -226,7 +320,7 @@ class Declaration:
         return table
 
 
-def _sql_type(col: ColumnDecl, origin: str):
+def _sql_type(col: ColumnDecl, origin: str) -> tuple[sa.types.TypeEngine[Any], str | None]:
     """(SQLAlchemy type, VOTable arraysize or None) of a declared type."""
     text = " ".join(col.type.lower().split())
     match = re.fullmatch(r"(.+?)\s*\[(\d*)\]", text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -22,17 +23,29 @@ from schema.tables import published_tables
 
 
 def catalogue_declarations(conn: sa.Connection) -> list[Declaration]:
+    """The declarations of the published catalogues, by schema and table name.
+
+    Raises
+    ------
+    DeclarationError
+        When a stored declaration no longer passes :meth:`Declaration.from_dict`.
+    """
     rows = conn.execute(sa.select(published_catalogues.c.declaration).order_by(
         published_catalogues.c.schema_name, published_catalogues.c.table_name)).scalars()
     return [Declaration.from_dict(row, origin="published_catalogues") for row in rows]
 
 
 def catalogue_tables(conn: sa.Connection) -> list[sa.Table]:
+    """The published catalogues' tables, rebuilt from their declarations on one ``MetaData``."""
     metadata = sa.MetaData()
     return [d.table(metadata) for d in catalogue_declarations(conn)]
 
 
 def all_published_tables(conn: sa.Connection) -> list[sa.Table]:
+    """Every table TAP publishes: the declared ones and the catalogues, in listing order.
+
+    The order (``table_index``, then schema and name) is the one TAP_SCHEMA and VOSI show.
+    """
     tables = published_tables() + catalogue_tables(conn)
     return sorted(tables, key=lambda t: (t.info["vo"].table_index, t.schema, t.name))
 
@@ -72,16 +85,22 @@ class PublishedTables:
         self.check_every = check_every
         self._lock = threading.Lock()
         self._checked = 0.0
-        self._signature = None
+        self._signature: tuple[Any, ...] | None = None
         self._tables: list[sa.Table] = []
         self._descriptions: dict[str, str] = {}
         self.version = 0
 
-    def _current_signature(self, conn: sa.Connection):
+    def _current_signature(self, conn: sa.Connection) -> tuple[Any, ...]:
         return tuple(conn.execute(sa.select(
             sa.func.count(), sa.func.max(published_catalogues.c.published_at))).one())
 
     def tables(self) -> list[sa.Table]:
+        """The published tables, re-read when the catalogue registry has changed.
+
+        Thread-safe; between checks (``check_every`` seconds) the cached list is
+        returned without touching the database. :attr:`version` grows whenever the
+        list is re-read and differs, so callers can rebuild what they derive from it.
+        """
         now = time.monotonic()
         if now - self._checked < self.check_every and self._signature is not None:
             return self._tables

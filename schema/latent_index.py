@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Literal, TypedDict
 
 import sqlalchemy as sa
 
@@ -36,6 +37,24 @@ def metric_of(distance_metric: str | None) -> str:
     """The metric a model's registry entry names (``models.distance_metric``), L2 by default."""
     metric = (distance_metric or DEFAULT_METRIC).strip().lower()
     return metric if metric in METRICS else DEFAULT_METRIC
+
+
+class UnindexedRecord(TypedDict):
+    """:meth:`IndexPlan.record` of a latent space too large for an index."""
+
+    type: Literal["none"]
+    reason: str | None
+    metric: str
+
+
+class HNSWRecord(TypedDict):
+    """:meth:`IndexPlan.record` of a latent space with an HNSW index."""
+
+    type: Literal["hnsw"]
+    cast: str
+    metric: str
+    operator: str
+    opclass: str
 
 
 @dataclass(frozen=True)
@@ -91,8 +110,11 @@ class IndexPlan:
         return {"hnsw.ef_search": str(min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, k))),
                 "hnsw.iterative_scan": "strict_order"}
 
-    def record(self) -> dict:
-        """The plan as recorded in ``models.architecture["similarity_index"]``."""
+    def record(self) -> UnindexedRecord | HNSWRecord:
+        """The plan as recorded in ``models.architecture["similarity_index"]``.
+
+        The model registry says how similarity searches on the model are served.
+        """
         if not self.indexed:
             return {"type": "none", "reason": self.reason, "metric": self.metric}
         return {"type": "hnsw", "cast": self.cast, "metric": self.metric,

@@ -11,6 +11,7 @@ ever differ. Upgrading an up-to-date database is a no-op.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import command
@@ -25,9 +26,34 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 MANAGED_SCHEMAS = {"latentvo", OPS_SCHEMA, "tap_schema", "ivoa"}
 
 
-def include_object(obj, name, type_, reflected, compare_to) -> bool:
-    """Limit Alembic to our own schemas' tables; skip views and the per-model indexes."""
-    if type_ == "table":
+def include_object(obj: sa.schema.SchemaItem, name: str | None, type_: str, reflected: bool,
+                   compare_to: sa.schema.SchemaItem | None) -> bool:
+    """Limit Alembic to our own schemas' tables; skip views and the per-model indexes.
+
+    Alembic's ``include_object`` hook, used both by the migration environment and
+    by :func:`differences`, so migrations and the declaration check look at the
+    same objects: views are written by hand, and the per-model HNSW indexes
+    (``latent_hnsw_*``) are created at run time by :mod:`schema.latent_index`.
+
+    Parameters
+    ----------
+    obj
+        The declared (or, when ``reflected``, the database's) object.
+    name
+        Its name.
+    type_
+        Alembic's kind of object: ``"table"``, ``"index"``, ``"column"``...
+    reflected
+        Whether ``obj`` was read from the database rather than declared.
+    compare_to
+        The object it is compared with, if any (unused).
+
+    Returns
+    -------
+    bool
+        Whether Alembic should compare (and migrate) the object.
+    """
+    if type_ == "table" and isinstance(obj, sa.Table):  # Alembic passes a Table here
         vo = obj.info.get("vo") if not reflected else None
         if getattr(vo, "table_type", None) == "view":
             return False  # views are written by hand in their revision
@@ -45,10 +71,21 @@ def _config(connection: sa.Connection) -> Config:
 
 
 def head_revision() -> str:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    """The newest revision under ``schema/migrations/versions``: what :func:`upgrade` reaches.
+
+    Raises
+    ------
+    RuntimeError
+        When the package holds no revision (a broken install).
+    """
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migration revisions under {MIGRATIONS}")
+    return head
 
 
 def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the database is at; None for a database never migrated."""
     with engine.connect() as conn:
         has_table = sa.inspect(conn).has_table("alembic_version", schema=OPS_SCHEMA)
         if not has_table:
@@ -65,11 +102,19 @@ def upgrade(engine: sa.Engine) -> None:
         command.upgrade(_config(conn), "head")
 
 
-def differences(engine: sa.Engine) -> list:
-    """What the declaration has that the database lacks (and vice versa)."""
+def differences(engine: sa.Engine) -> list[Any]:
+    """What the declaration has that the database lacks (and vice versa).
+
+    Returns
+    -------
+    list
+        Alembic's autogenerate diffs (tuples such as ``("add_table", Table)``, or
+        lists of them for column changes); empty when the database matches.
+    """
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={
             "include_schemas": True, "include_object": include_object, "compare_type": True,
             "version_table_schema": OPS_SCHEMA,
         })
-        return compare_metadata(ctx, metadata)
+        diffs: list[Any] = compare_metadata(ctx, metadata)  # Alembic types it Any
+        return diffs

@@ -27,10 +27,20 @@ Nothing is stored, so nothing goes stale; a session that does not set it
 
 from __future__ import annotations
 
+from typing import Any, Unpack
+
 import sqlalchemy as sa
 
 from schema.tables import LABEL_REGRESSOR, LABEL_VALUES, MODEL_RANK, labels, metadata, spectra
-from schema.vo import ColumnMeta, VOTable, column_meta, table_meta, vo_table
+from schema.vo import (
+    ColumnMeta,
+    ColumnMetaFields,
+    SQLType,
+    VOTable,
+    column_meta,
+    table_meta,
+    vo_table,
+)
 
 IVOA_SCHEMA = "ivoa"
 OBSCORE_TABLE_UTYPE = "ivo://ivoa.net/std/ObsCore#table-1.1"
@@ -39,9 +49,10 @@ DATALINK_MIME = "application/x-votable+xml;content=datalink"
 DATALINK_LINKS_PATH = "/datalink/links"
 
 
-def _obscore(name: str, sqltype, *, ucd: str, utype: str | None, unit: str | None = None,
-             description: str | None = None, like: sa.Column | None = None,
-             principal: bool = False, indexed: bool = False) -> sa.Column:
+def _obscore(name: str, sqltype: SQLType, *, ucd: str, utype: str | None,
+             unit: str | None = None, description: str | None = None,
+             like: sa.Column[Any] | None = None, principal: bool = False,
+             indexed: bool = False) -> sa.Column[Any]:
     """A standard ObsCore column; the description defaults to that of ``like``."""
     text = description or (column_meta(like).description if like is not None else None)
     if not text:
@@ -51,7 +62,7 @@ def _obscore(name: str, sqltype, *, ucd: str, utype: str | None, unit: str | Non
                    indexed=indexed)
 
 
-def _column(name: str, sqltype, **meta) -> sa.Column:
+def _column(name: str, sqltype: SQLType, **meta: Unpack[ColumnMetaFields]) -> sa.Column[Any]:
     """A view column (no constraints) with its metadata; the VOTable type from ``sqltype``."""
     if isinstance(sqltype, type):
         sqltype = sqltype()
@@ -59,8 +70,8 @@ def _column(name: str, sqltype, **meta) -> sa.Column:
                      comment=meta["description"])
 
 
-def _extension(source: sa.Column, name: str | None = None,
-               description: str | None = None) -> sa.Column:
+def _extension(source: sa.Column[Any], name: str | None = None,
+               description: str | None = None) -> sa.Column[Any]:
     """An extension column carrying the declared metadata of ``source``."""
     meta = column_meta(source)
     return _column(name or source.name, source.type.__class__,
@@ -70,6 +81,9 @@ def _extension(source: sa.Column, name: str | None = None,
 
 s = spectra.c
 lab = labels.c
+_position = table_meta(spectra).position
+if _position is None:  # pragma: no cover - latentvo.spectra declares its position
+    raise RuntimeError("latentvo.spectra declares no sky position; ivoa.obscore needs one")
 
 obscore = vo_table(
     "obscore",
@@ -155,7 +169,7 @@ obscore = vo_table(
     _extension(s.spectrum_id, description="latentvo extension: internal identifier of the "
                "spectrum (joins latentvo.labels and latentvo.latent)"),
     _extension(s.healpix_index, description="latentvo extension: NESTED HEALPix index of "
-               f"(s_ra, s_dec) at order {table_meta(spectra).position.depth}, used for "
+               f"(s_ra, s_dec) at order {_position.depth}, used for "
                "positional searches"),
     _extension(s.snr, description="latentvo extension: median signal-to-noise ratio per pixel"),
     _extension(lab.model_id, name="label_model_id",
@@ -170,7 +184,7 @@ obscore = vo_table(
         "labels as extension columns; access_url leads to each spectrum's DataLink links",
         utype=OBSCORE_TABLE_UTYPE,
         table_type="view",
-        position=table_meta(spectra).position,  # the view's columns keep the table's names
+        position=_position,  # the view's columns keep the table's names
         table_index=5,
     ),
 )

@@ -9,17 +9,20 @@ disagree with the schema the service actually has.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import sqlalchemy as sa
 
 from schema.adql_reserved import RESERVED_WORDS
 from schema.tables import metadata
-from schema.vo import VOTable, column_meta, table_meta, vo_column, vo_table
+from schema.vo import SQLType, VOTable, column_meta, table_meta, vo_column, vo_table
 
 TAP_SCHEMA = "tap_schema"
 
 
-def _std(name, sqltype, description, ucd, *args, **kw):
+def _std(name: str, sqltype: SQLType, description: str, ucd: str, *args: sa.schema.SchemaItem,
+         **kw: Any) -> sa.Column[Any]:
+    """A TAP_SCHEMA column: principal and defined by the TAP standard."""
     return vo_column(name, sqltype, *args, description=description, ucd=ucd, std=True,
                      principal=True, **kw)
 
@@ -108,6 +111,7 @@ SCHEMA_DESCRIPTIONS = {
 
 
 def qualified_name(table: sa.Table) -> str:
+    """``schema.table``, the name TAP_SCHEMA and ADQL queries use for ``table``."""
     return f"{table.schema}.{table.name}"
 
 
@@ -129,21 +133,37 @@ def _size(arraysize: str | None) -> int | None:
 
 
 def tap_schema_rows(published: list[sa.Table], descriptions: dict[str, str] | None = None
-                    ) -> dict[sa.Table, list[dict]]:
+                    ) -> dict[sa.Table, list[dict[str, Any]]]:
     """The rows of each TAP_SCHEMA table describing ``published``.
 
-    ``descriptions`` adds schema descriptions to :data:`SCHEMA_DESCRIPTIONS` (those of
-    published catalogues, which live in the database).
+    Generated, never written by hand, so TAP_SCHEMA cannot disagree with the
+    declarations.
+
+    Parameters
+    ----------
+    published
+        The tables to describe, each carrying :class:`~schema.vo.VOTable` and
+        :class:`~schema.vo.ColumnMeta` metadata, in TAP_SCHEMA order.
+    descriptions
+        Schema descriptions added to :data:`SCHEMA_DESCRIPTIONS` (those of published
+        catalogues, which live in the database); the declared ones win.
+
+    Returns
+    -------
+    dict
+        For each of :data:`schemas`, :data:`tables`, :data:`columns`, :data:`keys` and
+        :data:`key_columns`, its rows as insert parameters (keyed by column key).
+        Foreign keys to tables outside ``published`` are left out.
     """
     described = {**(descriptions or {}), **SCHEMA_DESCRIPTIONS}
     names = {qualified_name(t) for t in published}
     schema_names = sorted({t.schema for t in published},
                           key=lambda s: (s == TAP_SCHEMA, s))
-    rows: dict[sa.Table, list[dict]] = {schemas: [], tables: [], columns: [], keys: [],
+    rows: dict[sa.Table, list[dict[str, Any]]] = {schemas: [], tables: [], columns: [], keys: [],
                                         key_columns: []}
     for index, name in enumerate(schema_names):
         rows[schemas].append({"schema_name": name, "utype": None,
-                              "description": described.get(name),
+                              "description": described.get(name) if name is not None else None,
                               "schema_index": index})
     for table in published:
         tmeta = table_meta(table)
@@ -163,7 +183,7 @@ def tap_schema_rows(published: list[sa.Table], descriptions: dict[str, str] | No
                 "principal": int(cmeta.principal), "std": int(cmeta.std),
                 "column_index": index,
             })
-        for fk in sorted(table.foreign_key_constraints, key=lambda c: c.column_keys):
+        for fk in sorted(table.foreign_key_constraints, key=lambda c: list(c.column_keys)):
             target = fk.referred_table
             if qualified_name(target) not in names:
                 continue

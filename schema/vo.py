@@ -18,6 +18,7 @@ obvious.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, TypeAlias, TypedDict, Unpack
 
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
@@ -29,6 +30,29 @@ HEALPIX_DEPTH = 29
 of ~0.4 mas), so one ``bigint`` column serves cones of any size: a search
 takes ranges of cell numbers at whatever coarser order suits its radius.
 """
+
+
+SQLType: TypeAlias = sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]
+"""A SQL type as SQLAlchemy's ``Column`` accepts it: an instance or a type class."""
+
+
+class ColumnMetaFields(TypedDict, total=False):
+    """The attributes of :class:`ColumnMeta` as keyword arguments, all optional.
+
+    Types the ``**meta`` of :meth:`ColumnMeta.for_sql_type`, so a misspelt or
+    mistyped attribute is caught where a column is declared.
+    """
+
+    datatype: str
+    arraysize: str | None
+    xtype: str | None
+    unit: str | None
+    ucd: str | None
+    utype: str | None
+    description: str | None
+    principal: bool
+    std: bool
+    indexed: bool
 
 
 @dataclass(frozen=True)
@@ -60,9 +84,29 @@ class ColumnMeta:
     indexed: bool = False
 
     @classmethod
-    def for_sql_type(cls, sqltype: sa.types.TypeEngine, **meta) -> ColumnMeta:
-        """Metadata for a column of ``sqltype``; datatype, arraysize and xtype come from
-        the type unless ``meta`` gives them (an explicit xtype wins over a derived one)."""
+    def for_sql_type(cls, sqltype: SQLType, **meta: Unpack[ColumnMetaFields]) -> ColumnMeta:
+        """Metadata for a column of ``sqltype``, its VOTable type derived from the SQL type.
+
+        Declarations then only state what the SQL type cannot say (meaning, unit, UCD).
+
+        Parameters
+        ----------
+        sqltype
+            The column's SQL type (an instance or a type class).
+        **meta
+            The other :class:`ColumnMeta` attributes. ``datatype`` and ``arraysize``
+            given here win over the derived ones; so does a non-empty ``xtype``.
+
+        Returns
+        -------
+        ColumnMeta
+            The column's complete VO metadata.
+
+        Raises
+        ------
+        TypeError
+            When ``sqltype`` has no VOTable counterpart (see :func:`votable_type`).
+        """
         datatype, arraysize, xtype = votable_type(sqltype)
         meta.setdefault("datatype", datatype)
         meta.setdefault("arraysize", arraysize)
@@ -94,11 +138,32 @@ class VOTable:
     position: PositionIndex | None = None
     # Lower numbers are listed first in TAP_SCHEMA/VOSI (TAP 1.1 table_index).
     table_index: int = 100
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
 
-def votable_type(sqltype: sa.types.TypeEngine) -> tuple[str, str | None, str | None]:
-    """The VOTable (datatype, arraysize, xtype) for a SQL type."""
+def votable_type(sqltype: SQLType) -> tuple[str, str | None, str | None]:
+    """The VOTable (datatype, arraysize, xtype) for a SQL type.
+
+    The one mapping from PostgreSQL types to VOTable serialisations, so that
+    TAP_SCHEMA, VOSI and the result writers agree on every column.
+
+    Parameters
+    ----------
+    sqltype
+        A SQLAlchemy type (instance or class); arrays and pgvector ``vector``
+        columns map to variable (or fixed, for ``vector(n)``) arrays of their
+        element type.
+
+    Returns
+    -------
+    tuple of (str, str or None, str or None)
+        VOTable datatype, arraysize (None for a scalar) and DALI xtype.
+
+    Raises
+    ------
+    TypeError
+        For a SQL type with no VOTable mapping.
+    """
     if isinstance(sqltype, type):
         sqltype = sqltype()
     if isinstance(sqltype, Vector):
@@ -127,8 +192,8 @@ def votable_type(sqltype: sa.types.TypeEngine) -> tuple[str, str | None, str | N
 
 def vo_column(
     name: str,
-    sqltype: sa.types.TypeEngine,
-    *args,
+    sqltype: SQLType,
+    *args: sa.schema.SchemaItem,
     description: str,
     unit: str | None = None,
     ucd: str | None = None,
@@ -137,11 +202,24 @@ def vo_column(
     principal: bool = False,
     std: bool = False,
     indexed: bool = False,
-    **kwargs,
-) -> sa.Column:
+    **kwargs: Any,
+) -> sa.Column[Any]:
     """A ``sa.Column`` carrying its VO metadata (:class:`ColumnMeta`) in ``info["vo"]``.
 
-    ``indexed`` is implied by ``index=True`` and ``primary_key=True``.
+    Declaring a published column through this function keeps its SQL definition and
+    its VO description in one place; the description is also the column's SQL
+    ``COMMENT``.
+
+    Parameters
+    ----------
+    name, sqltype, *args
+        As for ``sa.Column`` (``*args``: constraints, ``ForeignKey``, ``Identity``...).
+    description, unit, ucd, utype, xtype, principal, std, indexed
+        The :class:`ColumnMeta` attributes; the VOTable datatype and arraysize are
+        derived from ``sqltype``. ``indexed`` is implied by ``index=True`` and
+        ``primary_key=True``.
+    **kwargs
+        Further ``sa.Column`` keyword arguments (``nullable``, ``primary_key``...).
     """
     if isinstance(sqltype, type):
         sqltype = sqltype()
@@ -152,18 +230,24 @@ def vo_column(
     return sa.Column(name, sqltype, *args, info={"vo": meta}, comment=description, **kwargs)
 
 
-def vo_table(name: str, metadata: sa.MetaData, *columns, schema: str, vo: VOTable,
-             **kw) -> sa.Table:
-    """A ``sa.Table`` carrying its VO metadata in ``info["vo"]``."""
+def vo_table(name: str, metadata: sa.MetaData, *columns: sa.schema.SchemaItem, schema: str,
+             vo: VOTable, **kw: Any) -> sa.Table:
+    """A ``sa.Table`` carrying its VO metadata (:class:`VOTable`) in ``info["vo"]``.
+
+    The table's description is also its SQL ``COMMENT``. ``columns`` and ``kw`` are
+    passed to ``sa.Table`` unchanged (columns, constraints, indexes, options).
+    """
     return sa.Table(name, metadata, *columns, schema=schema, info={"vo": vo},
                     comment=vo.description, **kw)
 
 
-def column_meta(column: sa.Column) -> ColumnMeta:
+def column_meta(column: sa.Column[Any]) -> ColumnMeta:
     """The declared VO metadata of a column (``KeyError`` if it has none)."""
-    return column.info["vo"]
+    meta: ColumnMeta = column.info["vo"]  # put there by vo_column or a declaration
+    return meta
 
 
 def table_meta(table: sa.Table) -> VOTable:
     """The declared VO metadata of a table (``KeyError`` if it has none)."""
-    return table.info["vo"]
+    meta: VOTable = table.info["vo"]  # put there by vo_table or a declaration
+    return meta

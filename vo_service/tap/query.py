@@ -19,28 +19,67 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params, iso_utc, now_utc
-from vo_service.formats import OutputFormat, UnknownFormat, resolve
+from vo_service.formats import OutputFormat, ResultWriter, UnknownFormat, resolve
 from vo_service.formats.fields import Field
 from vo_service.tap import pgarray
 from vo_service.tap.runner import SMALL_BATCH, Execution, QueryFailed, QueryRunner
 from vo_service.tap.upload import ParsedUpload, load_uploads, upload_specs
 
 if TYPE_CHECKING:
-    from vo_service.adql import Translation
+    from schema.catalogues import PublishedTables
+    from vo_service.adql import Catalog, ModelIndexes, Translation
+    from vo_service.db.database import Database
 
 log = logging.getLogger("latentvo.tap")
 LANGS = {"ADQL": "2.1", "ADQL-2.0": "2.0", "ADQL-2.1": "2.1"}
 TAP_ID = "ivo://ivoa.net/std/TAP"
 
 
+@runtime_checkable
+class SpoolingWriter(ResultWriter, Protocol):
+    """A :class:`~vo_service.formats.ResultWriter` that must see every row before its
+    first byte (FITS: the header states the row count).
+
+    :meth:`Running.body` drains :meth:`rows` into the writer's spool, then streams
+    the document with :meth:`stream_all`; on an error it calls :meth:`close` and
+    raises instead, since such a document cannot carry an error status.
+    """
+
+    def stream_all(self, *, overflow: bool = False) -> Iterator[bytes]:
+        """The whole document, once :meth:`rows` has consumed every batch."""
+        ...
+
+    def close(self) -> None:
+        """Discard the spool."""
+        ...
+
+
 @dataclass
 class TAPQuery:
+    """A checked TAP request (the result of :func:`validate`), not yet translated.
+
+    Parameters
+    ----------
+    query
+        The ADQL text.
+    lang
+        The query language as requested, upper-cased (``ADQL``, ``ADQL-2.0``...).
+    maxrec
+        The row limit: MAXREC, the service default when absent, capped at the
+        hard limit.
+    format, content_type
+        The output format and the Content-Type to answer with.
+    run_id
+        The client's RUNID (at most 64 characters), echoed in the result.
+    """
+
     query: str
     lang: str
     maxrec: int
@@ -102,22 +141,43 @@ class Prepared:
 
 
 class TAPService:
-    """What the TAP endpoints share: database, runner, published tables, limits."""
+    """What the TAP endpoints share: database, runner, published tables, limits.
 
-    def __init__(self, database, published, limits: TAPLimits, result_dir) -> None:
+    One per process, so /sync and the async workers see the same catalog and
+    connection pool.
+
+    Parameters
+    ----------
+    database
+        The database; queries run as its read-only role.
+    published
+        The published tables, re-read when a catalogue is published.
+    limits
+        MAXREC, upload and time limits.
+    result_dir
+        Where async results (and FITS spools) are written.
+    """
+
+    def __init__(self, database: Database, published: PublishedTables, limits: TAPLimits,
+                 result_dir: Path) -> None:
         self.database = database
-        self.published = published  # schema.catalogues.PublishedTables
+        self.published = published
         self.limits = limits
         self.result_dir = result_dir
         self.runner = QueryRunner(database)
-        self._catalog = None
+        self._catalog: Catalog | None = None
         self._catalog_version = -1
         self._lock = threading.Lock()
-        self._latent_indexes = None
+        self._latent_indexes: ModelIndexes | None = None
 
     # -- catalog ------------------------------------------------------------------
 
-    def catalog(self):
+    def catalog(self) -> Catalog:
+        """The ADQL catalog of the published tables, rebuilt when they change.
+
+        Shared by every query (uploads go into a :meth:`~Catalog.copy`); the model
+        latent-index lookup it carries is created once and keeps its own cache.
+        """
         from vo_service.adql import Catalog, ModelIndexes
 
         tables = self.published.tables()
@@ -132,6 +192,20 @@ class TAPService:
     # -- a query ------------------------------------------------------------------
 
     def prepare(self, request: TAPQuery, params: Params) -> Prepared:
+        """Load the request's uploads and translate its query against the catalog.
+
+        Parameters
+        ----------
+        request
+            The checked request (:func:`validate`).
+        params
+            The request parameters, for the UPLOAD content.
+
+        Raises
+        ------
+        DALIError
+            For a bad upload, an ADQL error, or a query nested too deeply to parse.
+        """
         from vo_service.adql import ADQLError, translate
 
         uploads = load_uploads(params, self.limits)
@@ -170,7 +244,12 @@ class TAPService:
         return running
 
     def infos(self, prepared: Prepared) -> list[tuple[str, str, str | None]]:
-        infos = [("standardID", TAP_ID, None),
+        """The result's INFO elements as (name, value, content).
+
+        DALI's standardID, QUERY, LANG, request_date and MAXREC, plus an
+        ``ml_provenance`` note when result columns were produced by ML models.
+        """
+        infos: list[tuple[str, str, str | None]] = [("standardID", TAP_ID, None),
                  ("QUERY", prepared.request.query, None),
                  ("LANG", prepared.request.lang, None),
                  ("request_date", iso_utc(prepared.request_date), None),
@@ -234,8 +313,18 @@ class Running:
                 self.rows += batch.num_rows
                 yield batch
 
-    def body(self, writer) -> Iterator[bytes]:
-        """The response bytes; closes the execution at the end (or when abandoned)."""
+    def body(self, writer: ResultWriter) -> Iterator[bytes]:
+        """The response bytes; closes the execution at the end (or when abandoned).
+
+        An error while writing ends the document with an error status (DALI's
+        overflow/error INFO), since the HTTP status is already sent.
+
+        Raises
+        ------
+        QueryFailed
+            From a :class:`SpoolingWriter`, which cannot carry an error status in
+            its document.
+        """
         try:
             head = writer.header()
             if head:
@@ -247,7 +336,7 @@ class Running:
             except Exception as exc:  # noqa: BLE001 - end the document with the reason
                 log.exception("writing a result failed")
                 self.error = f"internal error while writing the result: {exc}"
-            if hasattr(writer, "stream_all"):
+            if isinstance(writer, SpoolingWriter):
                 if self.error:
                     writer.close()
                     raise QueryFailed(self.error)
@@ -258,4 +347,5 @@ class Running:
             self.execution.close()
 
     def close(self) -> None:
+        """End the query and release its connection, reading no further rows."""
         self.execution.close()
