@@ -131,8 +131,7 @@ class JobStore:
 
     # -- creation and reading -------------------------------------------------------
 
-    def create(self, params: Params, *, run: bool = False,
-               public_base_url: str | None = None) -> Job:
+    def create(self, params: Params, *, public_base_url: str | None = None) -> Job:
         """Store a new job with the parameters and inline uploads of ``params``.
 
         Parameters
@@ -141,8 +140,6 @@ class JobStore:
             The request's parameters: query parameters are kept, UWS control
             parameters (``PHASE``, ``RUNID``, ``EXECUTIONDURATION``, ``DESTRUCTION``)
             set the job's fields, multipart files become inline uploads.
-        run
-            Queue the job at once (``PHASE=RUN`` does the same).
         public_base_url
             The public base URL of the creating request, for the query's
             ``ivoa.obscore.access_url``.
@@ -179,8 +176,6 @@ class JobStore:
                 phase = "QUEUED"
             elif wanted != "PENDING":
                 raise DALIError(f"PHASE={wanted} is not allowed when creating a job")
-        if run:
-            phase = "QUEUED"
         with self.engine.begin() as conn:
             conn.execute(uws_jobs.insert().values(
                 job_id=job_id, run_id=run_id[:64] if run_id else None, owner_id=None,
