@@ -4,7 +4,9 @@ Every command is a thin layer over one module; operator mistakes raise
 :class:`ml.errors.MLError` (an :class:`~vo_service.errors.OperatorError`), which
 ``latentvo``'s entry point turns into a one-line message and exit status 1.
 Reports and listings only read the database; the jobs that write it apply
-pending migrations first (:func:`~vo_service.db.database.open_database`).
+pending migrations first (:func:`~vo_service.db.database.open_database`). Each
+command opens the database before it imports its ML modules (torch alone takes
+seconds), so a configuration or database mistake is reported at once.
 """
 
 from __future__ import annotations
@@ -42,13 +44,13 @@ def train_ae(
     seed: Seed = 0, device: Device = "", quiet: Quiet = False,
 ) -> None:
     """Train a variational autoencoder of rest-frame spectra and register it."""
-    from ml.profiles import profile_configs
-    from ml.training_runs import train_autoencoder_run
     from vo_service.db.database import open_database
 
     if metric not in ("l2", "cosine"):
         raise MLError(f"--metric must be l2 or cosine, got {metric!r}")
     database = open_database("write")
+    from ml.profiles import profile_configs
+    from ml.training_runs import train_autoencoder_run
     settings = database.settings
     report = train_autoencoder_run(
         database.engine, settings, model_id=model_id or None,
@@ -74,12 +76,13 @@ def train_labels(
     """Train a label model (CNN ensemble with uncertainties) and register it."""
     from dataclasses import replace
 
-    from ml.profiles import profile_configs
-    from ml.training_runs import train_label_run
     from vo_service.db.database import open_database
 
-    labels = profile_configs(profile)[1]
     database = open_database("write")
+    from ml.profiles import profile_configs
+    from ml.training_runs import train_label_run
+
+    labels = profile_configs(profile)[1]
     settings = database.settings
     report = train_label_run(
         database.engine, settings, label_set=label_set, autoencoder_id=autoencoder,
@@ -101,12 +104,12 @@ def infer_command(
     device: Device = "", quiet: Quiet = False,
 ) -> None:
     """Write latent vectors / labels for every spectrum that lacks them (resumable)."""
-    from ml.infer import infer
-    from ml.model_registry import AUTOENCODER, get
     from vo_service.db.database import open_database
     from vo_service.progress import progress_bar
 
     database = open_database("write")
+    from ml.infer import infer
+    from ml.model_registry import AUTOENCODER, get
     settings = database.settings
     # stable: the given order within label models and within autoencoders
     model_ids = sorted(model_ids, key=lambda m: get(database.engine, m).kind == AUTOENCODER)
@@ -130,10 +133,10 @@ def analyse_command(
     seed: Seed = 0,
 ) -> None:
     """Informative dimensions and mutual information (latent vs PCA) of an autoencoder."""
-    from ml.analysis import analyse
     from vo_service.db.database import open_database
 
     database = open_database("write")
+    from ml.analysis import analyse
     settings = database.settings
     result = analyse(database.engine, settings, model_id, label_set=label_set or None,
                      sample=sample, seed=seed)
@@ -149,10 +152,10 @@ def report_command(
     out: Annotated[Path | None, typer.Option(help="Output directory")] = None,
 ) -> None:
     """Write the HTML quality report (with PNG figures) of one or more models."""
-    from ml.report import write_report
     from vo_service.db.database import open_database
 
     database = open_database("read")
+    from ml.report import write_report
     settings = database.settings
     console.print(f"report: {write_report(database.engine, settings, model_ids, out)}")
 
@@ -160,10 +163,10 @@ def report_command(
 @ml_app.command("list")
 def list_command() -> None:
     """List the registered models."""
-    from ml.model_registry import list_models
     from vo_service.db.database import open_database
 
     database = open_database("read")
+    from ml.model_registry import list_models
     records = list_models(database.engine)
     if not records:
         console.print("no models registered")
@@ -179,8 +182,8 @@ def forget_command(
     model_id: Annotated[str, typer.Argument(help="Model whose products to delete")],
 ) -> None:
     """Delete a model's latent vectors or labels and its similarity index (keeps the model)."""
-    from ml.infer import forget
     from vo_service.db.database import open_database
 
     database = open_database("write")
+    from ml.infer import forget
     console.print(f"deleted {forget(database.engine, model_id)} rows of model {model_id}")
