@@ -36,7 +36,20 @@ SQLType: TypeAlias = sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]
 """A SQL type as SQLAlchemy's ``Column`` accepts it: an instance or a type class."""
 
 
-class ColumnMetaFields(TypedDict, total=False):
+class DescriptionFields(TypedDict, total=False):
+    """The attributes of :class:`ColumnMeta` beyond the VOTable serialisation (datatype,
+    arraysize, xtype), as keyword arguments, all optional."""
+
+    unit: str | None
+    ucd: str | None
+    utype: str | None
+    description: str | None
+    principal: bool
+    std: bool
+    indexed: bool
+
+
+class ColumnMetaFields(DescriptionFields, total=False):
     """The attributes of :class:`ColumnMeta` as keyword arguments, all optional.
 
     Types the ``**meta`` of :meth:`ColumnMeta.for_sql_type`, so a misspelt or
@@ -46,13 +59,6 @@ class ColumnMetaFields(TypedDict, total=False):
     datatype: str
     arraysize: str | None
     xtype: str | None
-    unit: str | None
-    ucd: str | None
-    utype: str | None
-    description: str | None
-    principal: bool
-    std: bool
-    indexed: bool
 
 
 @dataclass(frozen=True)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any, TypedDict, Unpack
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 
 from schema.latent_index import IndexPlan
-from schema.vo import ColumnMeta, PositionIndex, column_meta, table_meta
+from schema.vo import ColumnMeta, DescriptionFields, PositionIndex, column_meta, table_meta
 from vo_service.adql import types as T
 from vo_service.adql.ast import Ident
 from vo_service.adql.errors import ADQLSemanticError, at
@@ -27,18 +27,6 @@ UPLOAD_SCHEMA = "TAP_UPLOAD"
 
 LatentIndexLookup = Callable[[str], "IndexPlan | None"]
 """model_id -> the plan of that model's latent index (None: no latent vectors)."""
-
-
-class MetaFields(TypedDict, total=False):
-    """The :class:`ColumnMeta` fields beyond the VOTable serialisation."""
-
-    unit: str | None
-    ucd: str | None
-    utype: str | None
-    description: str | None
-    principal: bool
-    std: bool
-    indexed: bool
 
 
 @dataclass(frozen=True)
@@ -56,7 +44,7 @@ class CatalogColumn:
 
     @classmethod
     def from_votable(cls, name: str, datatype: str, arraysize: str | None = None,
-                     xtype: str | None = None, **meta: Unpack[MetaFields]) -> CatalogColumn:
+                     xtype: str | None = None, **meta: Unpack[DescriptionFields]) -> CatalogColumn:
         """A column described by a VOTable FIELD (uploads)."""
         return cls(name, T.from_votable(datatype, arraysize, xtype),
                    ColumnMeta(datatype, arraysize, xtype, **meta))
