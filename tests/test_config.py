@@ -84,6 +84,10 @@ def test_sections_from_file_then_environment(tmp_path):
     ("[ssa]\nmaxrec_default = 200000", r"\[ssa\] maxrec_hard \(100000\) must be at least"),
     ("[ingest]\nchunk_size = 0", r"\[ingest\] chunk_size must be at least 1"),
     ("[http]\nport = 1", r"unknown setting\(s\) http"),
+    ("[tap]\nupload_columns = 2000", r"\[tap\] upload_columns must be at least 1 and at most 1600"),
+    ("[tap]\nupload_fetch_allow = [1]", r"upload_fetch_allow must be a list of strings"),
+    ("[tap]\nupload_fetch_allow = 'intranet host'", r"'intranet host' is neither a network"),
+    ("[requests]\nbody_bytes = 0", r"\[requests\] body_bytes must be at least 1"),
 ])
 def test_bad_section_in_file(tmp_path, content, message):
     (tmp_path / "latentvo.toml").write_text(content)
@@ -103,6 +107,19 @@ def test_bad_section_in_file(tmp_path, content, message):
 def test_bad_section_in_environment(tmp_path, env, message):
     with pytest.raises(ConfigError, match=message):
         load_settings({"LATENTVO_HOME": str(tmp_path), **env})
+
+
+def test_upload_fetch_allow_list_and_request_limits(tmp_path):
+    (tmp_path / "latentvo.toml").write_text(
+        '[tap]\nupload_fetch_allow = ["10.0.0.0/8", "files.example.org"]\n'
+        "[requests]\nbody_bytes = 5000\nparameters = 20\n")
+    s = load_settings({"LATENTVO_HOME": str(tmp_path)})
+    assert s.tap.upload_fetch_allow == ("10.0.0.0/8", "files.example.org")
+    assert (s.requests.body_bytes, s.requests.parameters) == (5000, 20)
+    s = load_settings({"LATENTVO_HOME": str(tmp_path),
+                       "LATENTVO_TAP_UPLOAD_FETCH_ALLOW": "127.0.0.1/32, ::1,localhost"})
+    assert s.tap.upload_fetch_allow == ("127.0.0.1/32", "::1", "localhost")
+    assert load_settings({"LATENTVO_HOME": str(tmp_path / "none")}).tap.upload_fetch_allow == ()
 
 
 def test_configuration_errors_are_operator_errors():

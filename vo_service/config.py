@@ -18,7 +18,9 @@ another dependency between the service and its configuration.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -61,6 +63,18 @@ class TAPLimits:
     workers: int = _limit(2, 0)  # async worker threads per web process (0: none here)
     stale_after: int = _limit(30)  # seconds without heartbeat before a job is taken over
     max_attempts: int = _limit(3)  # executions of a job interrupted by restarts
+    # uploads: their shape, and where http(s) uploads may be fetched from
+    upload_columns: int = _limit(1_000, maximum=1_600)  # per uploaded table (PostgreSQL: 1600)
+    upload_fetch_redirects: int = _limit(5, 0)  # redirects followed fetching one upload
+    # hosts and networks (CIDR) an upload URL may reach although they are not public
+    # (loopback, private, link-local, ...: refused unless listed here)
+    upload_fetch_allow: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for entry in self.upload_fetch_allow:
+            if not _network_or_host(entry):
+                raise ConfigError(f"[tap] upload_fetch_allow: {entry!r} is neither a network "
+                                  "(CIDR such as 10.0.0.0/8 or an address) nor a host name")
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,18 @@ class SSALimits:
     maxrec_hard: int = _limit(100_000)  # larger MAXREC values are lowered to this
     timeout: int = _limit(30)  # seconds one query may run in the database
     max_size: float = _limit(20.0, 0.001, maximum=360.0)  # largest SIZE (diameter, deg)
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """``[requests]``: the parameters a request body may carry, for every protocol.
+
+    Uploaded files are bounded by ``[tap] upload_bytes`` on top of these; both are
+    enforced while the body arrives, so a refused body costs no more than the limit.
+    """
+
+    body_bytes: int = _limit(1_000_000)  # parameters (names, values, part headers) per body
+    parameters: int = _limit(1_000)  # parameters per body
 
 
 @dataclass(frozen=True)
@@ -102,8 +128,8 @@ _ORDERED = {
 class Settings:
     """Every setting of one latentvo process; :func:`load_settings` reads them.
 
-    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa`` and
-    ``ingest`` are its sections.
+    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa``, ``ingest``
+    and ``requests`` are its sections.
     """
 
     home: Path
@@ -119,6 +145,12 @@ class Settings:
     tap: TAPLimits = field(default_factory=TAPLimits)
     ssa: SSALimits = field(default_factory=SSALimits)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    requests: RequestLimits = field(default_factory=RequestLimits)
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Temporary files of the web processes (request bodies while they arrive)."""
+        return self.home / "tmp"
 
     @property
     def store_dir(self) -> Path:
@@ -138,9 +170,22 @@ class Settings:
         return self.database_url is None
 
 
-SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings}
+SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
+                             "requests": RequestLimits}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
-_KINDS = {"int": "an integer", "float": "a number", "Path": "a path"}
+_KINDS = {"int": "an integer", "float": "a number", "Path": "a path",
+          "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}
+_HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
+
+
+def _network_or_host(entry: str) -> bool:
+    """Whether ``entry`` is an IP network (CIDR, or one address) or a DNS host name."""
+    try:
+        ipaddress.ip_network(entry, strict=False)
+    except ValueError:
+        return bool(_HOST.match(entry))
+    return True
 
 
 def _coerce(name: str, kind: str, value: object, origin: str) -> object:
@@ -151,6 +196,12 @@ def _coerce(name: str, kind: str, value: object, origin: str) -> object:
         if not isinstance(value, str):
             raise wrong
         return Path(value).expanduser().resolve()
+    if kind == "tuple[str, ...]":
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise wrong
+        return tuple(item.strip() for item in value if item.strip())
     if kind in ("int", "float"):
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise wrong
@@ -170,6 +221,8 @@ def _coerce(name: str, kind: str, value: object, origin: str) -> object:
 
 def _in_range(section: str, name: str, value: float, origin: str) -> None:
     meta = next(f.metadata for f in fields(SECTIONS[section]) if f.name == name)
+    if "minimum" not in meta:  # not a number
+        return
     low, high = meta["minimum"], meta["maximum"]
     if value < low or (high is not None and value > high):
         bound = f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")

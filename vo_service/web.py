@@ -1,6 +1,7 @@
 """The HTTP edge shared by every protocol's ``routes`` module.
 
-* :func:`read_params`: DALI parameters from the query string and the form body;
+* :func:`read_params`: DALI parameters from the query string and the form body,
+  read within its limits while it arrives;
 * :func:`public_urls`: the :class:`~vo_service.urls.PublicURLs` of the request being
   answered (the one rule for public URLs is in :mod:`vo_service.urls`);
 * :func:`install_error_handlers`: one handler turns every
@@ -26,53 +27,55 @@ from http import HTTPStatus
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vo_service.dali import VOTABLE_MIME, DALIError, Params
 from vo_service.formats.votable import error_document
+from vo_service.request_body import BodyLimits, FormReader, is_form, too_large
 from vo_service.urls import PublicURLs, public_base
 
 FAULT = re.compile(r"^[A-Za-z]+Fault: ")
 
 
-async def read_params(request: Request, *, max_body: int) -> Params:
+async def read_params(request: Request, *, uploads: bool = False) -> Params:
     """Query string plus form body (urlencoded or multipart) of ``request``.
+
+    The body is parsed while it arrives (:mod:`vo_service.request_body`), within the
+    ``[requests]`` limits and, where ``uploads`` is true (TAP queries and jobs), with
+    file parts within the ``[tap]`` upload limits; elsewhere file parts are refused.
 
     Raises
     ------
     DALIError
-        413 when the body is larger than ``max_body`` bytes, 400 when it cannot be read.
+        413 at the first byte over a limit, 400 when the body cannot be read.
     """
     items = list(request.query_params.multi_items())
-    files: dict[str, bytes] = {}
-    if request.method == "POST":
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body:
-            raise DALIError(f"request body of {int(length):,} bytes exceeds this service's "
-                            f"upload limit of {max_body:,} bytes", 413)
-        ctype = request.headers.get("content-type", "")
-        if ctype.startswith("multipart/form-data") or ctype.startswith(
-                "application/x-www-form-urlencoded"):
-            try:
-                form = await request.form(max_files=64, max_fields=1000,
-                                          max_part_size=max_body)
-            except Exception as exc:  # noqa: BLE001 - malformed bodies are the client's
-                raise DALIError(f"cannot read the request body: {exc}") from None
-            total = 0
-            for name, value in form.multi_items():
-                if isinstance(value, str):
-                    items.append((name, value))
-                    continue
-                data = await value.read()
-                total += len(data)
-                if total > max_body:
-                    raise DALIError(f"uploads exceed this service's limit of {max_body:,} "
-                                    "bytes", 413)
-                files[name] = data
-            await form.close()
-    return Params(items, files)
+    if request.method != "POST":
+        return Params(items)
+    limits = BodyLimits.of(request.app.state.database.settings, uploads=uploads)
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and (error := too_large(int(length), limits)):
+        raise error
+    ctype = request.headers.get("content-type", "")
+    if not is_form(ctype):
+        return Params(items)
+    reader = FormReader(ctype, limits)
+    try:
+        try:
+            async for chunk in request.stream():
+                reader.feed(chunk)
+        except ClientDisconnect:
+            raise DALIError("the client closed the connection before the end of the body") \
+                from None
+        fields, files = (await run_in_threadpool(reader.finish) if reader.files
+                         else reader.finish())
+    finally:
+        reader.close()
+    return Params(items + fields, files)
 
 
 def public_urls(request: Request) -> PublicURLs:

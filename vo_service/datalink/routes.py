@@ -31,7 +31,7 @@ def install(app: FastAPI, database: Database) -> None:
 @router.api_route("/datalink/links", methods=["GET", "POST"])
 async def links(request: Request) -> Response:
     """The ``{links}`` document of the spectra named by the ``ID`` parameters."""
-    params = await read_params(request, max_body=10_000_000)
+    params = await read_params(request)
     document.check_response_format(params)
     dids = list(dict.fromkeys(v.strip() for v in params.all("ID") if v.strip()))
     body = await run_in_threadpool(document.links_document, request.app.state.datalink,
@@ -42,7 +42,7 @@ async def links(request: Request) -> Response:
 @router.api_route("/datalink/similar", methods=["GET", "POST"])
 async def similar_spectra(request: Request) -> Response:
     """The spectra most similar to ``ID`` in an autoencoder's latent space (``K``, ``MODEL``)."""
-    did, k, model = similar.read_request(await read_params(request, max_body=1_000_000))
+    did, k, model = similar.read_request(await read_params(request))
     body = await run_in_threadpool(document.similar_document, request.app.state.datalink,
                                    public_urls(request), did, k, model)
     return Response(body, media_type="application/x-votable+xml")

@@ -29,7 +29,7 @@ def install(app: FastAPI) -> None:
 @router.api_route("/ssa", methods=["GET", "POST"])
 async def ssa_endpoint(request: Request) -> Response:
     """A queryData request (or FORMAT=METADATA): the SSA VOTable of matching spectra."""
-    params = await read_params(request, max_body=1_000_000)
+    params = await read_params(request)
     database = request.app.state.database
     body = await run_in_threadpool(document.respond, database.reader_engine,
                                    public_urls(request), params, database.settings.ssa)

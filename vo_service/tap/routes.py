@@ -122,7 +122,7 @@ async def tap_root(request: Request) -> str:
 async def tap_sync(request: Request) -> Response:
     """A synchronous query: the whole result when it is small, else streamed."""
     tap: TAPService = request.app.state.tap
-    params = await read_params(request, max_body=tap.limits.upload_bytes + 1_000_000)
+    params = await read_params(request, uploads=True)
     result = await run_in_threadpool(sync.run, tap, params, public_urls(request).base)
     if result.body is not None:
         return Response(result.body, media_type=result.media_type, headers=result.headers)
@@ -191,7 +191,7 @@ async def _get_job(request: Request, job_id: str) -> Job:
 @router.get("/tap/async")
 async def job_list(request: Request) -> Response:
     """The UWS job list, filtered by PHASE, AFTER and LAST."""
-    phases, after, last = jobs.list_filters(await read_params(request, max_body=0))
+    phases, after, last = jobs.list_filters(await read_params(request))
     rows = await run_in_threadpool(_store(request).list, phases, after, last)
     return _xml(jobs.job_list_xml(public_urls(request), rows))
 
@@ -200,7 +200,7 @@ async def job_list(request: Request) -> Response:
 async def create_job(request: Request) -> Response:
     """Create an async job (queued at once with PHASE=RUN); redirects to it."""
     store = _store(request)
-    params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000)
+    params = await read_params(request, uploads=True)
     urls = public_urls(request)
     job = await run_in_threadpool(lambda: store.create(params, public_base_url=urls.base))
     if job.phase == "QUEUED":
@@ -259,7 +259,7 @@ async def _delete(request: Request, job_id: str) -> None:
 @router.post("/tap/async/{job_id}")
 async def post_job(request: Request, job_id: str) -> Response:
     """ACTION=DELETE on a job (the only action POST to a job accepts)."""
-    params = await read_params(request, max_body=100_000)
+    params = await read_params(request)
     action = params.single("ACTION")
     if action is not None and action.strip().upper() == "DELETE":
         await _delete(request, job_id)
@@ -285,7 +285,7 @@ async def get_phase(request: Request, job_id: str) -> Response:
 @router.post("/tap/async/{job_id}/phase")
 async def post_phase(request: Request, job_id: str) -> Response:
     """PHASE=RUN queues a PENDING job, PHASE=ABORT aborts it."""
-    params = await read_params(request, max_body=100_000)
+    params = await read_params(request)
     wanted = (params.single("PHASE") or "").strip().upper()
     store = _store(request)
     if wanted == "RUN":
@@ -310,7 +310,7 @@ async def get_duration(request: Request, job_id: str) -> Response:
 @router.post("/tap/async/{job_id}/executionduration")
 async def post_duration(request: Request, job_id: str) -> Response:
     """Set a PENDING job's execution duration."""
-    params = await read_params(request, max_body=100_000)
+    params = await read_params(request)
     await run_in_threadpool(_store(request).set_execution_duration, job_id,
                             params.single("EXECUTIONDURATION"))
     return _see(public_urls(request).tap_job(job_id))
@@ -325,7 +325,7 @@ async def get_destruction(request: Request, job_id: str) -> Response:
 @router.post("/tap/async/{job_id}/destruction")
 async def post_destruction(request: Request, job_id: str) -> Response:
     """Set a job's destruction time (at most the retention limit)."""
-    params = await read_params(request, max_body=100_000)
+    params = await read_params(request)
     await run_in_threadpool(_store(request).set_destruction, job_id,
                             params.single("DESTRUCTION"))
     return _see(public_urls(request).tap_job(job_id))
@@ -359,7 +359,7 @@ async def get_parameters(request: Request, job_id: str) -> Response:
 async def post_parameters(request: Request, job_id: str) -> Response:
     """Change a PENDING job's parameters and inline uploads."""
     store = _store(request)
-    params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000)
+    params = await read_params(request, uploads=True)
     await run_in_threadpool(store.set_parameters, job_id, params)
     return _see(public_urls(request).tap_job(job_id))
 
