@@ -3,7 +3,8 @@
 ``UPLOAD`` values are ``name,URI`` pairs, repeated (DALI 1.1) or joined by
 ``;`` in one value (TAP 1.0, what pyvo sends). Inline content comes as a
 multipart part whose form-field name is the one after ``param:``; URLs are
-fetched with a size limit and a timeout. Only ``param:``, ``http:`` and
+fetched by :mod:`vo_service.tap.upload_fetch` (public addresses only unless
+allowed, redirects, size and time limits). Only ``param:``, ``http:`` and
 ``https:`` are accepted: no ``file:``, no ``ftp:``, nothing that reads the
 server's own disk.
 
@@ -30,6 +31,7 @@ import pyarrow.compute as pc
 from vo_service.config import TAPLimits
 from vo_service.dali import DALIError, Params
 from vo_service.tap.runner import UploadTable
+from vo_service.tap.upload_fetch import download
 
 if TYPE_CHECKING:
     from astropy.io.votable.tree import Field
@@ -115,38 +117,12 @@ def fetch(upload: Upload, params: Params, limits: TAPLimits, budget: list[int]) 
                                 "sent with this request")
             data = inline.encode()
     else:
-        data = _download(upload, limits, budget[0])
+        data = download(upload.name, upload.uri, limits, budget[0])
     budget[0] -= len(data)
     if budget[0] < 0:
         raise DALIError(f"uploads exceed this service's limit of {limits.upload_bytes:,} bytes",
                         413)
     return data
-
-
-def _download(upload: Upload, limits: TAPLimits, allowed: int) -> bytes:
-    import httpx
-
-    try:
-        # (httpx.stream() takes no max_redirects: that is a setting of the Client)
-        with (httpx.Client(timeout=limits.upload_fetch_timeout,
-                           follow_redirects=True, max_redirects=5) as client,
-              client.stream("GET", upload.uri) as response):
-            if response.url.scheme not in ("http", "https"):
-                raise DALIError(f"upload {upload.name}: redirected to a non-http URL")
-            if response.status_code != 200:
-                raise DALIError(f"upload {upload.name}: fetching {upload.uri} gave HTTP "
-                                f"{response.status_code}")
-            chunks, size = [], 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > allowed:
-                    raise DALIError(f"upload {upload.name}: {upload.uri} is larger than this "
-                                    f"service's upload limit of {limits.upload_bytes:,} bytes",
-                                    413)
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except httpx.HTTPError as exc:
-        raise DALIError(f"upload {upload.name}: cannot fetch {upload.uri}: {exc}") from None
 
 
 # -- VOTable -> Arrow + catalog columns --------------------------------------------
@@ -199,6 +175,33 @@ def _arrow_column(column: np.ma.MaskedArray[Any, Any], field: Field, n: int) -> 
     return pa.array(values, type=scalar, mask=mask if mask.any() else None)
 
 
+def _check_width(name: str, data: bytes, limit: int) -> None:
+    """Refuse a table with more than ``limit`` columns before its rows are parsed.
+
+    Reads the document only up to the first table's DATA: an over-wide upload is
+    refused for the cost of its header, not of the whole parse (astropy takes
+    minutes on 10,000 columns) and not with PostgreSQL's error at 1,600 columns.
+    Malformed documents are left to the parse, which names the problem.
+    """
+    from astropy.utils.xml.iterparser import get_xml_iterator
+
+    columns = 0
+    try:
+        with get_xml_iterator(io.BytesIO(data)) as iterator:
+            for start, tag, _, _ in iterator:
+                if tag == "FIELD" and start:
+                    columns += 1
+                    if columns > limit:
+                        break
+                elif tag == "DATA" or (tag == "TABLE" and not start):
+                    break
+    except Exception:  # noqa: BLE001, S110 - the parse reports the document's errors
+        pass
+    if columns > limit:
+        raise DALIError(f"upload {name}: more than {limit:,} columns; this service's limit "
+                        f"is {limit:,} columns per table")
+
+
 def parse_votable(name: str, data: bytes,
                   limits: TAPLimits) -> tuple[list[CatalogColumn], pa.Table]:
     """(catalog columns, Arrow table) of the first table of a VOTable document.
@@ -206,14 +209,16 @@ def parse_votable(name: str, data: bytes,
     Raises
     ------
     DALIError
-        When the document is not a readable VOTable, holds no table, has more rows
-        than the limit (413) or columns this service cannot load.
+        When the document is not a readable VOTable, holds no table, has more
+        columns than the limit (400), more rows than the limit (413) or columns
+        this service cannot load.
     """
     from astropy.io.votable import parse
     from astropy.io.votable.exceptions import VOWarning
 
     from vo_service.adql.catalog import CatalogColumn
 
+    _check_width(name, data, limits.upload_columns)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VOWarning)
