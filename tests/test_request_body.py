@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from vo_service.dali import DALIError
 from vo_service.request_body import SPOOL_MEMORY, BodyLimits, FormReader, too_large
@@ -125,3 +127,17 @@ def test_file_parts_larger_than_memory_spool_are_read_back_whole(tmp_path):
     assert reader.finish()[1]["t"] == b"z" * (2 * SPOOL_MEMORY)
     reader.close()
     assert reader.files == {}
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content_type=st.sampled_from([URLENCODED, MULTIPART, "multipart/form-data; boundary=",
+                                     "multipart/form-data; boundary=\"\xff\""]),
+       head=st.sampled_from([b"", _part("LANG", b"ADQL"), _part("t", b"x", "t.vot"),
+                             f"--{BOUNDARY}\r\n".encode()]),
+       noise=st.binary(max_size=300), chunk=st.integers(1, 64))
+def test_any_bytes_give_parameters_or_a_dali_error(tmp_path, content_type, head, noise, chunk):
+    try:
+        _read(content_type, head + noise, _limits(tmp_path, parameter_bytes=200), chunk)
+    except DALIError as error:
+        assert error.status in (400, 413)
