@@ -37,7 +37,7 @@ COUNT = "SELECT COUNT(*) AS n FROM TAP_UPLOAD.t"
 
 class _Files(BaseHTTPRequestHandler):
     """``/table.vot``; ``/hops/N``: N redirects before it; ``/to-loopback``: a redirect
-    to the same server by its 127.0.0.1 address."""
+    to the same server by its 127.0.0.1 address; ``/endless``: 600 MB of no length."""
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server interface
         port = self.server.server_address[1]
@@ -46,6 +46,15 @@ class _Files(BaseHTTPRequestHandler):
             self._redirect(f"/hops/{n - 1}" if n > 1 else "/table.vot")
         elif self.path == "/to-loopback":
             self._redirect(f"http://127.0.0.1:{port}/table.vot")
+        elif self.path == "/endless":
+            self.send_response(200)
+            self.end_headers()
+            block = b"<!-- padding -->" * 65_536
+            try:
+                for _ in range(600):
+                    self.wfile.write(block)
+            except OSError:  # the service hung up at its limit
+                pass
         elif self.path == "/table.vot":
             self.send_response(200)
             self.send_header("Content-Length", str(len(TABLE)))
@@ -222,6 +231,17 @@ def test_url_upload_redirected_to_loopback_is_refused(upload_server, files):
     response = _query(tap, f"t,{files}/to-loopback")
     assert response.status_code == 400
     assert "127.0.0.1, a loopback address" in error_text(response)
+
+
+def test_url_upload_far_over_the_limit_is_refused_without_growing_memory(upload_server, files):
+    tap, process = upload_server
+    assert _count(_query(tap, f"t,{files}/table.vot")) == ROWS  # the fetch path is warm
+    before = _rss(process)
+    response = _query(tap, f"t,{files}/endless")
+    grown = _rss(process) - before
+    assert response.status_code == 413
+    assert "larger than this service's upload limit" in error_text(response)
+    assert grown < 10 * 2**20, f"server RSS grew by {grown / 2**20:.1f} MiB"
 
 
 def test_url_upload_from_loopback_is_refused_by_default(tap_server, archive, files):

@@ -10,13 +10,16 @@ to the address that was checked (the request keeps the URL's Host header and TLS
 server name), so a name that resolves differently a moment later (DNS rebinding)
 cannot slip through. Redirects are followed by hand, at most
 ``[tap] upload_fetch_redirects`` of them; the body is bounded in bytes while it
-arrives and the whole fetch in time (``[tap] upload_fetch_timeout``).
+arrives (past :data:`~vo_service.request_body.SPOOL_MEMORY` it waits in an
+anonymous temporary file, so a refused download costs no memory) and the whole
+fetch in time (``[tap] upload_fetch_timeout``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -24,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 
 from vo_service.config import TAPLimits
 from vo_service.dali import DALIError
+from vo_service.request_body import SPOOL_MEMORY
 
 if TYPE_CHECKING:
     import httpx
@@ -153,12 +157,16 @@ def _body(name: str, url: str, response: httpx.Response, limits: TAPLimits, allo
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > allowed:
         raise too_large
-    body = bytearray()
-    for chunk in response.iter_bytes():
-        body += chunk
-        if len(body) > allowed:
-            raise too_large
-        if time.monotonic() > deadline:
-            raise DALIError(f"upload {name}: fetching {url} took longer than this service's "
-                            f"limit of {limits.upload_fetch_timeout} s")
-    return bytes(body)
+    size = 0
+    # spooled as multipart uploads are: a body refused near the limit costs no memory
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > allowed:
+                raise too_large
+            if time.monotonic() > deadline:
+                raise DALIError(f"upload {name}: fetching {url} took longer than this "
+                                f"service's limit of {limits.upload_fetch_timeout} s")
+            spool.write(chunk)
+        spool.seek(0)
+        return spool.read()
