@@ -241,21 +241,24 @@ class ModelIndexes:
         return plan
 
 
+_ORDERING = (
+    "Orderings by it are exact (every row, exact order), except the approximate "
+    f"nearest-neighbour form SELECT TOP k ... FROM one table WHERE model_id = 'M' (and no "
+    f"other condition) ORDER BY it, k <= {INDEX_MAX_TOP}: model M's HNSW index serves that "
+    "when its metric matches, and may then miss some true neighbours (never rows: a short "
+    "index scan is answered exactly).")
+
 UDFS: tuple[UDF, ...] = (
     UDF("lvo_latent_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
-        "Euclidean (L2) distance between two latent vectors (pgvector <->). In "
-        "SELECT TOP k ... WHERE model_id = 'M' ORDER BY lvo_latent_distance(vec, q) it is "
-        "served by the HNSW index of model M when that index uses the L2 metric. "
+        "Euclidean (L2) distance between two latent vectors (pgvector <->). "
         "q may be a scalar subquery such as (SELECT vec FROM latentvo.latent WHERE "
-        "spectrum_id = 123 AND model_id = 'M') or a string '[0.1, 0.2, ...]'."),
+        "spectrum_id = 123 AND model_id = 'M') or a string '[0.1, 0.2, ...]'. " + _ORDERING),
     UDF("lvo_latent_cosine_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
-        "Cosine distance 1 - cos(a, b) between two latent vectors (pgvector <=>); "
-        "ORDER BY it with TOP k and a model_id = 'M' condition to use model M's cosine "
-        "HNSW index."),
+        "Cosine distance 1 - cos(a, b) between two latent vectors (pgvector <=>). "
+        + _ORDERING),
     UDF("lvo_latent_similarity(a REAL[], b REAL[]) -> DOUBLE PRECISION",
         "Cosine similarity cos(a, b) between two latent vectors (1 for identical "
-        "directions). ORDER BY it DESC with TOP k and model_id = 'M' to use model M's cosine "
-        "HNSW index."),
+        "directions); ORDER BY it DESC for nearest first. " + _ORDERING),
     UDF("lvo_latent_component(v REAL[], dim INTEGER) -> REAL",
         "Component dim (0-based, as in latentvo.latent_dimensions.dim) of a latent vector."),
 )
