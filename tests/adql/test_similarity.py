@@ -184,3 +184,19 @@ def test_similarity_descending_without_top_returns_every_row(sparse):
     assert len(rows) == N
     sims = [r[1] for r in rows]
     assert sims == sorted(sims, reverse=True)
+
+
+@pytest.mark.parametrize("wrap", [
+    "SELECT x.id, x.d FROM ({q}) AS x ORDER BY x.d",
+    "WITH near AS ({q}) SELECT id, d FROM near ORDER BY d",
+    "SELECT id, d FROM ({q}) AS a UNION ALL SELECT id, d FROM ({q}) AS b ORDER BY 2, 1",
+])
+def test_an_index_served_top_k_works_wherever_a_select_can_stand(sparse, wrap):
+    """The guarded form is a SELECT of its own: inside a derived table, a WITH or a
+    set operation it keeps its TOP rows."""
+    inner = distance_query(31, 20)
+    rows = run(sparse, wrap.format(q=inner))
+    assert len(rows) == (40 if "UNION" in wrap else 20)
+    assert [r[1] for r in rows] == sorted(r[1] for r in rows)
+    database, _, catalog = sparse
+    assert "MATERIALIZED" in translate(wrap.format(q=inner), catalog, maxrec=MAXREC).sql
