@@ -113,7 +113,7 @@ def links_document(dl: DataLink, urls: PublicURLs, dids: list[str]) -> bytes:
 def similar_document(dl: DataLink, urls: PublicURLs, did: str, k: int,
                      model: str | None) -> bytes:
     """The ``k`` spectra most similar to ``did``, DataLink-aware through their DIDs."""
-    model_id, metric, rows = similar.neighbours(dl, did, k, model)
+    model_id, metric, rows = similar.neighbours(dl.database.reader_engine, did, k, model)
     columns = {
         "rank": list(range(1, len(rows) + 1)),
         "obs_publisher_did": [r.obs_publisher_did for r in rows],

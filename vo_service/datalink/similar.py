@@ -28,7 +28,6 @@ from schema.tables import MODEL_RANK, spectra
 from schema.vo import ColumnMeta
 from vo_service.config import DataLinkLimits
 from vo_service.dali import DALIError, Params
-from vo_service.datalink.links import DataLink
 from vo_service.formats.fields import Field
 
 s = spectra.c
@@ -46,8 +45,11 @@ FIELDS = [
 METRICS = {"l2": "Euclidean (L2) distance", "cosine": "cosine distance"}
 
 
-def neighbours(dl: DataLink, did: str, k: int, model: str | None) -> tuple[str, str, list]:
+def neighbours(engine: sa.Engine, did: str, k: int, model: str | None
+               ) -> tuple[str, str, list]:
     """The model searched, its metric and the ``k`` nearest other spectra, nearest first.
+
+    ``engine`` is the read-only role's (``DataLink.database.reader_engine``).
 
     Raises
     ------
@@ -55,7 +57,6 @@ def neighbours(dl: DataLink, did: str, k: int, model: str | None) -> tuple[str, 
         404 (``NotFoundFault``) for an unknown spectrum or one without a latent vector
         of ``model`` (of any autoencoder when ``model`` is None).
     """
-    engine = dl.database.reader_engine
     with engine.connect() as conn:
         sid = conn.scalar(sa.select(spectra.c.spectrum_id).where(
             spectra.c.obs_publisher_did == did))
