@@ -243,7 +243,7 @@ class ModelIndexes:
 
 _ORDERING = (
     "Orderings by it are exact (every row, exact order), except the approximate "
-    f"nearest-neighbour form SELECT TOP k ... FROM one table WHERE model_id = 'M' (and no "
+    "nearest-neighbour form SELECT TOP k ... FROM one table WHERE model_id = 'M' (and no "
     f"other condition) ORDER BY it, k <= {INDEX_MAX_TOP}: model M's HNSW index serves that "
     "when its metric matches, and may then miss some true neighbours (never rows: a short "
     "index scan is answered exactly).")
