@@ -63,6 +63,14 @@ def test_queries_with_uploads_are_translated_each_time(database, tmp_path):
     assert one.translation is not two.translation
 
 
+def test_long_queries_are_not_kept(database, tmp_path):
+    """The cache's memory stays bounded whatever clients send."""
+    tap = TAPService(database, PublishedTables(database.engine), TAPLimits(), tmp_path)
+    long_query = QUERY + " " * tap.translations.max_query
+    assert prepare(tap, params(long_query)).translation is not \
+        prepare(tap, params(long_query)).translation
+
+
 def test_cache_drops_the_least_recently_used_and_stale_entries():
     cache = TranslationCache(size=2, ttl_s=0.2)
     entry = Translated(translation=None, sql="x", fields=(), sent=())  # type: ignore[arg-type]

@@ -155,12 +155,15 @@ class TranslationCache:
     catalog: the published tables (their version is part of the key) and the
     latent-index plans of the models the query pins, which ``ModelIndexes`` reads
     again after ``ttl_s`` - entries live no longer, so a model registered meanwhile
-    reaches its queries as soon as it would without the cache.
+    reaches its queries as soon as it would without the cache. Only queries of at
+    most ``max_query`` characters are kept (small queries are the ones whose time
+    translation dominates), so the cache holds a few MB whatever clients send.
     """
 
-    def __init__(self, size: int = 512, ttl_s: float = 60.0) -> None:
+    def __init__(self, size: int = 256, ttl_s: float = 60.0, max_query: int = 8_192) -> None:
         self.size = size
         self.ttl_s = ttl_s
+        self.max_query = max_query
         self._entries: OrderedDict[tuple[str, int, int], tuple[float, Translated]] = \
             OrderedDict()
         self._lock = threading.Lock()
@@ -178,7 +181,10 @@ class TranslationCache:
             return entry[1]
 
     def put(self, key: tuple[str, int, int], value: Translated) -> None:
-        """Keep ``value`` under ``key``, dropping the least recently used beyond ``size``."""
+        """Keep ``value`` under ``key`` (unless its query is longer than ``max_query``),
+        dropping the least recently used beyond ``size``."""
+        if len(key[0]) > self.max_query:
+            return
         with self._lock:
             self._entries[key] = (time.monotonic(), value)
             self._entries.move_to_end(key)
