@@ -31,6 +31,9 @@ METRICS = {"l2": ("<->", "l2_ops"), "cosine": ("<=>", "cosine_ops")}
 DEFAULT_METRIC = "l2"
 MIN_EF_SEARCH = 40  # pgvector's default hnsw.ef_search
 MAX_EF_SEARCH = 1000  # pgvector's upper bound for hnsw.ef_search
+MAX_INDEX_TOP = MAX_EF_SEARCH // 2
+"""The largest top-k an index serves (500): the candidate list (``hnsw.ef_search``)
+is ``2 k``, so the top ``k`` come from a longer list; larger k are exact scans."""
 
 
 def metric_of(distance_metric: str | None) -> str:
@@ -104,10 +107,13 @@ class IndexPlan:
         """``SET LOCAL`` settings for a top-``k`` scan of the index.
 
         ``hnsw.ef_search`` (the candidate list) must be at least ``k`` for the scan to
-        return ``k`` rows; iterative scans in strict order keep going when the
-        ``model_id`` predicate filters candidates out, so a top-k still gets ``k``.
+        return ``k`` rows, and is ``2 k`` where pgvector allows (at most
+        :data:`MAX_EF_SEARCH`) so the top ``k`` are picked from more candidates than
+        ``k``; iterative scans in strict order keep going when candidates run out.
+        Even so a scan can end short (nodes the graph does not reach): callers
+        guard against that.
         """
-        return {"hnsw.ef_search": str(min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, k))),
+        return {"hnsw.ef_search": str(min(MAX_EF_SEARCH, max(MIN_EF_SEARCH, 2 * k))),
                 "hnsw.iterative_scan": "strict_order"}
 
     def record(self) -> UnindexedRecord | HNSWRecord:
@@ -170,8 +176,24 @@ def drop_index(conn: sa.Connection, model_id: str) -> None:
     conn.execute(sa.text(f'DROP INDEX IF EXISTS latentvo."{index_name(model_id)}"'))
 
 
-def top_k_sql(latent_dim: int, metric: str) -> str:
-    """SQL (params :model_id, :query as '[..]' text, :k) that the model's index serves."""
+def exact_order(distance_sql: str) -> str:
+    """A distance as an ORDER BY key no index can serve, so the ordering is exact.
+
+    An HNSW scan is approximate and may end short of its LIMIT (nodes the graph
+    does not reach are never returned). Adding zero keeps the value and makes the
+    expression one the planner cannot match to the index: it scans and sorts.
+    """
+    return f"({distance_sql} + 0)"
+
+
+def top_k_sql(latent_dim: int, metric: str, *, exact: bool = False) -> str:
+    """SQL (params :model_id, :query as '[..]' text, :k) of the model's k nearest vectors.
+
+    The model's index serves it (approximate; the caller sets
+    :meth:`IndexPlan.session_settings` and checks it got ``k`` rows), or with
+    ``exact`` a scan does (every row, exact order).
+    """
     distance = index_plan(latent_dim, metric).distance("vec", ":query")
+    key = exact_order(distance) if exact else distance
     return (f"SELECT spectrum_id, {distance} AS distance FROM latentvo.latent "
-            f"WHERE model_id = :model_id ORDER BY {distance} LIMIT :k")
+            f"WHERE model_id = :model_id ORDER BY {key} LIMIT :k")

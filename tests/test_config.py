@@ -122,5 +122,19 @@ def test_upload_fetch_allow_list_and_request_limits(tmp_path):
     assert load_settings({"LATENTVO_HOME": str(tmp_path / "none")}).tap.upload_fetch_allow == ()
 
 
+def test_datalink_k_settings_and_their_ranges(tmp_path):
+    s = load_settings({"LATENTVO_HOME": str(tmp_path)})
+    assert (s.datalink.similar_k_default, s.datalink.similar_k_max) == (10, 1000)
+    s = load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_DATALINK_SIMILAR_K_MAX": "50",
+                       "LATENTVO_DATALINK_SIMILAR_K_DEFAULT": "50"})
+    assert (s.datalink.similar_k_default, s.datalink.similar_k_max) == (50, 50)
+    for env, message in (({"LATENTVO_DATALINK_SIMILAR_K_MAX": "5"},
+                          r"\[datalink\] similar_k_max \(5\) must be at least similar_k_default"),
+                         ({"LATENTVO_DATALINK_SIMILAR_K_MAX": "100001"}, r"at most 100000"),
+                         ({"LATENTVO_DATALINK_SIMILAR_K_DEFAULT": "0"}, r"at least 1")):
+        with pytest.raises(ConfigError, match=message):
+            load_settings({"LATENTVO_HOME": str(tmp_path), **env})
+
+
 def test_configuration_errors_are_operator_errors():
     assert issubclass(ConfigError, OperatorError)

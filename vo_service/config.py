@@ -116,11 +116,24 @@ class IngestSettings:
         return self.workers or max(1, min(os.cpu_count() or 1, 8))
 
 
+@dataclass(frozen=True)
+class DataLinkLimits:
+    """``[datalink]``: the similar-spectra service's K (neighbours per request).
+
+    Declared as the K parameter's default and maximum in the service descriptor
+    of every ``{links}`` document; a K above the maximum is a UsageFault (400).
+    """
+
+    similar_k_default: int = _limit(10)  # neighbours when the client sends no K
+    similar_k_max: int = _limit(1_000, maximum=100_000)  # largest K a client may ask
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
             ("retention_default", "retention_hard")),
     "ssa": (("maxrec_default", "maxrec_hard"),),
+    "datalink": (("similar_k_default", "similar_k_max"),),
 }
 
 
@@ -128,8 +141,8 @@ _ORDERED = {
 class Settings:
     """Every setting of one latentvo process; :func:`load_settings` reads them.
 
-    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa``, ``ingest``
-    and ``requests`` are its sections.
+    Top-level fields are the keys of ``latentvo.toml``; the other fields are its
+    sections (``SECTIONS``).
     """
 
     home: Path
@@ -146,6 +159,7 @@ class Settings:
     ssa: SSALimits = field(default_factory=SSALimits)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     requests: RequestLimits = field(default_factory=RequestLimits)
+    datalink: DataLinkLimits = field(default_factory=DataLinkLimits)
 
     @property
     def tmp_dir(self) -> Path:
@@ -171,7 +185,7 @@ class Settings:
 
 
 SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
-                             "requests": RequestLimits}
+                             "requests": RequestLimits, "datalink": DataLinkLimits}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path",
           "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}

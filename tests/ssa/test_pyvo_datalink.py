@@ -125,6 +125,47 @@ def test_similar_matches_brute_force(ssa_server, ssa_archive, spectra_rows):
     assert list(got["spectrum_id"]) == want
 
 
+def brute_force_neighbours(engine, spectrum_id: int) -> list[int]:
+    """Every other spectrum of the autoencoder, nearest first, by an exact scan."""
+    import sqlalchemy as sa
+
+    with engine.connect() as conn:
+        return list(conn.scalars(sa.text(
+            "SELECT v.spectrum_id FROM latentvo.latent v, latentvo.latent q "
+            "WHERE q.spectrum_id = :s AND v.model_id = q.model_id AND v.spectrum_id <> :s "
+            "ORDER BY v.vec <-> q.vec, v.spectrum_id"), {"s": spectrum_id}))
+
+
+@pytest.mark.parametrize("k", [1, 1000])  # 1000: [datalink] similar_k_max's default
+def test_similar_k_range_ends_are_complete_and_exact(ssa_server, ssa_archive, spectra_rows, k):
+    """K=1 and K=similar_k_max: other spectra only, all of them when fewer than K exist
+    (1000 > 500: an exact scan, where pgvector's ef_search cap once gave a 500)."""
+    row = spectra_rows[11]
+    r = httpx.get(ssa_server + "/datalink/similar",
+                  params={"ID": row["obs_publisher_did"], "K": str(k)}, timeout=60)
+    assert r.status_code == 200, r.text
+    got = votable(r.content).get_first_table().to_table(use_names_over_ids=True)
+    want = brute_force_neighbours(ssa_archive.engine, row["spectrum_id"])[:k]
+    assert list(got["spectrum_id"]) == want
+    assert list(got["rank"]) == list(range(1, len(want) + 1))
+
+
+@pytest.mark.parametrize("k", ["0", "1001", "-3", "ten"])
+def test_similar_k_out_of_range_is_a_usage_fault(ssa_server, ssa_archive, spectra_rows, k):
+    r = httpx.get(ssa_server + "/datalink/similar",
+                  params={"ID": spectra_rows[0]["obs_publisher_did"], "K": k})
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/x-votable+xml")
+    assert b"UsageFault: K must be an integer from 1 to 1000" in r.content
+
+
+def test_similar_descriptor_declares_the_k_settings(ssa_server, ssa_archive, spectra_rows):
+    r = httpx.get(ssa_server + "/datalink/links",
+                  params={"ID": spectra_rows[0]["obs_publisher_did"]})
+    assert b'name="K"' in r.content and b'<MAX value="1000"' in r.content
+    assert b"Number of neighbours (default 10)" in r.content
+
+
 def test_datalink_many_ids_and_errors(ssa_server, ssa_archive, spectra_rows):
     dids = [r["obs_publisher_did"] for r in spectra_rows[:5]] + ["ivo://nowhere/x?y"]
     r = httpx.post(ssa_server + "/datalink/links", data={"ID": dids}, timeout=30)

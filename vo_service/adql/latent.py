@@ -17,6 +17,17 @@ three things must line up, and this module is where they do:
    (ascending; a similarity ordered DESC becomes its cosine distance ASC) and
    sets the plan's ``hnsw.ef_search`` for the query's row limit.
 
+An HNSW scan is approximate and can end short: nodes the graph does not reach
+are never returned, and ``hnsw.ef_search`` stops at pgvector's 1,000. So the index
+only serves the one form it suits, ``SELECT TOP k ... FROM t WHERE model_id = 'M'
+ORDER BY distance`` with ``k <= INDEX_MAX_TOP`` (500) and no other condition (the
+translator decides, see ``Translator._index_may_order``), and even then through
+:func:`complete_top_k`, which answers the exact ordering whenever the scan
+returned fewer than ``k`` rows. Every other ordering by a latent distance is
+exact: its key is :attr:`KnnTerm.exact_sql`, which no index can serve. A
+result is therefore never silently short; what the index trades is only which
+of nearly equal neighbours a top-k finds (its recall).
+
 Which plan a model has is read from ``latentvo.models`` by :class:`ModelIndexes`,
 kept for a minute per model.
 """
@@ -31,7 +42,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from schema.latent_index import METRICS, IndexPlan, model_plan
+from schema.latent_index import MAX_INDEX_TOP, METRICS, IndexPlan, exact_order, model_plan
 from vo_service.adql import ast
 from vo_service.adql import types as T
 from vo_service.adql.functions import UDF, TranslatorView, need, register
@@ -42,6 +53,9 @@ if TYPE_CHECKING:
     from vo_service.adql.translate import Binding, Rel
 
 MODEL_COLUMN = "model_id"
+INDEX_MAX_TOP = MAX_INDEX_TOP
+"""The largest TOP an HNSW index serves (500): its candidate list (``hnsw.ef_search``,
+at most 1,000 in pgvector) is ``2 k``, so the top ``k`` come from a longer list."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,11 @@ class KnnTerm:
     order_sql: str
     similarity: bool
     plan: IndexPlan | None
+
+    @property
+    def exact_sql(self) -> str:
+        """The same distance as a key no index can serve (so the ordering is exact)."""
+        return self.order_sql if self.plan is None else exact_order(self.order_sql)
 
 
 # ------------------------------------------------------------------ model pinning
@@ -148,18 +167,49 @@ def _lvo_component(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) ->
                  description="Component of a latent vector")
 
 
-def order_key(knn: KnnTerm, descending: bool, limit: int | None,
-              settings: dict[str, str]) -> tuple[str, bool]:
-    """The ORDER BY key and direction for a latent distance.
+def order_key(knn: KnnTerm, descending: bool, index_limit: int | None,
+              settings: dict[str, str]) -> tuple[str, bool, bool]:
+    """The ORDER BY key and direction for a latent distance, and whether the index serves it.
 
-    Nearest-first orderings of an indexed distance with a row limit get the plan's
-    search settings in ``settings`` (``SET LOCAL`` for the query).
+    ``index_limit`` is the row limit when the query has the form an index may serve
+    (None: it has not, and the key is exact). A nearest-first ordering of an indexed
+    distance then gets the plan's search settings in ``settings`` (``SET LOCAL``
+    for the query); the caller must guard its result with :func:`complete_top_k`.
     """
     if knn.similarity:
         descending = not descending  # similarity DESC == cosine distance ASC
-    if knn.plan is not None and not descending and limit is not None:
-        settings.update(knn.plan.session_settings(limit))
-    return knn.order_sql, descending
+    if knn.plan is not None and not descending and index_limit is not None:
+        settings.update(knn.plan.session_settings(index_limit))
+        return knn.order_sql, descending, True
+    return knn.exact_sql, descending, False
+
+
+def only_model_pins(where: ast.Condition,
+                    resolve: Callable[[ast.ColumnRef], Binding | None]) -> bool:
+    """Whether every conjunct of ``where`` is a ``model_id = 'M'`` pin.
+
+    Any other condition filters what the index scan yields, and pgvector's iterative
+    scan gives up after ``hnsw.max_scan_tuples``: a top-k could come back short.
+    """
+    conjuncts = where.items if isinstance(where, ast.BoolOp) and where.op == "AND" else [where]
+    return len(list(model_pins(where, resolve))) == len(conjuncts)
+
+
+def complete_top_k(index_sql: str, exact_sql: str, k: int, names: tuple[str, str, str]) -> str:
+    """A SELECT answering ``index_sql``'s rows when there are ``k``, else ``exact_sql``'s.
+
+    Both are the same ``... ORDER BY ... LIMIT k`` query, one with the index's key
+    and one with the exact key. The index's rows are kept (``MATERIALIZED``) and
+    counted; PostgreSQL runs the exact branch only when they are fewer than ``k``
+    (its condition is a one-time filter), and then the exact query decides which
+    rows exist. ``names`` are three fresh SQL aliases. Each branch yields its
+    rows in its own order and only one yields any.
+    """
+    ann, exact, rows = names
+    count = f"(SELECT count(*) FROM {ann})"
+    return (f"SELECT * FROM (WITH {ann} AS MATERIALIZED ({index_sql}) "
+            f"SELECT * FROM {ann} WHERE {count} >= {k} UNION ALL "
+            f"SELECT * FROM ({exact_sql}) AS {exact} WHERE {count} < {k}) AS {rows}")
 
 
 # ------------------------------------------------------------------ the models' plans
@@ -191,21 +241,24 @@ class ModelIndexes:
         return plan
 
 
+_ORDERING = (
+    "Orderings by it are exact (every row, exact order), except the approximate "
+    "nearest-neighbour form SELECT TOP k ... FROM one table WHERE model_id = 'M' (and no "
+    f"other condition) ORDER BY it, k <= {INDEX_MAX_TOP}: model M's HNSW index serves that "
+    "when its metric matches, and may then miss some true neighbours (never rows: a short "
+    "index scan is answered exactly).")
+
 UDFS: tuple[UDF, ...] = (
     UDF("lvo_latent_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
-        "Euclidean (L2) distance between two latent vectors (pgvector <->). In "
-        "SELECT TOP k ... WHERE model_id = 'M' ORDER BY lvo_latent_distance(vec, q) it is "
-        "served by the HNSW index of model M when that index uses the L2 metric. "
+        "Euclidean (L2) distance between two latent vectors (pgvector <->). "
         "q may be a scalar subquery such as (SELECT vec FROM latentvo.latent WHERE "
-        "spectrum_id = 123 AND model_id = 'M') or a string '[0.1, 0.2, ...]'."),
+        "spectrum_id = 123 AND model_id = 'M') or a string '[0.1, 0.2, ...]'. " + _ORDERING),
     UDF("lvo_latent_cosine_distance(a REAL[], b REAL[]) -> DOUBLE PRECISION",
-        "Cosine distance 1 - cos(a, b) between two latent vectors (pgvector <=>); "
-        "ORDER BY it with TOP k and a model_id = 'M' condition to use model M's cosine "
-        "HNSW index."),
+        "Cosine distance 1 - cos(a, b) between two latent vectors (pgvector <=>). "
+        + _ORDERING),
     UDF("lvo_latent_similarity(a REAL[], b REAL[]) -> DOUBLE PRECISION",
         "Cosine similarity cos(a, b) between two latent vectors (1 for identical "
-        "directions). ORDER BY it DESC with TOP k and model_id = 'M' to use model M's cosine "
-        "HNSW index."),
+        "directions); ORDER BY it DESC for nearest first. " + _ORDERING),
     UDF("lvo_latent_component(v REAL[], dim INTEGER) -> REAL",
         "Component dim (0-based, as in latentvo.latent_dimensions.dim) of a latent vector."),
 )

@@ -327,14 +327,39 @@ class Translator:
         if sel.having is not None:
             parts.append(" HAVING " + self.condition(sel.having, scope))
         limit = self._limit(sel.top, outermost)
-        if sel.order_by:
-            keys = [self._order_key(item, scope, columns, limit) for item in sel.order_by]
-            parts.append(" ORDER BY " + ", ".join(keys))
+        head = "".join(parts)
+        index_limit = limit if self._index_may_order(sel, scope, limit) else None
+        order_keys = [self._order_key(item, scope, columns, index_limit)
+                      for item in sel.order_by]
+        tail = ""
         if limit is not None:
-            parts.append(f" LIMIT {limit}")
+            tail += f" LIMIT {limit}"
         if sel.offset is not None:
-            parts.append(f" OFFSET {sel.offset}")
-        return _Query("".join(parts), columns)
+            tail += f" OFFSET {sel.offset}"
+        order = " ORDER BY " + ", ".join(key for key, _ in order_keys) if order_keys else ""
+        sql = head + order + tail
+        if index_limit is not None and any(exact for _, exact in order_keys):
+            exact_order = " ORDER BY " + ", ".join(exact or key for key, exact in order_keys)
+            sql = latent.complete_top_k(sql, head + exact_order + tail, index_limit, (
+                self._new_alias("ann"), self._new_alias("exact"), self._new_alias("top")))
+        return _Query(sql, columns)
+
+    def _index_may_order(self, sel: ast.Select, scope: Scope, limit: int | None) -> bool:
+        """Whether a latent index may serve this SELECT's ORDER BY (see ``adql.latent``).
+
+        Only ``TOP k`` (k up to the index's candidate limit) of one table whose WHERE
+        pins its model and says nothing else, ordered by the distance alone: any
+        other condition, join, OFFSET, grouping or DISTINCT could leave the index's
+        rows short of what the query means, so those orderings are exact.
+        """
+        rels = scope.rels
+        return (sel.top is not None and limit is not None
+                and 1 <= limit <= latent.INDEX_MAX_TOP and len(sel.order_by) == 1
+                and sel.offset is None and not sel.distinct and not sel.group_by
+                and sel.having is None and len(rels) == 1 and rels[0].table is not None
+                and rels[0].model_pin is not None and sel.where is not None
+                and latent.only_model_pins(sel.where,
+                                           lambda ref: self._try_resolve(ref, scope)))
 
     def _star(self, star: ast.Star, scope: Scope) -> list[Binding]:
         if star.qualifier is None:
@@ -374,7 +399,9 @@ class Translator:
         return self.expr(expr, scope).sql
 
     def _order_key(self, item: ast.OrderItem, scope: Scope, columns: list[_Column],
-                   limit: int | None) -> str:
+                   index_limit: int | None) -> tuple[str, str | None]:
+        """The ORDER BY key with its direction, and the exact key in its place when a
+        latent index serves the first (``index_limit``: see :func:`latent.order_key`)."""
         expr = item.expr
         value: Value | None = None
         key = ""
@@ -397,11 +424,12 @@ class Translator:
         if value is None:
             value = self.expr(expr, scope)
             key = value.sql
-        descending = item.descending
-        if value.knn is not None:
-            key, descending = latent.order_key(value.knn, descending, limit,
-                                               self.session_settings)
-        return key + (" DESC" if descending else " ASC")
+        if value.knn is None:
+            return key + (" DESC" if item.descending else " ASC"), None
+        key, descending, indexed = latent.order_key(value.knn, item.descending, index_limit,
+                                                    self.session_settings)
+        direction = " DESC" if descending else " ASC"
+        return key + direction, value.knn.exact_sql + direction if indexed else None
 
     def _pin_models(self, where: ast.Condition, scope: Scope) -> None:
         """Note ``model_id = 'M'`` conditions: they select a model's latent index."""

@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
+from schema.latent_index import MAX_INDEX_TOP
+from vo_service.config import DataLinkLimits
 from vo_service.dali import DALIError, Params
 from vo_service.datalink import links, similar
-from vo_service.datalink.links import DEFAULT_K, FIELDS, MAX_K, NAMES, VOTABLE, DataLink
+from vo_service.datalink.links import FIELDS, NAMES, VOTABLE, DataLink
 from vo_service.formats.votable import Param, ResultDocument, arrow_table
 from vo_service.urls import PublicURLs
 
@@ -62,17 +64,21 @@ def datalink_descriptor(links_url: str, id_field: str) -> ServiceDescriptor:
                             description="Publisher DID of the spectrum")])
 
 
-def similar_descriptor(urls: PublicURLs, models: list[str]) -> ServiceDescriptor:
-    """The similar-spectra service, with its inputs ID, K and MODEL."""
+def similar_descriptor(urls: PublicURLs, models: list[str], limits: DataLinkLimits
+                       ) -> ServiceDescriptor:
+    """The similar-spectra service, with its inputs ID, K (its default and maximum from
+    ``limits``) and MODEL."""
     return ServiceDescriptor(
         ident="similar", access_url=urls.similar(), content_type=VOTABLE,
         description="Spectra most similar to this one: the K nearest neighbours in an "
-        "autoencoder's latent space (pgvector HNSW index), with their distances",
+        "autoencoder's latent space, with their distances (K below "
+        f"{MAX_INDEX_TOP}: from the pgvector HNSW index, approximate; larger K: exact)",
         input_params=[
             Param("ID", "", ref="ID", ucd="meta.id;meta.main",
                   description="Publisher DID of the spectrum"),
             Param("K", "", datatype="int", ucd="meta.number", minimum="1",
-                  maximum=str(MAX_K), description=f"Number of neighbours (default {DEFAULT_K})"),
+                  maximum=str(limits.similar_k_max),
+                  description=f"Number of neighbours (default {limits.similar_k_default})"),
             Param("MODEL", "", ucd="meta.id;meta.software", options=tuple(models),
                   description="Autoencoder whose latent space is searched (default: the "
                   "newest one that encoded the spectrum)"),
@@ -98,7 +104,7 @@ def links_document(dl: DataLink, urls: PublicURLs, dids: list[str]) -> bytes:
     descriptors = []
     if any(r["service_def"] == "similar" for r in rows):
         descriptors.append(similar_descriptor(
-            urls, links.autoencoders(dl.database.reader_engine)))
+            urls, links.autoencoders(dl.database.reader_engine), dl.limits))
     doc = ResultDocument(FIELDS, infos=[("standardID", DATALINK_STANDARD, None)],
                          field_ids={"ID": "ID"}, descriptors=descriptors, table_name="links")
     return doc.render(table, overflow=overflow)
@@ -107,7 +113,7 @@ def links_document(dl: DataLink, urls: PublicURLs, dids: list[str]) -> bytes:
 def similar_document(dl: DataLink, urls: PublicURLs, did: str, k: int,
                      model: str | None) -> bytes:
     """The ``k`` spectra most similar to ``did``, DataLink-aware through their DIDs."""
-    model_id, metric, rows = similar.neighbours(dl, did, k, model)
+    model_id, metric, rows = similar.neighbours(dl.database.reader_engine, did, k, model)
     columns = {
         "rank": list(range(1, len(rows) + 1)),
         "obs_publisher_did": [r.obs_publisher_did for r in rows],

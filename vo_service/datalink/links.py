@@ -13,7 +13,8 @@ For each known ID, in this order:
   vectors (every autoencoder), as TAP queries returning VOTables;
 * ``#documentation``: the registry entry (provenance, metrics) of each model
   that made those products;
-* ``#counterpart``: the 10 most similar spectra (a fixed link) and the
+* ``#counterpart``: the K most similar spectra (a fixed link; K is
+  ``[datalink] similar_k_default``, 10) and the
   ``similar`` service descriptor for other K or models, when the spectrum has
   a latent vector.
 
@@ -31,6 +32,7 @@ import sqlalchemy as sa
 from schema.tables import AUTOENCODER, MODEL_RANK
 from schema.vo import ColumnMeta
 from vo_service.archive.store import FileStore
+from vo_service.config import DataLinkLimits
 from vo_service.db.database import Database
 from vo_service.formats.fields import Field
 from vo_service.getdata.convert import REPRESENTATIONS, Converter
@@ -38,8 +40,6 @@ from vo_service.getdata.lookup import SpectrumLookup
 from vo_service.urls import PublicURLs
 
 MAX_IDS = 1000
-DEFAULT_K = 10
-MAX_K = 1000
 VOTABLE = "application/x-votable+xml"
 
 
@@ -75,6 +75,7 @@ class DataLink:
     lookup: SpectrumLookup
     store: FileStore
     converter: Converter
+    limits: DataLinkLimits
 
 
 def _products(engine: sa.Engine, spectrum_ids: list[int]) -> dict[int, list]:
@@ -182,11 +183,11 @@ def link_rows(dl: DataLink, urls: PublicURLs, dids: list[str]) -> tuple[list[dic
                 "and checksum, code version, metrics, artifact checksum",
                 local_semantics="model"))
         if latent:
-            model = latent[0].model_id
+            model, k = latent[0].model_id, dl.limits.similar_k_default
             rows.append(_row(
-                did, access_url=urls.similar(did, model, DEFAULT_K), semantics="#counterpart",
+                did, access_url=urls.similar(did, model, k), semantics="#counterpart",
                 content_type=VOTABLE, local_semantics="similar",
-                description=f"The {DEFAULT_K} most similar spectra in the latent space of "
+                description=f"The {k} most similar spectra in the latent space of "
                 f"{model}, with distances"))
             rows.append(_row(
                 did, service_def="similar", semantics="#counterpart", content_type=VOTABLE,

@@ -24,7 +24,8 @@ def install(app: FastAPI, database: Database) -> None:
     """Mount the DataLink routes; they share getData's store and converter."""
     app.state.datalink = DataLink(
         database=database, lookup=SpectrumLookup(database.reader_engine, ttl=5.0),
-        store=app.state.getdata.store, converter=app.state.getdata.converter)
+        store=app.state.getdata.store, converter=app.state.getdata.converter,
+        limits=database.settings.datalink)
     app.include_router(router)
 
 
@@ -42,7 +43,8 @@ async def links(request: Request) -> Response:
 @router.api_route("/datalink/similar", methods=["GET", "POST"])
 async def similar_spectra(request: Request) -> Response:
     """The spectra most similar to ``ID`` in an autoencoder's latent space (``K``, ``MODEL``)."""
-    did, k, model = similar.read_request(await read_params(request))
-    body = await run_in_threadpool(document.similar_document, request.app.state.datalink,
-                                   public_urls(request), did, k, model)
+    dl = request.app.state.datalink
+    did, k, model = similar.read_request(await read_params(request), dl.limits)
+    body = await run_in_threadpool(document.similar_document, dl, public_urls(request), did,
+                                   k, model)
     return Response(body, media_type="application/x-votable+xml")

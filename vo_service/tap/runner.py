@@ -14,8 +14,8 @@ Each query runs in one transaction:
    filled with COPY (the reader role needs the TEMPORARY privilege on the
    database, which PostgreSQL grants to PUBLIC by default);
 2. ``SET LOCAL transaction_read_only = on`` and ``SET LOCAL statement_timeout``
-   (plus the translation's session settings) - from here on nothing can be
-   written, not even the temporary tables;
+   (plus the translation's session settings), sent together in one round trip -
+   from here on nothing can be written, not even the temporary tables;
 3. the query; its batches are read as the client consumes them.
 
 The transaction is rolled back at the end (nothing was written that must
@@ -220,8 +220,11 @@ class Execution:
                 self._had_uploads = True
                 cursor.adbc_ingest(upload.sql_name, upload.data, mode="create",
                                    temporary=True)
-            for statement in setup:
-                cursor.execute(statement)
+            if setup:
+                # one round trip (simple protocol, several statements) instead of a
+                # prepare and an execute per statement: a third of a small query's time
+                cursor.adbc_statement.set_sql_query("; ".join(setup))
+                cursor.adbc_statement.execute_update()
             if self.cancelled:  # cancelled before the query was sent
                 raise QueryFailed("query was cancelled", cancelled=True)
             cursor.execute(sql)
