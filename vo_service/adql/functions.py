@@ -22,6 +22,7 @@ from vo_service.adql import ast
 from vo_service.adql import geometry as G
 from vo_service.adql import types as T
 from vo_service.adql.errors import ADQLSemanticError, at
+from vo_service.adql.parser import CONSTRUCTOR_USAGE
 from vo_service.adql.values import Value, float_sql, quote_string
 
 if TYPE_CHECKING:
@@ -375,16 +376,6 @@ def _in_unit(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value
 # ------------------------------------------------------------------ geometry
 
 
-CONSTRUCTOR_FORMS = {
-    "point": "POINT([coordsys,] lon, lat)",
-    "circle": "CIRCLE([coordsys,] lon, lat, radius) or CIRCLE([coordsys,] point, radius)",
-    "box": "BOX([coordsys,] lon, lat, width, height) or BOX([coordsys,] point, width, height)",
-    "polygon": "POLYGON([coordsys,] lon1, lat1, lon2, lat2, lon3, lat3, ...) or "
-               "POLYGON([coordsys,] point1, point2, point3, ...)",
-}
-"""The argument forms of the geometry constructors, as error messages quote them."""
-
-
 def _constructor_fits(shape: str, args: list[Value]) -> bool:
     """Whether ``args`` (without a coordinate system) are one of ``shape``'s forms.
 
@@ -426,7 +417,7 @@ def _constructor_args(call: ast.FuncCall, args: list[Value]) -> list[tuple[int, 
             if a.type not in T.NUMERICS + (T.POINT, T.NULL):
                 raise arg_error(call, i, f"{name} needs numeric coordinates, got a {a.type} "
                                 "value")
-        raise fail(call, f"wrong arguments for {name}: expected {CONSTRUCTOR_FORMS[shape]}")
+        raise fail(call, f"wrong arguments for {name}: expected {CONSTRUCTOR_USAGE[shape]}")
     return indexed
 
 

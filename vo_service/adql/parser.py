@@ -6,8 +6,9 @@ for typical queries. The rules a context-free grammar cannot say cheaply are
 checked here and reported as syntax errors, as ADQL defines them:
 
 * regular identifiers that are SQL/ADQL reserved words;
-* the argument forms of the standard functions (arity, the optional
-  coordinate-system literal of the geometry constructors, COUNT(*));
+* the argument forms of the standard functions (arity, COUNT(*), and what
+  literals alone show of the geometry constructors' forms: their columns'
+  types are validation's business);
 * what may stand alone as a condition (a boolean literal or a UDF call);
 * CAST target types.
 """
@@ -99,10 +100,18 @@ def _argument_kind(node: ast.Expr) -> str | None:
     return None
 
 
-# The argument forms of the geometry constructors after the optional coordinate
-# system: "n" a coordinate, "p" a point; "n2+" three or more coordinate pairs and
-# "p+" three or more points (POLYGON).
-_CONSTRUCTOR_FORMS: dict[str, tuple[str, ...]] = {
+CONSTRUCTOR_USAGE = {
+    "point": "POINT([coordsys,] lon, lat)",
+    "circle": "CIRCLE([coordsys,] lon, lat, radius) or CIRCLE([coordsys,] point, radius)",
+    "box": "BOX([coordsys,] lon, lat, width, height) or BOX([coordsys,] point, width, height)",
+    "polygon": "POLYGON([coordsys,] lon1, lat1, lon2, lat2, lon3, lat3, ...) or "
+               "POLYGON([coordsys,] point1, point2, point3, ...)",
+}
+"""The argument forms of the geometry constructors, as error messages quote them."""
+
+# The same forms after the optional coordinate system, as slots: "n" a coordinate,
+# "p" a point; "n2+" three or more coordinate pairs and "p+" three or more points.
+_CONSTRUCTOR_SLOTS: dict[str, tuple[str, ...]] = {
     "point": ("nn",), "circle": ("nnn", "pn"), "box": ("nnnn", "pnn"), "polygon": ("n2+", "p+"),
 }
 
@@ -127,7 +136,7 @@ def _check_geometry_constructor(call: ast.FuncCall) -> None:
     (:mod:`vo_service.adql.functions`).
     """
     kinds = [_argument_kind(a) for a in call.args]
-    forms = _CONSTRUCTOR_FORMS[call.key]
+    forms = _CONSTRUCTOR_SLOTS[call.key]
     if any(_form_fits(f, kinds) for f in forms):
         return
     if kinds and kinds[0] in ("string", None) and any(_form_fits(f, kinds[1:]) for f in forms):
@@ -139,16 +148,7 @@ def _check_geometry_constructor(call: ast.FuncCall) -> None:
             token=call.name, **at(call.pos),
         )
     raise ADQLSyntaxError(
-        f"wrong arguments for {call.name.upper()}: expected "
-        + {
-            "point": "POINT([coordsys,] lon, lat)",
-            "circle": "CIRCLE([coordsys,] lon, lat, radius) or CIRCLE([coordsys,] "
-            "point, radius)",
-            "box": "BOX([coordsys,] lon, lat, width, height) or BOX([coordsys,] point, "
-            "width, height)",
-            "polygon": "POLYGON([coordsys,] lon1, lat1, lon2, lat2, lon3, lat3, ...) "
-            "or POLYGON([coordsys,] point1, point2, point3, ...)",
-        }[call.key],
+        f"wrong arguments for {call.name.upper()}: expected {CONSTRUCTOR_USAGE[call.key]}",
         token=call.name, **at(call.pos),
     )
 
