@@ -42,16 +42,18 @@ def _forms(*forms: str) -> tuple[Feature, ...]:
     return tuple(Feature(f) for f in forms)
 
 
-_GEO_NOTE = ("ICRS only (the coordinate-system argument may be omitted); exact great-circle "
-             "tests, served by the HEALPix index of tables with a sky position.")
+_GEO_NOTE = ("ICRS only (the coordinate-system argument may be omitted; a computed one is "
+             "ignored); exact great-circle tests, served by the HEALPix index of tables with "
+             "a sky position.")
 
 LANGUAGE_FEATURES: tuple[FeatureGroup, ...] = (
     FeatureGroup(f"{TAPREGEXT}#features-adqlgeo", (
         Feature("POINT", "POINT([coordsys,] ra, dec); returned as a DALI point (double[2])."),
         Feature("CIRCLE", "CIRCLE([coordsys,] ra, dec, radius) or CIRCLE(point, radius); "
                 "returned as a DALI circle (double[3])."),
-        Feature("BOX", "BOX([coordsys,] ra, dec, width, height) with constant arguments; the "
-                "polygon with corners (ra±width/2, dec±height/2)."),
+        Feature("BOX", "BOX([coordsys,] ra, dec, width, height) or BOX(point, width, height): "
+                "the polygon with corners (ra±width/2, dec±height/2); in conditions its "
+                "arguments must be constant."),
         Feature("POLYGON", "POLYGON([coordsys,] ra1, dec1, ...) or POLYGON(p1, p2, ...); "
                 "either vertex order means the smaller region; in conditions the vertices "
                 "must be constant and the polygon must fit in a hemisphere."),

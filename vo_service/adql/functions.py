@@ -22,6 +22,7 @@ from vo_service.adql import ast
 from vo_service.adql import geometry as G
 from vo_service.adql import types as T
 from vo_service.adql.errors import ADQLSemanticError, at
+from vo_service.adql.parser import CONSTRUCTOR_USAGE
 from vo_service.adql.values import Value, float_sql, quote_string
 
 if TYPE_CHECKING:
@@ -83,6 +84,28 @@ class UDF:
         """The function's name: the form up to its opening parenthesis."""
         return self.form.split("(")[0]
 
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The parameters as the form declares them, e.g. ``("haystack TEXT", ...)``."""
+        inside = self.form[self.form.index("(") + 1:self.form.rindex(")")]
+        return tuple(p.strip() for p in inside.split(",") if p.strip())
+
+    def check_call(self, call: ast.FuncCall) -> None:
+        """Reject a call whose form does not match the declaration.
+
+        Raises
+        ------
+        ADQLSemanticError
+            At the call, for the wrong number of arguments, ``*`` or DISTINCT.
+        """
+        if call.star or call.distinct:
+            raise fail(call, f"{self.name}: * and DISTINCT/ALL are only allowed in the "
+                       "standard aggregate functions")
+        expected = self.parameters
+        if len(call.args) != len(expected):
+            raise fail(call, f"{self.name} takes {len(expected)} argument(s) "
+                       f"({', '.join(expected)}), got {len(call.args)}")
+
 
 FUNCTIONS: dict[str, Translate] = {}
 """Every function a query may call, by lower-case name; nothing else reaches SQL."""
@@ -117,16 +140,27 @@ def fail(call: ast.FuncCall, message: str) -> ADQLSemanticError:
     return ADQLSemanticError(message, token=call.name, **at(call.pos))
 
 
-def need(call: ast.FuncCall, arg: Value, kinds: tuple[str, ...], what: str) -> Value:
+def arg_error(call: ast.FuncCall, index: int | None, message: str) -> ADQLSemanticError:
+    """The error for a bad argument, pointing at the argument (or, without ``index``, the call)."""
+    if index is None or index >= len(call.args):
+        return fail(call, message)
+    node = call.args[index]
+    return ADQLSemanticError(message, token=ast.token_of(node) or call.name, **at(node.pos))
+
+
+def need(call: ast.FuncCall, arg: Value, kinds: tuple[str, ...], what: str,
+         index: int | None = None) -> Value:
     """``arg`` if its type is one of ``kinds`` (or NULL), else an error naming ``what``.
 
     Raises
     ------
     ADQLSemanticError
         When ``arg`` has another type; the message says the call needs ``what``.
+        It points at argument ``index`` of the call when given, else at the call.
     """
     if arg.type not in kinds and arg.type != T.NULL:
-        raise fail(call, f"{call.name.upper()} needs {what}, got a {arg.type} value")
+        raise arg_error(call, index,
+                        f"{call.name.upper()} needs {what}, got a {arg.type} value")
     return arg
 
 
@@ -342,63 +376,109 @@ def _in_unit(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value
 # ------------------------------------------------------------------ geometry
 
 
-def _geometry_args(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> list[Value]:
-    if call.args and getattr(call.args[0], "kind", None) in ("string", "null"):
-        G.check_coordsys(args[0], call.pos)
-        return args[1:]
-    return args
+def _constructor_fits(shape: str, args: list[Value]) -> bool:
+    """Whether ``args`` (without a coordinate system) are one of ``shape``'s forms.
+
+    The coordinate forms take no point-typed argument; the point forms start
+    with one (all of a POLYGON's vertices are points).
+    """
+    n = len(args)
+    points = [a.type == T.POINT for a in args]
+    if shape == "point":
+        return n == 2 and not any(points)
+    if shape == "circle":
+        return (n == 3 and not any(points)) or (n == 2 and points[0])
+    if shape == "box":
+        return (n == 4 and not any(points)) or (n == 3 and points[0])
+    return (n >= 6 and n % 2 == 0 and not any(points)) or (n >= 3 and all(points))
 
 
-def _point_of(call: ast.FuncCall, v: Value) -> G.Point:
+def _constructor_args(call: ast.FuncCall, args: list[Value]) -> list[tuple[int, Value]]:
+    """(index, value) of a geometry constructor's arguments after its coordinate system.
+
+    ADQL 2.1 makes the coordinate system optional and lets it be any string
+    expression (a column too), so whether the first argument is one follows
+    from its type and the number of arguments: a validation question, answered
+    here with the position of the argument at fault.
+    """
+    shape, name = call.key, call.name.upper()
+    indexed = list(enumerate(args))
+    whole_fits = _constructor_fits(shape, args)
+    if args and _constructor_fits(shape, args[1:]):
+        first = args[0]
+        if first.type == T.TEXT or (first.type == T.NULL and not whole_fits):
+            G.check_coordsys(first, call.args[0].pos)
+            return indexed[1:]
+        if not whole_fits:
+            raise arg_error(call, 0, f"{name}: the first of {len(args)} arguments is the "
+                            f"coordinate system, a string; got a {first.type} value")
+    if not whole_fits:
+        for i, a in indexed:
+            if a.type not in T.NUMERICS + (T.POINT, T.NULL):
+                raise arg_error(call, i, f"{name} needs numeric coordinates, got a {a.type} "
+                                "value")
+        raise fail(call, f"wrong arguments for {name}: expected {CONSTRUCTOR_USAGE[shape]}")
+    return indexed
+
+
+def _point_of(call: ast.FuncCall, v: Value, index: int | None = None) -> G.Point:
     p = G.from_value(v, call.pos) if v.type == T.POINT else None
     if not isinstance(p, G.Point):
-        raise fail(call, f"{call.name.upper()} needs a point here, got a {v.type} value")
+        raise arg_error(call, index,
+                        f"{call.name.upper()} needs a point here, got a {v.type} value")
     return p
 
 
-def _coord(call: ast.FuncCall, v: Value) -> Value:
+def _coord(call: ast.FuncCall, v: Value, index: int | None = None) -> Value:
     if v.type not in T.NUMERICS + (T.NULL,):
-        raise fail(call, f"{call.name.upper()} needs numeric coordinates, got a {v.type} value")
+        raise arg_error(call, index, f"{call.name.upper()} needs numeric coordinates, got a "
+                        f"{v.type} value")
     return v
+
+
+def _coords(call: ast.FuncCall, indexed: list[tuple[int, Value]]) -> list[Value]:
+    return [_coord(call, v, i) for i, v in indexed]
 
 
 @register("point")
 def _point(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    lon, lat = (_coord(call, a) for a in _geometry_args(tr, call, args))
+    lon, lat = _coords(call, _constructor_args(call, args))
     return G.point_value(G.Point(lon, lat))
 
 
 @register("circle")
 def _circle(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    args = _geometry_args(tr, call, args)
-    if len(args) == 2:
-        center, radius = _point_of(call, args[0]), _coord(call, args[1])
+    rest = _constructor_args(call, args)
+    if len(rest) == 2:
+        i, c = rest[0]
+        center = _point_of(call, c, i)
+        (radius,) = _coords(call, rest[1:])
     else:
-        center, radius = G.Point(_coord(call, args[0]), _coord(call, args[1])), _coord(
-            call, args[2])
+        lon, lat, radius = _coords(call, rest)
+        center = G.Point(lon, lat)
     return G.circle_value(G.Circle(center, radius))
 
 
 @register("box")
 def _box(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    args = _geometry_args(tr, call, args)
-    if len(args) == 3:
-        center, rest = _point_of(call, args[0]), args[1:]
+    rest = _constructor_args(call, args)
+    if len(rest) == 3:
+        i, c = rest[0]
+        center = _point_of(call, c, i)
+        width, height = _coords(call, rest[1:])
     else:
-        center, rest = G.Point(_coord(call, args[0]), _coord(call, args[1])), args[2:]
-    poly = G.box_polygon(center, _coord(call, rest[0]), _coord(call, rest[1]), call.pos)
-    return G.polygon_value(poly)
+        lon, lat, width, height = _coords(call, rest)
+        center = G.Point(lon, lat)
+    return G.polygon_value(G.box_polygon(center, width, height))
 
 
 @register("polygon")
 def _polygon(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    args = _geometry_args(tr, call, args)
-    if all(a.type == T.POINT for a in args):
-        vertices = [_point_of(call, a) for a in args]
+    rest = _constructor_args(call, args)
+    if all(v.type == T.POINT for _, v in rest):
+        vertices = [_point_of(call, v, i) for i, v in rest]
     else:
-        if len(args) % 2:
-            raise fail(call, "POLYGON needs pairs of coordinates")
-        coords = [_coord(call, a) for a in args]
+        coords = _coords(call, rest)
         vertices = [G.Point(coords[i], coords[i + 1]) for i in range(0, len(coords), 2)]
     return G.polygon_value(G.Polygon(vertices))
 
@@ -466,40 +546,49 @@ def _coordsys(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Valu
 # ------------------------------------------------------------------ IVOA UDF catalogue
 
 
-def _text(call: ast.FuncCall, v: Value) -> str:
-    return need(call, v, (T.TEXT,), "a string").sql
+def _text(call: ast.FuncCall, args: list[Value], index: int) -> str:
+    return need(call, args[index], (T.TEXT,), "a string", index).sql
+
+
+def _numbers(call: ast.FuncCall, args: list[Value]) -> list[str]:
+    return [need(call, a, T.NUMERICS, "a number", i).sql for i, a in enumerate(args)]
 
 
 @register("ivo_hasword")
 def _ivo_hasword(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    h, n = (_text(call, a) for a in args)
+    h, n = _text(call, args, 0), _text(call, args, 1)
     return Value(f"CAST((to_tsvector('simple', {h}) @@ plainto_tsquery('simple', {n})) "
                  "AS INTEGER)", T.INTEGER)
 
 
 @register("ivo_nocasematch")
 def _ivo_nocasematch(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    v, p = (_text(call, a) for a in args)
+    v, p = _text(call, args, 0), _text(call, args, 1)
     return Value(f"CAST(({v} ILIKE {p}) AS INTEGER)", T.INTEGER)
 
 
 @register("ivo_hashlist_has")
 def _ivo_hashlist_has(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    h, item = (_text(call, a) for a in args)
+    h, item = _text(call, args, 0), _text(call, args, 1)
     return Value(f"CAST((lower({item}) = ANY(string_to_array(lower({h}), '#'))) AS INTEGER)",
                  T.INTEGER)
 
 
 @register("ivo_interval_overlaps")
 def _ivo_interval_overlaps(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    l1, h1, l2, h2 = (_number(call, a).sql for a in args)
+    l1, h1, l2, h2 = _numbers(call, args)
     return Value(f"CAST(({l1} <= {h2} AND {l2} <= {h1}) AS INTEGER)", T.INTEGER)
+
+
+# What ivo_string_agg joins: values with a text form (geometries, vectors and
+# byte arrays are not strings).
+_AGGREGABLE = (T.TEXT, T.BOOLEAN, T.TIMESTAMP) + T.NUMERICS
 
 
 @register("ivo_string_agg")
 def _ivo_string_agg(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
-    expr, delim = args
-    return Value(f"string_agg(CAST({expr.sql} AS TEXT), {_text(call, delim)})", T.TEXT,
+    expr = need(call, args[0], _AGGREGABLE, "a string (or number)", 0)
+    return Value(f"string_agg(CAST({expr.sql} AS TEXT), {_text(call, args, 1)})", T.TEXT,
                  aggregate=True)
 
 

@@ -101,12 +101,15 @@ Geometry: TypeAlias = Point | Circle | Polygon
 def check_coordsys(value: Value, pos: Pos) -> None:
     """Accept a geometry constructor's coordinate-system argument if it means ICRS.
 
+    ADQL 2.1 deprecates the argument; a constant one must name ICRS (or an
+    equivalent), a NULL or computed one (a column, an expression) is ignored.
+
     Raises
     ------
     ADQLSemanticError
-        For any other frame: this service works in ICRS only.
+        For a constant naming any other frame: this service works in ICRS only.
     """
-    if value.const is None:
+    if not value.is_const or value.const is None:
         return
     text = str(value.const).strip().upper()
     if text.split(" ")[0] not in _ICRS_LIKE:
@@ -157,16 +160,28 @@ def polygon_value(poly: Polygon) -> Value:
     return Value(f"ARRAY[{coords}]::float8[]", T.POLYGON, geom=poly, unit="deg")
 
 
-def box_polygon(center: Point, width: Value, height: Value, pos: Pos) -> Polygon:
-    """ADQL BOX: the polygon (lon ± w/2, lat ± h/2), which needs constant arguments."""
+def box_polygon(center: Point, width: Value, height: Value) -> Polygon:
+    """ADQL BOX: the polygon with corners (lon ± w/2, lat ± h/2).
+
+    With constant arguments the corners are computed here (so that the box can
+    be used in conditions, which need constant vertices); otherwise they are
+    SQL expressions, as for a POLYGON computed from columns.
+    """
     c, w, h = center.const(), width.number(), height.number()
-    if c is None or w is None or h is None:
-        raise ADQLSemanticError("BOX needs constant arguments here; use POLYGON or CIRCLE "
-                                "for boxes computed from columns", token="BOX", **at(pos))
-    lon, lat = c
-    corners = [(lon - w / 2, lat - h / 2), (lon + w / 2, lat - h / 2),
-               (lon + w / 2, lat + h / 2), (lon - w / 2, lat + h / 2)]
-    return Polygon([Point(_const(x), _const(y)) for x, y in corners])
+    if c is not None and w is not None and h is not None:
+        lon, lat = c
+        corners = [(lon - w / 2, lat - h / 2), (lon + w / 2, lat - h / 2),
+                   (lon + w / 2, lat + h / 2), (lon - w / 2, lat + h / 2)]
+        return Polygon([Point(_const(x), _const(y)) for x, y in corners])
+
+    def shifted(v: Value, sign: str, extent: Value) -> Value:
+        n = extent.number()
+        half = (float_sql(n / 2) if n is not None
+                else f"0.5 * CAST({extent.sql} AS DOUBLE PRECISION)")
+        return Value(f"({v.sql} {sign} {half})", T.DOUBLE, unit="deg")
+
+    return Polygon([Point(shifted(center.lon, dx, width), shifted(center.lat, dy, height))
+                    for dx, dy in (("-", "-"), ("+", "-"), ("+", "+"), ("-", "+"))])
 
 
 def _const(x: float) -> Value:

@@ -6,8 +6,9 @@ for typical queries. The rules a context-free grammar cannot say cheaply are
 checked here and reported as syntax errors, as ADQL defines them:
 
 * regular identifiers that are SQL/ADQL reserved words;
-* the argument forms of the standard functions (arity, the optional
-  coordinate-system literal of the geometry constructors, COUNT(*));
+* the argument forms of the standard functions (arity, COUNT(*), and what
+  literals alone show of the geometry constructors' forms: their columns'
+  types are validation's business);
 * what may stand alone as a condition (a boolean literal or a UDF call);
 * CAST target types.
 """
@@ -85,40 +86,71 @@ def _is_literal(node: ast.Expr, *kinds: str) -> bool:
     return isinstance(node, ast.Literal) and node.kind in kinds
 
 
+def _argument_kind(node: ast.Expr) -> str | None:
+    """What a constructor argument is by its form alone: a ``string``, ``number`` or
+    ``bool`` literal, a ``point`` or other ``region`` constructor; None when only
+    its type can tell (a column, an expression, NULL), which validation checks."""
+    if isinstance(node, ast.UnaryOp) and node.op in "+-":
+        return "number" if _is_literal(node.operand, "int", "float") else None
+    if isinstance(node, ast.Literal):
+        return {"string": "string", "int": "number", "float": "number", "bool": "bool"}.get(
+            node.kind)
+    if isinstance(node, ast.FuncCall) and node.key in _GEOMETRY_CONSTRUCTORS:
+        return "point" if node.key == "point" else "region"
+    return None
+
+
+CONSTRUCTOR_USAGE = {
+    "point": "POINT([coordsys,] lon, lat)",
+    "circle": "CIRCLE([coordsys,] lon, lat, radius) or CIRCLE([coordsys,] point, radius)",
+    "box": "BOX([coordsys,] lon, lat, width, height) or BOX([coordsys,] point, width, height)",
+    "polygon": "POLYGON([coordsys,] lon1, lat1, lon2, lat2, lon3, lat3, ...) or "
+               "POLYGON([coordsys,] point1, point2, point3, ...)",
+}
+"""The argument forms of the geometry constructors, as error messages quote them."""
+
+# The same forms after the optional coordinate system, as slots: "n" a coordinate,
+# "p" a point; "n2+" three or more coordinate pairs and "p+" three or more points.
+_CONSTRUCTOR_SLOTS: dict[str, tuple[str, ...]] = {
+    "point": ("nn",), "circle": ("nnn", "pn"), "box": ("nnnn", "pnn"), "polygon": ("n2+", "p+"),
+}
+
+
+def _form_fits(form: str, kinds: list[str | None]) -> bool:
+    if form == "n2+":
+        slots = "n" * len(kinds) if len(kinds) >= 6 and len(kinds) % 2 == 0 else ""
+    elif form == "p+":
+        slots = "p" * len(kinds) if len(kinds) >= 3 else ""
+    else:
+        slots = form
+    want = {"n": "number", "p": "point"}
+    return len(slots) == len(kinds) and all(k is None or k == want[slot]
+                                            for slot, k in zip(slots, kinds, strict=True))
+
+
 def _check_geometry_constructor(call: ast.FuncCall) -> None:
-    """ADQL 2.1: optional leading coordinate-system literal, numeric coordinates."""
-    args = call.args
-    if args and _is_literal(args[0], "string", "null"):
-        args = args[1:]
-    if any(_is_literal(a, "string", "bool") for a in args):
+    """ADQL 2.1: an optional leading coordinate system (a string), then coordinates.
+
+    Only what the literals and constructor calls show is checked here; which
+    reading a call with columns has, and their types, is validation's business
+    (:mod:`vo_service.adql.functions`).
+    """
+    kinds = [_argument_kind(a) for a in call.args]
+    forms = _CONSTRUCTOR_SLOTS[call.key]
+    if any(_form_fits(f, kinds) for f in forms):
+        return
+    if kinds and kinds[0] in ("string", None) and any(_form_fits(f, kinds[1:]) for f in forms):
+        return
+    if any(k in ("string", "bool") for k in kinds[1:]) or (kinds and kinds[0] == "bool"):
         raise ADQLSyntaxError(
             f"{call.name}: the coordinate system may only be the first argument, "
             "and coordinates must be numeric",
             token=call.name, **at(call.pos),
         )
-    numeric = [_is_literal(a, "int", "float") for a in args]
-    name, n = call.key, len(args)
-    if name == "point":
-        ok = n == 2
-    elif name == "circle":
-        ok = n == 3 or (n == 2 and not numeric[0])
-    elif name == "box":
-        ok = n == 4 or (n == 3 and not numeric[0])
-    else:  # polygon: >= 3 vertices as coordinate pairs or as points
-        ok = (n >= 6 and n % 2 == 0) or (n >= 3 and not any(numeric))
-    if not ok:
-        raise ADQLSyntaxError(
-            f"wrong arguments for {call.name.upper()}: expected "
-            + {
-                "point": "POINT([coordsys,] lon, lat)",
-                "circle": "CIRCLE([coordsys,] lon, lat, radius) or CIRCLE([coordsys,] "
-                "point, radius)",
-                "box": "BOX([coordsys,] lon, lat, width, height)",
-                "polygon": "POLYGON([coordsys,] lon1, lat1, lon2, lat2, lon3, lat3, ...) "
-                "or POLYGON([coordsys,] point1, point2, point3, ...)",
-            }[name],
-            token=call.name, **at(call.pos),
-        )
+    raise ADQLSyntaxError(
+        f"wrong arguments for {call.name.upper()}: expected {CONSTRUCTOR_USAGE[call.key]}",
+        token=call.name, **at(call.pos),
+    )
 
 
 def _check_call(call: ast.FuncCall) -> ast.FuncCall:
@@ -264,9 +296,11 @@ class _Builder(Transformer[Token, ast.Statement]):
         return ast.Join(kind or "INNER", natural, left, right, on, using, left.pos)
 
     def qualified_join(self, left: ast.FromItem, kind: str | None, _join: Token,
-                       right: ast.FromItem, spec: ast.Condition | list[ast.Ident]
+                       right: ast.FromItem, spec: ast.Condition | list[ast.Ident] | None
                        ) -> ast.Join:
-        return self._join(kind, left, right, spec, False)
+        # ADQL 2.1 makes the join specification optional; without one the join
+        # is NATURAL (on the common column names), as in the standard's grammar.
+        return self._join(kind, left, right, spec, spec is None)
 
     def natural_join(self, left: ast.FromItem, _natural: Token, kind: str | None,
                      _join: Token, right: ast.FromItem) -> ast.Join:

@@ -23,6 +23,7 @@ from vo_service.adql import geometry as G
 from vo_service.adql import types as T
 from vo_service.adql.catalog import Catalog, CatalogColumn, CatalogTable, matches
 from vo_service.adql.errors import ADQLSemanticError, at
+from vo_service.adql.features import UDFS
 from vo_service.adql.functions import FUNCTIONS, as_double
 from vo_service.adql.values import (
     NOT_CONST,
@@ -37,6 +38,11 @@ _PG_CAST = {
     "SMALLINT": T.SMALLINT, "INTEGER": T.INTEGER, "BIGINT": T.BIGINT, "REAL": T.REAL,
     "DOUBLE PRECISION": T.DOUBLE, "CHAR": T.TEXT, "VARCHAR": T.TEXT, "TIMESTAMP": T.TIMESTAMP,
 }
+# What || takes: strings, and values with an obvious text form (numbers, ...);
+# never geometries, vectors or byte arrays, whose text form is no ADQL value.
+_CONCATENABLE = (T.TEXT, T.NULL, T.BOOLEAN, T.TIMESTAMP) + T.NUMERICS
+# The declared user-defined functions by name: a call must match its declaration.
+DECLARED_UDFS = {u.name.lower(): u for u in UDFS}
 _TRUE_STRINGS = {"true", "t", "1", "yes", "y", "on"}
 _FALSE_STRINGS = {"false", "f", "0", "no", "n", "off"}
 
@@ -515,8 +521,9 @@ class Translator:
         used_left: set[int] = set()
         used_right: set[int] = set()
         for ident in using:
-            lb = self._lookup(ident, left.visible, "left", join.pos)
-            rb = self._lookup(ident, right.visible, "right", join.pos)
+            lb = self._lookup(ident, left.visible, "left", join.pos, join.natural)
+            rb = self._lookup(ident, right.visible, "right", join.pos, join.natural)
+            self._comparable(lb.value, rb.value, ident.pos or join.pos)
             conds.append(f"{lb.sql} = {rb.sql}")
             used_left.add(id(lb))
             used_right.add(id(rb))
@@ -526,16 +533,20 @@ class Translator:
         visible = (merged + [b for b in left.visible if id(b) not in used_left]
                    + [b for b in right.visible if id(b) not in used_right])
         if not conds:
-            return _FromItem(f"({left.sql} CROSS JOIN {right.sql})", rels, visible)
+            # SQL's NATURAL JOIN without common columns: every pair of rows
+            # matches (an outer join still keeps the rows of a side left alone).
+            conds.append("TRUE")
         return _FromItem(f"({left.sql} {kind} {right.sql} ON {' AND '.join(conds)})", rels,
                          visible)
 
-    def _lookup(self, ident: ast.Ident, bindings: list[Binding], side: str, pos: ast.Pos
-                ) -> Binding:
+    def _lookup(self, ident: ast.Ident, bindings: list[Binding], side: str, pos: ast.Pos,
+                natural: bool = False) -> Binding:
         found = [b for b in bindings if matches(ident, b.name)]
         if len(found) != 1:
             problem = "has no column" if not found else "has more than one column"
-            raise ADQLSemanticError(f"the {side} side of the join {problem} {ident}",
+            hint = (" (a NATURAL join, or a join without ON or USING, joins on every column "
+                    "name both sides have; give ON or USING)") if natural else ""
+            raise ADQLSemanticError(f"the {side} side of the join {problem} {ident}{hint}",
                                     token=str(ident), **at(ident.pos or pos))
         return found[0]
 
@@ -736,6 +747,9 @@ class Translator:
             raise ADQLSemanticError(
                 f"unknown function {node.name}" + _suggest(node.key, list(FUNCTIONS)),
                 token=node.name, **at(node.pos))
+        udf = DECLARED_UDFS.get(node.key)
+        if udf is not None:
+            udf.check_call(node)
         args = [self.expr(a, scope) for a in node.args]
         if node.key in ("count", "min", "max", "avg", "sum", "ivo_string_agg"):
             if any(a.aggregate for a in args):
@@ -750,6 +764,11 @@ class Translator:
         a, b = self.expr(node.left, scope), self.expr(node.right, scope)
         agg = a.aggregate or b.aggregate
         if node.op == "||":
+            for x, operand in ((a, node.left), (b, node.right)):
+                if x.type not in _CONCATENABLE:
+                    raise ADQLSemanticError(
+                        f"|| joins strings; a {x.type} value is not one",
+                        token=ast.token_of(operand) or "||", **at(operand.pos))
             sql = " || ".join(x.sql if x.type in (T.TEXT, T.NULL) else f"CAST({x.sql} AS TEXT)"
                               for x in (a, b))
             const = a.const + b.const if isinstance(a.const, str) and isinstance(
