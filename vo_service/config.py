@@ -90,6 +90,27 @@ class IngestSettings:
         return self.workers or max(1, min(os.cpu_count() or 1, 8))
 
 
+@dataclass(frozen=True)
+class UWSSettings:
+    """``[uws]``: who owns a TAP async job, and how much one owner and the service keep.
+
+    Without ``owner_header`` every client is anonymous and owns its jobs through an
+    unguessable token in a cookie (``docs/tap.md``). The quotas count unfinished
+    jobs (PENDING, QUEUED, EXECUTING) and stored bytes (inline uploads, parameters
+    and result files) of every job until it is deleted or destroyed; a request
+    that would exceed one answers a UWS error (HTTP 403), a result that would
+    exceed one ends its job in ERROR.
+    """
+
+    # HTTP header carrying the name of the user a reverse proxy authenticated; None:
+    # no authentication. Only set it behind a proxy that removes it from client requests.
+    owner_header: str | None = None
+    owner_jobs: int = _limit(20)  # unfinished jobs of one owner
+    owner_bytes: int = _limit(1_000_000_000)  # stored bytes of one owner
+    total_jobs: int = _limit(1_000)  # unfinished jobs of every owner together
+    total_bytes: int = _limit(20_000_000_000)  # stored bytes of every job together
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
@@ -102,8 +123,8 @@ _ORDERED = {
 class Settings:
     """Every setting of one latentvo process; :func:`load_settings` reads them.
 
-    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa`` and
-    ``ingest`` are its sections.
+    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa``, ``ingest``
+    and ``uws`` are its sections.
     """
 
     home: Path
@@ -119,6 +140,7 @@ class Settings:
     tap: TAPLimits = field(default_factory=TAPLimits)
     ssa: SSALimits = field(default_factory=SSALimits)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    uws: UWSSettings = field(default_factory=UWSSettings)
 
     @property
     def store_dir(self) -> Path:
@@ -138,7 +160,8 @@ class Settings:
         return self.database_url is None
 
 
-SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings}
+SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
+                             "uws": UWSSettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path"}
 
@@ -170,6 +193,8 @@ def _coerce(name: str, kind: str, value: object, origin: str) -> object:
 
 def _in_range(section: str, name: str, value: float, origin: str) -> None:
     meta = next(f.metadata for f in fields(SECTIONS[section]) if f.name == name)
+    if "minimum" not in meta:
+        return  # a text setting
     low, high = meta["minimum"], meta["maximum"]
     if value < low or (high is not None and value > high):
         bound = f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")
