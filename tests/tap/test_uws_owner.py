@@ -116,8 +116,10 @@ def test_each_client_lists_only_its_own_jobs(alice, bob, tap_server):
     assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/tap/async" in cookie
     assert "Secure" not in cookie  # the test server's public URL is http
     a_url, b_url = first.headers["location"], create(bob)
-    second = post_job(alice)  # with its token: no new one
-    assert second.status_code == 303 and "set-cookie" not in second.headers
+    token = alice.cookies[COOKIE]
+    second = post_job(alice)  # with its token: the same one, renewed
+    assert second.status_code == 303 and alice.cookies[COOKIE] == token
+    assert second.headers["set-cookie"].startswith(f"{COOKIE}={token};")
     a_again = second.headers["location"]
     assert listed(alice) == [job_id(a_url), job_id(a_again)]
     assert job_id(b_url) not in listed(alice)
@@ -125,7 +127,6 @@ def test_each_client_lists_only_its_own_jobs(alice, bob, tap_server):
     with httpx.Client(base_url=tap_server) as stranger:  # no token: sees nobody's jobs
         assert listed(stranger) == []
     # the token is never shown; an anonymous owner has no ownerId
-    token = alice.cookies[COOKIE]
     doc = alice.get(a_url)
     assert token not in doc.text and token not in alice.get("/async").text
     assert ET.fromstring(doc.content).find(f"{UWS}ownerId").get(XSI_NIL) == "true"

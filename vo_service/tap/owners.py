@@ -41,15 +41,15 @@ class Owner:
         What its jobs are filed under: ``user:<name>`` or ``token:<sha256 hex>``.
     name
         The authenticated user's name (the jobs' ``ownerId``); None for a token.
-    new_token
-        A token minted for this request, which the response must hand to the
-        client (the cookie); None when the request brought its own or is
-        authenticated.
+    token
+        An anonymous owner's token (the one the request brought, or a new one),
+        which a job creation hands (back) to the client in the cookie, so the
+        cookie lives as long as the newest job; None for an authenticated user.
     """
 
     key: str
     name: str | None = None
-    new_token: str | None = None
+    token: str | None = None
 
     @classmethod
     def user(cls, name: str) -> Owner:
@@ -61,8 +61,7 @@ class Owner:
         """The holder of ``token``; a fresh token when it is missing or malformed."""
         if token is None or not _TOKEN.fullmatch(token):
             token = secrets.token_urlsafe(32)
-            return cls(key=_token_key(token), new_token=token)
-        return cls(key=_token_key(token))
+        return cls(key=_token_key(token), token=token)
 
     def may_use(self, job_owner_key: str | None, job_owner_name: str | None) -> bool:
         """Whether this owner may act on a job of that owner.

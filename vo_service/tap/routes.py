@@ -214,7 +214,8 @@ async def job_list(request: Request) -> Response:
 async def create_job(request: Request) -> Response:
     """Create an async job (queued at once with PHASE=RUN); redirects to it.
 
-    A client without an owner token gets one in a cookie, scoped to the job list.
+    An anonymous client gets its owner token (a new one if it brought none) in a
+    cookie scoped to the job list, renewed with every job it creates.
     """
     store = _store(request)
     params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000)
@@ -224,8 +225,8 @@ async def create_job(request: Request) -> Response:
     if job.phase == "QUEUED":
         _manager(request).wake()
     response = _see(urls.tap_job(job.job_id))
-    if owner.new_token is not None:
-        response.set_cookie(COOKIE, owner.new_token, max_age=store.limits.retention_hard,
+    if owner.token is not None:
+        response.set_cookie(COOKIE, owner.token, max_age=store.limits.retention_hard,
                             path=base_path(urls.base) + "/tap/async", httponly=True,
                             samesite="lax", secure=urls.base.startswith("https:"))
     return response
