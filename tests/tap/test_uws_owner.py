@@ -261,6 +261,24 @@ def test_service_wide_quotas(database, tmp_path):
     store.delete(job.job_id)
 
 
+def test_expiry_removes_job_folders_without_a_job(database, tmp_path):
+    """A process that died while creating a job leaves a folder; expiry removes it later."""
+    store = JobStore(database.engine, TAPLimits(), tmp_path)
+    job = store.create(Params([("QUERY", "SELECT 1")], {"t": b"abc"}), Owner.from_token(None))
+    orphan, fresh = tmp_path / "orphanx1", tmp_path / "orphanx2"
+    for folder in (orphan / "uploads", fresh / "uploads"):
+        folder.mkdir(parents=True)
+    hours_ago = time.time() - 2 * 3600
+    for folder in (orphan, store.job_dir(job.job_id)):
+        os.utime(folder, (hours_ago, hours_ago))
+    store.expire()
+    assert not orphan.exists()
+    assert fresh.exists()  # perhaps a creation in progress
+    assert store.uploads(job.job_id) == {"t": b"abc"}
+    store.delete(job.job_id)
+    assert list(tmp_path.iterdir()) == [fresh]
+
+
 def _job_tables_bytes(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return int(conn.scalar(sa.text(

@@ -63,6 +63,7 @@ ACTIVE = ("QUEUED", "EXECUTING")
 UNFINISHED = ("PENDING", "QUEUED", "EXECUTING", "HELD", "SUSPENDED")  # count in job quotas
 QUOTA_LOCK = 0x55575351  # advisory lock serialising quota checks with the rows they admit
 UPLOADS = "uploads"  # a job folder's subfolder of inline uploads
+ORPHAN_AGE = 3600  # seconds before a job folder without a job is removed
 # Parameters that control the job rather than the query.
 CONTROL = {"PHASE", "DESTRUCTION", "EXECUTIONDURATION", "ACTION", "RUNID", "QUOTE", "OWNER"}
 
@@ -592,13 +593,34 @@ class JobStore:
         return touched
 
     def expire(self) -> int:
-        """Delete jobs past their destruction time, with their files; returns how many."""
+        """Delete jobs past their destruction time, with their files; returns how many.
+
+        Also removes job folders that have no job (their process died between
+        writing a new job's uploads and storing its row), once they are
+        ``ORPHAN_AGE`` seconds old, so that no creation in progress loses its files.
+        """
         with self.engine.begin() as conn:
             ids = list(conn.execute(uws_jobs.delete().where(
                 uws_jobs.c.destruction < sa.func.now()).returning(uws_jobs.c.job_id)).scalars())
         for job_id in ids:
             shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        self._remove_orphans()
         return len(ids)
+
+    def _remove_orphans(self) -> None:
+        if not self.result_dir.is_dir():
+            return
+        cutoff = time.time() - ORPHAN_AGE
+        old = {p.name: p for p in self.result_dir.iterdir()
+               if p.is_dir() and p.stat().st_mtime < cutoff}
+        if not old:
+            return
+        with self.engine.connect() as conn:
+            known = set(conn.execute(sa.select(uws_jobs.c.job_id).where(
+                uws_jobs.c.job_id.in_(list(old)))).scalars())
+        for name in old.keys() - known:
+            log.warning("removing %s: a job folder without a job", old[name])
+            shutil.rmtree(old[name], ignore_errors=True)
 
 
 def _install(staged: dict[Path, Path]) -> None:
