@@ -102,6 +102,12 @@ def upgrade(engine: sa.Engine) -> None:
         command.upgrade(_config(conn), "head")
 
 
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    """Take the database back to ``revision`` (one transaction): rolling a release back."""
+    with engine.begin() as conn:
+        command.downgrade(_config(conn), revision)
+
+
 def differences(engine: sa.Engine) -> list[Any]:
     """What the declaration has that the database lacks (and vice versa).
 

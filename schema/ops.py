@@ -2,11 +2,12 @@
 
 Both live in ``latentvo_ops`` and are never visible to the read-only role.
 
-* ``uws_jobs`` holds every asynchronous TAP job (UWS 1.1) with its phase,
-  times, parameters, error and result description; ``uws_job_uploads`` keeps
-  the inline (multipart) upload content of a job until the job is destroyed,
-  so that a job queued on one web worker can run on another, or after a
-  restart. Result files live in the result store (``$LATENTVO_HOME/tap-results``).
+* ``uws_jobs`` holds every asynchronous TAP job (UWS 1.1) with its owner, phase,
+  times, parameters, error and result description, and the bytes it stores, so
+  that quotas are sums over its rows. Inline (multipart) uploads and result files
+  are files of the job's folder in the result store
+  (``$LATENTVO_HOME/tap-results/<job id>/``), removed with the job: bytes kept in
+  the database would stay in its files after the job is gone.
 * ``published_catalogues`` records the declaration of every existing catalogue
   published with ``latentvo publish`` (``vo_service.publish``), from which the
   table's SQLAlchemy declaration (and so TAP_SCHEMA, VOSI and FIELDs) is rebuilt.
@@ -27,7 +28,7 @@ uws_jobs = sa.Table(
     metadata,
     sa.Column("job_id", sa.Text, primary_key=True),
     sa.Column("run_id", sa.Text),
-    sa.Column("owner_id", sa.Text),
+    sa.Column("owner_id", sa.Text),  # the authenticated owner's name (UWS ownerId)
     sa.Column("phase", sa.Text, nullable=False),
     sa.Column("creation_time", sa.DateTime(timezone=True), nullable=False,
               server_default=sa.func.now()),
@@ -48,23 +49,18 @@ uws_jobs = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     # The public base URL the job was created under: its query's ivoa.obscore.access_url
     sa.Column("public_base_url", sa.Text),
+    # Whose job it is, for the job list and quotas: "user:<name>" when authenticated,
+    # "token:<SHA-256 of the anonymous owner token>" otherwise (the token is never stored)
+    sa.Column("owner_key", sa.Text),
+    # Bytes of its inline upload files (result_size holds its result file's)
+    sa.Column("upload_bytes", sa.BigInteger, nullable=False, server_default="0"),
     sa.CheckConstraint("phase IN (" + ", ".join(f"'{p}'" for p in JOB_PHASES) + ")",
                        name="phase"),
     sa.Index("ix_uws_jobs_phase_creation", "phase", "creation_time"),
     sa.Index("ix_uws_jobs_destruction", "destruction"),
+    sa.Index("ix_uws_jobs_owner_creation", "owner_key", "creation_time"),
     schema=OPS_SCHEMA,
     comment="Asynchronous TAP jobs (UWS 1.1)",
-)
-
-uws_job_uploads = sa.Table(
-    "uws_job_uploads",
-    metadata,
-    sa.Column("job_id", sa.Text, sa.ForeignKey(uws_jobs.c.job_id, ondelete="CASCADE"),
-              primary_key=True),
-    sa.Column("name", sa.Text, primary_key=True),  # form-field name of the inline part
-    sa.Column("content", sa.LargeBinary, nullable=False),
-    schema=OPS_SCHEMA,
-    comment="Inline upload content of asynchronous TAP jobs (param: URIs)",
 )
 
 published_catalogues = sa.Table(

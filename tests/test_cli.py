@@ -15,7 +15,7 @@ COMMANDS = [[], ["db"], ["db", "start"], ["db", "stop"], ["db", "status"], ["db"
             ["synth"], ["ingest"], ["labels"], ["labels", "attach"], ["labels", "list"],
             ["serve"], ["demo"], ["adql"], ["adql", "parse"], ["adql", "translate"], ["ml"],
             ["publish"], ["publish", "table"], ["publish", "list"], ["publish", "drop"],
-            ["publish", "refresh"]]
+            ["publish", "refresh"], ["jobs"], ["jobs", "usage"], ["jobs", "purge"]]
 
 # Every subcommand that reads the configuration, with its required arguments
 # ({tmp}: a scratch directory). None of them gets past the configuration or the
@@ -29,12 +29,13 @@ USING_SETTINGS = [
     ["ml", "forget", "m"],
     ["publish", "table", str(REPO / "bench" / "mlspec.toml"), "{tmp}/rows.csv"],
     ["publish", "list"], ["publish", "drop", "cat.table"], ["publish", "refresh"],
+    ["jobs", "usage"], ["jobs", "purge", "--owner", "x"],
 ]
 # Every subcommand with a required argument, called without it.
 WITHOUT_ARGUMENT = [
     ["ingest"], ["labels", "attach"], ["synth"], ["ml", "train-labels"], ["ml", "infer"],
     ["ml", "analyse"], ["ml", "report"], ["ml", "forget"], ["publish", "table"],
-    ["publish", "drop"], ["adql", "parse"], ["adql", "translate"],
+    ["publish", "drop"], ["adql", "parse"], ["adql", "translate"], ["jobs", "purge"],
 ]
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"
 
@@ -136,7 +137,8 @@ def test_adql_needs_no_configuration(latentvo_env, tmp_path):
 
 # -- read-only commands change nothing -------------------------------------------------
 
-READ_ONLY = [["ml", "list"], ["labels", "list"], ["publish", "list"], ["ml", "report", "m"]]
+READ_ONLY = [["ml", "list"], ["labels", "list"], ["publish", "list"], ["ml", "report", "m"],
+             ["jobs", "usage"]]
 
 
 @pytest.fixture

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from vo_service.config import ConfigError, IngestSettings, SSALimits, TAPLimits, load_settings
+from vo_service.config import (
+    ConfigError,
+    IngestSettings,
+    SSALimits,
+    TAPLimits,
+    UWSSettings,
+    load_settings,
+)
 from vo_service.errors import OperatorError
 
 
@@ -138,3 +145,20 @@ def test_datalink_k_settings_and_their_ranges(tmp_path):
 
 def test_configuration_errors_are_operator_errors():
     assert issubclass(ConfigError, OperatorError)
+
+
+def test_uws_section(tmp_path):
+    """[uws]: a text setting (the owner header) next to the quotas."""
+    assert load_settings({"LATENTVO_HOME": str(tmp_path)}).uws == UWSSettings()
+    (tmp_path / "latentvo.toml").write_text(
+        '[uws]\nowner_header = "X-Remote-User"\nowner_jobs = 5\n')
+    s = load_settings({"LATENTVO_HOME": str(tmp_path)})
+    assert (s.uws.owner_header, s.uws.owner_jobs) == ("X-Remote-User", 5)
+    s = load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_UWS_OWNER_HEADER": "X-User",
+                       "LATENTVO_UWS_TOTAL_BYTES": "5000"})
+    assert (s.uws.owner_header, s.uws.total_bytes) == ("X-User", 5000)
+    with pytest.raises(ConfigError, match=r"\[uws\] owner_jobs must be at least 1, got 0"):
+        load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_UWS_OWNER_JOBS": "0"})
+    (tmp_path / "latentvo.toml").write_text("[uws]\nowner_header = 3\n")
+    with pytest.raises(ConfigError, match=r"\[uws\] owner_header must be a string"):
+        load_settings({"LATENTVO_HOME": str(tmp_path)})

@@ -70,6 +70,10 @@ def test_tap_sync_and_async(proxy, session):
     assert all(str(u).startswith(proxy + "/datalink/links?ID=") for u in sync["access_url"])
     job = tap.submit_job(query)
     assert job.url.startswith(proxy + "/tap/async/"), job.url
+    # the owner-token cookie is scoped to the public job list, sent over https only
+    [cookie] = [c for c in session.cookies if c.name == "latentvo_uws_owner"]
+    assert cookie.path == PREFIX + "/tap/async" and cookie.secure
+    assert job.job_id in session.get(proxy + "/tap/async").text  # the session lists its job
     job.run()
     job.wait(timeout=60)
     assert job.phase == "COMPLETED"

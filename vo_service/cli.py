@@ -27,6 +27,7 @@ from vo_service.publish.cli import publish_app
 
 if TYPE_CHECKING:
     from vo_service.db.database import Database
+    from vo_service.tap.uws import JobStore
 
 app = typer.Typer(help="latentvo: ML products of astronomical spectra through IVOA services.",
                   no_args_is_help=True, pretty_exceptions_enable=False,
@@ -35,7 +36,10 @@ db_app = typer.Typer(help="Manage the database (embedded PostgreSQL unless "
                      "LATENTVO_DATABASE_URL is set).", no_args_is_help=True)
 labels_app = typer.Typer(help="Reference labels (classical spectroscopy) for training.",
                          no_args_is_help=True)
+jobs_app = typer.Typer(help="Asynchronous TAP jobs: who stores what, and removing them.",
+                       no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
 app.add_typer(labels_app, name="labels")
 app.add_typer(adql_app, name="adql", help="Parse and translate ADQL queries (no database needed).")
 app.add_typer(ml_app, name="ml", help="Train models, infer ML products, analyse and report.")
@@ -216,6 +220,54 @@ def labels_list() -> None:
     for row in rows:
         console.print(f"{row['name']}: {row['n_rows']} objects keyed by {row['key_column']}, "
                       f"from {row['source_path']}")
+
+
+# -- jobs ----------------------------------------------------------------------------
+
+
+def _job_store(database: Database) -> JobStore:
+    from vo_service.tap.uws import JobStore
+
+    settings = database.settings
+    return JobStore(database.engine, settings.tap, settings.home / "tap-results", settings.uws)
+
+
+@jobs_app.command("usage")
+def jobs_usage() -> None:
+    """Jobs and stored bytes (uploads, results) per owner and in total, with the quotas."""
+    from vo_service.db.database import open_database
+
+    database = open_database("read")
+    rows = _job_store(database).usage()
+    quotas = database.settings.uws
+    console.print(f"{'owner':<28} {'unfinished':>10} {'jobs':>8} {'bytes':>16}",
+                  highlight=False)
+    for row in rows:
+        console.print(f"{row.owner:<28} {row.unfinished:>10} {row.jobs:>8} "
+                      f"{row.stored_bytes:>16,}", highlight=False, markup=False)
+    console.print(f"{'total':<28} {sum(r.unfinished for r in rows):>10} "
+                  f"{sum(r.jobs for r in rows):>8} {sum(r.stored_bytes for r in rows):>16,}",
+                  highlight=False)
+    console.print(f"quotas: {quotas.owner_jobs} unfinished jobs and {quotas.owner_bytes:,} "
+                  f"bytes per owner; {quotas.total_jobs} unfinished jobs and "
+                  f"{quotas.total_bytes:,} bytes in total", highlight=False)
+
+
+@jobs_app.command("purge")
+def jobs_purge(
+    owner: Annotated[str, typer.Option(
+        help="The owner as 'latentvo jobs usage' shows it (a user's name or "
+             "'anonymous <hash prefix>')")],
+) -> None:
+    """Delete every job of one owner, with its files (running ones stop within seconds)."""
+    from vo_service.db.database import open_database
+
+    store = _job_store(open_database("write"))
+    ids = store.jobs_of(owner)
+    if not ids:
+        raise OperatorError(f"no jobs of owner {owner!r}; 'latentvo jobs usage' lists owners")
+    deleted = sum(store.delete(job_id) for job_id in ids)
+    console.print(f"deleted {deleted} jobs of {owner}", highlight=False, markup=False)
 
 
 # -- serve / demo ----------------------------------------------------------------------

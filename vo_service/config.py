@@ -128,6 +128,27 @@ class DataLinkLimits:
     similar_k_max: int = _limit(1_000, maximum=100_000)  # largest K a client may ask
 
 
+@dataclass(frozen=True)
+class UWSSettings:
+    """``[uws]``: who owns a TAP async job, and how much one owner and the service keep.
+
+    Without ``owner_header`` every client is anonymous and owns its jobs through an
+    unguessable token in a cookie (``docs/tap.md``). The quotas count unfinished
+    jobs (PENDING, QUEUED, EXECUTING) and stored bytes (inline uploads, parameters
+    and result files) of every job until it is deleted or destroyed; a request
+    that would exceed one answers a UWS error (HTTP 403), a result that would
+    exceed one ends its job in ERROR.
+    """
+
+    # HTTP header carrying the name of the user a reverse proxy authenticated; None:
+    # no authentication. Only set it behind a proxy that removes it from client requests.
+    owner_header: str | None = None
+    owner_jobs: int = _limit(20)  # unfinished jobs of one owner
+    owner_bytes: int = _limit(1_000_000_000)  # stored bytes of one owner
+    total_jobs: int = _limit(1_000)  # unfinished jobs of every owner together
+    total_bytes: int = _limit(20_000_000_000)  # stored bytes of every job together
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
@@ -160,6 +181,7 @@ class Settings:
     ingest: IngestSettings = field(default_factory=IngestSettings)
     requests: RequestLimits = field(default_factory=RequestLimits)
     datalink: DataLinkLimits = field(default_factory=DataLinkLimits)
+    uws: UWSSettings = field(default_factory=UWSSettings)
 
     @property
     def tmp_dir(self) -> Path:
@@ -185,7 +207,8 @@ class Settings:
 
 
 SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
-                             "requests": RequestLimits, "datalink": DataLinkLimits}
+                             "requests": RequestLimits, "datalink": DataLinkLimits,
+                             "uws": UWSSettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path",
           "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}

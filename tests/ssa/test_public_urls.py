@@ -17,6 +17,7 @@ import astropy.units as u
 import httpx
 import pytest
 import pyvo
+import requests
 from astropy.coordinates import SkyCoord
 from astropy.io.votable import parse
 from astropy.table import Table
@@ -84,7 +85,8 @@ def test_obscore_access_url_sync_and_async(bare_server, ssa_archive, spectra_row
 
 
 def test_uws_job_urls(bare_server, ssa_archive):
-    tap = pyvo.dal.TAPService(bare_server + "/tap")
+    session = requests.Session()  # keeps the owner-token cookie, as pyvo's default one does
+    tap = pyvo.dal.TAPService(bare_server + "/tap", session=session)
     job = tap.submit_job("SELECT TOP 3 obs_publisher_did, access_url FROM ivoa.obscore")
     assert job.url.startswith(bare_server + "/tap/async/"), job.url
     job.run()
@@ -93,7 +95,7 @@ def test_uws_job_urls(bare_server, ssa_archive):
     assert job.result_uri == f"{job.url}/results/result"
     table = job.fetch_result().to_table()
     assert all(str(u).startswith(bare_server + "/") for u in table["access_url"])
-    listing = httpx.get(bare_server + "/tap/async").text
+    listing = session.get(bare_server + "/tap/async").text  # this owner's jobs
     assert f'xlink:href="{job.url}"' in listing
     job.delete()
 

@@ -94,14 +94,23 @@ def job_list_xml(urls: PublicURLs, rows: Iterable[JobRef]) -> str:
         f'<uws:jobref id="{r.job_id}" xlink:href="{escape(urls.tap_job(r.job_id))}">'
         f"<uws:phase>{r.phase}</uws:phase>"
         + (f"<uws:runId>{escape(r.run_id)}</uws:runId>" if r.run_id else "")
-        + '<uws:ownerId xsi:nil="true"/>'
+        + _nil("ownerId", r.owner_id)
         + f"<uws:creationTime>{iso_utc(r.creation_time)}</uws:creationTime></uws:jobref>"
         for r in rows)
     return XML_HEAD + f'<uws:jobs {NS} version="1.1">{refs}</uws:jobs>\n'
 
 
 def list_filters(params: Params) -> tuple[list[str], dt.datetime | None, int | None]:
-    """The PHASE, AFTER and LAST filters of a job-list request (UWS 1.1 §2.2.3.1)."""
+    """The PHASE, AFTER and LAST filters of a job-list request (UWS 1.1 §2.2.3.1).
+
+    PHASE may repeat (jobs in any of them), AFTER is an ISO 8601 instant (jobs created
+    strictly after it), LAST a positive integer (the most recent jobs, newest first).
+
+    Raises
+    ------
+    DALIError
+        400 for an unknown phase, a malformed instant, or LAST not a positive integer.
+    """
     phases = [p.strip().upper() for p in params.all("PHASE")]
     for phase in phases:
         if phase not in PHASES:
@@ -111,9 +120,9 @@ def list_filters(params: Params) -> tuple[list[str], dt.datetime | None, int | N
     last = params.single("LAST")
     if last is None:
         return phases, after, None
-    if not last.strip().isdigit() or int(last) < 0:
-        raise DALIError(f"LAST must be a non-negative integer, got {last!r}")
-    return phases, after, int(last)
+    if not last.strip().isdigit() or int(last) < 1:
+        raise DALIError(f"LAST must be a positive integer, got {last!r}")
+    return phases, after, min(int(last), 2**31 - 1)  # beyond any list, within SQL's LIMIT
 
 
 def wait_seconds(text: str, cap: int) -> int:

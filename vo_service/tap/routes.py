@@ -3,7 +3,8 @@
 * ``/tap`` (a page for people), ``/tap/sync``, ``/tap/examples``;
 * ``/tap/async``: the UWS 1.1 REST binding (the job list, each job and its
   children; documents from :mod:`vo_service.tap.jobs`, rows from
-  :mod:`vo_service.tap.uws`);
+  :mod:`vo_service.tap.uws`, owners from :mod:`vo_service.tap.owners`: the
+  authenticated user's header, else the owner-token cookie);
 * VOSI: ``/tap/capabilities``, ``/tap/availability``, ``/tap/tables[/name]``.
 
 Handlers only read the request, call the domain modules and wrap their result in
@@ -36,8 +37,10 @@ from vo_service.dali import VOTABLE_MIME, DALIError, iso_utc
 from vo_service.db.database import Database
 from vo_service.formats.votable import error_document
 from vo_service.tap import examples, jobs, root, sync
+from vo_service.tap.owners import COOKIE, Owner
 from vo_service.tap.query import TAPService
 from vo_service.tap.uws import Job, JobManager, JobStore
+from vo_service.urls import base_path
 from vo_service.vosi import availability as vosi_availability
 from vo_service.vosi import tables as vosi_tables
 from vo_service.vosi.capabilities import tap_capabilities
@@ -55,7 +58,7 @@ def install(app: FastAPI, database: Database) -> None:
     result_dir = database.settings.home / "tap-results"
     published = PublishedTables(database.engine)
     tap = TAPService(database, published, limits, result_dir)
-    store = JobStore(database.engine, limits, result_dir)
+    store = JobStore(database.engine, limits, result_dir, database.settings.uws)
     app.state.tap = tap
     app.state.job_store = store
     app.state.jobs = JobManager(store, tap)
@@ -181,31 +184,52 @@ async def one_table(request: Request, name: str) -> Response:
 # -- the job list ----------------------------------------------------------------------
 
 
+def _owner(request: Request) -> Owner:
+    """Who the request acts for: the authenticated user, else the owner token's holder."""
+    header = _store(request).quotas.owner_header
+    name = request.headers.get(header, "").strip() if header else ""
+    return Owner.user(name) if name else Owner.from_token(request.cookies.get(COOKIE))
+
+
 async def _get_job(request: Request, job_id: str) -> Job:
+    """The job ``job_id`` if the request may act on it (404 unknown, 403 another user's)."""
     job = await run_in_threadpool(_store(request).get, job_id)
     if job is None:
         raise DALIError(f"no job {job_id} (unknown, deleted or expired)", 404)
+    if not _owner(request).may_use(job.owner_key, job.owner_id):
+        raise DALIError(f"job {job_id} belongs to another user", 403)
     return job
 
 
 @router.get("/tap/async")
 async def job_list(request: Request) -> Response:
-    """The UWS job list, filtered by PHASE, AFTER and LAST."""
+    """The requester's own jobs, filtered by PHASE, AFTER and LAST."""
     phases, after, last = jobs.list_filters(await read_params(request))
-    rows = await run_in_threadpool(_store(request).list, phases, after, last)
+    rows = await run_in_threadpool(_store(request).list, _owner(request).key, phases, after,
+                                   last)
     return _xml(jobs.job_list_xml(public_urls(request), rows))
 
 
 @router.post("/tap/async")
 async def create_job(request: Request) -> Response:
-    """Create an async job (queued at once with PHASE=RUN); redirects to it."""
+    """Create an async job (queued at once with PHASE=RUN); redirects to it.
+
+    An anonymous client gets its owner token (a new one if it brought none) in a
+    cookie scoped to the job list, renewed with every job it creates.
+    """
     store = _store(request)
     params = await read_params(request, uploads=True)
     urls = public_urls(request)
-    job = await run_in_threadpool(lambda: store.create(params, public_base_url=urls.base))
+    owner = _owner(request)
+    job = await run_in_threadpool(lambda: store.create(params, owner, public_base_url=urls.base))
     if job.phase == "QUEUED":
         _manager(request).wake()
-    return _see(urls.tap_job(job.job_id))
+    response = _see(urls.tap_job(job.job_id))
+    if owner.token is not None:
+        response.set_cookie(COOKIE, owner.token, max_age=store.limits.retention_hard,
+                            path=base_path(urls.base) + "/tap/async", httponly=True,
+                            samesite="lax", secure=urls.base.startswith("https:"))
+    return response
 
 
 # -- one job ---------------------------------------------------------------------------
@@ -250,7 +274,7 @@ async def delete_job(request: Request, job_id: str) -> Response:
 
 async def _delete(request: Request, job_id: str) -> None:
     store = _store(request)
-    await _get_job(request, job_id)
+    await _get_job(request, job_id)  # exists, and is the requester's
     await run_in_threadpool(store.abort, job_id)
     _manager(request).cancel(job_id)
     await run_in_threadpool(store.delete, job_id)
@@ -276,10 +300,7 @@ async def post_job(request: Request, job_id: str) -> Response:
 @router.get("/tap/async/{job_id}/phase")
 async def get_phase(request: Request, job_id: str) -> Response:
     """A job's phase as plain text."""
-    phase = await run_in_threadpool(_store(request).phase, job_id)
-    if phase is None:
-        raise DALIError(f"no job {job_id}", 404)
-    return PlainTextResponse(phase)
+    return PlainTextResponse((await _get_job(request, job_id)).phase)
 
 
 @router.post("/tap/async/{job_id}/phase")
@@ -288,6 +309,7 @@ async def post_phase(request: Request, job_id: str) -> Response:
     params = await read_params(request)
     wanted = (params.single("PHASE") or "").strip().upper()
     store = _store(request)
+    await _get_job(request, job_id)
     if wanted == "RUN":
         phase = await run_in_threadpool(store.run, job_id)
         if phase == "QUEUED":
@@ -296,7 +318,6 @@ async def post_phase(request: Request, job_id: str) -> Response:
         await run_in_threadpool(store.abort, job_id)
         _manager(request).cancel(job_id)
     else:
-        await _get_job(request, job_id)
         raise DALIError(f"PHASE must be RUN or ABORT, got {wanted or 'nothing'!r}")
     return _see(public_urls(request).tap_job(job_id))
 
@@ -311,6 +332,7 @@ async def get_duration(request: Request, job_id: str) -> Response:
 async def post_duration(request: Request, job_id: str) -> Response:
     """Set a PENDING job's execution duration."""
     params = await read_params(request)
+    await _get_job(request, job_id)
     await run_in_threadpool(_store(request).set_execution_duration, job_id,
                             params.single("EXECUTIONDURATION"))
     return _see(public_urls(request).tap_job(job_id))
@@ -326,17 +348,23 @@ async def get_destruction(request: Request, job_id: str) -> Response:
 async def post_destruction(request: Request, job_id: str) -> Response:
     """Set a job's destruction time (at most the retention limit)."""
     params = await read_params(request)
+    await _get_job(request, job_id)
     await run_in_threadpool(_store(request).set_destruction, job_id,
                             params.single("DESTRUCTION"))
     return _see(public_urls(request).tap_job(job_id))
 
 
 @router.get("/tap/async/{job_id}/quote")
-@router.get("/tap/async/{job_id}/owner")
-async def get_empty(request: Request, job_id: str) -> Response:
-    """A job's quote and owner: always empty (no quotes, no authentication)."""
+async def get_quote(request: Request, job_id: str) -> Response:
+    """A job's quote: always empty (no quotes)."""
     await _get_job(request, job_id)
     return PlainTextResponse("")
+
+
+@router.get("/tap/async/{job_id}/owner")
+async def get_owner(request: Request, job_id: str) -> Response:
+    """A job's owner: the authenticated user's name, empty for an anonymous owner."""
+    return PlainTextResponse((await _get_job(request, job_id)).owner_id or "")
 
 
 @router.get("/tap/async/{job_id}/error")
@@ -360,6 +388,7 @@ async def post_parameters(request: Request, job_id: str) -> Response:
     """Change a PENDING job's parameters and inline uploads."""
     store = _store(request)
     params = await read_params(request, uploads=True)
+    await _get_job(request, job_id)
     await run_in_threadpool(store.set_parameters, job_id, params)
     return _see(public_urls(request).tap_job(job_id))
 
@@ -367,10 +396,11 @@ async def post_parameters(request: Request, job_id: str) -> Response:
 @router.get("/tap/async/{job_id}/parameters/{name}")
 async def get_upload(request: Request, job_id: str, name: str) -> Response:
     """The content of one inline upload of a job (byReference parameters)."""
-    content = await run_in_threadpool(_store(request).upload_content, job_id, name)
-    if content is None:
+    await _get_job(request, job_id)
+    path = await run_in_threadpool(_store(request).upload_path, job_id, name)
+    if path is None:
         raise DALIError(f"job {job_id} has no inline parameter {name}", 404)
-    return Response(bytes(content), media_type=VOTABLE_MIME)
+    return FileResponse(path, media_type=VOTABLE_MIME)
 
 
 @router.get("/tap/async/{job_id}/results")
@@ -384,7 +414,7 @@ async def get_results(request: Request, job_id: str) -> Response:
 async def get_result(request: Request, job_id: str) -> Response:
     """The result file of a COMPLETED job."""
     job = await _get_job(request, job_id)
-    path = _store(request).result_dir / job.job_id / "result"
+    path = _store(request).job_dir(job.job_id) / "result"
     if job.phase != "COMPLETED" or not path.exists():
         raise DALIError(f"job {job_id} has no result (phase {job.phase})", 404)
     return FileResponse(path, media_type=job.result_mime or VOTABLE_MIME)
