@@ -387,4 +387,7 @@ async def get_result(request: Request, job_id: str) -> Response:
     path = _store(request).result_dir / job.job_id / "result"
     if job.phase != "COMPLETED" or not path.exists():
         raise DALIError(f"job {job_id} has no result (phase {job.phase})", 404)
-    return FileResponse(path, media_type=job.result_mime or VOTABLE_MIME)
+    headers = {}
+    if job.overflow is not None:  # DALI's QUERY_STATUS, for the formats that cannot state it
+        headers[sync.QUERY_STATUS_HEADER] = "OVERFLOW" if job.overflow else "OK"
+    return FileResponse(path, media_type=job.result_mime or VOTABLE_MIME, headers=headers)
