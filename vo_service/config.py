@@ -78,6 +78,19 @@ class SSALimits:
 
 
 @dataclass(frozen=True)
+class ParameterLimits:
+    """``[params]``: what one request's parameters may hold, for every endpoint.
+
+    Checked where the HTTP edge reads parameters (``vo_service.web``), before any
+    protocol sees them, so that an over-long value or a flood of parameters is a
+    400 error document rather than work for the database.
+    """
+
+    value_chars: int = _limit(16_384)  # characters of one value (all but QUERY)
+    count: int = _limit(1_000)  # parameters of one request (query string and form together)
+
+
+@dataclass(frozen=True)
 class IngestSettings:
     """``[ingest]``: how ``latentvo ingest`` reads and writes spectrum files."""
 
@@ -102,8 +115,8 @@ _ORDERED = {
 class Settings:
     """Every setting of one latentvo process; :func:`load_settings` reads them.
 
-    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa`` and
-    ``ingest`` are its sections.
+    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa``, ``params``
+    and ``ingest`` are its sections.
     """
 
     home: Path
@@ -118,6 +131,7 @@ class Settings:
     release: str = "dr1"  # data release new spectra are ingested into
     tap: TAPLimits = field(default_factory=TAPLimits)
     ssa: SSALimits = field(default_factory=SSALimits)
+    params: ParameterLimits = field(default_factory=ParameterLimits)
     ingest: IngestSettings = field(default_factory=IngestSettings)
 
     @property
@@ -138,7 +152,8 @@ class Settings:
         return self.database_url is None
 
 
-SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings}
+SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "params": ParameterLimits,
+                             "ingest": IngestSettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path"}
 

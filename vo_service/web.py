@@ -1,6 +1,9 @@
 """The HTTP edge shared by every protocol's ``routes`` module.
 
-* :func:`read_params`: DALI parameters from the query string and the form body;
+* :func:`read_params`: DALI parameters from the query string and the form body,
+  checked against the ``[params]`` limits (text, length, count: :mod:`vo_service.dali`);
+  :func:`checked_parameters`, a router dependency, checks the query string and the
+  path parameters of every route, those that read no body included;
 * :func:`public_urls`: the :class:`~vo_service.urls.PublicURLs` of the request being
   answered (the one rule for public URLs is in :mod:`vo_service.urls`);
 * :func:`install_error_handlers`: one handler turns every
@@ -30,7 +33,8 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vo_service.dali import VOTABLE_MIME, DALIError, Params
+from vo_service.config import ParameterLimits
+from vo_service.dali import VOTABLE_MIME, DALIError, Params, check_parameter, parse_query_string
 from vo_service.formats.votable import error_document
 from vo_service.urls import PublicURLs, public_base
 
@@ -43,9 +47,11 @@ async def read_params(request: Request, *, max_body: int) -> Params:
     Raises
     ------
     DALIError
-        413 when the body is larger than ``max_body`` bytes, 400 when it cannot be read.
+        413 when the body is larger than ``max_body`` bytes, 400 when it cannot be read
+        or a parameter is refused (:class:`~vo_service.dali.Params`).
     """
-    items = list(request.query_params.multi_items())
+    limits = _limits(request)
+    items = parse_query_string(request.scope["query_string"], limits)
     files: dict[str, bytes] = {}
     if request.method == "POST":
         length = request.headers.get("content-length")
@@ -72,7 +78,24 @@ async def read_params(request: Request, *, max_body: int) -> Params:
                                     "bytes", 413)
                 files[name] = data
             await form.close()
-    return Params(items, files)
+    return Params(items, files, limits=limits)
+
+
+def _limits(request: Request) -> ParameterLimits:
+    limits: ParameterLimits = request.app.state.database.settings.params
+    return limits
+
+
+def checked_parameters() -> Any:  # (what fastapi.Depends returns: typed Any)
+    """A router dependency: refuse (400) a query string or path parameter that is not
+    text, too long or one too many, also on routes that do not call :func:`read_params`
+    (getData, the UWS job resources, VOSI tables)."""
+    async def check(request: Request) -> None:
+        limits = _limits(request)
+        Params(parse_query_string(request.scope["query_string"], limits), limits=limits)
+        for name, value in request.path_params.items():
+            check_parameter(name, str(value), limits)
+    return Depends(check)
 
 
 def public_urls(request: Request) -> PublicURLs:

@@ -41,10 +41,10 @@ from vo_service.tap.uws import Job, JobManager, JobStore
 from vo_service.vosi import availability as vosi_availability
 from vo_service.vosi import tables as vosi_tables
 from vo_service.vosi.capabilities import tap_capabilities
-from vo_service.web import public_urls, read_params
+from vo_service.web import checked_parameters, public_urls, read_params
 
 log = logging.getLogger("latentvo.tap")
-router = APIRouter()
+router = APIRouter(dependencies=[checked_parameters()])
 
 
 def install(app: FastAPI, database: Database) -> None:
