@@ -230,6 +230,12 @@ def test_refused_bytes_are_a_400(fuzz_server, path, name, fragment):
     assert response.status_code == 400, response.text[:300]
     assert_error_document(response)
     assert name.encode() in response.content or b"UTF-8" in response.content
+    # In the endpoint's own error form: SSA's SERVICE_PROTOCOL, DataLink's fault code.
+    infos = {i.name: i for i in parse(io.BytesIO(response.content)).resources[0].infos}
+    if path == "/ssa":
+        assert infos["SERVICE_PROTOCOL"].value == "1.1"
+    if path.startswith(("/datalink", "/getdata")):
+        assert infos["QUERY_STATUS"].content.startswith("UsageFault: ")
 
 
 def test_limits_on_length_and_count(fuzz_server):
