@@ -51,7 +51,9 @@ async def read_params(request: Request, *, max_body: int) -> Params:
         or a parameter is refused (:class:`~vo_service.dali.Params`).
     """
     limits = _limits(request)
-    items = parse_query_string(request.scope["query_string"], limits)
+    checked = getattr(request.state, "query_items", None)  # parsed by checked_parameters
+    items = list(checked) if checked is not None else \
+        parse_query_string(request.scope["query_string"], limits)
     files: dict[str, bytes] = {}
     if request.method == "POST":
         length = request.headers.get("content-length")
@@ -92,7 +94,9 @@ def checked_parameters() -> Any:  # (what fastapi.Depends returns: typed Any)
     (getData, the UWS job resources, VOSI tables)."""
     async def check(request: Request) -> None:
         limits = _limits(request)
-        Params(parse_query_string(request.scope["query_string"], limits), limits=limits)
+        items = parse_query_string(request.scope["query_string"], limits)
+        Params(items, limits=limits)
+        request.state.query_items = items
         for name, value in request.path_params.items():
             check_parameter(name, str(value), limits)
     return Depends(check)
