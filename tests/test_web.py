@@ -44,7 +44,7 @@ def _infos(body: bytes) -> dict[str, str]:
 
 def test_one_error_handler_speaks_each_protocol(server):
     """DALIError from any route: a VOTable with QUERY_STATUS=ERROR and the protocol's form."""
-    ssa = httpx.get(server + "/ssa", params={"POS": "10,95"})
+    ssa = httpx.get(server + "/ssa", params={"REQUEST": "queryData", "POS": "10,95"})
     assert ssa.status_code == 400
     assert ssa.headers["content-type"].startswith("application/x-votable+xml")
     infos = _infos(ssa.content)

@@ -97,10 +97,13 @@ class RequestLimits:
 
     Uploaded files are bounded by ``[tap] upload_bytes`` on top of these; both are
     enforced while the body arrives, so a refused body costs no more than the limit.
+    Every name and value, from the query string, the body or the path, is checked
+    where the HTTP edge reads it (``vo_service.web``), before any protocol sees it.
     """
 
     body_bytes: int = _limit(1_000_000)  # parameters (names, values, part headers) per body
-    parameters: int = _limit(1_000)  # parameters per body
+    parameters: int = _limit(1_000)  # parameters per request (query string and body together)
+    value_chars: int = _limit(16_384)  # characters of one name or value (all but QUERY)
 
 
 @dataclass(frozen=True)

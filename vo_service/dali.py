@@ -4,7 +4,10 @@
   ``vo_service.web`` turns it into a VOTable error document
   (``QUERY_STATUS=ERROR`` plus the message), which is what pyvo and taplint read.
 * :class:`Params` holds request parameters with case-insensitive names,
-  single-valued checks and multi-valued accumulation.
+  single-valued checks and multi-valued accumulation; given the ``[requests]``
+  limits it refuses (400) names and values that are not text or too long, and
+  too many parameters, before any protocol sees them (:func:`check_parameter`,
+  :func:`parse_query_string`).
 * Literals: booleans (true/false/1/0), ISO-8601 instants.
 """
 
@@ -12,8 +15,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import parse_qsl
+
+from vo_service.config import RequestLimits
 
 VOTABLE_MIME = "application/x-votable+xml"
+# What a parameter may not hold: control characters but TAB, LF and CR (C0, DEL, C1:
+# not text, and XML 1.0, into which every protocol echoes parameters, cannot carry
+# most of them; PostgreSQL refuses NUL), lone surrogates, U+FFFE/U+FFFF, and U+FFFD,
+# which is what the web framework makes of invalid UTF-8 in percent-escapes and forms.
+NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffd-\uffff]")
+# Parameters whose length another limit bounds (the ADQL query's own length limit).
+UNCAPPED = frozenset({"QUERY"})
 
 
 class DALIError(Exception):
@@ -29,10 +42,28 @@ class Params:
     """Request parameters; names are case-insensitive (stored upper-case)."""
 
     def __init__(self, items: list[tuple[str, str]] | None = None,
-                 files: dict[str, bytes] | None = None) -> None:
+                 files: dict[str, bytes] | None = None, *,
+                 limits: RequestLimits | None = None) -> None:
+        """Hold ``items`` and ``files``; with ``limits`` (a request's parameters), check them.
+
+        Raises
+        ------
+        DALIError
+            400 with ``limits``, for more than ``limits.parameters`` parameters or one that
+            :func:`check_parameter` refuses.
+        """
         self.values: dict[str, list[str]] = {}
         self.files: dict[str, bytes] = dict(files or {})
-        for name, value in items or []:
+        items = items or []
+        if limits is not None:
+            if len(items) + len(self.files) > limits.parameters:
+                raise DALIError(f"{len(items) + len(self.files):,} parameters exceed this "
+                                f"service's limit of {limits.parameters:,} per request")
+            for name, value in items:
+                check_parameter(name, value, limits)
+            for name in self.files:
+                check_parameter(name, "", limits)
+        for name, value in items:
             self.add(name, value)
 
     def add(self, name: str, value: str) -> None:
@@ -68,6 +99,54 @@ class Params:
             return self.files[name]
         lowered = {k.lower(): v for k, v in self.files.items()}
         return lowered.get(name.lower())
+
+
+def check_parameter(name: str, value: str, limits: RequestLimits) -> None:
+    """Refuse a parameter whose name or value is not text (:data:`NOT_TEXT`) or too long.
+
+    Raises
+    ------
+    DALIError
+        400, naming the parameter (escaped) and the first offending character.
+    """
+    shown = ascii(name[:40]) + ("..." if len(name) > 40 else "")
+    for part, text in (("name", name), ("value", value)):
+        bad = NOT_TEXT.search(text)
+        if bad is not None:
+            raise DALIError(f"parameter {shown}: its {part} holds {ascii(bad.group())} at "
+                            f"character {bad.start() + 1}; parameters must be valid UTF-8 "
+                            "text without control characters (TAB, LF and CR allowed) or "
+                            "U+FFFD")
+    if len(name) > limits.value_chars:
+        raise DALIError(f"a parameter name of {len(name):,} characters exceeds this "
+                        f"service's limit of {limits.value_chars:,}")
+    if len(value) > limits.value_chars and name.upper() not in UNCAPPED:
+        raise DALIError(f"parameter {shown}: its value of {len(value):,} characters exceeds "
+                        f"this service's limit of {limits.value_chars:,}")
+
+
+def parse_query_string(raw: bytes, limits: RequestLimits) -> list[tuple[str, str]]:
+    """The ``(name, value)`` pairs of a raw URL query string, decoded as strict UTF-8.
+
+    Unlike the web framework's reading, which turns invalid UTF-8 into U+FFFD or
+    Latin-1, a query string that is not UTF-8 is refused; the pairs are not checked
+    here (:class:`Params` does that).
+
+    Raises
+    ------
+    DALIError
+        400 for invalid UTF-8, raw or percent-escaped, or more than ``limits.parameters``
+        parameters.
+    """
+    try:
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, errors="strict",
+                         max_num_fields=limits.parameters)
+    except UnicodeDecodeError:
+        raise DALIError("the query string is not valid UTF-8 (percent-escapes included)") \
+            from None
+    except ValueError:  # parse_qsl: more fields than max_num_fields
+        raise DALIError(f"the query string has more than this service's limit of "
+                        f"{limits.parameters:,} parameters") from None
 
 
 def parse_bool(value: str) -> bool:

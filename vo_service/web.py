@@ -1,7 +1,10 @@
 """The HTTP edge shared by every protocol's ``routes`` module.
 
 * :func:`read_params`: DALI parameters from the query string and the form body,
-  read within its limits while it arrives;
+  read within its limits while it arrives and checked against the ``[requests]``
+  limits (text, length, count: :mod:`vo_service.dali`); :func:`checked_parameters`,
+  a router dependency, checks the query string and the path parameters of every
+  route, those that read no body included;
 * :func:`public_urls`: the :class:`~vo_service.urls.PublicURLs` of the request being
   answered (the one rule for public URLs is in :mod:`vo_service.urls`);
 * :func:`install_error_handlers`: one handler turns every
@@ -33,7 +36,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from vo_service.dali import VOTABLE_MIME, DALIError, Params
+from vo_service.config import RequestLimits
+from vo_service.dali import VOTABLE_MIME, DALIError, Params, check_parameter, parse_query_string
 from vo_service.formats.votable import error_document
 from vo_service.request_body import BodyLimits, FormReader, is_form, too_large
 from vo_service.urls import PublicURLs, public_base
@@ -51,19 +55,23 @@ async def read_params(request: Request, *, uploads: bool = False) -> Params:
     Raises
     ------
     DALIError
-        413 at the first byte over a limit, 400 when the body cannot be read.
+        413 at the first byte over a limit, 400 when the body cannot be read or a
+        parameter is refused (:class:`~vo_service.dali.Params`).
     """
-    items = list(request.query_params.multi_items())
+    limits = _limits(request)
+    checked = getattr(request.state, "query_items", None)  # parsed by checked_parameters
+    items = list(checked) if checked is not None else \
+        parse_query_string(request.scope["query_string"], limits)
     if request.method != "POST":
-        return Params(items)
-    limits = BodyLimits.of(request.app.state.database.settings, uploads=uploads)
+        return Params(items, limits=limits)
+    body_limits = BodyLimits.of(request.app.state.database.settings, uploads=uploads)
     length = request.headers.get("content-length", "")
-    if length.isdigit() and (error := too_large(int(length), limits)):
+    if length.isdigit() and (error := too_large(int(length), body_limits)):
         raise error
     ctype = request.headers.get("content-type", "")
     if not is_form(ctype):
-        return Params(items)
-    reader = FormReader(ctype, limits)
+        return Params(items, limits=limits)
+    reader = FormReader(ctype, body_limits)
     try:
         try:
             async for chunk in request.stream():
@@ -75,7 +83,26 @@ async def read_params(request: Request, *, uploads: bool = False) -> Params:
                          else reader.finish())
     finally:
         reader.close()
-    return Params(items + fields, files)
+    return Params(items + fields, files, limits=limits)
+
+
+def _limits(request: Request) -> RequestLimits:
+    limits: RequestLimits = request.app.state.database.settings.requests
+    return limits
+
+
+def checked_parameters() -> Any:  # (what fastapi.Depends returns: typed Any)
+    """A router dependency: refuse (400) a query string or path parameter that is not
+    text, too long or one too many, also on routes that do not call :func:`read_params`
+    (getData, the UWS job resources, VOSI tables)."""
+    async def check(request: Request) -> None:
+        limits = _limits(request)
+        items = parse_query_string(request.scope["query_string"], limits)
+        Params(items, limits=limits)
+        request.state.query_items = items
+        for name, value in request.path_params.items():
+            check_parameter(name, str(value), limits)
+    return Depends(check)
 
 
 def public_urls(request: Request) -> PublicURLs:

@@ -105,7 +105,7 @@ def test_urls_follow_the_host_the_client_used(bare_server, ssa_archive, spectra_
     other = bare_server.replace("127.0.0.1", "localhost")
     did = spectra_rows[1]["obs_publisher_did"]
     for base in (bare_server, other):
-        ssa = httpx.get(base + "/ssa", params={"PUBDID": did}).content
+        ssa = httpx.get(base + "/ssa", params={"REQUEST": "queryData", "PUBDID": did}).content
         acrefs = parse(io.BytesIO(ssa)).get_first_table().array["accref"]
         assert all(str(a).startswith(base + "/getdata?") for a in acrefs)
         caps = httpx.get(base + "/tap/capabilities").text

@@ -193,6 +193,33 @@ def test_bad_input_is_an_ssa_error(ssa_server, ssa_archive, params, words):
     assert not list(vot.iter_tables())
 
 
+@pytest.mark.parametrize("params", [{}, {"POS": "10,20", "SIZE": "1"}, {"MAXREC": "5"}])
+def test_request_is_required(ssa_server, ssa_archive, params):
+    """No REQUEST: a usage error naming REQUEST=queryData, not the whole sky (SSA 1.1
+    makes REQUEST mandatory); GET and POST alike."""
+    for response in (httpx.get(ssa_server + "/ssa", params=params, timeout=30),
+                     httpx.post(ssa_server + "/ssa", data=params, timeout=30)):
+        assert response.status_code == 400
+        assert response.headers["content-type"].startswith("application/x-votable+xml")
+        vot = votable(response.content)
+        infos = {i.name: i for i in vot.resources[0].infos}
+        assert infos["QUERY_STATUS"].value == "ERROR"
+        assert "REQUEST=queryData" in infos["QUERY_STATUS"].content
+        assert infos["SERVICE_PROTOCOL"].value == "1.1"
+        assert not list(vot.iter_tables())
+
+
+def test_metadata_needs_no_request(ssa_server, ssa_archive):
+    """FORMAT=METADATA (how a client learns the parameters) answers with or without
+    REQUEST."""
+    for params in ({"FORMAT": "METADATA"}, {"REQUEST": "queryData", "FORMAT": "metadata"}):
+        response = httpx.get(ssa_server + "/ssa", params=params, timeout=30)
+        assert response.status_code == 200
+        vot = votable(response.content)
+        assert any(p.name == "INPUT:REQUEST" for p in vot.iter_fields_and_params())
+        assert len(vot.get_first_table().array) == 0
+
+
 def test_parameter_names_are_case_insensitive_and_post_works(ssa_server, ssa_archive,
                                                              spectra_rows):
     row = spectra_rows[5]

@@ -89,6 +89,53 @@ def test_overflow_is_a_trailing_info(tap_server, archive):
     assert b'value="OVERFLOW"' in tail and b'value="OVERFLOW"' not in head
 
 
+STATUS = "X-VO-Query-Status"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_text_overflow_is_an_http_header(tap_server, archive, fmt):
+    """CSV/TSV cannot carry QUERY_STATUS: a result cut at MAXREC says OVERFLOW in the
+    header (and holds exactly MAXREC rows, no comment line); a complete one says OK."""
+    cut = fetch(tap_server, fmt, MAXREC="10")
+    assert cut.headers[STATUS] == "OVERFLOW"
+    lines = cut.text.splitlines()
+    assert len(lines) == 11 and not any(line.startswith("#") for line in lines)
+    whole = fetch(tap_server, fmt, MAXREC="50")
+    assert whole.headers[STATUS] == "OK" and len(whole.text.splitlines()) == 51
+    assert fetch(tap_server, fmt, MAXREC="0").headers[STATUS] == "OVERFLOW"
+
+
+def test_streamed_text_overflow_is_an_http_header(tap_server, archive):
+    """A result too large to send in one piece (streamed) still says OVERFLOW when MAXREC
+    cut it, as the rows beyond MAXREC are read before the first byte."""
+    query = "SELECT a.spec_id, b.spec_id AS other FROM mlspec.spectra a, mlspec.spectra b"
+    with httpx.stream("POST", tap_server + "/sync", timeout=120, data={
+            "LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv",
+            "MAXREC": "300000"}) as response:
+        assert response.status_code == 200
+        assert response.headers.get("content-length") is None  # streamed, not one piece
+        assert response.headers[STATUS] == "OVERFLOW"
+        assert sum(chunk.count(b"\n") for chunk in response.iter_bytes()) == 300_001
+
+
+def test_async_result_states_its_status(tap_server, archive):
+    """The result file of an async job carries the job's QUERY_STATUS in the header too."""
+    with httpx.Client(base_url=tap_server, timeout=60) as client:
+        for maxrec, status in (("10", "OVERFLOW"), ("50", "OK")):
+            job = client.post("/async", data={"LANG": "ADQL", "QUERY": QUERY, "PHASE": "RUN",
+                                              "RESPONSEFORMAT": "csv", "MAXREC": maxrec})
+            url = job.headers["location"]
+            client.get(url, params={"WAIT": "10", "PHASE": "QUEUED"})
+            for _ in range(60):
+                if client.get(url + "/phase").text in ("COMPLETED", "ERROR"):
+                    break
+                client.get(url, params={"WAIT": "1"})
+            result = client.get(url + "/results/result")
+            assert result.status_code == 200, result.text
+            assert result.headers[STATUS] == status
+            client.delete(url)
+
+
 def test_votlint_accepts_results(stilts, tap_server, archive, tmp_path):
     for fmt in ("votable", "votable/td"):
         path = tmp_path / f"{fmt.replace('/', '_')}.vot"

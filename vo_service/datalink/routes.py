@@ -15,9 +15,9 @@ from vo_service.datalink import document, similar
 from vo_service.datalink.links import DataLink
 from vo_service.db.database import Database
 from vo_service.getdata.lookup import SpectrumLookup
-from vo_service.web import ErrorForm, error_form, public_urls, read_params
+from vo_service.web import ErrorForm, checked_parameters, error_form, public_urls, read_params
 
-router = APIRouter(dependencies=[error_form(ErrorForm(fault_codes=True))])
+router = APIRouter(dependencies=[error_form(ErrorForm(fault_codes=True)), checked_parameters()])
 
 
 def install(app: FastAPI, database: Database) -> None:

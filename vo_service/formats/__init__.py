@@ -51,6 +51,9 @@ class OutputFormat:
         The TAPRegExt standard identifier of the format, where there is one.
     extension
         The file name extension of a downloaded result.
+    status_in_document
+        Whether the document can state DALI's QUERY_STATUS (an overflow, a late error);
+        CSV and TSV cannot, so TAP states it in an HTTP header (``docs/tap.md``).
     """
 
     key: str
@@ -58,6 +61,7 @@ class OutputFormat:
     aliases: tuple[str, ...]
     ivo_id: str | None = None
     extension: str = ""
+    status_in_document: bool = True
 
     def writer(self, fields: list[Field], spool_dir: str | None = None) -> ResultWriter:
         """A new writer of this format for a result with ``fields``.
@@ -93,8 +97,10 @@ FORMATS: tuple[OutputFormat, ...] = (
                  ("votable/td", "votabletd", "application/x-votable+xml;serialization=tabledata",
                   "application/x-votable+xml; serialization=tabledata"),
                  f"{TAPREGEXT}#output-votable-td", "vot"),
-    OutputFormat("csv", "text/csv;header=present", ("csv", "text/csv"), None, "csv"),
-    OutputFormat("tsv", "text/tab-separated-values", ("tsv", "text/tsv", "tab"), None, "tsv"),
+    OutputFormat("csv", "text/csv;header=present", ("csv", "text/csv"), None, "csv",
+                 status_in_document=False),
+    OutputFormat("tsv", "text/tab-separated-values", ("tsv", "text/tsv", "tab"), None, "tsv",
+                 status_in_document=False),
     OutputFormat("fits", "application/fits", ("fits", "image/fits", "application/x-fits-bintable"),
                  None, "fits"),
     OutputFormat("json", "application/json", ("json", "text/json"), None, "json"),

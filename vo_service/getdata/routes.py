@@ -25,9 +25,9 @@ from vo_service.getdata.convert import (
 )
 from vo_service.getdata.lookup import SpectrumLookup
 from vo_service.getdata.previews import PreviewPool
-from vo_service.web import ErrorForm, error_form
+from vo_service.web import ErrorForm, checked_parameters, error_form
 
-router = APIRouter(dependencies=[error_form(ErrorForm(fault_codes=True))])
+router = APIRouter(dependencies=[error_form(ErrorForm(fault_codes=True)), checked_parameters()])
 GZIP_MAGIC = b"\x1f\x8b"
 
 

@@ -20,7 +20,7 @@ def _label(name: str, extra: str) -> Param:
 def input_params(limits: SSALimits) -> list[Param]:
     """The ``INPUT:`` PARAMs of FORMAT=METADATA, declaring the service's ``[ssa]`` limits."""
     return [
-        Param("INPUT:REQUEST", "queryData", description="Operation: queryData (the default)"),
+        Param("INPUT:REQUEST", "queryData", description="Operation: queryData (required)"),
         Param("INPUT:POS", "", unit="deg", ucd="pos.eq",
               utype="ssa:Char.SpatialAxis.Coverage.Location.Value",
               description="Search position 'ra,dec' in decimal degrees, ICRS; a ';FK5' (J2000) "

@@ -290,11 +290,6 @@ def parse_query(params: Params, limits: SSALimits) -> SSAQuery:
     DALIError
         For a parameter that is malformed or beyond a limit, naming it.
     """
-    request = (params.single("REQUEST") or "queryData").strip()
-    if request.lower() != "querydata":
-        raise DALIError(f"REQUEST={request!r} is not supported; this SSA 1.1 service "
-                        "answers REQUEST=queryData (datasets are fetched from "
-                        "Access.Reference)")
     version = params.single("VERSION")
     if version and not re.fullmatch(r"1(\.[01])?(\.\d+)?", version.strip()):
         raise DALIError(f"VERSION={version!r} is not supported; this service implements "
@@ -303,6 +298,17 @@ def parse_query(params: Params, limits: SSALimits) -> SSAQuery:
     fmt = params.single("FORMAT")
     if fmt is not None and fmt.strip():
         q.formats, q.metadata_only = _formats(fmt)
+    request = (params.single("REQUEST") or "").strip()
+    if not request and not q.metadata_only:
+        # SSA 1.1 makes REQUEST mandatory; guessing queryData would answer a request
+        # without constraints (a typo, a browser) with the whole sky.
+        raise DALIError("REQUEST is missing: send REQUEST=queryData with the query's "
+                        "constraints (POS, SIZE, BAND, TIME, ...), or FORMAT=METADATA for "
+                        "the parameters this SSA 1.1 service accepts")
+    if request and request.lower() != "querydata":
+        raise DALIError(f"REQUEST={request!r} is not supported; this SSA 1.1 service "
+                        "answers REQUEST=queryData (datasets are fetched from "
+                        "Access.Reference)")
     if q.metadata_only:
         return q
     pos = params.single("POS")

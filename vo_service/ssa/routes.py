@@ -15,9 +15,10 @@ from vo_service.dali import VOTABLE_MIME
 from vo_service.ssa import document
 from vo_service.ssa.vosi import ssa_capabilities
 from vo_service.vosi import availability as vosi_availability
-from vo_service.web import ErrorForm, error_form, public_urls, read_params
+from vo_service.web import ErrorForm, checked_parameters, error_form, public_urls, read_params
 
-router = APIRouter(dependencies=[error_form(ErrorForm(infos=document.ERROR_INFOS))])
+router = APIRouter(dependencies=[error_form(ErrorForm(infos=document.ERROR_INFOS)),
+                                 checked_parameters()])
 
 
 def install(app: FastAPI) -> None:

@@ -378,6 +378,28 @@ class Running:
             if second is not None:
                 self._ready.append(second)
 
+    def read_ahead(self, max_bytes: int) -> None:
+        """Read batches before the response starts until :attr:`known_status` is known
+        (more than MAXREC rows, or the end of the result), while ``max_bytes`` of Arrow
+        data suffice: how CSV and TSV, which cannot carry a status in the document,
+        learn it in time for an HTTP header."""
+        size = sum(b.nbytes for b in self._ready)
+        while self.known_status is None and size < max_bytes:
+            batch = next(self._batches, None)
+            if batch is None:
+                self.complete = True
+                return
+            self._ready.append(batch)
+            size += batch.nbytes
+
+    @property
+    def known_status(self) -> str | None:
+        """DALI's QUERY_STATUS as far as it is known before the response: OVERFLOW when
+        more than MAXREC rows were read, OK when the whole result was, else None."""
+        if self.maxrec == 0 or sum(b.num_rows for b in self._ready) > self.maxrec:
+            return "OVERFLOW"
+        return "OK" if self.complete else None
+
     def batches(self) -> Iterator[pa.RecordBatch]:
         """The result's batches, cut at MAXREC (overflow noted)."""
         if self.maxrec == 0:  # DALI: metadata only, always flagged as overflow

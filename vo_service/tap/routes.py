@@ -44,10 +44,10 @@ from vo_service.urls import base_path
 from vo_service.vosi import availability as vosi_availability
 from vo_service.vosi import tables as vosi_tables
 from vo_service.vosi.capabilities import tap_capabilities
-from vo_service.web import public_urls, read_params
+from vo_service.web import checked_parameters, public_urls, read_params
 
 log = logging.getLogger("latentvo.tap")
-router = APIRouter()
+router = APIRouter(dependencies=[checked_parameters()])
 
 
 def install(app: FastAPI, database: Database) -> None:
@@ -417,4 +417,7 @@ async def get_result(request: Request, job_id: str) -> Response:
     path = _store(request).job_dir(job.job_id) / "result"
     if job.phase != "COMPLETED" or not path.exists():
         raise DALIError(f"job {job_id} has no result (phase {job.phase})", 404)
-    return FileResponse(path, media_type=job.result_mime or VOTABLE_MIME)
+    headers = {}
+    if job.overflow is not None:  # DALI's QUERY_STATUS, for the formats that cannot state it
+        headers[sync.QUERY_STATUS_HEADER] = "OVERFLOW" if job.overflow else "OK"
+    return FileResponse(path, media_type=job.result_mime or VOTABLE_MIME, headers=headers)

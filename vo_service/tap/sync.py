@@ -6,6 +6,11 @@ and timeouts on the first batch) are raised as :class:`DALIError` with a 4xx/5xx
 status, which the HTTP handler (``tap/routes.py``) answers with a DALI error
 document; a failure after the first byte ends the document with a trailing
 ``QUERY_STATUS=ERROR`` INFO (VOTable) or an error line (text formats).
+
+DALI's QUERY_STATUS is also sent in the :data:`QUERY_STATUS_HEADER` whenever it is
+known before the first byte: for every result sent in one piece, and for CSV and TSV
+(which cannot state it in the document) after reading ahead up to
+:data:`STATUS_READ_AHEAD` bytes of rows; a larger streamed result has no header.
 """
 
 from __future__ import annotations
@@ -18,7 +23,11 @@ from dataclasses import dataclass, field
 from vo_service.dali import DALIError, Params
 from vo_service.obscore import access_url_setup
 from vo_service.tap.query import TAPService, validate
-from vo_service.tap.runner import QueryFailed
+from vo_service.tap.runner import BATCH_BYTES, QueryFailed
+
+QUERY_STATUS_HEADER = "X-VO-Query-Status"  # OK, OVERFLOW or ERROR (docs/tap.md)
+# How far a CSV/TSV result is read before its first byte to learn whether MAXREC cut it.
+STATUS_READ_AHEAD = 4 * BATCH_BYTES
 
 
 def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[bytes]:
@@ -119,8 +128,21 @@ def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
     if request.format.extension:
         result.headers["Content-Disposition"] = \
             f'inline; filename="result.{request.format.extension}"'
+    if not request.format.status_in_document:
+        try:
+            running.read_ahead(STATUS_READ_AHEAD)
+        except QueryFailed as exc:
+            running.close()
+            raise DALIError(exc.message, _status_for(exc)) from None
+        except BaseException:
+            running.close()
+            raise
+    status = running.known_status
     if running.complete:  # a small result, all read: one response, no streaming threads
         result.body = b"".join(running.body(writer))
+        status = "ERROR" if running.error else status
     else:
         result.chunks = running.body(writer)
+    if status is not None:
+        result.headers[QUERY_STATUS_HEADER] = status
     return result
