@@ -34,6 +34,7 @@ from schema import migrate
 from schema.catalogues import refresh_tap_schema
 from schema.tables import OPS_SCHEMA, PUBLISHED_SCHEMA, published_tables
 from vo_service.config import Settings, load_settings
+from vo_service.db.backends import application_name
 from vo_service.db.embedded import EmbeddedPostgres
 from vo_service.errors import OperatorError, one_line
 
@@ -325,5 +326,12 @@ def _psycopg2(url: str) -> str:
 def _engine(url: str, **kw) -> sa.Engine:
     # A fixed search_path: the owner role is named like the ``latentvo`` schema, and
     # "$user" in the default path would make reflection (migrations) see it unqualified.
-    return sa.create_engine(url, pool_pre_ping=True,
-                            connect_args={"options": "-c search_path=public"}, **kw)
+    # pool_pre_ping replaces connections a database restart broke.
+    engine = sa.create_engine(url, pool_pre_ping=True,
+                              connect_args={"options": "-c search_path=public"}, **kw)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _name_session(_dialect, _record, _cargs, cparams):
+        cparams["application_name"] = application_name()  # at connect time: forks differ
+
+    return engine

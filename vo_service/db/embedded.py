@@ -32,7 +32,7 @@ from pathlib import Path
 
 import fasteners
 import psutil
-import psycopg2
+import psycopg2  # type: ignore[import-untyped]
 
 from vo_service.errors import OperatorError
 
@@ -302,7 +302,10 @@ def _free_port() -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether nothing listens on ``port`` (connections of the last run in TIME_WAIT do not
+    count: PostgreSQL binds with SO_REUSEADDR too)."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
