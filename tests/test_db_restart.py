@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(
 SYNC = "/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=SELECT+TOP+1+table_name+FROM+tap_schema.tables"
 SSA = "/ssa?REQUEST=queryData&POS=10,10&SIZE=1"
 LINKS = "/datalink/links?ID=ivo://latentvo.example/spectra?1"
+GETDATA = "/getdata?ID=ivo://latentvo.example/spectra?1"
 PROBES = {"TAP sync": SYNC, "SSA": SSA, "DataLink": LINKS}
 
 
@@ -63,7 +64,7 @@ def test_server_survives_a_database_restart(restart_env):
 
         stopped = run_cli(restart_env, "db", "stop")
         assert stopped.returncode == 0, stopped.stderr
-        for name, path in PROBES.items():
+        for name, path in {**PROBES, "getData": GETDATA}.items():
             response = httpx.get(url + path, timeout=30)
             assert response.status_code == 503, (name, response.text)
             assert response.headers["content-type"].startswith("application/x-votable+xml")
@@ -89,6 +90,11 @@ def test_server_survives_a_database_restart(restart_env):
             assert _until(lambda s=service: "<vosi:available>true" in httpx.get(
                 f"{url}/{s}/availability", timeout=30).text), service
         assert httpx.get(url + "/", timeout=30).status_code == 200
+        # the async workers outlived the outage
+        job = httpx.post(url + "/tap/async", data={
+            "LANG": "ADQL", "QUERY": "SELECT TOP 1 table_name FROM tap_schema.tables",
+            "PHASE": "RUN"}, timeout=30).headers["location"]
+        assert _until(lambda: httpx.get(job + "/phase", timeout=30).text == "COMPLETED", 60)
         assert proc.poll() is None
     finally:
         stop_server(proc)
