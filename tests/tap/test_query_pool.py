@@ -24,8 +24,9 @@ def test_dead_pooled_connections_are_replaced(database):
     try:
         first = _backend_pid(runner)
         assert _backend_pid(runner) == first  # pooled
-        # end the pooled session as the reader itself (each role may end its own sessions)
-        with database.reader_engine.connect() as conn:
+        # end the pooled session as the role it logged in as (each role may end its own)
+        engine = database.reader_engine if database.reader_url else database.engine
+        with engine.connect() as conn:
             assert conn.scalar(sa.select(sa.func.pg_terminate_backend(first, 5000)))
         second = _backend_pid(runner)
         assert second != first

@@ -54,14 +54,16 @@ def terminate_orphaned_backends(engines: list[sa.Engine]) -> int:
     ----------
     engines
         One engine per role whose sessions may be orphaned (the owner and the reader);
-        each ends the sessions of its own login role.
+        each ends the sessions that logged in as its current role (a reader engine that
+        switches with SET ROLE finds none: its sessions are the owner's, ended by the
+        owner engine).
     """
     ended = 0
     for engine in engines:
         with engine.connect() as conn:
             rows = conn.execute(sa.text(
                 "SELECT pid, application_name FROM pg_stat_activity "
-                "WHERE usename = session_user AND pid <> pg_backend_pid() "
+                "WHERE usename = current_user AND pid <> pg_backend_pid() "
                 "AND application_name LIKE :prefix"), {"prefix": f"{PREFIX}/{_host()}/%"}).all()
             for backend, name in rows:
                 pid = _owner_pid(name)

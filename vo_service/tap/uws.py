@@ -464,9 +464,12 @@ class JobManager:
         """End the database sessions of dead predecessors on this host (a killed server's
         queries run on otherwise), recover and expire jobs, then start the workers and the
         housekeeping thread."""
+        database = self.tap.database
         try:
-            database = self.tap.database
             terminate_orphaned_backends([database.engine, database.reader_engine])
+        except Exception:  # noqa: BLE001 - recover the jobs all the same
+            log.exception("ending the sessions of dead servers failed")
+        try:
             self.store.recover(startup=True)
             self.store.expire()
         except Exception:  # noqa: BLE001 - never keep the web service from starting
