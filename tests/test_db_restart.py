@@ -28,8 +28,9 @@ pytestmark = pytest.mark.skipif(
 
 SYNC = "/tap/sync?REQUEST=doQuery&LANG=ADQL&QUERY=SELECT+TOP+1+table_name+FROM+tap_schema.tables"
 SSA = "/ssa?REQUEST=queryData&POS=10,10&SIZE=1"
-LINKS = "/datalink/links?ID=ivo://latentvo.example/spectra?1"
-GETDATA = "/getdata?ID=ivo://latentvo.example/spectra?1"
+# DataLink and getData cache ID lookups for a few seconds: each phase asks for another ID
+LINKS = "/datalink/links?ID=ivo://latentvo.example/spectra?{}"
+GETDATA = "/getdata?ID=ivo://latentvo.example/spectra?{}"
 PROBES = {"TAP sync": SYNC, "SSA": SSA, "DataLink": LINKS}
 
 
@@ -60,12 +61,12 @@ def test_server_survives_a_database_restart(restart_env):
     try:
         port = _recorded_port(restart_env)
         for name, path in PROBES.items():
-            assert httpx.get(url + path, timeout=30).status_code == 200, name
+            assert httpx.get(url + path.format(1), timeout=30).status_code == 200, name
 
         stopped = run_cli(restart_env, "db", "stop")
         assert stopped.returncode == 0, stopped.stderr
         for name, path in {**PROBES, "getData": GETDATA}.items():
-            response = httpx.get(url + path, timeout=30)
+            response = httpx.get(url + path.format(2), timeout=30)
             assert response.status_code == 503, (name, response.text)
             assert response.headers["content-type"].startswith("application/x-votable+xml")
             assert 'name="QUERY_STATUS" value="ERROR"' in response.text, name
@@ -85,7 +86,8 @@ def test_server_survives_a_database_restart(restart_env):
         assert f"127.0.0.1:{port}," in status.stdout + status.stderr
         # the same server process answers again, within a bounded wait
         for name, path in PROBES.items():
-            assert _until(lambda p=path: httpx.get(url + p, timeout=30).status_code == 200), name
+            assert _until(lambda p=path.format(3): httpx.get(url + p, timeout=30)
+                          .status_code == 200), name
         for service in ("tap", "ssa"):
             assert _until(lambda s=service: "<vosi:available>true" in httpx.get(
                 f"{url}/{s}/availability", timeout=30).text), service
