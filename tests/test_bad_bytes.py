@@ -246,7 +246,8 @@ def test_limits_on_length_and_count(fuzz_server):
     assert long.status_code == 400 and f"{VALUE_CHARS:,}".encode() in long.content
     assert_error_document(long)
     many = client.post("/tap/sync", data={f"P{i}": "1" for i in range(COUNT + 1)})
-    assert many.status_code == 400 and f"{COUNT:,}".encode() in many.content
+    # (a body is counted while it arrives: one parameter too many there is a 413)
+    assert many.status_code in (400, 413) and f"{COUNT:,}".encode() in many.content
     assert_error_document(many)
     query = TOP1 + " " * (VALUE_CHARS + 10)
     ok = client.post("/tap/sync", data={"LANG": "ADQL", "QUERY": query})

@@ -160,9 +160,9 @@ def scratch(database, latentvo_env):
         conn.execute(sa.text("CREATE EXTENSION vector"))
     extension.dispose()
     env = dict(latentvo_env,
-               LATENTVO_DATABASE_URL=f"postgresql://{OWNER_ROLE}@127.0.0.1:{port}/{name}",
-               LATENTVO_READER_DATABASE_URL=(f"postgresql://{database.settings.reader_role}"
-                                             f"@127.0.0.1:{port}/{name}"))
+               LATENTVO_DATABASE_URL=database.embedded.url(OWNER_ROLE, port, name),
+               LATENTVO_READER_DATABASE_URL=database.embedded.url(
+                   database.settings.reader_role, port, name))
     engine = Database(load_settings(env)).engine
     yield env, engine
     engine.dispose()

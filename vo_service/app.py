@@ -28,6 +28,7 @@ from vo_service.config import load_settings, parse_base_url
 from vo_service.dali import now_utc
 from vo_service.datalink import routes as datalink_routes
 from vo_service.db.database import Database
+from vo_service.db.outage import OUTAGE_ERRORS, is_outage
 from vo_service.getdata import routes as getdata_routes
 from vo_service.ssa import routes as ssa_routes
 from vo_service.tap import routes as tap_routes
@@ -77,13 +78,20 @@ def create_app(database: Database | None = None) -> FastAPI:
     return app
 
 
-async def landing_page(request: Request) -> str:
+async def landing_page(request: Request) -> HTMLResponse:
     """The HTML landing page: the services, their URLs, what the archive holds and which
-    background jobs (the demo's build) run or failed."""
+    background jobs (the demo's build) run or failed; 503 while the database is away."""
     database = request.app.state.database
-    counts = await run_in_threadpool(landing.archive_counts, database.reader_engine)
+    counts: dict[str, int] | None
+    try:
+        counts = await run_in_threadpool(landing.archive_counts, database.reader_engine)
+    except OUTAGE_ERRORS as exc:
+        if not is_outage(exc):
+            raise
+        counts = None
     jobs = await run_in_threadpool(read_statuses, database.settings.home)
-    return landing.landing_page(public_urls(request), counts, jobs)
+    return HTMLResponse(landing.landing_page(public_urls(request), counts, jobs),
+                        status_code=503 if counts is None else 200)
 
 
 class ServerHeader:

@@ -38,6 +38,21 @@ class DALIError(Exception):
         self.status = status
 
 
+class DatabaseUnavailable(DALIError):
+    """The database cannot be reached (down, restarting): 503 with ``Retry-After``.
+
+    Not the client's fault and usually brief (web processes reconnect by themselves once
+    the database is back), so clients are told when to try again rather than given a 500.
+    """
+
+    retry_after_s = 10
+
+    def __init__(self, detail: str = "") -> None:
+        reason = f" ({detail})" if detail else ""
+        super().__init__(f"the database of this service is unavailable{reason}; "
+                         f"try again in {self.retry_after_s} s", 503)
+
+
 class Params:
     """Request parameters; names are case-insensitive (stored upper-case)."""
 

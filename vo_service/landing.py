@@ -41,12 +41,20 @@ def jobs_section(jobs: list[JobStatus]) -> str:
     return "<h2>Background jobs</h2>\n" + "\n".join(parts)
 
 
-def landing_page(urls: PublicURLs, counts: dict[str, int], jobs: list[JobStatus]) -> str:
+def landing_page(urls: PublicURLs, counts: dict[str, int] | None,
+                 jobs: list[JobStatus]) -> str:
     """The HTML page at the service's root; every link is a public URL. While a background
     job runs (``jobs``, from :func:`vo_service.archive.background.read_statuses`), the page
-    says how far it got and reloads itself to show its progress and the new products."""
+    says how far it got and reloads itself to show its progress and the new products.
+    ``counts`` is None while the database cannot be reached: the page says so."""
     meta = service_meta()
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{v:,}</td></tr>" for k, v in counts.items())
+    if counts is None:
+        archive = ('<p class="outage">The database cannot be reached at the moment (down or '
+                   "restarting); the services answer 503 until it is back, then resume by "
+                   "themselves.</p>")
+    else:
+        archive = "<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{v:,}</td></tr>"
+                                      for k, v in counts.items()) + "</table>"
     tap, ssa = escape(urls.tap), escape(urls.ssa)
     refresh = ('<meta http-equiv="refresh" content="5">'
                if any(j.state not in (DONE, FAILED) and not j.vanished for j in jobs) else "")
@@ -56,7 +64,7 @@ def landing_page(urls: PublicURLs, counts: dict[str, int], jobs: list[JobStatus]
 <h1>{escape(meta.title)}</h1>
 <p>{escape(meta.description)}</p>
 <h2>Archive</h2>
-<table>{rows}</table>
+{archive}
 {jobs_section(jobs)}
 <h2>Services</h2>
 <ul>

@@ -11,8 +11,9 @@
   :class:`~vo_service.dali.DALIError` raised while answering a request into the
   protocol's VOTable error document (``QUERY_STATUS=ERROR``, the error's HTTP
   status), with the INFOs and fault codes the protocol's router declared through
-  :func:`error_form`; unknown URLs and methods get a short HTML page instead of
-  FastAPI's JSON;
+  :func:`error_form`; a database outage escaping a handler becomes the same
+  document with 503 and ``Retry-After``; unknown URLs and methods get a short HTML
+  page instead of FastAPI's JSON;
 * :class:`PathPrefix`: serves the application under the path of a configured
   ``base_url``.
 
@@ -23,6 +24,7 @@ protocols compute (queries, documents, URLs) does not depend on the web framewor
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from html import escape
@@ -37,11 +39,21 @@ from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from vo_service.config import RequestLimits
-from vo_service.dali import VOTABLE_MIME, DALIError, Params, check_parameter, parse_query_string
+from vo_service.dali import (
+    VOTABLE_MIME,
+    DALIError,
+    DatabaseUnavailable,
+    Params,
+    check_parameter,
+    parse_query_string,
+)
+from vo_service.db.outage import OUTAGE_ERRORS, is_outage
+from vo_service.errors import one_line
 from vo_service.formats.votable import error_document
 from vo_service.request_body import BodyLimits, FormReader, is_form, too_large
 from vo_service.urls import PublicURLs, public_base
 
+log = logging.getLogger("latentvo.web")
 FAULT = re.compile(r"^[A-Za-z]+Fault: ")
 
 
@@ -148,8 +160,21 @@ def error_form(form: ErrorForm) -> Any:  # (what fastapi.Depends returns: typed 
 async def _dali_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DALIError)
     form: ErrorForm = getattr(request.state, "error_form", ErrorForm())
+    headers = ({"Retry-After": str(exc.retry_after_s)}
+               if isinstance(exc, DatabaseUnavailable) else None)
     return Response(error_document(form.message(exc), form.infos), status_code=exc.status,
-                    media_type=VOTABLE_MIME)
+                    media_type=VOTABLE_MIME, headers=headers)
+
+
+async def _database_outage(request: Request, exc: Exception) -> Response:
+    """The last resort for a database outage no handler turned into a DALIError: the
+    protocol's 503 document. Any other driver error stays a 500 (re-raised)."""
+    if not is_outage(exc):
+        raise exc
+    # The driver's text names internal hosts and ports: for the log, not for clients.
+    log.warning("%s %s: database unavailable: %s", request.method, request.url.path,
+                one_line(getattr(exc, "orig", None) or exc))
+    return await _dali_error(request, DatabaseUnavailable())
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -172,9 +197,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """The one DALIError handler, and short HTML pages for HTTP errors (404, 405, ...)."""
+    """The one DALIError handler (database outages included), and short HTML pages for
+    HTTP errors (404, 405, ...)."""
     app.add_exception_handler(DALIError, _dali_error)
     app.add_exception_handler(HTTPException, _http_error)
+    for error in OUTAGE_ERRORS:
+        app.add_exception_handler(error, _database_outage)
 
 
 # -- serving under a sub-path ----------------------------------------------------------

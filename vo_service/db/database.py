@@ -34,6 +34,7 @@ from schema import migrate
 from schema.catalogues import refresh_tap_schema
 from schema.tables import OPS_SCHEMA, PUBLISHED_SCHEMA, published_tables
 from vo_service.config import Settings, load_settings
+from vo_service.db.backends import application_name
 from vo_service.db.embedded import EmbeddedPostgres
 from vo_service.errors import OperatorError, one_line
 
@@ -88,7 +89,7 @@ class Database:
             assert url is not None  # Settings.embedded is "no database_url"
             return _psycopg2(url)
         port = self._embedded_port(self.embedded)
-        return f"postgresql+psycopg2://{OWNER_ROLE}@127.0.0.1:{port}/{DATABASE_NAME}"
+        return self.embedded.url(OWNER_ROLE, port, DATABASE_NAME)
 
     @cached_property
     def reader_url(self) -> str | None:
@@ -96,7 +97,9 @@ class Database:
         if self.settings.reader_database_url:
             return _psycopg2(self.settings.reader_database_url)
         if self.embedded is not None:
-            return make_url(self.owner_url).set(username=self.settings.reader_role) \
+            role = self.settings.reader_role
+            return make_url(self.owner_url).set(
+                username=role, password=self.embedded.password(role)) \
                 .render_as_string(hide_password=False)
         return None
 
@@ -245,15 +248,23 @@ class Database:
         conn.execute(sa.text(f'GRANT TEMPORARY ON DATABASE "{database}" TO "{role}"'))
 
     def _bootstrap_embedded(self, embedded: EmbeddedPostgres, port: int) -> None:
-        """Create the roles, the database and the extensions (as superuser)."""
+        """Create the roles (with their generated passwords), the database and the
+        extensions (as superuser); give roles made before passwords were generated theirs.
+        """
         su = _engine(embedded.superuser_url(port), isolation_level="AUTOCOMMIT")
         reader = self.settings.reader_role
         try:
-            with su.connect() as conn:
+            with self._reachable(), su.connect() as conn:
                 for role in (OWNER_ROLE, reader):
-                    if not conn.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname=:r"),
-                                       {"r": role}):
-                        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN'))
+                    # token_urlsafe passwords need no quoting; DDL takes no parameters
+                    password = f"PASSWORD '{embedded.password(role)}'"
+                    has_password = conn.scalar(sa.text(
+                        "SELECT rolpassword IS NOT NULL FROM pg_authid WHERE rolname=:r"),
+                        {"r": role})
+                    if has_password is None:
+                        conn.execute(sa.text(f'CREATE ROLE "{role}" LOGIN {password}'))
+                    elif not has_password:  # made before passwords were generated
+                        conn.execute(sa.text(f'ALTER ROLE "{role}" LOGIN {password}'))
                 if not conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname=:d"),
                                    {"d": DATABASE_NAME}):
                     conn.execute(sa.text(f'CREATE DATABASE "{DATABASE_NAME}" OWNER "{OWNER_ROLE}"'))
@@ -315,5 +326,12 @@ def _psycopg2(url: str) -> str:
 def _engine(url: str, **kw) -> sa.Engine:
     # A fixed search_path: the owner role is named like the ``latentvo`` schema, and
     # "$user" in the default path would make reflection (migrations) see it unqualified.
-    return sa.create_engine(url, pool_pre_ping=True,
-                            connect_args={"options": "-c search_path=public"}, **kw)
+    # pool_pre_ping replaces connections a database restart broke.
+    engine = sa.create_engine(url, pool_pre_ping=True,
+                              connect_args={"options": "-c search_path=public"}, **kw)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _name_session(_dialect, _record, _cargs, cparams):
+        cparams["application_name"] = application_name()  # at connect time: forks differ
+
+    return engine

@@ -15,7 +15,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 
 from vo_service.config import SSALimits
-from vo_service.dali import DALIError, Params
+from vo_service.dali import DALIError, DatabaseUnavailable, Params
 from vo_service.datalink.document import datalink_descriptor
 from vo_service.formats.votable import ResultDocument, arrow_table
 from vo_service.service_meta import service_meta
@@ -68,7 +68,7 @@ def query_document(engine: sa.Engine, urls: PublicURLs, q: SSAQuery, echoed,
         log.warning("SSA query failed: %s", exc)
         if "statement timeout" in str(exc):
             raise DALIError("query exceeded the time limit; narrow the constraints") from None
-        raise DALIError("the database is not available; try again later", 503) from None
+        raise DatabaseUnavailable() from None
     recs, overflow = ssa_query.records(rows, q, urls, service_meta().publisher)
     columns = {c.field.name: [c.value(row, ctx) for row, ctx in recs] for c in COLUMNS}
     table: pa.Table = arrow_table(FIELDS, columns)

@@ -33,9 +33,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
+from vo_service.dali import DatabaseUnavailable
+from vo_service.db.backends import application_name
 from vo_service.db.database import Database
+from vo_service.db.outage import is_outage
 
 if TYPE_CHECKING:
     from adbc_driver_manager.dbapi import Connection, Cursor
@@ -111,25 +114,43 @@ class UploadTable:
 
 
 class QueryRunner:
-    """A small pool of ADBC connections of the reader role."""
+    """A small pool of ADBC connections of the reader role.
+
+    A database restart breaks every pooled connection; the first query to find its
+    connection broken empties the pool and runs again on a new connection, so clients
+    see no error once the database is back. While it is down, a query raises
+    :class:`~vo_service.dali.DatabaseUnavailable` (503).
+    """
 
     def __init__(self, database: Database, size: int = 8) -> None:
         self.database = database
         self._pool: queue.LifoQueue[Connection] = queue.LifoQueue()
         self._size = size
         self._lock = threading.Lock()
-        self._uri, self._role = self._target()
+        self._url, self._role = self._target()
 
-    def _target(self) -> tuple[str, str | None]:
+    def _target(self) -> tuple[URL, str | None]:
         reader = self.database.reader_url
         url = make_url(reader or self.database.owner_url)
-        uri = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        return uri, (None if reader else self.database.settings.reader_role)
+        return url.set(drivername="postgresql"), \
+            (None if reader else self.database.settings.reader_role)
 
     def _connect(self) -> Connection:
+        """A new connection, named after this process (``pg_stat_activity``).
+
+        Raises
+        ------
+        DatabaseUnavailable
+            When the database cannot be reached.
+        """
         import adbc_driver_postgresql.dbapi as adbc
 
-        conn: Connection = adbc.connect(self._uri)
+        uri = self._url.update_query_dict({"application_name": application_name()}) \
+            .render_as_string(hide_password=False)
+        try:
+            conn: Connection = adbc.connect(uri)
+        except adbc.OperationalError as exc:
+            raise DatabaseUnavailable() from exc
         if self._role:
             with conn.cursor() as cur:
                 cur.execute(f'SET ROLE "{self._role}"')
@@ -142,6 +163,11 @@ class QueryRunner:
             return self._pool.get_nowait()
         except queue.Empty:
             return self._connect()
+
+    def discard_idle(self) -> None:
+        """Close the pooled connections: one was found broken, the others likely are too
+        (a restarted database)."""
+        self.close()
 
     def release(self, conn: Connection, *, broken: bool = False) -> None:
         """Give ``conn`` back to the pool; close it when ``broken`` or the pool is full."""
@@ -175,12 +201,32 @@ class QueryRunner:
         thread can :meth:`Execution.cancel` it while PostgreSQL is still working on the
         first batch (an aggregate over a large join returns nothing until it is done).
         """
-        conn = self.acquire()
+        pooled = self._pool.qsize() > 0
+        execution = self._start(self.acquire(), sql, setup, uploads, timeout_s, on_start)
+        if execution.lost_connection and not execution.cancelled:
+            if pooled:  # a connection of before a database restart: try a new one
+                self.discard_idle()
+                execution = self._start(self._connect(), sql, setup, uploads, timeout_s,
+                                        on_start)
+            if execution.lost_connection and not execution.cancelled:
+                raise DatabaseUnavailable()
+        if execution.failed is not None:
+            raise execution.failed
+        return execution
+
+    def _start(self, conn: Connection, sql: str, setup: list[str],
+               uploads: Sequence[UploadTable], timeout_s: float | None,
+               on_start: Callable[[Execution], None] | None) -> Execution:
+        """An :class:`Execution` of ``sql`` on ``conn``; when it failed to start it is
+        closed, with ``failed`` set."""
         execution = Execution(self, conn, timeout_s)
         try:
             if on_start is not None:
                 on_start(execution)
             execution.start(sql, setup, uploads)
+        except QueryFailed as exc:
+            execution.failed = exc
+            execution.close()
         except Exception:
             execution.close()
             raise
@@ -198,6 +244,8 @@ class Execution:
         self.reader: pa.RecordBatchReader | None = None
         self.schema: pa.Schema | None = None
         self._broken = False
+        self.failed: QueryFailed | None = None
+        self._lost = False  # the connection is gone (a database restart or outage)
         self._closed = False
         self._had_uploads = False
         self.cancelled = False
@@ -235,6 +283,7 @@ class Execution:
 
     def _failure(self, exc: BaseException) -> QueryFailed:
         self._broken = not _is_server_error(exc)
+        self._lost = self._lost or is_outage(exc)
         if isinstance(exc, QueryFailed):
             return exc
         result = failure(exc, self.timeout_s)
@@ -311,6 +360,11 @@ class Execution:
         if thread is not None and thread.is_alive() and thread is not threading.current_thread():
             self.cancel()
             thread.join(timeout=10)
+
+    @property
+    def lost_connection(self) -> bool:
+        """Whether the execution failed to start because its connection is gone."""
+        return self.failed is not None and self._lost
 
     def cancel(self) -> None:
         """Stop the running statement (from another thread; safe before it starts).

@@ -49,6 +49,9 @@ import sqlalchemy as sa
 from schema.ops import uws_jobs
 from vo_service.config import TAPLimits, UWSSettings
 from vo_service.dali import DALIError, Params, now_utc
+from vo_service.db.backends import application_name, terminate_orphaned_backends
+from vo_service.db.outage import is_outage
+from vo_service.errors import one_line
 from vo_service.obscore import access_url_setup
 from vo_service.tap.owners import Owner, new_job_id
 from vo_service.tap.runner import Execution, QueryFailed
@@ -161,6 +164,15 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _log_failure(what: str, exc: Exception, then: str) -> None:
+    """One line for a database outage (it may last, and repeats), a traceback otherwise."""
+    if is_outage(exc):
+        log.warning("%s: the database is unavailable (%s); %s", what,
+                    one_line(getattr(exc, "orig", None) or exc), then)
+    else:
+        log.exception("%s failed; %s", what, then)
 
 
 class JobStore:
@@ -651,7 +663,14 @@ class JobManager:
         self.running = False
 
     def start(self) -> None:
-        """Recover and expire jobs, then start the workers and the housekeeping thread."""
+        """End the database sessions of dead predecessors on this host (a killed server's
+        queries run on otherwise), recover and expire jobs, then start the workers and the
+        housekeeping thread."""
+        database = self.tap.database
+        try:
+            terminate_orphaned_backends([database.engine, database.reader_engine])
+        except Exception:  # noqa: BLE001 - recover the jobs all the same
+            log.exception("ending the sessions of dead servers failed")
         try:
             self.store.recover(startup=True)
             self.store.expire()
@@ -693,17 +712,22 @@ class JobManager:
     # -- threads --------------------------------------------------------------------
 
     def _work(self) -> None:
+        pause = 1.0
         while not self._stop.is_set():
             try:
                 job = self.store.claim(self.worker)
-            except Exception:  # noqa: BLE001 - database hiccup: retry later
-                log.exception("claiming a job failed")
+                if job is not None:
+                    self._execute(job)
+                pause = 1.0
+            except Exception as exc:  # noqa: BLE001 - database outage: back off, keep going
+                _log_failure("UWS worker", exc, f"retrying in {pause:.0f} s")
                 job = None
+                self._stop.wait(pause)
+                pause = min(pause * 2, 30.0)
+                continue
             if job is None:
                 with self._wake:
                     self._wake.wait(timeout=1.0)
-                continue
-            self._execute(job)
 
     def _housekeeping(self) -> None:
         last_expire = 0.0
@@ -718,8 +742,8 @@ class JobManager:
                 if time.monotonic() - last_expire > 60:
                     self.store.expire()
                     last_expire = time.monotonic()
-            except Exception:  # noqa: BLE001
-                log.exception("UWS housekeeping failed")
+            except Exception as exc:  # noqa: BLE001
+                _log_failure("UWS housekeeping", exc, "retrying in 2 s")
 
     def _execute(self, job: Job) -> None:
         from vo_service.tap.query import validate
@@ -733,6 +757,8 @@ class JobManager:
             prepared = self.tap.prepare(request, params)
             if job.public_base_url:
                 prepared.setup.append(access_url_setup(job.public_base_url))
+            # tags the backend with the job (pg_stat_activity); undone by the rollback
+            prepared.setup.append(f"SET application_name = '{application_name(job.job_id)}'")
             duration = job.execution_duration or self.limits.async_duration_hard
 
             def register(execution: Execution) -> None:

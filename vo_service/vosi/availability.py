@@ -8,17 +8,25 @@ from xml.sax.saxutils import escape
 import sqlalchemy as sa
 
 from vo_service.dali import iso_utc
+from vo_service.db.outage import is_outage
 
 NS = "http://www.ivoa.net/xml/VOSIAvailability/v1.0"
 
 
 def probe(engine: sa.Engine, table: str) -> str | None:
-    """None when one row of ``table`` can be read, else why not (for the note)."""
+    """None when one row of ``table`` can be read, else why not (for the note).
+
+    The note tells an outage (the service recovers by itself once the database is back)
+    from a database that answers but cannot serve the table.
+    """
     try:
         with engine.connect() as conn:
             conn.execute(sa.text(f"SELECT 1 FROM {table} LIMIT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure means "not available"
-        return f"the database cannot be reached: {type(exc).__name__}"
+        if is_outage(exc):
+            return ("the database cannot be reached (down or restarting); the service "
+                    "resumes by itself when it is back")
+        return f"the database cannot serve {table}: {type(exc).__name__}"
     return None
 
 
