@@ -24,10 +24,6 @@ def test_defaults(tmp_path):
     assert s.store_dir == tmp_path.resolve() / "store"
 
 
-def test_home_defaults_to_dot_latentvo():
-    assert load_settings({}).home == (Path.home() / ".latentvo").resolve()
-
-
 def test_file_then_environment(tmp_path):
     (tmp_path / "latentvo.toml").write_text('release = "dr2"\nembedded_port = 6000\n')
     s = load_settings({"LATENTVO_HOME": str(tmp_path)})
