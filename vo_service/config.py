@@ -61,6 +61,9 @@ class TAPLimits:
     workers: int = _limit(2, 0)  # async worker threads per web process (0: none here)
     stale_after: int = _limit(30)  # seconds without heartbeat before a job is taken over
     max_attempts: int = _limit(3)  # executions of a job interrupted by restarts
+    # Translation work a query may ask for (checked before and right after parsing).
+    query_length: int = _limit(100_000)  # characters of ADQL text
+    query_nodes: int = _limit(20_000)  # elements of its syntax tree (IN-list items, ...)
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,30 @@ class IngestSettings:
         return self.workers or max(1, min(os.cpu_count() or 1, 8))
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: web worker processes and the admission of expensive requests.
+
+    Expensive work (TAP sync queries, SSA queryData, DataLink, getData
+    conversions) runs in ``query_slots`` threads of each web process, apart
+    from the threads that answer cheap requests (VOSI, job documents, pages),
+    so those still answer while every slot is busy. A client (its address, as
+    uvicorn reports it: the ``X-Forwarded-For`` of the proxies named by
+    ``trusted_proxies`` / ``serve --forwarded-allow-ips``) may hold at most
+    ``client_queries`` slots or places in the queue; at most ``queue_waiters``
+    requests wait for a slot. Beyond either, the answer is the protocol's error
+    document with HTTP 503 and ``Retry-After: retry_after``. All counts are per
+    web worker process.
+    """
+
+    workers: int = _limit(1)  # web worker processes of ``latentvo serve``
+    query_slots: int = _limit(8)  # expensive requests running at once
+    client_queries: int = _limit(4)  # of them (running or waiting) per client address
+    queue_waiters: int = _limit(32, 0)  # requests waiting for a slot, beyond: 503
+    retry_after: int = _limit(5)  # seconds, the Retry-After of a 503
+    trusted_proxies: str | None = None  # addresses whose X-Forwarded-For is believed
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
@@ -102,8 +129,8 @@ _ORDERED = {
 class Settings:
     """Every setting of one latentvo process; :func:`load_settings` reads them.
 
-    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa`` and
-    ``ingest`` are its sections.
+    Top-level fields are the keys of ``latentvo.toml``; ``tap``, ``ssa``,
+    ``ingest`` and ``web`` are its sections.
     """
 
     home: Path
@@ -119,6 +146,7 @@ class Settings:
     tap: TAPLimits = field(default_factory=TAPLimits)
     ssa: SSALimits = field(default_factory=SSALimits)
     ingest: IngestSettings = field(default_factory=IngestSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def store_dir(self) -> Path:
@@ -138,7 +166,8 @@ class Settings:
         return self.database_url is None
 
 
-SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings}
+SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
+                             "web": WebSettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path"}
 
@@ -170,6 +199,8 @@ def _coerce(name: str, kind: str, value: object, origin: str) -> object:
 
 def _in_range(section: str, name: str, value: float, origin: str) -> None:
     meta = next(f.metadata for f in fields(SECTIONS[section]) if f.name == name)
+    if "minimum" not in meta:  # a text setting
+        return
     low, high = meta["minimum"], meta["maximum"]
     if value < low or (high is not None and value > high):
         bound = f"at least {low:g}" + (f" and at most {high:g}" if high is not None else "")

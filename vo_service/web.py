@@ -9,6 +9,8 @@
   status), with the INFOs and fault codes the protocol's router declared through
   :func:`error_form`; unknown URLs and methods get a short HTML page instead of
   FastAPI's JSON;
+* :func:`admit`, :func:`run_in_slot`, :func:`watch_stream`: expensive work in the
+  query slots of :mod:`vo_service.admission`, abandoned when the client goes away;
 * :class:`PathPrefix`: serves the application under the path of a configured
   ``base_url``.
 
@@ -19,22 +21,27 @@ protocols compute (queries, documents, URLs) does not depend on the web framewor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from html import escape
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vo_service.admission import Abandoned, Admission, Overloaded, Ticket
 from vo_service.dali import VOTABLE_MIME, DALIError, Params
 from vo_service.formats.votable import error_document
 from vo_service.urls import PublicURLs, public_base
 
 FAULT = re.compile(r"^[A-Za-z]+Fault: ")
+T = TypeVar("T")
 
 
 async def read_params(request: Request, *, max_body: int) -> Params:
@@ -80,6 +87,94 @@ def public_urls(request: Request) -> PublicURLs:
     return PublicURLs(public_base(request.app.state.base_url, str(request.base_url)))
 
 
+# -- query slots -----------------------------------------------------------------------
+
+
+def client_of(request: Request) -> str:
+    """The client's address: the peer, or the ``X-Forwarded-For`` client that uvicorn
+    took from a trusted proxy (``serve --forwarded-allow-ips``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def admit(request: Request) -> Ticket:
+    """A ticket for an expensive request (:meth:`Admission.admit`: 503 when over limits)."""
+    admission: Admission = request.app.state.admission
+    return admission.admit(client_of(request))
+
+
+async def _disconnect(request: Request) -> None:
+    """Return when the client has closed the connection (its body is already read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def in_slot(request: Request, ticket: Ticket, func: Callable[..., T], *args: object,
+                  discard: Callable[[T], None] | None = None) -> T:
+    """Wait for a slot and run ``func(*args)`` in it, watching the client meanwhile.
+
+    When the client goes away the ticket is abandoned (hooks such as a query's cancel
+    run at once), waiting for a slot stops, and :class:`Abandoned` is raised once the
+    thread has finished; a result that came anyway is handed to ``discard``. The
+    ticket is not released here: the caller does (after streaming, for a stream).
+    """
+    async def work() -> T:
+        await ticket.acquire()
+        if await request.is_disconnected():
+            raise Abandoned()
+        return await ticket.run(func, *args)
+
+    task = asyncio.ensure_future(work())
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done() and not watcher.done():  # the request itself was cancelled
+            ticket.abandon()
+            task.cancel()
+    if task.done():
+        watcher.cancel()
+        return task.result()
+    ticket.abandon()
+    task.cancel()  # stops a wait for a slot; a running thread is waited for
+    with contextlib.suppress(BaseException):
+        result = await task
+        if discard is not None:
+            discard(result)
+    raise Abandoned()
+
+
+async def run_in_slot(request: Request, func: Callable[..., T], *args: object) -> T:
+    """``func(*args)`` as one expensive request: admitted, in a slot, released after."""
+    ticket = admit(request)
+    try:
+        return await in_slot(request, ticket, func, *args)
+    finally:
+        ticket.release()
+
+
+async def watch_stream(request: Request, ticket: Ticket,
+                       chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Pass a streamed body on, abandoning ``ticket`` as soon as the client goes.
+
+    The producer may be blocked in the database for a long time between chunks, so
+    the disconnect is watched, not only noticed at the next write. The ticket is
+    released when the stream ends, however it ends.
+    """
+    async def watch() -> None:
+        await _disconnect(request)
+        ticket.abandon()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        watcher.cancel()
+        ticket.release()
+
+
 # -- errors ----------------------------------------------------------------------------
 
 
@@ -118,8 +213,9 @@ def error_form(form: ErrorForm) -> Any:  # (what fastapi.Depends returns: typed 
 async def _dali_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DALIError)
     form: ErrorForm = getattr(request.state, "error_form", ErrorForm())
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Overloaded) else None
     return Response(error_document(form.message(exc), form.infos), status_code=exc.status,
-                    media_type=VOTABLE_MIME)
+                    media_type=VOTABLE_MIME, headers=headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

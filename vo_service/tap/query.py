@@ -99,6 +99,10 @@ def validate(params: Params, limits: TAPLimits) -> TAPQuery:
     query = params.single("QUERY")
     if query is None or not query.strip():
         raise DALIError("QUERY is missing or empty")
+    if len(query) > limits.query_length:  # before any parsing: its cost grows with the text
+        raise DALIError(f"QUERY has {len(query):,} characters; this service accepts at most "
+                        f"{limits.query_length:,} (for long lists of values, upload a table "
+                        "and join it)")
     maxrec_text = params.single("MAXREC")
     if maxrec_text is None or not maxrec_text.strip():
         maxrec = limits.maxrec_default
@@ -164,7 +168,8 @@ class TAPService:
         self.published = published
         self.limits = limits
         self.result_dir = result_dir
-        self.runner = QueryRunner(database)
+        # a pooled connection for each query slot and async worker of this process
+        self.runner = QueryRunner(database, database.settings.web.query_slots + limits.workers)
         self._catalog: Catalog | None = None
         self._catalog_version = -1
         self._lock = threading.Lock()
@@ -206,7 +211,8 @@ class TAPService:
         DALIError
             For a bad upload, an ADQL error, or a query nested too deeply to parse.
         """
-        from vo_service.adql import ADQLError, translate
+        from vo_service.adql import ADQLError, parse, translate
+        from vo_service.adql.size import tree_size
 
         uploads = load_uploads(params, self.limits)
         catalog = self.catalog()
@@ -215,7 +221,13 @@ class TAPService:
             for upload in uploads:
                 catalog.add_upload(upload.name, upload.columns, sql_name=upload.table.sql_name)
         try:
-            translation = translate(request.query, catalog, maxrec=request.maxrec)
+            statement = parse(request.query)
+            if tree_size(statement, self.limits.query_nodes) > self.limits.query_nodes:
+                raise DALIError(f"the query has more than {self.limits.query_nodes:,} syntax "
+                                "elements (columns, values, operators), the most this service "
+                                "translates; for long lists of values, upload a table and "
+                                "join it")
+            translation = translate(statement, catalog, maxrec=request.maxrec)
         except ADQLError as exc:
             raise DALIError(str(exc)) from None
         except RecursionError:

@@ -41,7 +41,7 @@ from vo_service.tap.uws import Job, JobManager, JobStore
 from vo_service.vosi import availability as vosi_availability
 from vo_service.vosi import tables as vosi_tables
 from vo_service.vosi.capabilities import tap_capabilities
-from vo_service.web import public_urls, read_params
+from vo_service.web import admit, in_slot, public_urls, read_params, watch_stream
 
 log = logging.getLogger("latentvo.tap")
 router = APIRouter()
@@ -120,15 +120,28 @@ async def tap_root(request: Request) -> str:
 
 @router.api_route("/tap/sync", methods=["GET", "POST"])
 async def tap_sync(request: Request) -> Response:
-    """A synchronous query: the whole result when it is small, else streamed."""
+    """A synchronous query: the whole result when it is small, else streamed.
+
+    It runs in a query slot (:mod:`vo_service.admission`), translation included, and
+    is cancelled in the database as soon as its client goes away.
+    """
     tap: TAPService = request.app.state.tap
     params = await read_params(request, max_body=tap.limits.upload_bytes + 1_000_000)
-    result = await run_in_threadpool(sync.run, tap, params, public_urls(request).base)
+    ticket = admit(request)
+    try:
+        result = await in_slot(request, ticket, sync.run, tap, params,
+                               public_urls(request).base, ticket.on_abandon,
+                               discard=sync.SyncResult.close)
+    except BaseException:
+        ticket.release()
+        raise
     if result.body is not None:
+        ticket.release()
         return Response(result.body, media_type=result.media_type, headers=result.headers)
     assert result.chunks is not None  # sync.run sets either the body or the chunks
-    return StreamingResponse(sync.stream_in_thread(result.chunks), media_type=result.media_type,
-                             headers=result.headers)
+    # The slot stays taken while the result streams; watch_stream releases it.
+    body = watch_stream(request, ticket, sync.stream_in_thread(result.chunks))
+    return StreamingResponse(body, media_type=result.media_type, headers=result.headers)
 
 
 @router.get("/tap/examples")

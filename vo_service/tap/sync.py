@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from vo_service.dali import DALIError, Params
@@ -87,8 +87,15 @@ class SyncResult:
     body: bytes | None = None
     chunks: Iterator[bytes] | None = None
 
+    def close(self) -> None:
+        """Drop a result nobody will read: end its query, release its connection."""
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
 
-def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
+
+def run(tap: TAPService, params: Params, public_base: str,
+        on_abandon: Callable[[Callable[[], None]], None] | None = None) -> SyncResult:
     """Validate, translate and start the query of ``params``; read its first batch.
 
     Parameters
@@ -99,6 +106,10 @@ def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
         The request's DALI parameters.
     public_base
         The request's public base URL (``ivoa.obscore.access_url`` starts with it).
+    on_abandon
+        Registers a function to call when the client goes away: it is given the
+        query's cancel before the query is sent (called at once when the client is
+        already gone, which keeps the query from starting).
 
     Raises
     ------
@@ -109,7 +120,8 @@ def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
     prepared = tap.prepare(request, params)
     prepared.setup.append(access_url_setup(public_base))
     try:
-        running = tap.start(prepared, tap.limits.sync_timeout)
+        running = tap.start(prepared, tap.limits.sync_timeout,
+                            None if on_abandon is None else lambda e: on_abandon(e.cancel))
     except QueryFailed as exc:
         raise DALIError(exc.message, _status_for(exc)) from None
     writer = request.format.writer(prepared.fields, str(tap.result_dir))

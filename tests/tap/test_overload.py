@@ -1,0 +1,157 @@
+"""Abandoned queries and overload (issue 16, findings 1 and 9), against a real server.
+
+The server has two query slots, one per client, one waiting place and a long sync
+time limit, so that a query only ends early when the service cancels it. Clients
+are told apart by ``X-Forwarded-For``, which uvicorn believes from 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import time
+import xml.etree.ElementTree as ET
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import start_server, stop_server
+
+VOT = "{http://www.ivoa.net/xml/VOTable/v1.3}"
+# 3,000^3 rows: minutes of work, far beyond the tests' patience.
+SLOW = ("SELECT COUNT(*) AS n FROM mlspec.spectra AS a, mlspec.spectra AS b, "
+        "mlspec.spectra AS c WHERE a.snr + b.snr > c.snr")
+OVERLOAD_ENV = {
+    "LATENTVO_TAP_SYNC_TIMEOUT": "120",
+    "LATENTVO_TAP_UPLOAD_BYTES": "64000000",  # the default: a 10 MB QUERY fits the body
+    "LATENTVO_TAP_QUERY_NODES": "1000",
+    "LATENTVO_WEB_QUERY_SLOTS": "2",
+    "LATENTVO_WEB_CLIENT_QUERIES": "1",
+    "LATENTVO_WEB_QUEUE_WAITERS": "1",
+    "LATENTVO_WEB_RETRY_AFTER": "9",
+}
+
+
+@pytest.fixture(scope="module")
+def busy_server(tap_data, tap_env):
+    """Base URL of a server with small admission limits."""
+    proc, url = start_server({**tap_env, **OVERLOAD_ENV})
+    yield url
+    stop_server(proc)
+
+
+def _slow_backends(database) -> int:
+    """PostgreSQL backends working on SLOW (as the reader role, which sees its sessions)."""
+    with database.reader_engine.connect() as conn:
+        return conn.scalar(sa.text(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+            "AND query LIKE '%snr\" + %snr\") > %' AND pid <> pg_backend_pid()"))
+
+
+def _wait_backends(database, test, limit: float = 20.0) -> int:
+    """Poll until ``test(count of SLOW backends)`` holds or ``limit`` seconds pass."""
+    deadline = time.monotonic() + limit
+    while True:
+        n = _slow_backends(database)
+        if test(n) or time.monotonic() > deadline:
+            return n
+        time.sleep(0.1)
+
+
+def _give_up_after(url: str, client: str, seconds: float, query: str = SLOW) -> str:
+    """A sync query whose client closes the connection after ``seconds``."""
+    try:
+        response = httpx.post(url + "/tap/sync", data={"LANG": "ADQL", "QUERY": query},
+                              headers={"X-Forwarded-For": client}, timeout=seconds)
+    except httpx.TimeoutException:
+        return "gave up"
+    return str(response.status_code)
+
+
+def _error(response: httpx.Response) -> str:
+    assert response.headers["content-type"].startswith("application/x-votable+xml")
+    infos = [i for i in ET.fromstring(response.content).iter(f"{VOT}INFO")
+             if i.get("name") == "QUERY_STATUS"]
+    assert infos and infos[-1].get("value") == "ERROR"
+    return infos[-1].text or ""
+
+
+def test_abandoned_sync_query_is_cancelled(database, busy_server, archive):
+    """A client that gives up takes its query with it: the backend goes at once."""
+    assert _wait_backends(database, lambda n: n == 0) == 0
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        outcome = pool.submit(_give_up_after, busy_server, "10.0.0.1", 3.0)
+        assert _wait_backends(database, lambda n: n >= 1) >= 1, "the query never started"
+        assert outcome.result() == "gave up"
+    # Without the cancel the backend would work on until the 120 s sync time limit.
+    assert _wait_backends(database, lambda n: n == 0, limit=10) == 0
+
+
+def test_cheap_endpoints_answer_while_every_slot_is_busy(database, busy_server, archive):
+    """45 abandoned cross joins from 45 clients: two run, one waits, the rest get 503;
+    VOSI, tables and pages still answer; every query is gone once its client is."""
+    assert _wait_backends(database, lambda n: n == 0) == 0
+    clients = [f"10.0.1.{i}" for i in range(45)]
+    with concurrent.futures.ThreadPoolExecutor(len(clients)) as pool:
+        outcomes = [pool.submit(_give_up_after, busy_server, c, 6.0) for c in clients]
+        assert _wait_backends(database, lambda n: n >= 2) == 2
+        with httpx.Client(timeout=10) as client:
+            for path in ("/tap/availability", "/tap/capabilities", "/tap/tables", "/",
+                         "/ssa/capabilities", "/ssa/availability", "/tap/async"):
+                assert client.get(busy_server + path).status_code == 200, path
+        results = [o.result() for o in outcomes]
+    assert results.count("gave up") == 3  # two running, one waiting
+    assert results.count("503") == 42
+    assert _wait_backends(database, lambda n: n == 0, limit=10) == 0
+
+
+def test_per_client_excess_is_refused_with_retry_after(database, busy_server, archive):
+    assert _wait_backends(database, lambda n: n == 0) == 0
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        outcome = pool.submit(_give_up_after, busy_server, "10.0.2.1", 4.0)
+        assert _wait_backends(database, lambda n: n >= 1) >= 1
+        second = httpx.post(busy_server + "/tap/sync",
+                            data={"LANG": "ADQL", "QUERY": "SELECT TOP 1 spec_id FROM "
+                                  "mlspec.spectra"},
+                            headers={"X-Forwarded-For": "10.0.2.1"}, timeout=10)
+        assert second.status_code == 503
+        assert second.headers["retry-after"] == "9"
+        assert "per client" in _error(second)
+        other = httpx.post(busy_server + "/tap/sync",
+                           data={"LANG": "ADQL", "QUERY": "SELECT TOP 1 spec_id FROM "
+                                 "mlspec.spectra"},
+                           headers={"X-Forwarded-For": "10.0.2.2"}, timeout=10)
+        assert other.status_code == 200  # another client is served meanwhile
+        assert outcome.result() == "gave up"
+    ssa = httpx.get(busy_server + "/ssa", params={"REQUEST": "queryData", "POS": "180,0",
+                                                  "SIZE": "1"}, timeout=10)
+    assert ssa.status_code == 200  # the client's place was given back
+    assert _wait_backends(database, lambda n: n == 0, limit=10) == 0
+
+
+def test_ten_megabyte_query_is_refused_before_parsing(busy_server, archive):
+    query = "SELECT spec_id FROM mlspec.spectra WHERE spec_id IN (" + ",".join(
+        str(i) for i in range(1_500_000)) + ")"
+    assert len(query) > 10_000_000
+    response = httpx.post(busy_server + "/tap/sync", data={"LANG": "ADQL", "QUERY": query},
+                          timeout=30)
+    assert response.status_code == 400
+    assert "at most 100,000" in _error(response)
+
+
+def test_query_with_too_many_syntax_elements_is_refused(busy_server, archive):
+    query = "SELECT spec_id FROM mlspec.spectra WHERE spec_id IN (" + ",".join(
+        str(i) for i in range(2_000)) + ")"
+    response = httpx.post(busy_server + "/tap/sync", data={"LANG": "ADQL", "QUERY": query},
+                          timeout=30)
+    assert response.status_code == 400
+    assert "more than 1,000 syntax elements" in _error(response)
+    small = query.split(" IN (")[0] + " IN (1, 2, 3)"
+    assert httpx.post(busy_server + "/tap/sync", data={"LANG": "ADQL", "QUERY": small},
+                      timeout=30).status_code == 200
+
+
+def test_capabilities_state_the_sync_and_size_limits(busy_server):
+    body = httpx.get(busy_server + "/tap/capabilities", timeout=10).text
+    assert "Synchronous queries (/sync) run for at most 120 s" in body
+    assert "at most 100000 characters and 1000 syntax elements" in body
