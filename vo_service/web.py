@@ -167,11 +167,15 @@ async def watch_stream(request: Request, ticket: Ticket,
         ticket.abandon()
 
     watcher = asyncio.ensure_future(watch())
+    finished = False
     try:
         async for chunk in chunks:
             yield chunk
+        finished = True
     finally:
         watcher.cancel()
+        if not finished:  # Starlette noticed the disconnect first and stopped the stream
+            ticket.abandon()
         ticket.release()
 
 

@@ -155,3 +155,26 @@ def test_capabilities_state_the_sync_and_size_limits(busy_server):
     body = httpx.get(busy_server + "/tap/capabilities", timeout=10).text
     assert "Synchronous queries (/sync) run for at most 120 s" in body
     assert "at most 100000 characters and 1000 syntax elements" in body
+
+
+def test_abandoned_stream_is_cancelled(database, busy_server, archive):
+    """A streamed result whose client goes while the database works on its next rows:
+    the query is cancelled although no chunk is ready to notice the disconnect with."""
+    assert _wait_backends(database, lambda n: n == 0) == 0
+    # 300,000 rows at once (a streamed result), then the endless aggregate of SLOW.
+    query = ("SELECT a.spec_id AS x, b.spec_id AS y FROM mlspec.spectra AS a, "
+             "mlspec.spectra AS b WHERE a.spec_id <= 100 UNION ALL "
+             "SELECT COUNT(*), 0 FROM mlspec.spectra AS a, mlspec.spectra AS b, "
+             "mlspec.spectra AS c WHERE a.snr + b.snr > c.snr")
+    received = 0
+    timeout = httpx.Timeout(30, read=3)  # give up once the rows stop coming
+    with pytest.raises(httpx.ReadTimeout), httpx.stream(
+            "POST", busy_server + "/tap/sync", timeout=timeout,
+            data={"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv",
+                  "MAXREC": "1000000"}) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_bytes():
+            received += len(chunk)
+    assert received > 1_000_000  # the first rows came: it was streaming
+    # Without the cancel the backend would work on until the 120 s sync time limit.
+    assert _wait_backends(database, lambda n: n == 0, limit=10) == 0
