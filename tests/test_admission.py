@@ -62,3 +62,14 @@ def test_work_runs_in_the_slot_threads_and_abandon_reaches_it():
         ticket.release()
 
     asyncio.run(scenario())
+
+
+def test_requests_admitted_together_count_before_they_take_a_slot():
+    """Many requests arriving at once: the queue bound holds before any has a slot."""
+    admission = Admission(WebSettings(query_slots=2, queue_waiters=1, client_queries=100))
+    tickets = [admission.admit(f"c{i}") for i in range(3)]
+    with pytest.raises(Overloaded, match="busy"):
+        admission.admit("c3")
+    for ticket in tickets:
+        ticket.release()
+    assert admission.admit("c4")

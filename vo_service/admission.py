@@ -59,7 +59,7 @@ class Admission:
     def __init__(self, settings: WebSettings) -> None:
         self.settings = settings
         self._clients: Counter[str] = Counter()  # admitted tickets (waiting or running)
-        self._waiting = 0
+        self._admitted = 0  # all clients' tickets, not released yet
         self._slots: anyio.CapacityLimiter | None = None  # made in the event loop
         self._threads: anyio.CapacityLimiter | None = None
 
@@ -76,8 +76,8 @@ class Admission:
 
     @property
     def waiting(self) -> int:
-        """Requests waiting for a slot."""
-        return self._waiting
+        """Admitted requests not holding a slot (waiting for one, or about to take one)."""
+        return self._admitted - self.busy
 
     def admit(self, client: str) -> Ticket:
         """A ticket for one expensive request of ``client`` (not holding a slot yet).
@@ -94,16 +94,19 @@ class Admission:
                 f"too many concurrent requests from {client}: this service runs at most "
                 f"{limits.client_queries} expensive requests (queries) per client at once; "
                 f"retry after {limits.retry_after} s", limits.retry_after)
-        slots, _ = self._limiters()
-        if slots.available_tokens == 0 and self._waiting >= limits.queue_waiters:
+        # Counted at admission, not at the slot: requests admitted together have not
+        # taken their slots yet.
+        if self._admitted >= limits.query_slots + limits.queue_waiters:
             raise Overloaded(
                 f"the service is busy: all {limits.query_slots} query slots are taken and "
-                f"{self._waiting} requests wait for one; retry after {limits.retry_after} s",
+                f"{self.waiting} requests wait for one; retry after {limits.retry_after} s",
                 limits.retry_after)
         self._clients[client] += 1
+        self._admitted += 1
         return Ticket(self, client)
 
     def _leave(self, client: str) -> None:
+        self._admitted -= 1
         self._clients[client] -= 1
         if self._clients[client] <= 0:
             del self._clients[client]
@@ -121,14 +124,15 @@ class Ticket:
         self._hooks: list[Callable[[], None]] = []
         self.abandoned = False
 
+    @property
+    def holding(self) -> bool:
+        """Whether the ticket holds a slot (its work may be running in a thread)."""
+        return self._holding
+
     async def acquire(self) -> None:
         """Wait for a free slot (cancellable: the caller gives up when its client goes)."""
         slots, _ = self.admission._limiters()
-        self.admission._waiting += 1
-        try:
-            await slots.acquire_on_behalf_of(self)
-        finally:
-            self.admission._waiting -= 1
+        await slots.acquire_on_behalf_of(self)
         self._holding = True
 
     async def run(self, func: Callable[..., T], *args: object) -> T:

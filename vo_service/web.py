@@ -9,7 +9,7 @@
   status), with the INFOs and fault codes the protocol's router declared through
   :func:`error_form`; unknown URLs and methods get a short HTML page instead of
   FastAPI's JSON;
-* :func:`admit`, :func:`run_in_slot`, :func:`watch_stream`: expensive work in the
+* :func:`admit`, :func:`run_in_slot`, :func:`release_when_done`: expensive work in the
   query slots of :mod:`vo_service.admission`, abandoned when the client goes away;
 * :class:`PathPrefix`: serves the application under the path of a configured
   ``base_url``.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from http import HTTPStatus
@@ -137,11 +137,14 @@ async def in_slot(request: Request, ticket: Ticket, func: Callable[..., T], *arg
         watcher.cancel()
         return task.result()
     ticket.abandon()
-    task.cancel()  # stops a wait for a slot; a running thread is waited for
-    with contextlib.suppress(BaseException):
+    if not ticket.holding:
+        task.cancel()  # still waiting for a slot: give up the wait
+    # Work in a thread cannot be interrupted: wait for it (the abandon hooks cancelled
+    # its query), then drop a result it produced all the same.
+    with contextlib.suppress(Exception, asyncio.CancelledError):
         result = await task
         if discard is not None:
-            discard(result)
+            await ticket.run(discard, result)
     raise Abandoned()
 
 
@@ -154,29 +157,30 @@ async def run_in_slot(request: Request, func: Callable[..., T], *args: object) -
         ticket.release()
 
 
-async def watch_stream(request: Request, ticket: Ticket,
-                       chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """Pass a streamed body on, abandoning ``ticket`` as soon as the client goes.
+_WATCHERS: set[asyncio.Task[None]] = set()  # running release_when_done tasks
 
-    The producer may be blocked in the database for a long time between chunks, so
-    the disconnect is watched, not only noticed at the next write. The ticket is
-    released when the stream ends, however it ends.
+
+def release_when_done(request: Request, ticket: Ticket) -> None:
+    """Keep ``ticket``'s slot while its response streams; release it at the end.
+
+    ASGI answers ``http.disconnect`` to ``receive`` both when the client goes and once
+    the response is complete, so one watcher covers both: it abandons the ticket
+    (stopping the query of a client that went; nothing left to stop otherwise) and
+    releases it. It runs beside the response, however the response ends, even
+    when the stream never started. The producer may be blocked in the database for
+    a long time between chunks: the disconnect is noticed at once, not at the next
+    write.
     """
     async def watch() -> None:
-        await _disconnect(request)
-        ticket.abandon()
-
-    watcher = asyncio.ensure_future(watch())
-    finished = False
-    try:
-        async for chunk in chunks:
-            yield chunk
-        finished = True
-    finally:
-        watcher.cancel()
-        if not finished:  # Starlette noticed the disconnect first and stopped the stream
+        try:
+            await _disconnect(request)
             ticket.abandon()
-        ticket.release()
+        finally:
+            ticket.release()
+
+    task = asyncio.ensure_future(watch())
+    _WATCHERS.add(task)
+    task.add_done_callback(_WATCHERS.discard)
 
 
 # -- errors ----------------------------------------------------------------------------

@@ -41,7 +41,7 @@ from vo_service.tap.uws import Job, JobManager, JobStore
 from vo_service.vosi import availability as vosi_availability
 from vo_service.vosi import tables as vosi_tables
 from vo_service.vosi.capabilities import tap_capabilities
-from vo_service.web import admit, in_slot, public_urls, read_params, watch_stream
+from vo_service.web import admit, in_slot, public_urls, read_params, release_when_done
 
 log = logging.getLogger("latentvo.tap")
 router = APIRouter()
@@ -139,8 +139,10 @@ async def tap_sync(request: Request) -> Response:
         ticket.release()
         return Response(result.body, media_type=result.media_type, headers=result.headers)
     assert result.chunks is not None  # sync.run sets either the body or the chunks
-    # The slot stays taken while the result streams; watch_stream releases it.
-    body = watch_stream(request, ticket, sync.stream_in_thread(result.chunks))
+    # The slot stays taken while the result streams, and the query is cancelled as soon
+    # as the client goes.
+    body = sync.stream_in_thread(result.chunks, on_abandon=ticket.on_abandon)
+    release_when_done(request, ticket)
     return StreamingResponse(body, media_type=result.media_type, headers=result.headers)
 
 

@@ -17,16 +17,20 @@ from dataclasses import dataclass, field
 
 from vo_service.dali import DALIError, Params
 from vo_service.obscore import access_url_setup
-from vo_service.tap.query import TAPService, validate
+from vo_service.tap.query import Running, TAPService, validate
 from vo_service.tap.runner import QueryFailed
 
 
-def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[bytes]:
+def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2,
+                     on_abandon: Callable[[Callable[[], None]], None] | None = None
+                     ) -> AsyncIterator[bytes]:
     """Run a blocking chunk iterator in its own thread, ``ahead`` chunks ahead of the socket.
 
     Starlette would pull each chunk through the thread pool only after the previous
     one was sent; producing the next chunk while the current one is written
-    overlaps encoding with sending.
+    overlaps encoding with sending. The thread starts at once, so that ``chunks``
+    is closed (and its query with it) even when the response is never sent;
+    ``on_abandon`` registers how to stop it when the client goes away.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()  # None: the end
@@ -50,9 +54,11 @@ def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[b
             if close is not None:
                 close()
 
+    threading.Thread(target=produce, name="tap-stream", daemon=True).start()
+    if on_abandon is not None:
+        on_abandon(stop.set)
+
     async def body() -> AsyncIterator[bytes]:
-        thread = threading.Thread(target=produce, name="tap-stream", daemon=True)
-        thread.start()
         try:
             while True:
                 item = await queue.get()
@@ -86,12 +92,12 @@ class SyncResult:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     chunks: Iterator[bytes] | None = None
+    running: Running | None = None  # the query the chunks come from
 
     def close(self) -> None:
         """Drop a result nobody will read: end its query, release its connection."""
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
+        if self.running is not None:
+            self.running.close()
 
 
 def run(tap: TAPService, params: Params, public_base: str,
@@ -134,5 +140,5 @@ def run(tap: TAPService, params: Params, public_base: str,
     if running.complete:  # a small result, all read: one response, no streaming threads
         result.body = b"".join(running.body(writer))
     else:
-        result.chunks = running.body(writer)
+        result.chunks, result.running = running.body(writer), running
     return result
