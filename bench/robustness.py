@@ -22,6 +22,9 @@ section's figures against a baseline measured in the same run:
 * **overhead**: p50 of a sync ``TOP 100 ... ORDER BY`` the primary key over HTTP
   against PostgreSQL's own planning + execution time (``EXPLAIN ANALYZE``) of the
   same translated SQL.
+* **translation** (finding 9): how fast a 10 MB query (an IN list of 1.5M values)
+  is refused, what the largest IN list under the limits (``--in-list``) costs,
+  and TOP-10 latency while four clients keep sending 10 MB queries.
 
 Each section is a function in ``SECTIONS`` taking the :class:`Bench` and returning
 its printed lines and figures; another measurement is one more function there.
@@ -299,8 +302,61 @@ def overhead(bench: Bench) -> list[str]:
             f"(EXPLAIN ANALYZE) p50 {p50_pg:.2f} ms; service overhead {p50_http - p50_pg:.2f} ms"]
 
 
+# -- (d) translation work ----------------------------------------------------------------
+
+
+def _in_list(n: int) -> str:
+    return ("SELECT spectrum_id FROM latentvo.spectra WHERE spectrum_id IN ("
+            + ",".join(str(i) for i in range(n)) + ")")
+
+
+def translation(bench: Bench) -> list[str]:
+    """Finding 9: a 10 MB query is refused at once; the largest accepted query's cost; and
+    TOP-10 latency while other clients keep sending 10 MB queries."""
+    args = bench.args
+    huge = _in_list(1_500_000)  # the issue's 10 MB query
+    largest = _in_list(args.in_list)
+    with bench.server() as (base, _pid):
+        _probe(base, 1.0)
+        refused: list[float] = []
+        statuses: set[int] = set()
+        with httpx.Client(timeout=120) as client:
+            for _ in range(5):
+                t0 = time.perf_counter()
+                statuses.add(_sync(client, base, huge).status_code)
+                refused.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            big_status = _sync(client, base, largest).status_code
+            big_s = time.perf_counter() - t0
+        idle = _probe(base, args.probe_seconds / 2)["top10"]
+        stop = threading.Event()
+
+        def flood(i: int) -> None:
+            with httpx.Client(timeout=120, headers={"X-Forwarded-For": f"10.250.0.{i}"}) as c:
+                while not stop.is_set():
+                    _sync(c, base, huge)
+
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            for i in range(4):
+                pool.submit(flood, i)
+            loaded = _probe(base, args.probe_seconds / 2)["top10"]
+            stop.set()
+    p50 = 1000 * statistics.median(refused)
+    bench.figures["translation"] = {"refused_10MB_p50_ms": p50, "statuses": sorted(statuses),
+                                    "in_list": args.in_list, "in_list_s": big_s,
+                                    "in_list_status": big_status, "top10_idle": idle,
+                                    "top10_under_10MB_flood": loaded}
+    return [f"## translation work: a {len(huge) / 1e6:.1f} MB query (IN list of 1,500,000)",
+            "", f"answered {sorted(statuses)} in p50 {p50:.1f} ms (HTTP round trip, body "
+            f"upload included); an IN list of {args.in_list:,} ({len(largest):,} characters): "
+            f"HTTP {big_status} in {1000 * big_s:.0f} ms",
+            f"TOP-10 from another client: idle p50 {_fmt(idle['p50_ms'])} ms / p99 "
+            f"{_fmt(idle['p99_ms'])} ms; while 4 clients send 10 MB queries p50 "
+            f"{_fmt(loaded['p50_ms'])} ms / p99 {_fmt(loaded['p99_ms'])} ms"]
+
+
 SECTIONS: dict[str, Callable[[Bench], list[str]]] = {
-    "abandoned": abandoned, "load": load, "overhead": overhead}
+    "abandoned": abandoned, "load": load, "overhead": overhead, "translation": translation}
 
 
 def prepare(home: Path, rows: int):
@@ -334,6 +390,8 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="of each load run")
     p.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="web workers")
     p.add_argument("-r", "--repeat", type=int, default=200, help="overhead runs")
+    p.add_argument("--in-list", type=int, default=14_000,
+                   help="values of the largest IN list timed (the defaults allow ~16,000)")
     p.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run only these sections")
     p.add_argument("--home", help="LATENTVO_HOME to use (default: a fresh temporary one)")
     p.add_argument("--json", help="write all figures here")

@@ -44,13 +44,19 @@ FAULT = re.compile(r"^[A-Za-z]+Fault: ")
 T = TypeVar("T")
 
 
-async def read_params(request: Request, *, max_body: int) -> Params:
+async def read_params(request: Request, *, max_body: int, max_field: int | None = None
+                      ) -> Params:
     """Query string plus form body (urlencoded or multipart) of ``request``.
+
+    ``max_field`` bounds each field of an urlencoded body (bytes as sent), which
+    cannot carry uploads: Starlette decodes a field only once it is whole, on the
+    event loop, so a 10 MB QUERY is refused after its first ``max_field`` bytes.
 
     Raises
     ------
     DALIError
-        413 when the body is larger than ``max_body`` bytes, 400 when it cannot be read.
+        413 when the body is larger than ``max_body`` bytes, 400 when it cannot be read
+        or a field is longer than ``max_field`` bytes.
     """
     items = list(request.query_params.multi_items())
     files: dict[str, bytes] = {}
@@ -62,10 +68,17 @@ async def read_params(request: Request, *, max_body: int) -> Params:
         ctype = request.headers.get("content-type", "")
         if ctype.startswith("multipart/form-data") or ctype.startswith(
                 "application/x-www-form-urlencoded"):
+            urlencoded = ctype.startswith("application/x-www-form-urlencoded")
+            field_limit = max_field if urlencoded and max_field else max_body
             try:
                 form = await request.form(max_files=64, max_fields=1000,
-                                          max_part_size=max_body)
+                                          max_part_size=field_limit)
             except Exception as exc:  # noqa: BLE001 - malformed bodies are the client's
+                if urlencoded and "exceeded maximum size" in str(exc):
+                    raise DALIError(f"a parameter of the request is longer than "
+                                    f"{field_limit:,} bytes, the most this service reads "
+                                    "(see its capabilities for the query size limits)"
+                                    ) from None
                 raise DALIError(f"cannot read the request body: {exc}") from None
             total = 0
             for name, value in form.multi_items():

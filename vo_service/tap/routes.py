@@ -90,6 +90,14 @@ def stop(app: FastAPI) -> None:
     app.state.tap.runner.close()
 
 
+def _field_limit(tap: TAPService) -> int:
+    """Bytes of one urlencoded field (QUERY): its character limit, percent-encoded.
+
+    Percent-encoding triples punctuation; an IN list of numbers grows by about half.
+    """
+    return 4 * tap.limits.query_length
+
+
 def _store(request: Request) -> JobStore:
     store: JobStore = request.app.state.job_store
     return store
@@ -126,7 +134,8 @@ async def tap_sync(request: Request) -> Response:
     is cancelled in the database as soon as its client goes away.
     """
     tap: TAPService = request.app.state.tap
-    params = await read_params(request, max_body=tap.limits.upload_bytes + 1_000_000)
+    params = await read_params(request, max_body=tap.limits.upload_bytes + 1_000_000,
+                               max_field=_field_limit(tap))
     ticket = admit(request)
     try:
         result = await in_slot(request, ticket, sync.run, tap, params,
@@ -215,7 +224,8 @@ async def job_list(request: Request) -> Response:
 async def create_job(request: Request) -> Response:
     """Create an async job (queued at once with PHASE=RUN); redirects to it."""
     store = _store(request)
-    params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000)
+    params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000,
+                               max_field=_field_limit(request.app.state.tap))
     urls = public_urls(request)
     job = await run_in_threadpool(lambda: store.create(params, public_base_url=urls.base))
     if job.phase == "QUEUED":
@@ -374,7 +384,8 @@ async def get_parameters(request: Request, job_id: str) -> Response:
 async def post_parameters(request: Request, job_id: str) -> Response:
     """Change a PENDING job's parameters and inline uploads."""
     store = _store(request)
-    params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000)
+    params = await read_params(request, max_body=store.limits.upload_bytes + 1_000_000,
+                               max_field=_field_limit(request.app.state.tap))
     await run_in_threadpool(store.set_parameters, job_id, params)
     return _see(public_urls(request).tap_job(job_id))
 
