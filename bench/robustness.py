@@ -49,6 +49,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import sqlalchemy as sa
@@ -315,6 +316,8 @@ def translation(bench: Bench) -> list[str]:
     TOP-10 latency while other clients keep sending 10 MB queries."""
     args = bench.args
     huge = _in_list(1_500_000)  # the issue's 10 MB query
+    form = {"content": urlencode({"LANG": "ADQL", "QUERY": huge}).encode(),  # encoded once
+            "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
     largest = _in_list(args.in_list)
     with bench.server() as (base, _pid):
         _probe(base, 1.0)
@@ -323,7 +326,7 @@ def translation(bench: Bench) -> list[str]:
         with httpx.Client(timeout=120) as client:
             for _ in range(5):
                 t0 = time.perf_counter()
-                statuses.add(_sync(client, base, huge).status_code)
+                statuses.add(client.post(base + "/tap/sync", **form).status_code)
                 refused.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
             big_status = _sync(client, base, largest).status_code
@@ -334,7 +337,7 @@ def translation(bench: Bench) -> list[str]:
         def flood(i: int) -> None:
             with httpx.Client(timeout=120, headers={"X-Forwarded-For": f"10.250.0.{i}"}) as c:
                 while not stop.is_set():
-                    _sync(c, base, huge)
+                    c.post(base + "/tap/sync", **form)
 
         with concurrent.futures.ThreadPoolExecutor(4) as pool:
             for i in range(4):
@@ -347,9 +350,10 @@ def translation(bench: Bench) -> list[str]:
                                     "in_list_status": big_status, "top10_idle": idle,
                                     "top10_under_10MB_flood": loaded}
     return [f"## translation work: a {len(huge) / 1e6:.1f} MB query (IN list of 1,500,000)",
-            "", f"answered {sorted(statuses)} in p50 {p50:.1f} ms (HTTP round trip, body "
-            f"upload included); an IN list of {args.in_list:,} ({len(largest):,} characters): "
-            f"HTTP {big_status} in {1000 * big_s:.0f} ms",
+            "", f"answered {sorted(statuses)} in p50 {p50:.1f} ms (HTTP round trip, the "
+            f"{len(form['content']) / 1e6:.1f} MB form encoded beforehand)",
+            f"an IN list of {args.in_list:,} ({len(largest):,} characters): HTTP {big_status} "
+            f"in {1000 * big_s:.0f} ms",
             f"TOP-10 from another client: idle p50 {_fmt(idle['p50_ms'])} ms / p99 "
             f"{_fmt(idle['p99_ms'])} ms; while 4 clients send 10 MB queries p50 "
             f"{_fmt(loaded['p50_ms'])} ms / p99 {_fmt(loaded['p99_ms'])} ms"]
