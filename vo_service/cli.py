@@ -226,11 +226,11 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int | None, typer.Option(
-        min=1, help="Web worker processes (default: the [web] workers setting)")] = None,
+        min=1, help="Web worker processes (default: the \\[web] workers setting)")] = None,
     forwarded_allow_ips: Annotated[str | None, typer.Option(
         help="Comma-separated addresses (or networks) of reverse proxies whose "
              "X-Forwarded-Proto/-For headers are trusted; '*' trusts every client. "
-             "Default: the [web] trusted_proxies setting, else $FORWARDED_ALLOW_IPS, "
+             "Default: the \\[web] trusted_proxies setting, else $FORWARDED_ALLOW_IPS, "
              "else 127.0.0.1,::1 (see deploy/README.md)")] = None,
 ) -> None:
     """Run the web service (uvicorn) on the configured database."""
