@@ -11,6 +11,7 @@ from vo_service.config import (
     SSALimits,
     TAPLimits,
     UWSSettings,
+    WebSettings,
     load_settings,
 )
 from vo_service.errors import OperatorError
@@ -169,3 +170,32 @@ def test_default_home_is_reachable_by_the_database_system_user():
         assert home == Path("/var/lib/latentvo")
     else:
         assert home == Path("~/.latentvo").expanduser().resolve()
+
+
+def test_web_section(tmp_path):
+    """``[web]``: query slots, per-client and queue limits, workers, trusted proxies."""
+    s = load_settings({"LATENTVO_HOME": str(tmp_path)})
+    assert s.web == WebSettings() and s.web.trusted_proxies is None
+    assert (s.web.workers, s.web.query_slots, s.web.client_queries) == (1, 8, 4)
+    (tmp_path / "latentvo.toml").write_text(
+        '[web]\nquery_slots = 3\nclient_queries = 2\nqueue_waiters = 0\n'
+        'trusted_proxies = "10.0.0.1,10.0.0.2"\n')
+    s = load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_WEB_WORKERS": "4",
+                       "LATENTVO_WEB_RETRY_AFTER": "30"})
+    assert (s.web.query_slots, s.web.client_queries, s.web.queue_waiters) == (3, 2, 0)
+    assert (s.web.workers, s.web.retry_after) == (4, 30)
+    assert s.web.trusted_proxies == "10.0.0.1,10.0.0.2"
+    with pytest.raises(ConfigError, match=r"\[web\] query_slots must be at least 1"):
+        load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_WEB_QUERY_SLOTS": "0"})
+    (tmp_path / "latentvo.toml").write_text("[web]\nclient_queries = -1\n")
+    with pytest.raises(ConfigError, match="client_queries must be at least 1"):
+        load_settings({"LATENTVO_HOME": str(tmp_path)})
+
+
+def test_query_size_limits(tmp_path):
+    s = load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_TAP_QUERY_LENGTH": "5000",
+                       "LATENTVO_TAP_QUERY_NODES": "300"})
+    assert (s.tap.query_length, s.tap.query_nodes) == (5000, 300)
+    assert (TAPLimits().query_length, TAPLimits().query_nodes) == (100_000, 20_000)
+    with pytest.raises(ConfigError, match="query_nodes must be at least 1"):
+        load_settings({"LATENTVO_HOME": str(tmp_path), "LATENTVO_TAP_QUERY_NODES": "0"})

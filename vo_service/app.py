@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from vo_service import landing
+from vo_service.admission import Admission
 from vo_service.archive.background import read_statuses
 from vo_service.config import load_settings, parse_base_url
 from vo_service.dali import now_utc
@@ -65,6 +66,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     app.state.database = database
     app.state.base_url = base_url
     app.state.started = now_utc().replace(microsecond=0)
+    app.state.admission = Admission(database.settings.web)
     install_error_handlers(app)
     app.add_api_route("/", landing_page, methods=["GET"], response_class=HTMLResponse)
     tap_routes.install(app, database)

@@ -277,22 +277,29 @@ def jobs_purge(
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Web worker processes")] = 1,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Web worker processes (default: the \\[web] workers setting)")] = None,
     forwarded_allow_ips: Annotated[str | None, typer.Option(
         help="Comma-separated addresses (or networks) of reverse proxies whose "
              "X-Forwarded-Proto/-For headers are trusted; '*' trusts every client. "
-             "Default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1 (see deploy/README.md)")] = None,
+             "Default: the \\[web] trusted_proxies setting, else $FORWARDED_ALLOW_IPS, "
+             "else 127.0.0.1,::1 (see deploy/README.md)")] = None,
 ) -> None:
     """Run the web service (uvicorn) on the configured database."""
     import uvicorn
 
     from vo_service.db.database import open_database
 
-    open_database("upgrade").dispose()
+    database = open_database("upgrade")
+    web = database.settings.web
+    database.dispose()
+    # The client address that the per-client query limit counts is the one uvicorn
+    # reports: X-Forwarded-For only from these proxies.
+    forwarded_allow_ips = forwarded_allow_ips or web.trusted_proxies
     # TAP builds job and capability URLs from the request, so behind a proxy on another
     # host uvicorn must trust that proxy's X-Forwarded-Proto to see https.
     uvicorn.run("vo_service.app:create_app", factory=True, host=host, port=port,
-                workers=workers, log_level="info", server_header=False,
+                workers=workers or web.workers, log_level="info", server_header=False,
                 forwarded_allow_ips=forwarded_allow_ips)
 
 

@@ -70,6 +70,10 @@ class TAPLimits:
     # (loopback, private, link-local, ...: refused unless listed here)
     upload_fetch_allow: tuple[str, ...] = ()
 
+    # Translation work a query may ask for (checked before and right after parsing).
+    query_length: int = _limit(100_000)  # characters of ADQL text
+    query_nodes: int = _limit(20_000)  # elements of its syntax tree (IN-list items, ...)
+
     def __post_init__(self) -> None:
         for entry in self.upload_fetch_allow:
             if not _network_or_host(entry):
@@ -152,6 +156,30 @@ class UWSSettings:
     total_bytes: int = _limit(20_000_000_000)  # stored bytes of every job together
 
 
+@dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: web worker processes and the admission of expensive requests.
+
+    Expensive work (TAP sync queries, SSA queryData, DataLink, getData
+    conversions) runs in ``query_slots`` threads of each web process, apart
+    from the threads that answer cheap requests (VOSI, job documents, pages),
+    so those still answer while every slot is busy. A client (its address, as
+    uvicorn reports it: the ``X-Forwarded-For`` of the proxies named by
+    ``trusted_proxies`` / ``serve --forwarded-allow-ips``) may hold at most
+    ``client_queries`` slots or places in the queue; at most ``queue_waiters``
+    requests wait for a slot. Beyond either, the answer is the protocol's error
+    document with HTTP 503 and ``Retry-After: retry_after``. All counts are per
+    web worker process.
+    """
+
+    workers: int = _limit(1)  # web worker processes of ``latentvo serve``
+    query_slots: int = _limit(8)  # expensive requests running at once
+    client_queries: int = _limit(4)  # of them (running or waiting) per client address
+    queue_waiters: int = _limit(32, 0)  # requests waiting for a slot, beyond: 503
+    retry_after: int = _limit(5)  # seconds, the Retry-After of a 503
+    trusted_proxies: str | None = None  # addresses whose X-Forwarded-For is believed
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
@@ -185,6 +213,7 @@ class Settings:
     requests: RequestLimits = field(default_factory=RequestLimits)
     datalink: DataLinkLimits = field(default_factory=DataLinkLimits)
     uws: UWSSettings = field(default_factory=UWSSettings)
+    web: WebSettings = field(default_factory=WebSettings)
 
     @property
     def tmp_dir(self) -> Path:
@@ -211,7 +240,7 @@ class Settings:
 
 SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
                              "requests": RequestLimits, "datalink": DataLinkLimits,
-                             "uws": UWSSettings}
+                             "uws": UWSSettings, "web": WebSettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path",
           "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}

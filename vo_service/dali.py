@@ -45,12 +45,12 @@ class DatabaseUnavailable(DALIError):
     the database is back), so clients are told when to try again rather than given a 500.
     """
 
-    retry_after_s = 10
+    retry_after = 10
 
     def __init__(self, detail: str = "") -> None:
         reason = f" ({detail})" if detail else ""
         super().__init__(f"the database of this service is unavailable{reason}; "
-                         f"try again in {self.retry_after_s} s", 503)
+                         f"try again in {self.retry_after} s", 503)
 
 
 class Params:

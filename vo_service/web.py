@@ -14,6 +14,8 @@
   :func:`error_form`; a database outage escaping a handler becomes the same
   document with 503 and ``Retry-After``; unknown URLs and methods get a short HTML
   page instead of FastAPI's JSON;
+* :func:`admit`, :func:`run_in_slot`, :func:`release_when_done`: expensive work in the
+  query slots of :mod:`vo_service.admission`, abandoned when the client goes away;
 * :class:`PathPrefix`: serves the application under the path of a configured
   ``base_url``.
 
@@ -24,12 +26,15 @@ protocols compute (queries, documents, URLs) does not depend on the web framewor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
@@ -38,6 +43,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from vo_service.admission import Abandoned, Admission, Ticket
 from vo_service.config import RequestLimits
 from vo_service.dali import (
     VOTABLE_MIME,
@@ -55,6 +61,7 @@ from vo_service.urls import PublicURLs, public_base
 
 log = logging.getLogger("latentvo.web")
 FAULT = re.compile(r"^[A-Za-z]+Fault: ")
+T = TypeVar("T")
 
 
 async def read_params(request: Request, *, uploads: bool = False) -> Params:
@@ -122,6 +129,102 @@ def public_urls(request: Request) -> PublicURLs:
     return PublicURLs(public_base(request.app.state.base_url, str(request.base_url)))
 
 
+# -- query slots -----------------------------------------------------------------------
+
+
+def client_of(request: Request) -> str:
+    """The client's address: the peer, or the ``X-Forwarded-For`` client that uvicorn
+    took from a trusted proxy (``serve --forwarded-allow-ips``)."""
+    return request.client.host if request.client else "unknown"
+
+
+def admit(request: Request) -> Ticket:
+    """A ticket for an expensive request (:meth:`Admission.admit`: 503 when over limits)."""
+    admission: Admission = request.app.state.admission
+    return admission.admit(client_of(request))
+
+
+async def _disconnect(request: Request) -> None:
+    """Return when the client has closed the connection (its body is already read)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def in_slot(request: Request, ticket: Ticket, func: Callable[..., T], *args: object,
+                  discard: Callable[[T], None] | None = None) -> T:
+    """Wait for a slot and run ``func(*args)`` in it, watching the client meanwhile.
+
+    When the client goes away the ticket is abandoned (hooks such as a query's cancel
+    run at once), waiting for a slot stops, and :class:`Abandoned` is raised once the
+    thread has finished; a result that came anyway is handed to ``discard``. The
+    ticket is not released here: the caller does (after streaming, for a stream).
+    """
+    async def work() -> T:
+        await ticket.acquire()
+        if await request.is_disconnected():
+            raise Abandoned()
+        return await ticket.run(func, *args)
+
+    task = asyncio.ensure_future(work())
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not task.done() and not watcher.done():  # the request itself was cancelled
+            ticket.abandon()
+            task.cancel()
+    if task.done():
+        watcher.cancel()
+        return task.result()
+    ticket.abandon()
+    if not ticket.holding:
+        task.cancel()  # still waiting for a slot: give up the wait
+    # Work in a thread cannot be interrupted: wait for it (the abandon hooks cancelled
+    # its query), then drop a result it produced all the same.
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        result = await task
+        if discard is not None:
+            await ticket.run(discard, result)
+    raise Abandoned()
+
+
+async def run_in_slot(request: Request, func: Callable[..., T], *args: object) -> T:
+    """``func(*args)`` as one expensive request: admitted, in a slot, released after."""
+    ticket = admit(request)
+    try:
+        return await in_slot(request, ticket, func, *args)
+    finally:
+        ticket.release()
+
+
+_WATCHERS: set[asyncio.Task[None]] = set()  # running release_when_done tasks
+
+
+def release_when_done(request: Request, ticket: Ticket) -> None:
+    """Keep ``ticket``'s slot while its response streams; release it at the end.
+
+    ASGI answers ``http.disconnect`` to ``receive`` both when the client goes and once
+    the response is complete, so one watcher covers both: it abandons the ticket
+    (stopping the query of a client that went; nothing left to stop otherwise) and
+    releases it. It runs beside the response, however the response ends, even
+    when the stream never started. The producer may be blocked in the database for
+    a long time between chunks: the disconnect is noticed at once, not at the next
+    write.
+    """
+    async def watch() -> None:
+        try:
+            await _disconnect(request)
+            ticket.abandon()
+        finally:
+            ticket.release()
+
+    task = asyncio.ensure_future(watch())
+    _WATCHERS.add(task)
+    task.add_done_callback(_WATCHERS.discard)
+
+
 # -- errors ----------------------------------------------------------------------------
 
 
@@ -160,8 +263,8 @@ def error_form(form: ErrorForm) -> Any:  # (what fastapi.Depends returns: typed 
 async def _dali_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, DALIError)
     form: ErrorForm = getattr(request.state, "error_form", ErrorForm())
-    headers = ({"Retry-After": str(exc.retry_after_s)}
-               if isinstance(exc, DatabaseUnavailable) else None)
+    retry = getattr(exc, "retry_after", None)  # Overloaded, DatabaseUnavailable
+    headers = {"Retry-After": str(retry)} if retry is not None else None
     return Response(error_document(form.message(exc), form.infos), status_code=exc.status,
                     media_type=VOTABLE_MIME, headers=headers)
 

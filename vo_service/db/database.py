@@ -119,10 +119,16 @@ class Database:
 
     @cached_property
     def reader_engine(self) -> sa.Engine:
-        """Engine whose sessions run as the read-only role."""
+        """Engine whose sessions run as the read-only role.
+
+        Its pool has room for every query slot (SSA, DataLink) on top of SQLAlchemy's
+        default 15, so that cheap requests (VOSI, pages) find a connection while every
+        slot is busy.
+        """
+        overflow = 10 + self.settings.web.query_slots
         if self.reader_url:
-            return _engine(self.reader_url)
-        engine = _engine(self.owner_url)
+            return _engine(self.reader_url, max_overflow=overflow)
+        engine = _engine(self.owner_url, max_overflow=overflow)
         role = self.settings.reader_role
 
         @sa.event.listens_for(engine, "connect")

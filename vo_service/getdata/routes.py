@@ -1,7 +1,9 @@
 """``/getdata``: one spectrum, as stored or converted (see the package docstring).
 
 Errors are DataLink-style error documents (``UsageFault``, ``NotFoundFault``,
-``FatalFault``), written by the one handler of :mod:`vo_service.web`.
+``FatalFault``), written by the one handler of :mod:`vo_service.web`. A conversion
+not cached yet runs in a query slot (:mod:`vo_service.admission`); stored files
+and cached conversions are sent at once.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from vo_service.getdata.convert import (
 )
 from vo_service.getdata.lookup import SpectrumLookup
 from vo_service.getdata.previews import PreviewPool
-from vo_service.web import ErrorForm, checked_parameters, error_form
+from vo_service.web import ErrorForm, checked_parameters, error_form, run_in_slot
 
 router = APIRouter(dependencies=[error_form(ErrorForm(fault_codes=True)), checked_parameters()])
 GZIP_MAGIC = b"\x1f\x8b"
@@ -108,8 +110,8 @@ async def getdata(request: Request) -> Response:
     cached = state.converter.cached_path(record.file_sha256, key)
     if not cached.exists():
         try:
-            cached = await run_in_threadpool(state.converter.path, record.file_sha256,
-                                             key, record.title)
+            cached = await run_in_slot(request, state.converter.path, record.file_sha256,
+                                       key, record.title)
         except ConversionError as exc:
             raise DALIError(str(exc), 500) from None
     return FileResponse(cached, media_type=REPRESENTATIONS[key].mime, headers=headers)

@@ -15,7 +15,14 @@ from vo_service.dali import VOTABLE_MIME
 from vo_service.ssa import document
 from vo_service.ssa.vosi import ssa_capabilities
 from vo_service.vosi import availability as vosi_availability
-from vo_service.web import ErrorForm, checked_parameters, error_form, public_urls, read_params
+from vo_service.web import (
+    ErrorForm,
+    checked_parameters,
+    error_form,
+    public_urls,
+    read_params,
+    run_in_slot,
+)
 
 router = APIRouter(dependencies=[error_form(ErrorForm(infos=document.ERROR_INFOS)),
                                  checked_parameters()])
@@ -29,11 +36,12 @@ def install(app: FastAPI) -> None:
 
 @router.api_route("/ssa", methods=["GET", "POST"])
 async def ssa_endpoint(request: Request) -> Response:
-    """A queryData request (or FORMAT=METADATA): the SSA VOTable of matching spectra."""
+    """A queryData request (or FORMAT=METADATA): the SSA VOTable of matching spectra
+    (in a query slot, :mod:`vo_service.admission`)."""
     params = await read_params(request)
     database = request.app.state.database
-    body = await run_in_threadpool(document.respond, database.reader_engine,
-                                   public_urls(request), params, database.settings.ssa)
+    body = await run_in_slot(request, document.respond, database.reader_engine,
+                             public_urls(request), params, database.settings.ssa)
     return Response(body, media_type=VOTABLE_MIME)
 
 

@@ -112,6 +112,10 @@ def validate(params: Params, limits: TAPLimits) -> TAPQuery:
     query = params.single("QUERY")
     if query is None or not query.strip():
         raise DALIError("QUERY is missing or empty")
+    if len(query) > limits.query_length:  # before any parsing: its cost grows with the text
+        raise DALIError(f"QUERY has {len(query):,} characters; this service accepts at most "
+                        f"{limits.query_length:,} (for long lists of values, upload a table "
+                        "and join it)")
     maxrec_text = params.single("MAXREC")
     if maxrec_text is None or not maxrec_text.strip():
         maxrec = limits.maxrec_default
@@ -232,7 +236,8 @@ class TAPService:
         self.published = published
         self.limits = limits
         self.result_dir = result_dir
-        self.runner = QueryRunner(database)
+        # a pooled connection for each query slot and async worker of this process
+        self.runner = QueryRunner(database, database.settings.web.query_slots + limits.workers)
         self._catalog: Catalog | None = None
         self._catalog_version = -1
         self._lock = threading.Lock()
@@ -295,13 +300,20 @@ class TAPService:
         return Prepared(request, done.translation, done.sql, list(done.fields), uploads,
                         list(done.sent))
 
-    @staticmethod
-    def _translate(request: TAPQuery, catalog: Catalog) -> Translated:
-        """Parse and translate the request's query (:class:`DALIError` when it is wrong)."""
-        from vo_service.adql import ADQLError, translate
+    def _translate(self, request: TAPQuery, catalog: Catalog) -> Translated:
+        """Parse, size-check and translate the request's query (:class:`DALIError` when it
+        is wrong or larger than the ``[tap] query_nodes`` limit)."""
+        from vo_service.adql import ADQLError, parse, translate
+        from vo_service.adql.size import tree_size
 
         try:
-            translation = translate(request.query, catalog, maxrec=request.maxrec)
+            statement = parse(request.query)
+            if tree_size(statement, self.limits.query_nodes) > self.limits.query_nodes:
+                raise DALIError(f"the query has more than {self.limits.query_nodes:,} syntax "
+                                "elements (columns, values, operators), the most this service "
+                                "translates; for long lists of values, upload a table and "
+                                "join it")
+            translation = translate(statement, catalog, maxrec=request.maxrec)
         except ADQLError as exc:
             raise DALIError(str(exc)) from None
         except RecursionError:

@@ -44,7 +44,14 @@ from vo_service.urls import base_path
 from vo_service.vosi import availability as vosi_availability
 from vo_service.vosi import tables as vosi_tables
 from vo_service.vosi.capabilities import tap_capabilities
-from vo_service.web import checked_parameters, public_urls, read_params
+from vo_service.web import (
+    admit,
+    checked_parameters,
+    in_slot,
+    public_urls,
+    read_params,
+    release_when_done,
+)
 
 log = logging.getLogger("latentvo.tap")
 router = APIRouter(dependencies=[checked_parameters()])
@@ -123,15 +130,30 @@ async def tap_root(request: Request) -> str:
 
 @router.api_route("/tap/sync", methods=["GET", "POST"])
 async def tap_sync(request: Request) -> Response:
-    """A synchronous query: the whole result when it is small, else streamed."""
+    """A synchronous query: the whole result when it is small, else streamed.
+
+    It runs in a query slot (:mod:`vo_service.admission`), translation included, and
+    is cancelled in the database as soon as its client goes away.
+    """
     tap: TAPService = request.app.state.tap
     params = await read_params(request, uploads=True)
-    result = await run_in_threadpool(sync.run, tap, params, public_urls(request).base)
+    ticket = admit(request)
+    try:
+        result = await in_slot(request, ticket, sync.run, tap, params,
+                               public_urls(request).base, ticket.on_abandon,
+                               discard=sync.SyncResult.close)
+    except BaseException:
+        ticket.release()
+        raise
     if result.body is not None:
+        ticket.release()
         return Response(result.body, media_type=result.media_type, headers=result.headers)
     assert result.chunks is not None  # sync.run sets either the body or the chunks
-    return StreamingResponse(sync.stream_in_thread(result.chunks), media_type=result.media_type,
-                             headers=result.headers)
+    # The slot stays taken while the result streams, and the query is cancelled as soon
+    # as the client goes.
+    body = sync.stream_in_thread(result.chunks, on_abandon=ticket.on_abandon)
+    release_when_done(request, ticket)
+    return StreamingResponse(body, media_type=result.media_type, headers=result.headers)
 
 
 @router.get("/tap/examples")

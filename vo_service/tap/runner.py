@@ -251,6 +251,7 @@ class Execution:
         self.cancelled = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._cancel_lock = threading.Lock()
 
     def start(self, sql: str, setup: list[str], uploads: Sequence[UploadTable]) -> None:
         """Load ``uploads``, run the ``setup`` statements, send ``sql``.
@@ -374,11 +375,13 @@ class Execution:
         statement that is still computing its first row.
         """
         self.cancelled = True
-        try:
-            if self.cursor is not None:
+        with self._cancel_lock:  # not once the cursor is closed and the connection pooled
+            if self._closed or self.cursor is None:
+                return
+            try:
                 self.cursor.adbc_cancel()
-        except Exception:  # noqa: BLE001
-            pass
+            except Exception:  # noqa: BLE001
+                pass
 
     def close(self) -> None:
         """Stop reading, roll back, drop the temporary tables, hand the connection back.
@@ -387,8 +390,9 @@ class Execution:
         """
         if self._closed:
             return
-        self._closed = True
         self._stop_reading()
+        with self._cancel_lock:
+            self._closed = True
         broken = self._broken
         try:
             if self.reader is not None:

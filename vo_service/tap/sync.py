@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 
 from vo_service.dali import DALIError, Params
 from vo_service.obscore import access_url_setup
-from vo_service.tap.query import TAPService, validate
+from vo_service.tap.query import Running, TAPService, validate
 from vo_service.tap.runner import BATCH_BYTES, QueryFailed
 
 QUERY_STATUS_HEADER = "X-VO-Query-Status"  # OK, OVERFLOW or ERROR (docs/tap.md)
@@ -30,12 +30,16 @@ QUERY_STATUS_HEADER = "X-VO-Query-Status"  # OK, OVERFLOW or ERROR (docs/tap.md)
 STATUS_READ_AHEAD = 4 * BATCH_BYTES
 
 
-def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[bytes]:
+def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2,
+                     on_abandon: Callable[[Callable[[], None]], None] | None = None
+                     ) -> AsyncIterator[bytes]:
     """Run a blocking chunk iterator in its own thread, ``ahead`` chunks ahead of the socket.
 
     Starlette would pull each chunk through the thread pool only after the previous
     one was sent; producing the next chunk while the current one is written
-    overlaps encoding with sending.
+    overlaps encoding with sending. The thread starts at once, so that ``chunks``
+    is closed (and its query with it) even when the response is never sent;
+    ``on_abandon`` registers how to stop it when the client goes away.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes | BaseException | None] = asyncio.Queue()  # None: the end
@@ -59,9 +63,11 @@ def stream_in_thread(chunks: Iterator[bytes], ahead: int = 2) -> AsyncIterator[b
             if close is not None:
                 close()
 
+    threading.Thread(target=produce, name="tap-stream", daemon=True).start()
+    if on_abandon is not None:
+        on_abandon(stop.set)
+
     async def body() -> AsyncIterator[bytes]:
-        thread = threading.Thread(target=produce, name="tap-stream", daemon=True)
-        thread.start()
         try:
             while True:
                 item = await queue.get()
@@ -95,9 +101,16 @@ class SyncResult:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
     chunks: Iterator[bytes] | None = None
+    running: Running | None = None  # the query the chunks come from
+
+    def close(self) -> None:
+        """Drop a result nobody will read: end its query, release its connection."""
+        if self.running is not None:
+            self.running.close()
 
 
-def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
+def run(tap: TAPService, params: Params, public_base: str,
+        on_abandon: Callable[[Callable[[], None]], None] | None = None) -> SyncResult:
     """Validate, translate and start the query of ``params``; read its first batch.
 
     Parameters
@@ -108,6 +121,10 @@ def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
         The request's DALI parameters.
     public_base
         The request's public base URL (``ivoa.obscore.access_url`` starts with it).
+    on_abandon
+        Registers a function to call when the client goes away: it is given the
+        query's cancel before the query is sent (called at once when the client is
+        already gone, which keeps the query from starting).
 
     Raises
     ------
@@ -118,7 +135,8 @@ def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
     prepared = tap.prepare(request, params)
     prepared.setup.append(access_url_setup(public_base))
     try:
-        running = tap.start(prepared, tap.limits.sync_timeout)
+        running = tap.start(prepared, tap.limits.sync_timeout,
+                            None if on_abandon is None else lambda e: on_abandon(e.cancel))
     except QueryFailed as exc:
         raise DALIError(exc.message, _status_for(exc)) from None
     writer = request.format.writer(prepared.fields, str(tap.result_dir))
@@ -142,7 +160,7 @@ def run(tap: TAPService, params: Params, public_base: str) -> SyncResult:
         result.body = b"".join(running.body(writer))
         status = "ERROR" if running.error else status
     else:
-        result.chunks = running.body(writer)
+        result.chunks, result.running = running.body(writer), running
     if status is not None:
         result.headers[QUERY_STATUS_HEADER] = status
     return result

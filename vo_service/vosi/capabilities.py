@@ -46,6 +46,26 @@ class DeclaredLimits(Protocol):
     def maxrec_hard(self) -> int: ...
     @property
     def upload_bytes(self) -> int: ...
+    @property
+    def sync_timeout(self) -> int: ...
+    @property
+    def query_length(self) -> int: ...
+    @property
+    def query_nodes(self) -> int: ...
+
+
+def _limits_note(limits: DeclaredLimits) -> str:
+    """The limits TAPRegExt has no element for, in the capability's description.
+
+    TAPRegExt's one ``executionDuration`` is the UWS parameter of async jobs; the
+    time limit of synchronous queries and the size limits of the ADQL text are
+    stated here, in the same words as the errors that enforce them.
+    """
+    return element("description",
+                   f"Synchronous queries (/sync) run for at most {limits.sync_timeout} s; "
+                   "executionDuration gives the limits of asynchronous jobs. A query may "
+                   f"have at most {limits.query_length} characters and "
+                   f"{limits.query_nodes} syntax elements (e.g. IN-list items).")
 
 
 def _language() -> str:
@@ -118,7 +138,8 @@ def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
     base = escape(urls.tap)
     tap = (
         '<capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess">'
-        '<interface xsi:type="vs:ParamHTTP" role="std" version="1.1">'
+        + _limits_note(limits)
+        + '<interface xsi:type="vs:ParamHTTP" role="std" version="1.1">'
         f'<accessURL use="base">{base}</accessURL></interface>'
         + obscore.data_model_xml()
         + _language() + _output_formats()
