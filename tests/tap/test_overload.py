@@ -166,14 +166,14 @@ def test_ten_megabyte_query_is_refused_before_parsing(busy_server, archive):
     query = f"SELECT spec_id FROM mlspec.spectra WHERE spec_id IN ({values})"
     assert len(query) > 10_000_000
     url = busy_server + "/tap/sync"
+    # The body's parameters are counted while they arrive ([requests] body_bytes): 413.
     form = httpx.post(url, data={"LANG": "ADQL", "QUERY": query}, timeout=30)
-    assert form.status_code == 400
-    assert "longer than 400,000 bytes" in _error(form)
+    assert form.status_code == 413
+    assert "limit of 1,000,000 bytes" in _error(form)
     multipart = httpx.post(url, data={"LANG": "ADQL"}, files={"QUERY": (None, query)},
                            timeout=30)
-    assert multipart.status_code == 400
-    assert "QUERY has 10,888,943 characters" in _error(multipart)
-    assert "accepts at most 100,000" in _error(multipart)
+    assert multipart.status_code == 413
+    assert "limit of 1,000,000 bytes" in _error(multipart)
     over = query[:100_100] + ")"
     response = httpx.post(url, data={"LANG": "ADQL", "QUERY": over}, timeout=30)
     assert response.status_code == 400
@@ -209,10 +209,10 @@ def test_abandoned_stream_is_cancelled(database, busy_server, archive):
              "mlspec.spectra AS c WHERE a.snr + b.snr > c.snr")
     received = 0
     timeout = httpx.Timeout(30, read=3)  # give up once the rows stop coming
+    # (VOTable: CSV would read ahead to learn its overflow status before the first byte)
     with pytest.raises(httpx.ReadTimeout), httpx.stream(
             "POST", busy_server + "/tap/sync", timeout=timeout,
-            data={"LANG": "ADQL", "QUERY": query, "RESPONSEFORMAT": "csv",
-                  "MAXREC": "1000000"}) as response:
+            data={"LANG": "ADQL", "QUERY": query, "MAXREC": "1000000"}) as response:
         assert response.status_code == 200
         for chunk in response.iter_bytes():
             received += len(chunk)
