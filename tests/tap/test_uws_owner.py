@@ -356,7 +356,7 @@ def scratch_engine(database):
     with extension.begin() as conn:
         conn.execute(sa.text("CREATE EXTENSION vector"))
     extension.dispose()
-    engine = sa.create_engine(f"postgresql+psycopg2://{OWNER_ROLE}@127.0.0.1:{port}/{name}")
+    engine = sa.create_engine(database.embedded.url(OWNER_ROLE, port, name))
     yield engine
     engine.dispose()
     with admin.connect() as conn:
