@@ -10,7 +10,7 @@ Here the side whose point is a table's declared position also gets a
 necessary condition that its zone index (``schema.sky_zones``) serves:
 
 * its zone is one of the few zones the band [dec(c) - r, dec(c) + r] spans
-  (``zone = ANY(ARRAY[z0, z0 + 1, ...])``: one index descent per zone);
+  (``zone = ANY(ARRAY[z0, z0 + 1, ..., z1])``: one index descent per zone);
 * its RA (in [0, 360)) lies in the window ra(c) ± w around the centre, where
   w is at least asin(sin r / cos dec(c)), the largest RA difference on the
   circle. When the window crosses RA 0/360, or the circle reaches a pole, the
@@ -94,8 +94,12 @@ def _probe(indexed: Point, center: Point, r: float, zones: int) -> str:
     rs = float_sql(r)
     sin_r = float_sql(math.sin(math.radians(r)))
     lat, lon = center.lat.sql, center.lon.sql
+    # the zones from dec - r to dec + r: at most ``zones`` of them; the last is named
+    # by itself, so that a circle within one zone (most, for small radii) costs one
+    # descent (the index scan drops repeated keys)
     first = zone_sql(f"({lat} - {rs})")
-    candidates = ", ".join([first] + [f"{first} + {k}" for k in range(1, zones)])
+    candidates = ", ".join([first] + [f"{first} + {k}" for k in range(1, zones - 1)]
+                           + [zone_sql(f"({lat} + {rs})")])
     ra = ra_key_sql(lon)
     half = f"degrees({sin_r} / greatest(cosd({lat}) - {sin_r}, 1e-300::float8))"
     width = (f"(CASE WHEN {half} < {ra} AND {half} < 360 - {ra} THEN {half} "
