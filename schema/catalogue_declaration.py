@@ -44,6 +44,7 @@ from typing import Any, TypedDict
 
 import sqlalchemy as sa
 
+from schema.sky_zones import zone_index
 from schema.vo import ColumnMeta, ColumnMetaFields, PositionIndex, VOTable
 
 RESERVED_SCHEMAS = {"latentvo", "latentvo_ops", "tap_schema", "ivoa", "public", "tap_upload",
@@ -317,6 +318,7 @@ class Declaration:
                 sa.Index(f"ix_{self.name}_{col.name}", table.c[col.name])
         if position:
             sa.Index(f"ix_{self.name}_{position.healpix}", table.c[position.healpix])
+            table.append_constraint(zone_index(self.name, position.ra, position.dec))
         return table
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 
+from schema.sky_zones import zone_index
 from schema.vo import HEALPIX_DEPTH, PositionIndex, VOTable, vo_column, vo_table
 
 PUBLISHED_SCHEMA = "latentvo"
@@ -184,6 +185,7 @@ spectra = vo_table(
         description="When the spectrum was ingested (UTC)",
         ucd="time.creation;meta.dataset",
     ),
+    zone_index("spectra", "s_ra", "s_dec"),
     schema=PUBLISHED_SCHEMA,
     vo=VOTable(
         description="Observed 1D spectra: one row per spectrum with its observation and "

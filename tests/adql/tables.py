@@ -1,7 +1,7 @@
 """Scratch tables for the ADQL tests, declared like the published ones.
 
 ``adql_test.points`` is a sky catalogue (with a HEALPix index column and a
-declination index, as cross-match joins use) whose
+declination index and a zone index, as cross-match joins use) whose
 rows include the geometric edge cases: both poles, RA 0/360, points on the
 date line; ``adql_test.vectors`` holds latent vectors of two models with a
 partial HNSW index each, as the ML job builds them for ``latentvo.latent``.
@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from pgvector.sqlalchemy import Vector
 
 from schema.latent_index import IndexPlan, index_plan
+from schema.sky_zones import zone_index
 from schema.vo import PositionIndex, VOTable, vo_column, vo_table
 
 SCHEMA = "adql_test"
@@ -32,6 +33,7 @@ points = vo_table(
     vo_column("flag", sa.Boolean, nullable=False, description="A flag", ucd="meta.code"),
     vo_column("name", sa.Text, description="A name", ucd="meta.id"),
     vo_column("cat", sa.Text, description="A category", ucd="meta.code"),
+    zone_index("adql_test_points", "ra", "dec"),
     schema=SCHEMA,
     vo=VOTable(description="Test sky catalogue",
                position=PositionIndex(ra="ra", dec="dec", healpix="hpx")),

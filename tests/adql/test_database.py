@@ -507,12 +507,14 @@ def test_wide_model_top_k_uses_its_halfvec_index(adql_db, wide_model):
     assert len({r[0] for r in rows} & set(exact.tolist())) >= 8  # HNSW is approximate
 
 
-def test_explain_crossmatch_uses_declination_index(adql_db, catalog):
-    """The declination band turns the join into index probes on the inner side."""
+def test_explain_crossmatch_uses_zone_index(adql_db, catalog):
+    """Declination zones and an RA window turn the join into index probes on the inner
+    side, which read about the rows that can match (not a declination strip)."""
     for circle_on in ("a", "b"):
         other = "b" if circle_on == "a" else "a"
         plan = explain(adql_db, catalog, "SELECT a.id, b.id FROM adql_test.points AS a JOIN "
                        f"adql_test.points AS b ON 1 = CONTAINS(POINT({other}.ra, {other}.dec), "
                        f"CIRCLE({circle_on}.ra, {circle_on}.dec, 0.001)) WHERE a.id < b.id "
                        "AND a.dec BETWEEN 0 AND 10")
-        assert "Nested Loop" in plan and "Index Scan using ix_adql_test_points_dec" in plan, plan
+        assert "Nested Loop" in plan, plan
+        assert "Index Scan using ix_adql_test_points_sky_zone" in plan, plan

@@ -15,8 +15,10 @@ and become SQL only as what a query needs:
   the matching rows as ranges of that (btree-indexed) column, computed with
   cdshealpix from a cone around the region, AND-ed to the exact test;
 * for circles of constant radius around a moving centre (cross-match joins),
-  a declination band around the centre, AND-ed to the exact test, which a
-  btree index on the other side's declination can serve.
+  declination zones and an RA window around the centre, AND-ed to the exact
+  test, which the zone index of either table serves (``crossmatch``); for
+  radii too large for zones, a declination band, which a btree index on the
+  other side's declination can serve.
 
 Everything is exact at the poles and across RA = 0/360 because no test
 works in (ra, dec) rectangles.
@@ -32,6 +34,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
+from vo_service.adql import crossmatch
 from vo_service.adql import types as T
 from vo_service.adql.ast import Pos
 from vo_service.adql.errors import ADQLSemanticError, at
@@ -444,20 +447,13 @@ def cone_ranges(lon: float, lat: float, radius: float, depth: int) -> tuple[tupl
 
 def index_sql(p: Point, lon: float, lat: float, radius: float) -> str | None:
     """HEALPix range condition for points of an indexed table within a cone."""
-    src_lon, src_lat = p.lon.source, p.lat.source
-    if src_lon is None or src_lat is None or src_lon.rel is not src_lat.rel:
+    found = crossmatch.table_position(p)
+    if found is None:
         return None
-    rel = src_lon.rel
-    table = rel.table if rel is not None else None
-    if rel is None or table is None or table.position is None:
-        return None
-    pos = table.position
-    if src_lon.column is None or src_lat.column is None or (
-            src_lon.column.name, src_lat.column.name) != (pos.ra, pos.dec):
-        return None
+    alias, pos = found
     if not (-90.0 <= lat <= 90.0) or not (0 <= radius <= _MAX_RANGE_RADIUS):
         return None
-    column = f"{rel.sql_alias}.{_quote(pos.healpix)}"
+    column = f"{alias}.{_quote(pos.healpix)}"
     ranges = cone_ranges(round(lon, 12), round(lat, 12), round(radius, 12), pos.depth)
     return "(" + " OR ".join(f"{column} BETWEEN {a} AND {b}" for a, b in ranges) + ")"
 
@@ -561,6 +557,9 @@ def point_in_circle_sql(p: Point, circle: Circle, strict: bool = False,
         if ranges:
             return f"({ranges} AND {exact})"
     elif r is not None:
+        zones = crossmatch.zone_probe_sql(p, circle.center, float(r))
+        if zones:
+            return f"({zones} AND {exact})"
         band = lat_band_sql(p, circle.center, float(r))
         if band:
             if settings is not None:
