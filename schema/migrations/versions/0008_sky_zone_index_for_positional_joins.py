@@ -1,7 +1,7 @@
 """sky zone index for positional joins
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-07
 
 Hand-written (the index is on expressions). ADQL positional joins
@@ -20,7 +20,7 @@ from schema.catalogues import catalogue_tables
 from schema.sky_zones import ra_key_sql, zone_sql
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
