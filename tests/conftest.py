@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -158,11 +159,19 @@ def start_server(env: dict[str, str], port: int | None = None, *,
             raise RuntimeError(f"server exited early:\n{proc.stdout.read()}")
         try:
             if httpx.get(url + "/tap/availability", timeout=2).status_code == 200:
+                # Keep reading the server's log: a full pipe (64 KB of access log)
+                # would block the server.
+                threading.Thread(target=_drain, args=(proc,), daemon=True).start()
                 return proc, url
         except httpx.HTTPError:
             time.sleep(0.2)
     stop_server(proc, kill=True)
     raise RuntimeError("server did not start within 60 s")
+
+
+def _drain(proc: subprocess.Popen) -> None:
+    for _ in proc.stdout:
+        pass
 
 
 def stop_server(proc: subprocess.Popen, *, kill: bool = False) -> None:
