@@ -1,7 +1,7 @@
 """Robustness benchmark: abandoned queries, sustained load, per-query service overhead.
 
     python bench/robustness.py [--rows 200000] [--abandoned 45] [--clients 8 32]
-        [--seconds 60] [--workers 1 2] [--home DIR]
+        [--seconds 60] [--workers 1 2] [--upload-megabytes 600] [--home DIR]
 
 In a fresh LATENTVO_HOME (embedded PostgreSQL) unless --home is given, it fills
 ``latentvo.spectra`` with ``--rows`` synthetic metadata rows (``bench/ssa.py``'s
@@ -25,6 +25,9 @@ section's figures against a baseline measured in the same run:
 * **translation** (finding 9): how fast a 10 MB query (an IN list of 1.5M values)
   is refused, what the largest IN list under the limits (``--in-list``) costs,
   and TOP-10 latency while four clients keep sending 10 MB queries.
+* **upload** (finding 3): the server's memory around a rejected chunked upload of
+  ``--upload-megabytes`` MiB (``bench/upload_rss.py``): growth of its RSS from
+  before to the peak while the body streamed in (goal: <= 5 MB).
 
 Each section is a function in ``SECTIONS`` taking the :class:`Bench` and returning
 its printed lines and figures; another measurement is one more function there.
@@ -359,8 +362,27 @@ def translation(bench: Bench) -> list[str]:
             f"{_fmt(loaded['p50_ms'])} ms / p99 {_fmt(loaded['p99_ms'])} ms"]
 
 
+# -- (e) a rejected oversize upload --------------------------------------------------------
+
+
+def upload(bench: Bench) -> list[str]:
+    """RSS of the server around a chunked upload far over ``[tap] upload_bytes``."""
+    from bench.upload_rss import rejected_upload_rss
+
+    megabytes = bench.args.upload_megabytes
+    with bench.server() as (base, pid):
+        figures = rejected_upload_rss(base, pid, megabytes)
+    bench.figures["upload"] = figures
+    return [f"## rejected upload: {megabytes} MiB chunked multipart to /tap/sync", "",
+            f"HTTP {figures['status']} in {figures['seconds']:.2f} s; server RSS "
+            f"{figures['rss_before_mib']:.1f} MiB before, {figures['rss_peak_mib']:.1f} peak, "
+            f"{figures['rss_after_mib']:.1f} after: growth {figures['growth_mib']:.1f} MiB "
+            "(goal <= 5)"]
+
+
 SECTIONS: dict[str, Callable[[Bench], list[str]]] = {
-    "abandoned": abandoned, "load": load, "overhead": overhead, "translation": translation}
+    "abandoned": abandoned, "load": load, "overhead": overhead, "translation": translation,
+    "upload": upload}
 
 
 def prepare(home: Path, rows: int):
@@ -396,6 +418,8 @@ def main() -> None:
     p.add_argument("-r", "--repeat", type=int, default=200, help="overhead runs")
     p.add_argument("--in-list", type=int, default=14_000,
                    help="values of the largest IN list timed (the defaults allow ~16,000)")
+    p.add_argument("--upload-megabytes", type=int, default=600,
+                   help="size of the rejected upload")
     p.add_argument("--only", nargs="+", choices=list(SECTIONS), help="run only these sections")
     p.add_argument("--home", help="LATENTVO_HOME to use (default: a fresh temporary one)")
     p.add_argument("--json", help="write all figures here")
