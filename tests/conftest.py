@@ -24,15 +24,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
 from vo_service.config import load_settings
-from vo_service.db.database import Database
+from vo_service.db.database import OWNER_ROLE, Database
 
+T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 _SHARED_SETTING = os.environ.get("LATENTVO_TEST_SHARED")
 SHARED: Path | None = (REPO.parent / "shared" if _SHARED_SETTING is None
@@ -119,6 +123,41 @@ def clean_archive(database):
             "latentvo_ops.ingest_files, latentvo_ops.reference_label_sets, "
             "latentvo_ops.reference_labels CASCADE"))
     return database
+
+
+@contextmanager
+def scratch_database(database: Database, name: str) -> Iterator[int]:
+    """A new, empty database ``name`` (owned by the owner role, with pgvector) on the
+    session's embedded server, dropped afterwards; yields the server's port. Skips
+    with an external database, whose superuser the tests do not have."""
+    if database.embedded is None:
+        pytest.skip("needs the embedded server's superuser to create a scratch database")
+    port = database.embedded.status().port
+    assert port is not None  # the session's server runs
+    admin = sa.create_engine(database.embedded.superuser_url(port), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        conn.execute(sa.text(f'CREATE DATABASE {name} OWNER "{OWNER_ROLE}"'))
+    extension = sa.create_engine(database.embedded.superuser_url(port, name))
+    with extension.begin() as conn:
+        conn.execute(sa.text("CREATE EXTENSION vector"))
+    extension.dispose()
+    try:
+        yield port
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def wait_until(check: Callable[[], T], seconds: float = 30) -> T:
+    """``check()`` once it is truthy, or its last (falsy) result after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.3)
 
 
 def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:

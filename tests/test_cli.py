@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from schema import migrate
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, run_cli, scratch_database
 from vo_service.config import load_settings
 from vo_service.db.database import OWNER_ROLE, Database
 
@@ -147,28 +147,15 @@ def scratch(database, latentvo_env):
 
     Yields the environment (as an external database) and an owner engine on it.
     """
-    if database.embedded is None:
-        pytest.skip("needs the embedded server's superuser to create a scratch database")
-    port = database.embedded.status().port
     name = f"scratch_{os.getpid()}"
-    admin = sa.create_engine(database.embedded.superuser_url(port), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(sa.text(f'CREATE DATABASE {name} OWNER "{OWNER_ROLE}"'))
-    extension = sa.create_engine(database.embedded.superuser_url(port, name))
-    with extension.begin() as conn:
-        conn.execute(sa.text("CREATE EXTENSION vector"))
-    extension.dispose()
-    env = dict(latentvo_env,
-               LATENTVO_DATABASE_URL=database.embedded.url(OWNER_ROLE, port, name),
-               LATENTVO_READER_DATABASE_URL=database.embedded.url(
-                   database.settings.reader_role, port, name))
-    engine = Database(load_settings(env)).engine
-    yield env, engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    with scratch_database(database, name) as port:
+        env = dict(latentvo_env,
+                   LATENTVO_DATABASE_URL=database.embedded.url(OWNER_ROLE, port, name),
+                   LATENTVO_READER_DATABASE_URL=database.embedded.url(
+                       database.settings.reader_role, port, name))
+        engine = Database(load_settings(env)).engine
+        yield env, engine
+        engine.dispose()
 
 
 def _schemas(engine) -> set[str]:

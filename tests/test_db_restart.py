@@ -13,13 +13,12 @@ import os
 import shutil
 import socket
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import run_cli, start_server, stop_server
+from tests.conftest import run_cli, start_server, stop_server, wait_until
 from vo_service.db.embedded import PORT_FILE
 
 pytestmark = pytest.mark.skipif(
@@ -46,14 +45,6 @@ def restart_env(latentvo_env):
 def _recorded_port(env) -> int:
     return int((Path(env["LATENTVO_HOME"]) / "pgdata" / PORT_FILE).read_text())
 
-
-def _until(check, seconds: float = 30):
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.3)
 
 
 def test_server_survives_a_database_restart(restart_env):
@@ -86,17 +77,17 @@ def test_server_survives_a_database_restart(restart_env):
         assert f"127.0.0.1:{port}," in status.stdout + status.stderr
         # the same server process answers again, within a bounded wait
         for name, path in PROBES.items():
-            assert _until(lambda p=path.format(3): httpx.get(url + p, timeout=30)
+            assert wait_until(lambda p=path.format(3): httpx.get(url + p, timeout=30)
                           .status_code == 200), name
         for service in ("tap", "ssa"):
-            assert _until(lambda s=service: "<vosi:available>true" in httpx.get(
+            assert wait_until(lambda s=service: "<vosi:available>true" in httpx.get(
                 f"{url}/{s}/availability", timeout=30).text), service
         assert httpx.get(url + "/", timeout=30).status_code == 200
         # the async workers outlived the outage
         job = httpx.post(url + "/tap/async", data={
             "LANG": "ADQL", "QUERY": "SELECT TOP 1 table_name FROM tap_schema.tables",
             "PHASE": "RUN"}, timeout=30).headers["location"]
-        assert _until(lambda: httpx.get(job + "/phase", timeout=30).text == "COMPLETED", 60)
+        assert wait_until(lambda: httpx.get(job + "/phase", timeout=30).text == "COMPLETED", 60)
         assert proc.poll() is None
     finally:
         stop_server(proc)

@@ -8,12 +8,10 @@ jobs again.
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import sqlalchemy as sa
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server, wait_until
 
 # Long enough to outlive a server restart (a 4-way cross join of TAP_SCHEMA's columns);
 # EXECUTIONDURATION bounds it should the test fail half-way.
@@ -29,14 +27,6 @@ def _backends(database, job_id: str) -> dict[int, str]:
             "WHERE application_name LIKE :tag"), {"tag": f"latentvo/%/job/{job_id}"}).all())
 
 
-def _until(check, seconds: float = 60):
-    deadline = time.monotonic() + seconds
-    while True:
-        result = check()
-        if result or time.monotonic() > deadline:
-            return result
-        time.sleep(0.3)
-
 
 def test_restart_ends_the_killed_servers_query(database, latentvo_env):
     proc, url = start_server(latentvo_env)
@@ -48,7 +38,7 @@ def test_restart_ends_the_killed_servers_query(database, latentvo_env):
         assert created.status_code == 303
         job_url = created.headers["location"]
         job_id = job_url.rsplit("/", 1)[1]
-        old = _until(lambda: _backends(database, job_id))
+        old = wait_until(lambda: _backends(database, job_id), 60)
         assert old, "the job's query never showed up in pg_stat_activity"
         assert all(f"/{proc.pid}/job/" in name for name in old.values()), old
 
@@ -56,7 +46,7 @@ def test_restart_ends_the_killed_servers_query(database, latentvo_env):
         assert set(_backends(database, job_id)) & set(old), "PostgreSQL ended it by itself"
 
         proc, url = start_server(latentvo_env)
-        assert _until(lambda: not set(_backends(database, job_id)) & set(old)), \
+        assert wait_until(lambda: not set(_backends(database, job_id)) & set(old), 60), \
             "the killed server's query still runs"
         phase = httpx.get(job_url.replace(job_url.split("/tap/")[0], url) + "/phase",
                           timeout=30).text

@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from schema import migrate
-from tests.conftest import run_cli, start_server, stop_server
+from tests.conftest import run_cli, scratch_database, start_server, stop_server
 from vo_service.config import TAPLimits, UWSSettings
 from vo_service.dali import DALIError, Params
 from vo_service.db.database import OWNER_ROLE
@@ -344,24 +344,11 @@ def test_jobs_usage_and_purge_commands(guarded, archive, tap_env):
 @pytest.fixture
 def scratch_engine(database):
     """An owner engine on a new, empty database of the session's embedded server."""
-    if database.embedded is None:
-        pytest.skip("needs the embedded server's superuser to create a scratch database")
-    port = database.embedded.status().port
     name = f"scratch_uws_{os.getpid()}"
-    admin = sa.create_engine(database.embedded.superuser_url(port), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        conn.execute(sa.text(f'CREATE DATABASE {name} OWNER "{OWNER_ROLE}"'))
-    extension = sa.create_engine(database.embedded.superuser_url(port, name))
-    with extension.begin() as conn:
-        conn.execute(sa.text("CREATE EXTENSION vector"))
-    extension.dispose()
-    engine = sa.create_engine(database.embedded.url(OWNER_ROLE, port, name))
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    admin.dispose()
+    with scratch_database(database, name) as port:
+        engine = sa.create_engine(database.embedded.url(OWNER_ROLE, port, name))
+        yield engine
+        engine.dispose()
 
 
 def _insert_job(conn: sa.Connection, job_id: str, phase: str, **values) -> None:

@@ -146,6 +146,7 @@ def run(tap: TAPService, params: Params, public_base: str,
     if request.format.extension:
         result.headers["Content-Disposition"] = \
             f'inline; filename="result.{request.format.extension}"'
+    small = running.complete  # all read with the first batch: one response body
     if not request.format.status_in_document:
         try:
             running.read_ahead(STATUS_READ_AHEAD)
@@ -156,7 +157,7 @@ def run(tap: TAPService, params: Params, public_base: str,
             running.close()
             raise
     status = running.known_status
-    if running.complete:  # a small result, all read: one response, no streaming threads
+    if small:  # a small result, all read: one response, no streaming threads
         result.body = b"".join(running.body(writer))
         status = "ERROR" if running.error else status
     else:
