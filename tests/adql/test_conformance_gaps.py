@@ -12,19 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import sqlalchemy as sa
 
+from tests.adql.test_database import run
 from vo_service.adql import ADQLError, ADQLSemanticError, features, parse, translate
 
 P = "adql_test.points"
-
-
-def run(adql_db, catalog, query: str) -> list[tuple]:
-    t = translate(query, catalog)
-    with adql_db.database.reader_engine.begin() as conn:
-        for stmt in t.setup_sql(timeout_ms=20000):
-            conn.execute(sa.text(stmt))
-        return [tuple(r) for r in conn.execute(sa.text(t.sql))]
 
 
 def column_of(query: str, text: str, occurrence: int = 1) -> int:
