@@ -1,6 +1,6 @@
-"""Operational tables of the TAP service: UWS jobs and published catalogues.
+"""Operational tables: UWS jobs, published catalogues, data releases, registry records.
 
-Both live in ``latentvo_ops`` and are never visible to the read-only role.
+All live in ``latentvo_ops`` and are never visible to the read-only role.
 
 * ``uws_jobs`` holds every asynchronous TAP job (UWS 1.1) with its owner, phase,
   times, parameters, error and result description, and the bytes it stores, so
@@ -11,6 +11,11 @@ Both live in ``latentvo_ops`` and are never visible to the read-only role.
 * ``published_catalogues`` records the declaration of every existing catalogue
   published with ``latentvo publish`` (``vo_service.publish``), from which the
   table's SQLAlchemy declaration (and so TAP_SCHEMA, VOSI and FIELDs) is rebuilt.
+* ``releases`` holds every data release (``latentvo release``): its state and the
+  manifest of what it froze (``vo_service.releases``).
+* ``registry_records`` holds the publishing registry's VOResource records with their
+  OAI-PMH datestamps; a record whose resource is gone stays as a deleted header
+  (``vo_service.registry``).
 """
 
 from __future__ import annotations
@@ -75,4 +80,46 @@ published_catalogues = sa.Table(
               server_default=sa.func.now()),
     schema=OPS_SCHEMA,
     comment="Existing catalogues published with 'latentvo publish', with their declarations",
+)
+
+RELEASE_STATES = ("draft", "published", "withdrawn")
+
+releases = sa.Table(
+    "releases",
+    metadata,
+    # the release's name is also the ADQL schema its frozen tables are published under
+    sa.Column("name", sa.Text, primary_key=True),
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("doi", sa.Text),
+    sa.Column("state", sa.Text, nullable=False, server_default="draft"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False,
+              server_default=sa.func.now()),
+    sa.Column("published_at", sa.DateTime(timezone=True)),
+    sa.Column("withdrawn_at", sa.DateTime(timezone=True)),
+    # what the release froze: counts, checksums, models with their provenance, label
+    # sets and catalogues (vo_service.releases.store.Release.manifest)
+    sa.Column("manifest", JSONB, nullable=False),
+    sa.CheckConstraint("state IN ('draft', 'published', 'withdrawn')", name="state"),
+    schema=OPS_SCHEMA,
+    comment="Data releases made with 'latentvo release': frozen contents and their state",
+)
+
+REGISTRY_STATUSES = ("active", "deleted")
+
+registry_records = sa.Table(
+    "registry_records",
+    metadata,
+    sa.Column("identifier", sa.Text, primary_key=True),  # ivo://authority/path
+    sa.Column("resource_type", sa.Text, nullable=False),  # xsi:type, e.g. vs:CatalogService
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),  # OAI datestamp
+    sa.Column("fingerprint", sa.Text, nullable=False),  # sha256 of the undated record
+    sa.Column("xml", sa.Text, nullable=False),  # the ri:Resource element ("" once deleted)
+    sa.CheckConstraint("status IN ('active', 'deleted')", name="status"),
+    sa.Index("ix_registry_records_updated_at", "updated_at"),
+    schema=OPS_SCHEMA,
+    comment="VOResource records of the publishing registry, deleted ones kept as headers",
 )
