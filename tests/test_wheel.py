@@ -34,6 +34,7 @@ import httpx
 import pytest
 
 from tests.conftest import REPO, start_server, stop_server
+from vo_service.config import ServiceSettings
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
 PACKAGE_DIRS: dict[str, str] = PYPROJECT.get("package-dir", {})
@@ -120,7 +121,7 @@ def test_installed_code_comes_from_the_environment(installed, outside_env, tmp_p
 
 
 def test_installed_service_serves_packaged_files(installed, outside_env, database, tmp_path):
-    meta = tomllib.loads((REPO / "resources" / "service.toml").read_text())
+    title = ServiceSettings().title
     proc, url = start_server(outside_env, command=(str(installed / "latentvo"),), cwd=tmp_path)
     try:
         examples = httpx.get(url + "/tap/examples", timeout=30)
@@ -130,7 +131,7 @@ def test_installed_service_serves_packaged_files(installed, outside_env, databas
         for page in ("/", "/tap"):
             response = httpx.get(url + page, timeout=30)
             assert response.status_code == 200, page
-            assert html.escape(meta["title"]) in response.text, page
+            assert html.escape(title) in response.text, page
         query = httpx.post(url + "/tap/sync", timeout=60, data={
             "LANG": "ADQL", "RESPONSEFORMAT": "csv",
             "QUERY": "SELECT TOP 1 table_name FROM tap_schema.tables WHERE schema_name = 'ivoa'"})

@@ -92,7 +92,8 @@ async def landing_page(request: Request) -> HTMLResponse:
             raise
         counts = None
     jobs = await run_in_threadpool(read_statuses, database.settings.home)
-    return HTMLResponse(landing.landing_page(public_urls(request), counts, jobs),
+    return HTMLResponse(landing.landing_page(public_urls(request), counts, jobs,
+                                            database.settings.service),
                         status_code=503 if counts is None else 200)
 
 

@@ -180,6 +180,96 @@ class WebSettings:
     trusted_proxies: str | None = None  # addresses whose X-Forwarded-For is believed
 
 
+@dataclass(frozen=True)
+class ServiceSettings:
+    """``[service]``: who publishes this service and what it holds.
+
+    The landing page, VOSI, SSA records and every VOResource record of the
+    publishing registry (``vo_service.registry``) are rendered from these values,
+    so they are written once, here. The defaults describe the demo. The form of
+    each value is checked when the settings are read (:meth:`problems`); whether
+    the subjects are UAT concepts is checked by ``latentvo registry check``
+    against a vocabulary file (``[registry] uat_file``).
+    """
+
+    title: str = "latentvo: machine-learning products of stellar spectra"
+    short_name: str = "latentvo"  # at most 16 characters (VOResource shortName)
+    description: str = (
+        "Observed 1D stellar spectra together with machine-learning products derived "
+        "from them: latent vectors of an autoencoder trained on the whole archive, "
+        "stellar labels (Teff, log g, [M/H], [alpha/M]) predicted with uncertainties "
+        "and a training-domain flag, and the registry of the models that made them.")
+    publisher: str = "latentvo developers"
+    publisher_id: str | None = None  # ivo:// identifier of the publishing organisation
+    creators: tuple[str, ...] = ("latentvo developers",)
+    contact_name: str = "latentvo operations"
+    contact_email: str = "ops@latentvo.example"
+    # UAT concepts: IVOA identifiers ("stellar-spectroscopy"), UAT URIs or labels
+    subjects: tuple[str, ...] = ("stellar-spectroscopy", "stellar-atmospheres",
+                                 "neural-networks", "astronomy-data-analysis")
+    reference_url: str | None = None  # None: the landing page
+    license: str = "CC-BY-4.0"  # SPDX identifier
+    license_url: str = "https://creativecommons.org/licenses/by/4.0/"
+    facility: str | None = None
+    instrument: str | None = None
+    content_levels: tuple[str, ...] = ("Research",)  # VOResource content_level vocabulary
+    content_type: str = "Catalog"  # VOResource content_type vocabulary
+    wavebands: tuple[str, ...] = ("Optical", "Infrared")  # IVOA messenger vocabulary
+    supplement_dois: tuple[str, ...] = ()  # papers the data supplement (IsSupplementTo)
+
+    def __post_init__(self) -> None:
+        # a TOML multi-line string keeps its line breaks; records want one paragraph
+        object.__setattr__(self, "description", " ".join(self.description.split()))
+
+    def problems(self) -> list[str]:
+        """Every value whose form is wrong, one sentence each naming the key."""
+        found = []
+        for key in ("title", "description", "publisher", "contact_name"):
+            if not getattr(self, key).strip():
+                found.append(f"[service] {key} must not be empty")
+        if not 0 < len(self.short_name) <= SHORT_NAME_MAX:
+            found.append(f"[service] short_name must have 1 to {SHORT_NAME_MAX} characters, "
+                         f"got {len(self.short_name)} ({self.short_name!r})")
+        if not self.creators:
+            found.append("[service] creators must name at least one creator")
+        if not EMAIL.match(self.contact_email):
+            found.append(f"[service] contact_email is not an e-mail address: "
+                         f"{self.contact_email!r}")
+        if self.publisher_id is not None and not IVO_ID.match(self.publisher_id):
+            found.append("[service] publisher_id must be an ivo:// identifier, got "
+                         f"{self.publisher_id!r}")
+        if not SPDX_ID.match(self.license):
+            found.append(f"[service] license must be an SPDX identifier such as CC-BY-4.0, "
+                         f"got {self.license!r}")
+        for key in ("license_url", "reference_url"):
+            value = getattr(self, key)
+            if value is not None and not _http_url(value):
+                found.append(f"[service] {key} must be an absolute http(s) URL, got {value!r}")
+        if not self.subjects:
+            found.append("[service] subjects must name at least one UAT concept")
+        found += [f"[service] subjects: {s!r} is neither a UAT concept identifier, "
+                  "a UAT URI nor a concept label" for s in self.subjects
+                  if not UAT_SUBJECT.match(s)]
+        found += [f"[service] supplement_dois: {d!r} is not a DOI (10.<prefix>/<suffix>)"
+                  for d in self.supplement_dois if not DOI.match(d)]
+        return found
+
+
+@dataclass(frozen=True)
+class RegistrySettings:
+    """``[registry]``: the publishing registry (VOResource records, OAI-PMH).
+
+    ``latentvo registry check`` validates every record against the XML schemas in
+    ``schema_dir`` (never fetched from the network) and the ``[service]`` subjects
+    against the UAT vocabulary in ``uat_file`` (the IVOA ``desise`` JSON of
+    https://www.ivoa.net/rdf/uat); without them it says which check it skipped.
+    """
+
+    schema_dir: Path | None = None  # folder with the IVOA and OAI-PMH XSD files
+    uat_file: Path | None = None  # the UAT vocabulary as IVOA desise JSON
+    page_size: int = _limit(100)  # records per OAI-PMH response (vg:Harvest maxRecords)
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
@@ -214,6 +304,8 @@ class Settings:
     datalink: DataLinkLimits = field(default_factory=DataLinkLimits)
     uws: UWSSettings = field(default_factory=UWSSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
     @property
     def tmp_dir(self) -> Path:
@@ -240,9 +332,10 @@ class Settings:
 
 SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
                              "requests": RequestLimits, "datalink": DataLinkLimits,
-                             "uws": UWSSettings, "web": WebSettings}
+                             "uws": UWSSettings, "web": WebSettings,
+                             "service": ServiceSettings, "registry": RegistrySettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
-_KINDS = {"int": "an integer", "float": "a number", "Path": "a path",
+_KINDS = {"int": "an integer", "float": "a number", "Path": "a path", "Path | None": "a path",
           "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}
 _HOST = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
@@ -261,9 +354,11 @@ def _coerce(name: str, kind: str, value: object, origin: str) -> object:
     """``value`` (from TOML or the environment) as a setting of type ``kind``."""
     wrong = ConfigError(f"{origin}: {name} must be {_KINDS.get(kind, 'a string')}, "
                         f"got {value!r}")
-    if kind == "Path":
+    if kind in ("Path", "Path | None"):
         if not isinstance(value, str):
             raise wrong
+        if kind == "Path | None" and not value.strip():
+            return None
         return Path(value).expanduser().resolve()
     if kind == "tuple[str, ...]":
         if isinstance(value, str):
@@ -372,11 +467,43 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"LATENTVO_DATABASE_URL must be a postgresql:// URL, got {settings.database_url!r}"
         )
-    if not settings.authority.startswith("ivo://"):
-        raise ConfigError(f"authority must start with ivo://, got {settings.authority!r}")
+    problems = metadata_problems(settings)
+    if problems:
+        raise ConfigError("\n".join(problems))
     if settings.base_url is not None:
         settings = replace(settings, base_url=parse_base_url(settings.base_url))
     return settings
+
+
+SHORT_NAME_MAX = 16
+AUTHORITY = re.compile(r"^ivo://[\w][\w\-.!~*'()+=]{2,}$")
+IVO_ID = re.compile(r"^ivo://[\w][\w\-.!~*'()+=]{2,}(/[^\s#?]*)?([?#]\S*)?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+SPDX_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
+DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+# A UAT concept as an IVOA vocabulary identifier, a URI of the UAT or of its IVOA
+# rendering, or a label (words, digits, hyphens, commas, parentheses)
+UAT_SUBJECT = re.compile(r"^([a-z0-9]+(-[a-z0-9]+)*"
+                         r"|https?://(astrothesaurus\.org/uat/\d+|www\.ivoa\.net/rdf/uat#\S+)"
+                         r"|[A-Za-z0-9][A-Za-z0-9 ,()'/-]*)$")
+
+
+def _http_url(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def metadata_problems(settings: Settings) -> list[str]:
+    """What is wrong with the published metadata's form: the authority and ``[service]``.
+
+    One sentence per problem; :func:`load_settings` refuses settings with any, and
+    ``latentvo registry check`` prints them one a line.
+    """
+    found = []
+    if not AUTHORITY.match(settings.authority):
+        found.append("authority must start with ivo:// followed by an authority name "
+                     f"(at least 3 characters, no path), got {settings.authority!r}")
+    return found + settings.service.problems()
 
 
 def default_home() -> str:

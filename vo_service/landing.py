@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from schema.tables import labels, models, spectra
 from vo_service.archive.background import DONE, FAILED, JobStatus
-from vo_service.service_meta import service_meta
+from vo_service.config import ServiceSettings
 from vo_service.urls import PublicURLs
 
 
@@ -42,12 +42,12 @@ def jobs_section(jobs: list[JobStatus]) -> str:
 
 
 def landing_page(urls: PublicURLs, counts: dict[str, int] | None,
-                 jobs: list[JobStatus]) -> str:
+                 jobs: list[JobStatus], meta: ServiceSettings) -> str:
     """The HTML page at the service's root; every link is a public URL. While a background
     job runs (``jobs``, from :func:`vo_service.archive.background.read_statuses`), the page
     says how far it got and reloads itself to show its progress and the new products.
-    ``counts`` is None while the database cannot be reached: the page says so."""
-    meta = service_meta()
+    ``counts`` is None while the database cannot be reached: the page says so. ``meta``
+    (the ``[service]`` settings) gives the title, description, publisher and license."""
     if counts is None:
         archive = ('<p class="outage">The database cannot be reached at the moment (down or '
                    "restarting); the services answer 503 until it is back, then resume by "
@@ -80,5 +80,5 @@ labels): <code>{ssa}</code>;
 ML labels, latent vector, model and similar spectra</li>
 </ul>
 <p>Publisher: {escape(meta.publisher)} &middot; contact: {escape(meta.contact_email)}
-&middot; {escape(meta.rights)}</p>
+&middot; license: <a href="{escape(meta.license_url)}">{escape(meta.license)}</a></p>
 </body></html>"""

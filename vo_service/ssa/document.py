@@ -18,7 +18,6 @@ from vo_service.config import SSALimits
 from vo_service.dali import DALIError, DatabaseUnavailable, Params
 from vo_service.datalink.document import datalink_descriptor
 from vo_service.formats.votable import ResultDocument, arrow_table
-from vo_service.service_meta import service_meta
 from vo_service.ssa import query as ssa_query
 from vo_service.ssa.fields import COLUMNS, FIELDS, ID_FIELD
 from vo_service.ssa.metadata import input_params
@@ -50,9 +49,9 @@ def metadata_document(urls: PublicURLs, limits: SSALimits) -> bytes:
 
 
 def query_document(engine: sa.Engine, urls: PublicURLs, q: SSAQuery, echoed,
-                   timeout: int) -> bytes:
+                   timeout: int, publisher: str) -> bytes:
     """The records of query ``q``, with ``echoed`` parameters as INFOs; the query may run
-    ``timeout`` seconds.
+    ``timeout`` seconds; ``publisher`` (``[service] publisher``) fills Curation.Publisher.
 
     Raises
     ------
@@ -69,13 +68,14 @@ def query_document(engine: sa.Engine, urls: PublicURLs, q: SSAQuery, echoed,
         if "statement timeout" in str(exc):
             raise DALIError("query exceeded the time limit; narrow the constraints") from None
         raise DatabaseUnavailable() from None
-    recs, overflow = ssa_query.records(rows, q, urls, service_meta().publisher)
+    recs, overflow = ssa_query.records(rows, q, urls, publisher)
     columns = {c.field.name: [c.value(row, ctx) for row, ctx in recs] for c in COLUMNS}
     table: pa.Table = arrow_table(FIELDS, columns)
     return doc.render(table, overflow=overflow)
 
 
-def respond(engine: sa.Engine, urls: PublicURLs, params: Params, limits: SSALimits) -> bytes:
+def respond(engine: sa.Engine, urls: PublicURLs, params: Params, limits: SSALimits,
+            publisher: str) -> bytes:
     """The answer to one SSA request (queryData or FORMAT=METADATA) under ``limits``."""
     q = parse_query(params, limits)
     if q.metadata_only:
@@ -85,4 +85,4 @@ def respond(engine: sa.Engine, urls: PublicURLs, params: Params, limits: SSALimi
         value = params.single(name)
         if value is not None:
             echoed.append((name, value, None))
-    return query_document(engine, urls, q, echoed, limits.timeout)
+    return query_document(engine, urls, q, echoed, limits.timeout, publisher)

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from vo_service.dali import VOTABLE_MIME
 from vo_service.ssa import document
-from vo_service.ssa.vosi import ssa_capabilities
+from vo_service.ssa.vosi import ssa_capabilities, test_query
 from vo_service.vosi import availability as vosi_availability
 from vo_service.web import (
     ErrorForm,
@@ -41,14 +41,17 @@ async def ssa_endpoint(request: Request) -> Response:
     params = await read_params(request)
     database = request.app.state.database
     body = await run_in_slot(request, document.respond, database.reader_engine,
-                             public_urls(request), params, database.settings.ssa)
+                             public_urls(request), params, database.settings.ssa,
+                             database.settings.service.publisher)
     return Response(body, media_type=VOTABLE_MIME)
 
 
 @router.api_route("/ssa/capabilities", methods=["GET", "HEAD"])
 def capabilities(request: Request) -> Response:
-    """VOSI capabilities of SSA (HEAD too)."""
-    return Response(ssa_capabilities(public_urls(request), request.app.state.database.settings.ssa),
+    """VOSI capabilities of SSA (HEAD too), with a test query around a published spectrum."""
+    database = request.app.state.database
+    return Response(ssa_capabilities(public_urls(request), database.settings.ssa,
+                                     test_query(database.reader_engine)),
                     media_type="text/xml")
 
 

@@ -8,26 +8,48 @@ from __future__ import annotations
 
 from xml.sax.saxutils import escape
 
+import sqlalchemy as sa
+
+from schema.tables import spectra
 from vo_service.config import SSALimits
 from vo_service.ssa.params import FRAMES
 from vo_service.urls import PublicURLs
-from vo_service.vosi.capabilities import capabilities_document
+from vo_service.vosi.capabilities import capabilities_document, vosi_capabilities
 from vo_service.vosi.xml import element
 
 SSA_NS = "http://www.ivoa.net/xml/SSA/v1.1"
-TEST_QUERY = (10.68, 41.27, 0.2)  # pos (deg) and size (diameter, deg)
+TEST_SIZE = 0.1  # diameter (deg) of the test query's cone around a published spectrum
 
 
-def ssa_capabilities(urls: PublicURLs, limits: SSALimits) -> str:
-    """The SSA service's capabilities: SSA 1.1 with its ``[ssa]`` limits, VOSI, and the
-    DataLink its records use."""
-    ssa = urls.ssa
+def test_query(engine: sa.Engine) -> tuple[float, float, float] | None:
+    """A POS (deg) and SIZE (diameter, deg) that return rows: a cone around the first
+    spectrum's position; None when there is no spectrum or the database cannot answer."""
+    try:
+        with engine.connect() as conn:
+            row = conn.execute(sa.select(spectra.c.s_ra, spectra.c.s_dec)
+                               .order_by(spectra.c.spectrum_id).limit(1)).first()
+    except sa.exc.DBAPIError:
+        return None
+    return (round(row.s_ra, 6), round(row.s_dec, 6), TEST_SIZE) if row else None
+
+
+def ssa_capability(urls: PublicURLs, limits: SSALimits,
+                   test: tuple[float, float, float] | None) -> str:
+    """The ``ssa:SimpleSpectralAccess`` capability with the ``[ssa]`` limits and, when there
+    is data, a ``test`` query (ra, dec, size) that returns rows.
+
+    No ``maxAperture``: the service does no spectral extraction, so it takes no APERTURE.
+    """
     frames = [f for f in FRAMES if f != "J2000"]
-    ra, dec, size = TEST_QUERY
-    cap = (
+    test_query_xml = ""
+    if test is not None:
+        ra, dec, size = test
+        test_query_xml = ("<testQuery><pos>" + element("long", ra) + element("lat", dec)
+                          + "</pos>" + element("size", size) + "</testQuery>")
+    return (
         '<capability standardID="ivo://ivoa.net/std/SSA" xsi:type="ssa:SimpleSpectralAccess">'
         '<interface xsi:type="vs:ParamHTTP" role="std" version="1.1">'
-        f'<accessURL use="base">{escape(ssa)}?</accessURL>'
+        f'<accessURL use="base">{escape(urls.ssa)}?</accessURL>'
         "<queryType>GET</queryType><queryType>POST</queryType>"
         "<resultType>application/x-votable+xml</resultType></interface>"
         "<complianceLevel>full</complianceLevel>"
@@ -37,13 +59,28 @@ def ssa_capabilities(urls: PublicURLs, limits: SSALimits) -> str:
         + element("maxSearchRadius", f"{limits.max_size / 2:g}")
         + element("maxRecords", limits.maxrec_hard)
         + element("defaultMaxRecords", limits.maxrec_default)
-        + "<testQuery><pos>" + element("long", ra) + element("lat", dec)
-        + "</pos>" + element("size", size) + "</testQuery></capability>")
-    datalink = (
+        + test_query_xml + "</capability>")
+
+
+def datalink_capability(urls: PublicURLs) -> str:
+    """The DataLink 1.1 ``{links}`` endpoint that the SSA and ObsCore records point to."""
+    return (
         '<capability standardID="ivo://ivoa.net/std/DataLink#links-1.1">'
         '<interface xsi:type="vs:ParamHTTP" role="std" version="1.1">'
         f'<accessURL use="base">{escape(urls.links())}</accessURL>'
         "<queryType>GET</queryType><queryType>POST</queryType>"
         "<resultType>application/x-votable+xml;content=datalink</resultType>"
         "</interface></capability>")
-    return capabilities_document(ssa, cap, [datalink], {"ssa": SSA_NS})
+
+
+def ssa_capability_list(urls: PublicURLs, limits: SSALimits,
+                        test: tuple[float, float, float] | None) -> list[str]:
+    """Every capability of the SSA service: SSA 1.1, VOSI, and the DataLink its records use."""
+    return [ssa_capability(urls, limits, test), *vosi_capabilities(urls.ssa),
+            datalink_capability(urls)]
+
+
+def ssa_capabilities(urls: PublicURLs, limits: SSALimits,
+                     test: tuple[float, float, float] | None) -> str:
+    """The SSA service's VOSI capabilities document."""
+    return capabilities_document(ssa_capability_list(urls, limits, test), {"ssa": SSA_NS})

@@ -125,7 +125,8 @@ def _see(url: str) -> RedirectResponse:
 async def tap_root(request: Request) -> str:
     """The HTML page at the TAP base URL: endpoints and published tables."""
     tables = await run_in_threadpool(request.app.state.tap.published.tables)
-    return root.root_page(public_urls(request), tables)
+    return root.root_page(public_urls(request), tables,
+                          request.app.state.database.settings.service.title)
 
 
 @router.api_route("/tap/sync", methods=["GET", "POST"])

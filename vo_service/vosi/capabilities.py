@@ -1,8 +1,10 @@
 """VOSI capabilities documents, and the TAPRegExt ``tr:TableAccess`` capability of TAP.
 
-:func:`capabilities_document` is the frame both TAP and SSA use: the protocol's
-own capability, then the VOSI capabilities and availability endpoints (and
-whatever else the protocol lists). The TAP capability declares what the service
+:func:`capabilities_document` is the frame both TAP and SSA use around their list of
+capability elements: the protocol's own capability, then the VOSI capabilities and
+availability endpoints (and whatever else the protocol lists). The VOResource
+records of the registry (``vo_service.registry``) hold the same elements, from the
+same functions. The TAP capability declares what the service
 really does: the ADQL language features and UDFs from ``vo_service.adql.features``,
 the output formats from ``vo_service.formats``, the limits from the ``[tap]``
 settings (``vo_service.config.TAPLimits``).
@@ -105,38 +107,33 @@ def vosi_capability(standard_id: str, url: str, version: str | None = None) -> s
             f"</accessURL></interface></capability>")
 
 
-def capabilities_document(base: str, protocol: str, others: Iterable[str] = (),
-                          namespaces: dict[str, str] | None = None) -> str:
-    """A ``vosi:capabilities`` document for the service whose URLs start with ``base``.
+def vosi_capabilities(base: str) -> list[str]:
+    """The VOSI capabilities and availability endpoints of the service at ``base``."""
+    return [vosi_capability("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities"),
+            vosi_capability("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability")]
 
-    Parameters
-    ----------
-    base
-        The protocol's base URL (``.../tap`` or ``.../ssa``): the VOSI endpoints are
-        ``base/capabilities`` and ``base/availability``.
-    protocol
-        The protocol's own capability element.
-    others
-        More capability elements, after the VOSI ones.
-    namespaces
-        Extra namespace prefixes the elements use (``{"tr": TR}``).
+
+def capabilities_document(capabilities: Iterable[str],
+                          namespaces: dict[str, str] | None = None) -> str:
+    """A ``vosi:capabilities`` document of ``capabilities`` (capability elements).
+
+    ``namespaces`` are the extra namespace prefixes the elements use (``{"tr": TR}``).
+    The VOResource records of the publishing registry (``vo_service.registry``) hold
+    the same elements.
     """
     extra = "".join(f' xmlns:{prefix}="{uri}"' for prefix, uri in (namespaces or {}).items())
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<vosi:capabilities xmlns:vosi="{VOSI_CAP}" xmlns:xsi="{XSI}" xmlns:vr="{VR}" '
         f'xmlns:vs="{VS}"{extra}>'
-        + protocol
-        + vosi_capability("ivo://ivoa.net/std/VOSI#capabilities", f"{base}/capabilities")
-        + vosi_capability("ivo://ivoa.net/std/VOSI#availability", f"{base}/availability")
-        + "".join(others)
+        + "".join(capabilities)
         + "</vosi:capabilities>\n")
 
 
-def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
-    """The TAP service's capabilities: TAPRegExt, VOSI, tables and examples."""
+def tap_capability(urls: PublicURLs, limits: DeclaredLimits) -> str:
+    """The ``tr:TableAccess`` capability (TAPRegExt): what the TAP service really does."""
     base = escape(urls.tap)
-    tap = (
+    return (
         '<capability standardID="ivo://ivoa.net/std/TAP" xsi:type="tr:TableAccess">'
         + _limits_note(limits)
         + '<interface xsi:type="vs:ParamHTTP" role="std" version="1.1">'
@@ -154,9 +151,18 @@ def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
           f'<hard unit="row">{limits.maxrec_hard}</hard></outputLimit>'
         + f'<uploadLimit><hard unit="byte">{limits.upload_bytes}</hard></uploadLimit>'
         + "</capability>")
-    return capabilities_document(urls.tap, tap, [
-        vosi_capability("ivo://ivoa.net/std/VOSI#tables-1.1", f"{urls.tap}/tables", "1.1"),
-        '<capability standardID="ivo://ivoa.net/std/DALI#examples">'
-        '<interface xsi:type="vr:WebBrowser">'
-        f'<accessURL use="full">{base}/examples</accessURL></interface></capability>',
-    ], {"tr": TR})
+
+
+def tap_capability_list(urls: PublicURLs, limits: DeclaredLimits) -> list[str]:
+    """Every capability of the TAP service: TAPRegExt, VOSI, tables and examples."""
+    return [tap_capability(urls, limits), *vosi_capabilities(urls.tap),
+            vosi_capability("ivo://ivoa.net/std/VOSI#tables-1.1", f"{urls.tap}/tables", "1.1"),
+            '<capability standardID="ivo://ivoa.net/std/DALI#examples">'
+            '<interface xsi:type="vr:WebBrowser">'
+            f'<accessURL use="full">{escape(urls.tap)}/examples</accessURL></interface>'
+            "</capability>"]
+
+
+def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
+    """The TAP service's VOSI capabilities document."""
+    return capabilities_document(tap_capability_list(urls, limits), {"tr": TR})

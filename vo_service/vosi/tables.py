@@ -84,19 +84,19 @@ def table_xml(table: sa.Table, names: set[str], *, detail: bool = True, root: bo
     return f'<{tag}{ns} type="{"base_table" if kind == "table" else "view"}">{body}</{tag}>'
 
 
-def tableset_xml(tables: list[sa.Table], descriptions: dict[str, str], *,
-                 detail: bool = True) -> str:
-    """The ``vosi:tableset`` document: schemas (TAP_SCHEMA last) and their tables.
+def schemas_xml(tables: list[sa.Table], descriptions: dict[str, str], *,
+                detail: bool = True) -> str:
+    """The ``schema`` elements of a ``vs:TableSet`` (TAP_SCHEMA last) with their tables.
 
     ``descriptions`` are the schemas' descriptions by name; ``detail=False``
-    (``detail=min``) leaves the columns out.
+    (``detail=min``) leaves the columns out. Both ``/tap/tables`` and the TAP
+    service's VOResource record (``vo_service.registry``) are made of these.
     """
     names = {f"{t.schema}.{t.name}" for t in tables}
     schemas: dict[str, list[sa.Table]] = {}
     for table in tables:
         schemas.setdefault(table.schema or "", []).append(table)
-    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n',
-             f'<vosi:tableset xmlns:vosi="{VOSI_TABLES}" xmlns:vs="{VS}" xmlns:xsi="{XSI}">']
+    parts = []
     order = sorted(schemas, key=lambda s: (s == "tap_schema",
                                            min(t.info["vo"].table_index for t in schemas[s])))
     for schema in order:
@@ -104,8 +104,15 @@ def tableset_xml(tables: list[sa.Table], descriptions: dict[str, str], *,
                      + element("description", descriptions.get(schema)))
         parts += [table_xml(t, names, detail=detail) for t in schemas[schema]]
         parts.append("</schema>")
-    parts.append("</vosi:tableset>\n")
     return "".join(parts)
+
+
+def tableset_xml(tables: list[sa.Table], descriptions: dict[str, str], *,
+                 detail: bool = True) -> str:
+    """The ``vosi:tableset`` document of :func:`schemas_xml`."""
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<vosi:tableset xmlns:vosi="{VOSI_TABLES}" xmlns:vs="{VS}" xmlns:xsi="{XSI}">'
+            + schemas_xml(tables, descriptions, detail=detail) + "</vosi:tableset>\n")
 
 
 def one_table_xml(tables: list[sa.Table], name: str) -> str:
