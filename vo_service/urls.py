@@ -100,3 +100,19 @@ class PublicURLs:
         if model is not None:
             url += f"&MODEL={quote(model, safe='')}"
         return url + (f"&K={k}" if k is not None else "")
+
+    # -- the publishing registry and releases -------------------------------------------
+
+    @property
+    def oai(self) -> str:
+        """The OAI-PMH endpoint of the publishing registry."""
+        return self.base + "/oai"
+
+    def release_page(self, name: str) -> str:
+        """The landing page of the data release ``name``."""
+        return f"{self.base}/releases/{quote(name, safe='')}"
+
+    def voresource(self, identifier: str) -> str:
+        """The VOResource record of ``identifier`` (an OAI-PMH GetRecord request)."""
+        return (f"{self.oai}?verb=GetRecord&metadataPrefix=ivo_vor"
+                f"&identifier={quote(identifier, safe='')}")

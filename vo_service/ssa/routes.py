@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from vo_service.dali import VOTABLE_MIME
 from vo_service.ssa import document
-from vo_service.ssa.vosi import ssa_capabilities, test_query
+from vo_service.ssa.vosi import current_test_query, ssa_capabilities
 from vo_service.vosi import availability as vosi_availability
 from vo_service.web import (
     ErrorForm,
@@ -51,7 +51,7 @@ def capabilities(request: Request) -> Response:
     """VOSI capabilities of SSA (HEAD too), with a test query around a published spectrum."""
     database = request.app.state.database
     return Response(ssa_capabilities(public_urls(request), database.settings.ssa,
-                                     test_query(database.reader_engine)),
+                                     current_test_query(database.reader_engine)),
                     media_type="text/xml")
 
 
