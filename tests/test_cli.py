@@ -15,7 +15,8 @@ COMMANDS = [[], ["db"], ["db", "start"], ["db", "stop"], ["db", "status"], ["db"
             ["synth"], ["ingest"], ["labels"], ["labels", "attach"], ["labels", "list"],
             ["serve"], ["demo"], ["adql"], ["adql", "parse"], ["adql", "translate"], ["ml"],
             ["publish"], ["publish", "table"], ["publish", "list"], ["publish", "drop"],
-            ["publish", "refresh"], ["jobs"], ["jobs", "usage"], ["jobs", "purge"]]
+            ["publish", "refresh"], ["jobs"], ["jobs", "usage"], ["jobs", "purge"],
+            ["registry"], ["registry", "check"], ["registry", "show"]]
 
 # Every subcommand that reads the configuration, with its required arguments
 # ({tmp}: a scratch directory). None of them gets past the configuration or the
@@ -30,12 +31,15 @@ USING_SETTINGS = [
     ["publish", "table", str(REPO / "bench" / "mlspec.toml"), "{tmp}/rows.csv"],
     ["publish", "list"], ["publish", "drop", "cat.table"], ["publish", "refresh"],
     ["jobs", "usage"], ["jobs", "purge", "--owner", "x"],
+    ["registry", "check", "--base-url", "https://vo.example.org"],
+    ["registry", "show", "ivo://latentvo.example/tap", "--base-url", "https://vo.example.org"],
 ]
 # Every subcommand with a required argument, called without it.
 WITHOUT_ARGUMENT = [
     ["ingest"], ["labels", "attach"], ["synth"], ["ml", "train-labels"], ["ml", "infer"],
     ["ml", "analyse"], ["ml", "report"], ["ml", "forget"], ["publish", "table"],
     ["publish", "drop"], ["adql", "parse"], ["adql", "translate"], ["jobs", "purge"],
+    ["registry", "show"],
 ]
 UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none"
 
@@ -138,7 +142,7 @@ def test_adql_needs_no_configuration(latentvo_env, tmp_path):
 # -- read-only commands change nothing -------------------------------------------------
 
 READ_ONLY = [["ml", "list"], ["labels", "list"], ["publish", "list"], ["ml", "report", "m"],
-             ["jobs", "usage"]]
+             ["jobs", "usage"], ["registry", "check", "--base-url", "https://vo.example.org"]]
 
 
 @pytest.fixture

@@ -34,6 +34,14 @@ class ConfigError(OperatorError):
     """An operator mistake in the configuration; the message says what to fix."""
 
 
+class MetadataError(ConfigError):
+    """The published metadata (authority, ``[service]``) is malformed: one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
 def _limit(default: float, minimum: float = 1, *, maximum: float | None = None) -> Any:
     """A dataclass field for a numeric setting with the range it must lie in."""
     return field(default=default, metadata={"minimum": minimum, "maximum": maximum})
@@ -469,7 +477,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         )
     problems = metadata_problems(settings)
     if problems:
-        raise ConfigError("\n".join(problems))
+        raise MetadataError(problems)
     if settings.base_url is not None:
         settings = replace(settings, base_url=parse_base_url(settings.base_url))
     return settings

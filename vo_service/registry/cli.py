@@ -12,7 +12,13 @@ from typing import Annotated
 
 import typer
 
-from vo_service.config import ConfigError, Settings, load_settings, parse_base_url
+from vo_service.config import (
+    ConfigError,
+    MetadataError,
+    Settings,
+    load_settings,
+    parse_base_url,
+)
 from vo_service.errors import OperatorError
 from vo_service.progress import console
 from vo_service.registry.record import ResourceDraft
@@ -62,8 +68,8 @@ def check_command(base_url: BaseURL = None) -> None:
 
     try:
         settings = load_settings()
-    except ConfigError as exc:  # the settings' own checks: one problem per line
-        for line in str(exc).splitlines():
+    except MetadataError as exc:  # what this command checks: one problem per line
+        for line in exc.problems:
             typer.echo(line)
         raise typer.Exit(1) from None
     report = check(settings, _drafts(settings, records_base(settings, base_url)))

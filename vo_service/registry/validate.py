@@ -99,7 +99,8 @@ def record_problems(schema: etree.XMLSchema, draft: ResourceDraft, xml: str) -> 
         return [f"{draft.identifier}: not well-formed XML: {exc}"]
     if schema.validate(document):
         return []
-    return [f"{draft.identifier}: line {e.line}: {e.message}" for e in schema.error_log]
+    return [f"{draft.identifier}: line {e.line}: {e.message}"
+            for e in schema.error_log]  # type: ignore[attr-defined]  # lxml-stubs lack __iter__
 
 
 def uat_terms(path: Path) -> dict[str, str]:
