@@ -244,3 +244,22 @@ def test_supplement_dois_and_service_metadata(site):
     assert [s.text for s in tap.findall("content/subject")] == list(service.subjects)
     assert tap.find("rights").get("rightsURI") == service.license_url
     assert tap.findtext("curation/contact/email") == service.contact_email
+
+
+@pytest.mark.parametrize("cells", [
+    np.array([5]), np.arange(12 * 4**8), np.arange(4096, 8192),
+    np.random.default_rng(3).integers(0, 12 * 4**8, 3000),
+    np.concatenate([np.arange(64, 80), np.random.default_rng(4).integers(0, 12 * 4**8, 50)]),
+], ids=["one", "whole sky", "one order-2 cell", "scattered", "mixed"])
+def test_moc_is_the_one_mocpy_makes(cells):
+    """The MOC of the records (written without mocpy, which the web process must not
+    load) equals mocpy's normalised MOC of the same cells."""
+    from mocpy import MOC
+
+    from vo_service.registry.coverage import moc_ascii
+
+    unique = np.unique(cells).astype(np.uint64)
+    expected = MOC.from_healpix_cells(unique, np.full(unique.size, 8, dtype=np.uint8), 8)
+    text = moc_ascii(cells, 8)
+    assert MOC.from_str(text) == expected
+    assert text == expected.to_string(format="ascii")

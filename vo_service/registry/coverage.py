@@ -1,10 +1,14 @@
 """What part of the sky, the spectrum and time a table covers, as VODataService 1.2
 ``coverage``: a MOC of the positions, spectral and temporal intervals.
 
-The MOC is made with mocpy from the distinct HEALPix cells of the positions, which
-every table with a position already holds (NESTED, at
-:data:`schema.vo.HEALPIX_DEPTH`): the database reduces the rows to cells, so the
-cost does not grow with the rows held in one cell.
+The MOC is made from the distinct HEALPix cells of the positions, which every
+table with a position already holds (NESTED, at :data:`schema.vo.HEALPIX_DEPTH`):
+the database reduces the rows to cells, and :func:`moc_ascii` writes them as a
+normalised MOC 2.0 ASCII string. That is a few lines of numpy rather than a call
+of mocpy because the web process makes these records at start-up, and importing
+mocpy loads matplotlib and astropy (about 3 s and the memory the architecture
+keeps out of web workers, ``docs/architecture.md``); the tests check the result
+against mocpy.
 """
 
 from __future__ import annotations
@@ -46,7 +50,30 @@ class Coverage:
             + "</coverage>"
 
 
-def sky_moc(conn: sa.Connection, table: sa.TableClause, healpix: str) -> str | None:
+def _runs(cells: np.ndarray) -> str:
+    """Sorted cell numbers as MOC ASCII ranges (``3 5-9 12``)."""
+    runs = np.split(cells, np.flatnonzero(np.diff(cells) != 1) + 1)
+    return " ".join(str(r[0]) if r.size == 1 else f"{r[0]}-{r[-1]}" for r in runs)
+
+
+def moc_ascii(cells: np.ndarray, order: int) -> str:
+    """The normalised MOC (ASCII serialisation of MOC 2.0) of NESTED HEALPix ``cells``
+    at ``order``: four sibling cells become their parent, from ``order`` up to 0."""
+    current = np.unique(cells.astype(np.uint64))
+    by_order: dict[int, np.ndarray] = {}
+    for o in range(order, 0, -1):
+        parents, counts = np.unique(current >> np.uint64(2), return_counts=True)
+        full = parents[counts == 4]
+        by_order[o] = current[~np.isin(current >> np.uint64(2), full)]
+        current = full
+    by_order[0] = current
+    parts = [f"{o}/{_runs(by_order[o])}" for o in range(order + 1) if by_order[o].size]
+    if not by_order[order].size:
+        parts.append(f"{order}/")  # states the MOC's order
+    return " ".join(parts)
+
+
+def sky_moc(conn: sa.Connection, table: sa.FromClause, healpix: str) -> str | None:
     """The ASCII MOC of the positions in ``table``'s HEALPix column ``healpix``; None
     when it holds no position."""
     shift = 2 * (HEALPIX_DEPTH - MOC_ORDER)
@@ -56,19 +83,16 @@ def sky_moc(conn: sa.Connection, table: sa.TableClause, healpix: str) -> str | N
                      dtype=np.uint64)
     if cells.size == 0:
         return None
-    from mocpy import MOC  # loads astropy: only where records are made
-
-    moc = MOC.from_healpix_cells(cells, np.full(cells.size, MOC_ORDER, dtype=np.uint8),
-                                 MOC_ORDER)
-    text = moc.to_string(format="ascii")
     order = MOC_ORDER
+    text = moc_ascii(cells, order)
     while len(text) > MOC_MAX_CHARS and order > 0:
         order -= 1
-        text = moc.degrade_to_order(order).to_string(format="ascii")
-    return str(text)
+        cells = np.unique(cells >> np.uint64(2))
+        text = moc_ascii(cells, order)
+    return text
 
 
-def value_range(conn: sa.Connection, table: sa.TableClause, low: str, high: str,
+def value_range(conn: sa.Connection, table: sa.FromClause, low: str, high: str,
                 scale: float = 1.0) -> tuple[float, float] | None:
     """(smallest ``low``, largest ``high``) of ``table`` times ``scale``; None when empty."""
     row = conn.execute(sa.select(sa.func.min(table.c[low]), sa.func.max(table.c[high]))).one()
@@ -77,7 +101,7 @@ def value_range(conn: sa.Connection, table: sa.TableClause, low: str, high: str,
     return float(row[0]) * scale, float(row[1]) * scale
 
 
-def table_coverage(conn: sa.Connection, table: sa.TableClause, *, healpix: str | None,
+def table_coverage(conn: sa.Connection, table: sa.FromClause, *, healpix: str | None,
                    wavelength: tuple[str, str, float] | None,
                    mjd: tuple[str, str] | None) -> Coverage:
     """The coverage of ``table`` from its HEALPix column, its wavelength columns (low,

@@ -28,8 +28,6 @@ from vo_service.urls import PublicURLs
 from vo_service.vosi.xml import element
 
 log = logging.getLogger("latentvo.registry")
-SPECTRA_COVERAGE = {"healpix": "healpix_index", "wavelength": ("em_min", "em_max", 1.0),
-                    "mjd": ("t_min", "t_max")}
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,9 @@ def _count(conn: sa.Connection, what: sa.ColumnElement[int] | sa.FromClause) -> 
 
 
 def _spectra_coverage(conn: sa.Connection, table: sa.FromClause) -> Coverage:
-    return table_coverage(conn, table, **SPECTRA_COVERAGE)  # type: ignore[arg-type]
+    """The coverage of rows shaped like ``latentvo.spectra`` (wavelengths in m)."""
+    return table_coverage(conn, table, healpix="healpix_index",
+                          wavelength=("em_min", "em_max", 1.0), mjd=("t_min", "t_max"))
 
 
 @dataclass(frozen=True)
