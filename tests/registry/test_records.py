@@ -263,3 +263,25 @@ def test_moc_is_the_one_mocpy_makes(cells):
     text = moc_ascii(cells, 8)
     assert MOC.from_str(text) == expected
     assert text == expected.to_string(format="ascii")
+
+
+def test_release_without_frozen_spectra_takes_the_manifest_ranges(site):
+    from tests.registry.conftest import MANIFEST
+    from vo_service.registry.data_collections import Services, release_collection
+    from vo_service.registry.identifiers import Identifiers
+    from vo_service.registry.vor import Related
+    from vo_service.releases.store import Release
+    from vo_service.urls import PublicURLs
+
+    release = Release("rtest_nofrozen", "No frozen tables", "", None, "published", CREATED,
+                      UPDATED, None, MANIFEST)
+    with site.engine.connect() as conn:
+        collection = release_collection(
+            conn, site.settings.service, Identifiers(AUTH), PublicURLs(BASE),
+            Services(Related("tap", f"{AUTH}/tap"), Related("ssa", f"{AUTH}/ssa")), release)
+    assert collection.coverage.moc is None
+    assert collection.coverage.wavelength == (3.8e-7, 6.9e-7)
+    assert collection.coverage.mjd == (58000.0, 58239.01)
+    root = parsed(collection.draft(site.settings.service))
+    assert root.find("coverage/spatial") is None and root.find("coverage/spectral") is not None
+    assert root.find("altIdentifier") is None

@@ -169,10 +169,12 @@ def catalogue_collection(conn: sa.Connection, meta: ServiceSettings, ids: Identi
 def _release_coverage(conn: sa.Connection, release: Release) -> Coverage:
     """From the release's frozen spectra (``<name>.spectra``), else from the manifest's
     ranges (no MOC)."""
-    if conn.scalar(sa.select(sa.func.to_regclass(f'"{release.name}".spectra'))) is not None:
-        frozen = sa.table("spectra", *(sa.column(c) for c in
-                                       ("healpix_index", "em_min", "em_max", "t_min", "t_max")),
-                          schema=release.name)
+    needed = ("healpix_index", "em_min", "em_max", "t_min", "t_max")
+    present = set(conn.scalars(sa.text(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = :schema AND table_name = 'spectra'"), {"schema": release.name}))
+    if present.issuperset(needed):
+        frozen = sa.table("spectra", *(sa.column(c) for c in needed), schema=release.name)
         return _spectra_coverage(conn, frozen)
     ranges = release.manifest.get("coverage") or {}
 
