@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -73,14 +74,9 @@ def moc_ascii(cells: np.ndarray, order: int) -> str:
     return " ".join(parts)
 
 
-def sky_moc(conn: sa.Connection, table: sa.FromClause, healpix: str) -> str | None:
-    """The ASCII MOC of the positions in ``table``'s HEALPix column ``healpix``; None
-    when it holds no position."""
-    shift = 2 * (HEALPIX_DEPTH - MOC_ORDER)
-    column = table.c[healpix]
-    cells = np.array(conn.execute(sa.select(column.op(">>")(shift)).distinct()
-                                  .where(column.is_not(None))).scalars().all(),
-                     dtype=np.uint64)
+def sky_moc(cells: np.ndarray) -> str | None:
+    """The ASCII MOC of HEALPix ``cells`` at :data:`MOC_ORDER`, coarser until it has at
+    most :data:`MOC_MAX_CHARS`; None without cells."""
     if cells.size == 0:
         return None
     order = MOC_ORDER
@@ -92,21 +88,37 @@ def sky_moc(conn: sa.Connection, table: sa.FromClause, healpix: str) -> str | No
     return text
 
 
-def value_range(conn: sa.Connection, table: sa.FromClause, low: str, high: str,
-                scale: float = 1.0) -> tuple[float, float] | None:
-    """(smallest ``low``, largest ``high``) of ``table`` times ``scale``; None when empty."""
-    row = conn.execute(sa.select(sa.func.min(table.c[low]), sa.func.max(table.c[high]))).one()
-    if row[0] is None or row[1] is None:
-        return None
-    return float(row[0]) * scale, float(row[1]) * scale
+@dataclass(frozen=True)
+class Extent:
+    """How many rows a table holds, and what they cover."""
+
+    rows: int
+    coverage: Coverage
 
 
-def table_coverage(conn: sa.Connection, table: sa.FromClause, *, healpix: str | None,
-                   wavelength: tuple[str, str, float] | None,
-                   mjd: tuple[str, str] | None) -> Coverage:
-    """The coverage of ``table`` from its HEALPix column, its wavelength columns (low,
-    high, factor to metres) and its MJD columns, each where the table has them."""
-    return Coverage(
-        moc=sky_moc(conn, table, healpix) if healpix else None,
-        wavelength=value_range(conn, table, *wavelength) if wavelength else None,
-        mjd=value_range(conn, table, *mjd) if mjd else None)
+def table_extent(conn: sa.Connection, table: sa.FromClause, *, healpix: str | None,
+                 wavelength: tuple[str, str, float] | None,
+                 mjd: tuple[str, str] | None) -> Extent:
+    """The rows and coverage of ``table`` from its HEALPix column, its wavelength
+    columns (low, high, factor to metres) and its MJD columns, each where the table has
+    them, in one pass over the table."""
+    c = table.c
+    aggregates: list[sa.ColumnElement[Any]] = [sa.func.count()]
+    if healpix:
+        cells = c[healpix].op(">>")(2 * (HEALPIX_DEPTH - MOC_ORDER))
+        aggregates.append(sa.func.array_agg(sa.distinct(cells))
+                          .filter(c[healpix].is_not(None)))
+    for pair in (wavelength[:2] if wavelength else None, mjd):
+        if pair:
+            aggregates += [sa.func.min(c[pair[0]]), sa.func.max(c[pair[1]])]
+    row = list(conn.execute(sa.select(*aggregates).select_from(table)).one())
+    rows = int(row.pop(0))
+    moc = sky_moc(np.array(row.pop(0) or [], dtype=np.uint64)) if healpix else None
+
+    def interval(scale: float) -> tuple[float, float] | None:
+        low, high = row.pop(0), row.pop(0)
+        return None if low is None or high is None else (float(low) * scale,
+                                                         float(high) * scale)
+    return Extent(rows, Coverage(moc=moc,
+                                 wavelength=interval(wavelength[2]) if wavelength else None,
+                                 mjd=interval(1.0) if mjd else None))

@@ -19,7 +19,7 @@ from schema.catalogue_declaration import Declaration
 from schema.tables import labels, latent, models, spectra
 from vo_service.config import ServiceSettings
 from vo_service.registry import vor
-from vo_service.registry.coverage import Coverage, table_coverage
+from vo_service.registry.coverage import Coverage, Extent, table_extent
 from vo_service.registry.identifiers import Identifiers
 from vo_service.registry.record import ResourceDraft
 from vo_service.registry.vor import IS_DERIVED_FROM, IS_SERVED_BY, IS_SUPPLEMENT_TO, Related
@@ -75,16 +75,10 @@ def _distinct(conn: sa.Connection, column: sa.ColumnElement[str], limit: int = 2
                              .order_by(column).limit(limit)).scalars())
 
 
-def _count(conn: sa.Connection, what: sa.ColumnElement[int] | sa.FromClause) -> int:
-    query = (sa.select(sa.func.count()).select_from(what) if isinstance(what, sa.FromClause)
-             else sa.select(what))
-    return int(conn.scalar(query) or 0)
-
-
-def _spectra_coverage(conn: sa.Connection, table: sa.FromClause) -> Coverage:
-    """The coverage of rows shaped like ``latentvo.spectra`` (wavelengths in m)."""
-    return table_coverage(conn, table, healpix="healpix_index",
-                          wavelength=("em_min", "em_max", 1.0), mjd=("t_min", "t_max"))
+def _spectra_extent(conn: sa.Connection, table: sa.FromClause) -> Extent:
+    """The rows and coverage of rows shaped like ``latentvo.spectra`` (wavelengths in m)."""
+    return table_extent(conn, table, healpix="healpix_index",
+                        wavelength=("em_min", "em_max", 1.0), mjd=("t_min", "t_max"))
 
 
 @dataclass(frozen=True)
@@ -98,13 +92,13 @@ class Services:
 def spectra_collection(conn: sa.Connection, meta: ServiceSettings, ids: Identifiers,
                        urls: PublicURLs, services: Services) -> Collection:
     """The archive's observed spectra (``latentvo.spectra``, ``ivoa.obscore``)."""
-    n = _count(conn, spectra)
+    extent = _spectra_extent(conn, spectra)
     return Collection(
         ids.spectra, f"{meta.title}: observed spectra", vor.short_name(meta.short_name, "spec"),
-        f"The {n:,} observed 1D spectra of {meta.title}, with their ObsCore metadata "
+        f"The {extent.rows:,} observed 1D spectra of {meta.title}, with their ObsCore metadata "
         "(table latentvo.spectra, view ivoa.obscore), files and previews through "
         "DataLink and getData.",
-        meta.reference_url or urls.landing, _spectra_coverage(conn, spectra),
+        meta.reference_url or urls.landing, extent.coverage,
         {IS_SERVED_BY: [services.tap, services.ssa], IS_SUPPLEMENT_TO: vor.supplements(meta)},
         facilities=[meta.facility] if meta.facility else
         _distinct(conn, spectra.c.facility_name),
@@ -119,20 +113,20 @@ def ml_collection(conn: sa.Connection, meta: ServiceSettings, ids: Identifiers,
     coverage is that of the spectra they were inferred from."""
     products = sa.union(sa.select(labels.c.spectrum_id), sa.select(latent.c.spectrum_id))
     annotated = sa.select(spectra).where(spectra.c.spectrum_id.in_(products)).subquery()
-    n_models = _count(conn, models)
-    n_spectra = _count(conn, annotated)
+    n_models = conn.scalar(sa.select(sa.func.count()).select_from(models))
+    extent = _spectra_extent(conn, annotated)
     return Collection(
         ids.ml, f"{meta.title}: machine-learning products", vor.short_name(meta.short_name, "ML"),
-        f"Machine-learning products of {n_spectra:,} spectra from {n_models:,} models: "
+        f"Machine-learning products of {extent.rows:,} spectra from {n_models:,} models: "
         "latent vectors of autoencoders (latentvo.latent), stellar labels with "
         "uncertainties and a training-domain flag (latentvo.labels), and the model "
         "registry with training provenance (latentvo.models).",
-        meta.reference_url or urls.landing, _spectra_coverage(conn, annotated),
+        meta.reference_url or urls.landing, extent.coverage,
         {IS_DERIVED_FROM: [Related(f"{meta.title}: observed spectra", ids.spectra)],
          IS_SERVED_BY: [services.tap, services.ssa], IS_SUPPLEMENT_TO: vor.supplements(meta)})
 
 
-def _catalogue_coverage(conn: sa.Connection, decl: Declaration) -> Coverage:
+def _catalogue_extent(conn: sa.Connection, decl: Declaration) -> Extent:
     """From the declared position's HEALPix column and, where declared with a unit,
     ``em_min``/``em_max`` (any length unit) and ``t_min``/``t_max`` (MJD, unit d)."""
     import astropy.units as u
@@ -150,19 +144,19 @@ def _catalogue_coverage(conn: sa.Connection, decl: Declaration) -> Coverage:
             log.info("%s: em_min's unit is not a length; no spectral coverage", decl.qualified_name)
     mjd = (("t_min", "t_max") if "t_min" in columns and "t_max" in columns
            and columns["t_min"].unit == "d" else None)
-    return table_coverage(conn, table, healpix=healpix, wavelength=wavelength, mjd=mjd)
+    return table_extent(conn, table, healpix=healpix, wavelength=wavelength, mjd=mjd)
 
 
 def catalogue_collection(conn: sa.Connection, meta: ServiceSettings, ids: Identifiers,
                          urls: PublicURLs, services: Services, decl: Declaration
                          ) -> Collection:
     """A catalogue published with ``latentvo publish table``."""
-    rows = _count(conn, sa.table(decl.name, schema=decl.schema))
+    extent = _catalogue_extent(conn, decl)
     return Collection(
         ids.catalogue(decl.qualified_name), f"{meta.title}: catalogue {decl.qualified_name}",
-        vor.short_name(decl.name), f"{decl.description} ({rows:,} rows; query it through TAP "
-        f"as {decl.qualified_name}.)",
-        meta.reference_url or urls.landing, _catalogue_coverage(conn, decl),
+        vor.short_name(decl.name), f"{decl.description} ({extent.rows:,} rows; query it "
+        f"through TAP as {decl.qualified_name}.)",
+        meta.reference_url or urls.landing, extent.coverage,
         {IS_SERVED_BY: [services.tap], IS_SUPPLEMENT_TO: vor.supplements(meta)})
 
 
@@ -175,7 +169,7 @@ def _release_coverage(conn: sa.Connection, release: Release) -> Coverage:
         "WHERE table_schema = :schema AND table_name = 'spectra'"), {"schema": release.name}))
     if present.issuperset(needed):
         frozen = sa.table("spectra", *(sa.column(c) for c in needed), schema=release.name)
-        return _spectra_coverage(conn, frozen)
+        return _spectra_extent(conn, frozen).coverage
     ranges = release.manifest.get("coverage") or {}
 
     def pair(low: str, high: str) -> tuple[float, float] | None:
