@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from xml.sax.saxutils import escape
 
@@ -47,7 +47,7 @@ class Collection:
     access_url: str | None = None
     alt_identifiers: Sequence[str] = ()
     version: str | None = None
-    dates: Sequence[tuple[str, datetime]] = field(default_factory=tuple)
+    dates: Sequence[tuple[str, datetime]] = ()
 
     def draft(self, meta: ServiceSettings) -> ResourceDraft:
         """The record of this collection, with the ``[service]`` curation and rights."""
