@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from schema.tables import spectra
 from vo_service.config import SSALimits
+from vo_service.db.outage import OUTAGE_ERRORS, is_outage
 from vo_service.ssa.params import FRAMES
 from vo_service.urls import PublicURLs
 from vo_service.vosi.capabilities import capabilities_document, vosi_capabilities
@@ -35,7 +36,9 @@ def current_test_query(engine: sa.Engine) -> tuple[float, float, float] | None:
     try:
         with engine.connect() as conn:
             return test_query(conn)
-    except sa.exc.DBAPIError:
+    except OUTAGE_ERRORS as exc:
+        if not is_outage(exc):
+            raise
         return None
 
 
