@@ -154,7 +154,7 @@ def catalogue_collection(conn: sa.Connection, meta: ServiceSettings, ids: Identi
     extent = _catalogue_extent(conn, decl)
     return Collection(
         ids.catalogue(decl.qualified_name), f"{meta.title}: catalogue {decl.qualified_name}",
-        vor.short_name(decl.name), f"{decl.description} ({extent.rows:,} rows; query it "
+        vor.short_name(decl.qualified_name), f"{decl.description} ({extent.rows:,} rows; query it "
         f"through TAP as {decl.qualified_name}.)",
         meta.reference_url or urls.landing, extent.coverage,
         {IS_SERVED_BY: [services.tap], IS_SUPPLEMENT_TO: vor.supplements(meta)})
