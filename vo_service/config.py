@@ -180,6 +180,20 @@ class WebSettings:
     trusted_proxies: str | None = None  # addresses whose X-Forwarded-For is believed
 
 
+@dataclass(frozen=True)
+class RegistrySettings:
+    """``[registry]``: the publishing registry's OAI-PMH interface (``/oai``).
+
+    ListIdentifiers and ListRecords answer ``page_size`` records per response and a
+    resumption token for the rest; a token is stateless (any worker, after any
+    restart, continues the list) and valid ``token_lifetime`` seconds, after which
+    the harvester starts the list again (``badResumptionToken``).
+    """
+
+    page_size: int = _limit(100)  # records per ListRecords/ListIdentifiers response
+    token_lifetime: int = _limit(86_400)  # seconds a resumption token stays valid
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
@@ -214,6 +228,7 @@ class Settings:
     datalink: DataLinkLimits = field(default_factory=DataLinkLimits)
     uws: UWSSettings = field(default_factory=UWSSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    registry: RegistrySettings = field(default_factory=RegistrySettings)
 
     @property
     def tmp_dir(self) -> Path:
@@ -240,7 +255,8 @@ class Settings:
 
 SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
                              "requests": RequestLimits, "datalink": DataLinkLimits,
-                             "uws": UWSSettings, "web": WebSettings}
+                             "uws": UWSSettings, "web": WebSettings,
+                             "registry": RegistrySettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path",
           "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}

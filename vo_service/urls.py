@@ -100,3 +100,15 @@ class PublicURLs:
         if model is not None:
             url += f"&MODEL={quote(model, safe='')}"
         return url + (f"&K={k}" if k is not None else "")
+
+    # -- publishing registry ------------------------------------------------------------
+
+    @property
+    def oai(self) -> str:
+        """The OAI-PMH interface of the publishing registry."""
+        return self.base + "/oai"
+
+    def resource_record(self, identifier: str) -> str:
+        """The VOResource record of ``identifier`` (an OAI-PMH GetRecord in ivo_vor)."""
+        return (f"{self.oai}?verb=GetRecord&metadataPrefix=ivo_vor"
+                f"&identifier={quote(identifier, safe='')}")

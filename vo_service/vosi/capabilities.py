@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 from vo_service import obscore
 from vo_service.formats import FORMATS
 from vo_service.urls import PublicURLs
-from vo_service.vosi.xml import TR, VR, VS, XSI, element
+from vo_service.vosi.xml import TR, VG, VR, VS, XSI, element
 
 VOSI_CAP = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
 TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
@@ -159,4 +159,13 @@ def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
         '<capability standardID="ivo://ivoa.net/std/DALI#examples">'
         '<interface xsi:type="vr:WebBrowser">'
         f'<accessURL use="full">{base}/examples</accessURL></interface></capability>',
-    ], {"tr": TR})
+        registry_capability(urls),
+    ], {"tr": TR, "vg": VG})
+
+
+def registry_capability(urls: PublicURLs) -> str:
+    """The publishing registry (OAI-PMH) of this site's records, TAP's included: named
+    in TAP's capabilities so that a client holding only the TAP URL finds the records."""
+    return ('<capability standardID="ivo://ivoa.net/std/Registry">'
+            '<interface xsi:type="vg:OAIHTTP" role="std" version="1.0">'
+            f'<accessURL use="base">{escape(urls.oai)}</accessURL></interface></capability>')
