@@ -71,6 +71,8 @@ _RESUMABLE = {"ListSets", "ListIdentifiers", "ListRecords"}
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _SECOND = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 _DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>\s*")
+_START_TAG = re.compile(r"(<[^\s>/]+)[^>]*>")
+_DEFAULT_NS = re.compile(r"\sxmlns\s*=")
 _TOKEN_VERSION = 1
 
 
@@ -296,8 +298,14 @@ def error_body(error: OAIError) -> str:
 
 
 def _resource(xml: str) -> str:
-    """A stored ``ri:Resource`` element without an XML declaration, to embed."""
-    return _DECLARATION.sub("", xml, count=1)
+    """A stored ``ri:Resource`` element to embed: without an XML declaration, and
+    undeclaring the OAI-PMH default namespace for its unqualified VOResource elements."""
+    xml = _DECLARATION.sub("", xml, count=1)
+    start = _START_TAG.match(xml)
+    if start is None or _DEFAULT_NS.search(start.group(0)):
+        return xml
+    return f'{start.group(1)} xmlns=""{xml[start.end(1):]}'
+
 
 
 def identify_body(registry: ResourceRecord | None, oai_url: str,
