@@ -75,11 +75,12 @@ def sync(conn: sa.Connection, drafts: list[ResourceDraft], now: dt.datetime) -> 
     stored = {row.identifier: row for row in conn.execute(
         sa.select(_R.identifier, _R.status, _R.created_at, _R.fingerprint))}
     report = SyncReport([], [], [], [])
+    new_rows = []
     for identifier, draft in sorted(wanted.items()):
         row = stored.get(identifier)
         fingerprint = draft.fingerprint
         if row is None:
-            conn.execute(registry_records.insert().values(
+            new_rows.append(dict(
                 identifier=identifier, resource_type=draft.resource_type, title=draft.title,
                 status=ACTIVE, created_at=now, updated_at=now, fingerprint=fingerprint,
                 xml=draft.render(now, now)))
@@ -92,6 +93,8 @@ def sync(conn: sa.Connection, drafts: list[ResourceDraft], now: dt.datetime) -> 
                 resource_type=draft.resource_type, title=draft.title, status=ACTIVE,
                 updated_at=now, fingerprint=fingerprint, xml=draft.render(created, now)))
             report.changed.append(identifier)
+    if new_rows:
+        conn.execute(registry_records.insert(), new_rows)
     gone = sorted(i for i, row in stored.items() if i not in wanted and row.status == ACTIVE)
     if gone:
         conn.execute(registry_records.update().where(_R.identifier.in_(gone)).values(
