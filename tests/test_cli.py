@@ -30,6 +30,7 @@ USING_SETTINGS = [
     ["publish", "table", str(REPO / "bench" / "mlspec.toml"), "{tmp}/rows.csv"],
     ["publish", "list"], ["publish", "drop", "cat.table"], ["publish", "refresh"],
     ["jobs", "usage"], ["jobs", "purge", "--owner", "x"],
+    ["registry", "sync", "--base", "http://127.0.0.1:9"],
 ]
 # Every subcommand with a required argument, called without it.
 WITHOUT_ARGUMENT = [
