@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 from vo_service import obscore
 from vo_service.formats import FORMATS
 from vo_service.urls import PublicURLs
-from vo_service.vosi.xml import TR, VG, VR, VS, XSI, element
+from vo_service.vosi.xml import TR, VR, VS, XSI, element
 
 VOSI_CAP = "http://www.ivoa.net/xml/VOSICapabilities/v1.0"
 TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
@@ -160,12 +160,18 @@ def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
         '<interface xsi:type="vr:WebBrowser">'
         f'<accessURL use="full">{base}/examples</accessURL></interface></capability>',
         registry_capability(urls),
-    ], {"tr": TR, "vg": VG})
+    ], {"tr": TR})
 
 
 def registry_capability(urls: PublicURLs) -> str:
     """The publishing registry (OAI-PMH) of this site's records, TAP's included: named
-    in TAP's capabilities so that a client holding only the TAP URL finds the records."""
+    in TAP's capabilities so that a client holding only the TAP URL finds the records.
+
+    Its interface is a ``vs:ParamHTTP`` (OAI-PMH is HTTP GET/POST with parameters)
+    rather than VORegistry's ``vg:OAIHTTP``, which the registry's own ``vg:Registry``
+    record uses: taplint validates capabilities without the VORegistry schema and
+    reports ``vg:OAIHTTP`` as an unresolvable type (E-CPV-BABO).
+    """
     return ('<capability standardID="ivo://ivoa.net/std/Registry">'
-            '<interface xsi:type="vg:OAIHTTP" role="std" version="1.0">'
+            '<interface xsi:type="vs:ParamHTTP" role="std" version="1.0">'
             f'<accessURL use="base">{escape(urls.oai)}</accessURL></interface></capability>')

@@ -8,7 +8,6 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 VR = "http://www.ivoa.net/xml/VOResource/v1.0"
 VS = "http://www.ivoa.net/xml/VODataService/v1.1"
 TR = "http://www.ivoa.net/xml/TAPRegExt/v1.0"
-VG = "http://www.ivoa.net/xml/VORegistry/v1.0"
 
 
 def element(name: str, text: object, **attrs: object) -> str:
