@@ -8,7 +8,6 @@ server pages lists by 2 (``[registry] page_size``).
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
@@ -314,5 +313,18 @@ def test_tap_capabilities_and_landing_page_name_the_registry(oai, xsd):
             if c.get("standardID") == "ivo://ivoa.net/std/Registry"]
     assert urls == [oai]
     page = httpx.get(base + "/", timeout=30).text
-    assert oai in page and "ivo://latentvo.example" in page
-    assert re.search(r"OAI-PMH", page)
+    assert oai in page and "ivo://latentvo.example" in page and "OAI-PMH" in page
+
+
+def test_embedded_records_leave_the_oai_namespace():
+    """VOResource's elements are unqualified: embedded in an OAI-PMH document (whose
+    default namespace is OAI's) the record undeclares it, once."""
+    record = ('<?xml version="1.0" encoding="UTF-8"?>\n'
+              '<ri:Resource xmlns:ri="http://www.ivoa.net/xml/RegistryInterface/v1.0" '
+              'status="active"><title>T</title></ri:Resource>')
+    embedded = oai_module._resource(record)
+    assert embedded.startswith('<ri:Resource xmlns="" xmlns:ri=')
+    assert oai_module._resource(embedded) == embedded
+    root = etree.fromstring(f'<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+                            f"{embedded}</OAI-PMH>")
+    assert root.find(f"{RI}Resource/title").text == "T"

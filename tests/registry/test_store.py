@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,7 +20,13 @@ from vo_service.registry.store import (
     sync,
     sync_site,
 )
-from vo_service.registry.sync import sync_base, sync_registry
+from vo_service.registry.sync import (
+    SERVED_AT_ENV,
+    served_at,
+    startup_base,
+    sync_base,
+    sync_registry,
+)
 
 T0 = datetime(2026, 3, 1, 10, 0, 0, 250_000, tzinfo=UTC)  # microseconds are dropped
 T1, T2, T3, T4 = (T0 + timedelta(hours=h) for h in (1, 2, 3, 4))
@@ -145,3 +152,16 @@ def test_site_sync_and_the_recorded_base(store, settings):
     assert sync_base(store, settings, "http://other.example") == "http://other.example"
     assert sync_site(store, lambda conn: [authority(), registry(
         "http://archive.example:8080/vo")]).unchanged == sorted(r for r in report.added)
+
+
+def test_the_base_a_web_worker_syncs_with(settings):
+    """base_url when configured, else the address latentvo serve listens on."""
+    assert served_at("127.0.0.1", 8000) == "http://127.0.0.1:8000"
+    assert served_at("::1", 8000) == "http://[::1]:8000"
+    assert served_at("0.0.0.0", 80).startswith("http://") and "0.0.0.0" not in served_at(
+        "0.0.0.0", 80)
+    served = {SERVED_AT_ENV: "http://127.0.0.1:8000"}
+    assert startup_base(settings, served) == "http://127.0.0.1:8000"
+    assert startup_base(settings, {}) is None
+    configured = replace(settings, base_url="https://archive.example.org/vo")
+    assert startup_base(configured, served) == "https://archive.example.org/vo"
