@@ -32,6 +32,7 @@ from vo_service.dali import now_utc
 from vo_service.datalink import routes as datalink_routes
 from vo_service.db.database import Database
 from vo_service.db.outage import OUTAGE_ERRORS, is_outage
+from vo_service.errors import one_line
 from vo_service.getdata import routes as getdata_routes
 from vo_service.registry import routes as registry_routes
 from vo_service.registry import sync as registry_sync
@@ -90,17 +91,19 @@ def create_app(database: Database | None = None) -> FastAPI:
 def _sync_registry(database: Database) -> None:
     """Date the registry's records at start-up, so that a harvester sees what changed
     since the last start (idempotent: workers starting together wait for each other).
-    A database away at start-up leaves the records as they were."""
+
+    A sync that fails (the database away, a record that cannot be built) leaves the
+    records as they were and is logged: the protocols are served all the same, and
+    ``latentvo registry sync`` reports the problem to the operator.
+    """
     base = registry_sync.startup_base(database.settings, os.environ)
     if registry_sync.SITE_DRAFTS is None or base is None:
         return
     try:
         report = registry_sync.sync_registry(database.engine, database.settings, base,
                                              registry_sync.SITE_DRAFTS)
-    except OUTAGE_ERRORS as exc:
-        if not is_outage(exc):
-            raise
-        log.warning("registry records not synced: the database is unavailable")
+    except Exception as exc:  # noqa: BLE001 - logged; serving goes on with the old records
+        log.warning("registry records not synced: %s", one_line(exc))
         return
     log.info("registry records under %s: %s", base, report.summary())
 
