@@ -165,3 +165,27 @@ def test_the_base_a_web_worker_syncs_with(settings):
     assert startup_base(settings, {}) is None
     configured = replace(settings, base_url="https://archive.example.org/vo")
     assert startup_base(configured, served) == "https://archive.example.org/vo"
+
+
+def test_start_up_sync(store, database, monkeypatch, caplog):
+    """What each web worker does at start-up with the site's builders; a failing one
+    leaves the records as they were (the protocols are served all the same)."""
+    from vo_service import app
+    from vo_service.registry import sync as registry_sync
+
+    monkeypatch.setenv(SERVED_AT_ENV, "http://127.0.0.1:8123")
+    monkeypatch.setattr(registry_sync, "SITE_DRAFTS",
+                        lambda conn, settings, base: [authority(), registry(base)])
+    app._sync_registry(database)
+    with store.connect() as conn:
+        assert recorded_base(conn) == "http://127.0.0.1:8123"
+        before = read_records(conn)
+
+    def broken(conn, settings, base):
+        raise ValueError("a record that cannot be built")
+
+    monkeypatch.setattr(registry_sync, "SITE_DRAFTS", broken)
+    app._sync_registry(database)
+    assert "a record that cannot be built" in caplog.text
+    with store.connect() as conn:
+        assert read_records(conn) == before
