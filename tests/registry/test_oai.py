@@ -293,6 +293,15 @@ def test_every_error_code(oai, xsd):
                 assert request.attrib == {}
 
 
+def test_a_body_over_the_limit_is_refused_in_oai_form(oai, xsd):
+    body = "verb=Identify&padding=" + "a" * 1_100_000  # over [requests] body_bytes
+    response = httpx.post(oai, content=body, timeout=30,
+                          headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 413
+    root = assert_valid(xsd, response.content, "413")
+    assert error_code(root) == "badArgument"
+
+
 def test_expired_token_is_a_bad_resumption_token():
     query = oai_module.ListQuery("ListRecords", "ivo_vor", None, None, None,
                                  (T0, AUTHORITY), 2)
