@@ -96,8 +96,6 @@ class ListQuery:
     set_: str | None
     after: tuple[dt.datetime, str] | None = None  # position of the last record sent
     cursor: int = 0  # records sent before this page
-    from_text: str | None = None  # the arguments as given, for the <request> element
-    until_text: str | None = None
 
 
 # -- arguments -------------------------------------------------------------------------
@@ -197,8 +195,7 @@ def list_query(verb: str, args: dict[str, str]) -> ListQuery:
             raise OAIError("badArgument", "from and until must have the same granularity")
         if from_ > until:
             raise OAIError("badArgument", "from is later than until")
-    return ListQuery(verb, prefix, from_, until, args.get("set"),
-                     from_text=args.get("from"), until_text=args.get("until"))
+    return ListQuery(verb, prefix, from_, until, args.get("set"))
 
 
 # -- resumption tokens -----------------------------------------------------------------
