@@ -33,6 +33,7 @@ USING_SETTINGS = [
     ["jobs", "usage"], ["jobs", "purge", "--owner", "x"],
     ["registry", "check", "--base-url", "https://vo.example.org"],
     ["registry", "show", "ivo://latentvo.example/tap", "--base-url", "https://vo.example.org"],
+    ["registry", "sync", "--base-url", "http://127.0.0.1:9"],
 ]
 # Every subcommand with a required argument, called without it.
 WITHOUT_ARGUMENT = [

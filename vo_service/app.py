@@ -13,6 +13,8 @@ HTTP lives at the edge: this module, :mod:`vo_service.web` and each protocol's
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -30,7 +32,10 @@ from vo_service.dali import now_utc
 from vo_service.datalink import routes as datalink_routes
 from vo_service.db.database import Database
 from vo_service.db.outage import OUTAGE_ERRORS, is_outage
+from vo_service.errors import one_line
 from vo_service.getdata import routes as getdata_routes
+from vo_service.registry import routes as registry_routes
+from vo_service.registry import sync as registry_sync
 from vo_service.ssa import routes as ssa_routes
 from vo_service.tap import routes as tap_routes
 from vo_service.urls import base_path
@@ -45,6 +50,7 @@ def _product() -> str:
 
 
 SERVER = f"{_product()} uvicorn"
+log = logging.getLogger("latentvo.app")
 
 
 def create_app(database: Database | None = None) -> FastAPI:
@@ -56,6 +62,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tap_routes.start(app)
+        await run_in_threadpool(_sync_registry, database)
         yield
         tap_routes.stop(app)
         getdata_routes.stop(app)
@@ -73,11 +80,31 @@ def create_app(database: Database | None = None) -> FastAPI:
     getdata_routes.install(app, database)
     datalink_routes.install(app, database)
     ssa_routes.install(app)
+    registry_routes.install(app)
 
     app.add_middleware(ServerHeader)
     if base_url and base_path(base_url):
         app.add_middleware(PathPrefix, prefix=base_path(base_url))
     return app
+
+
+def _sync_registry(database: Database) -> None:
+    """Date the registry's records at start-up, so that a harvester sees what changed
+    since the last start (idempotent: workers starting together wait for each other).
+
+    A sync that fails (the database away, a record that cannot be built) leaves the
+    records as they were and is logged: the protocols are served all the same, and
+    ``latentvo registry sync`` reports the problem to the operator.
+    """
+    base = registry_sync.startup_base(database.settings, os.environ)
+    if base is None:
+        return
+    try:
+        report = registry_sync.sync_registry(database.engine, database.settings, base)
+    except Exception as exc:  # noqa: BLE001 - logged; serving goes on with the old records
+        log.warning("registry records not synced: %s", one_line(exc))
+        return
+    log.info("registry records under %s: %s", base, report.summary())
 
 
 async def landing_page(request: Request) -> HTMLResponse:
@@ -93,7 +120,8 @@ async def landing_page(request: Request) -> HTMLResponse:
         counts = None
     jobs = await run_in_threadpool(read_statuses, database.settings.home)
     return HTMLResponse(landing.landing_page(public_urls(request), counts, jobs,
-                                            database.settings.service),
+                                            database.settings.service,
+                                            database.settings.authority),
                         status_code=503 if counts is None else 200)
 
 

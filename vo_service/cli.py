@@ -11,6 +11,7 @@ a bug and keeps its traceback. Jobs open the database with
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -292,6 +293,7 @@ def serve(
     import uvicorn
 
     from vo_service.db.database import open_database
+    from vo_service.registry.sync import SERVED_AT_ENV, served_at
 
     database = open_database("upgrade")
     web = database.settings.web
@@ -299,6 +301,9 @@ def serve(
     # The client address that the per-client query limit counts is the one uvicorn
     # reports: X-Forwarded-For only from these proxies.
     forwarded_allow_ips = forwarded_allow_ips or web.trusted_proxies
+    # Where the web workers are reached when no base_url is configured: the registry's
+    # records, synced at start-up, name it (vo_service.registry.sync).
+    os.environ[SERVED_AT_ENV] = served_at(host, port)
     # TAP builds job and capability URLs from the request, so behind a proxy on another
     # host uvicorn must trust that proxy's X-Forwarded-Proto to see https.
     uvicorn.run("vo_service.app:create_app", factory=True, host=host, port=port,
@@ -340,6 +345,9 @@ def demo(
                   "landing page shows its progress (Ctrl-C to stop)")
     import uvicorn
 
+    from vo_service.registry.sync import SERVED_AT_ENV, served_at
+
+    os.environ[SERVED_AT_ENV] = served_at("127.0.0.1", port)
     try:
         uvicorn.run("vo_service.app:create_app", factory=True, host="127.0.0.1", port=port,
                     server_header=False)

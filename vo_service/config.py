@@ -265,8 +265,12 @@ class ServiceSettings:
 
 @dataclass(frozen=True)
 class RegistrySettings:
-    """``[registry]``: the publishing registry (VOResource records, OAI-PMH).
+    """``[registry]``: the publishing registry (VOResource records, OAI-PMH at ``/oai``).
 
+    ListIdentifiers and ListRecords answer ``page_size`` records per response and a
+    resumption token for the rest; a token is stateless (any worker, after any
+    restart, continues the list) and valid ``token_lifetime`` seconds, after which
+    the harvester starts the list again (``badResumptionToken``).
     ``latentvo registry check`` validates every record against the XML schemas in
     ``schema_dir`` (never fetched from the network) and the ``[service]`` subjects
     against the UAT vocabulary in ``uat_file`` (the IVOA ``desise`` JSON of
@@ -275,7 +279,8 @@ class RegistrySettings:
 
     schema_dir: Path | None = None  # folder with the IVOA and OAI-PMH XSD files
     uat_file: Path | None = None  # the UAT vocabulary as IVOA desise JSON
-    page_size: int = _limit(100)  # records per OAI-PMH response (vg:Harvest maxRecords)
+    page_size: int = _limit(100)  # records per ListRecords/ListIdentifiers response
+    token_lifetime: int = _limit(86_400)  # seconds a resumption token stays valid
 
 
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.

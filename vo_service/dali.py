@@ -70,6 +70,8 @@ class Params:
         self.values: dict[str, list[str]] = {}
         self.files: dict[str, bytes] = dict(files or {})
         items = items or []
+        # as given, names in their case: OAI-PMH arguments are case-sensitive
+        self.pairs: list[tuple[str, str]] = list(items)
         if limits is not None:
             if len(items) + len(self.files) > limits.parameters:
                 raise DALIError(f"{len(items) + len(self.files):,} parameters exceed this "

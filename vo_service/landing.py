@@ -42,12 +42,14 @@ def jobs_section(jobs: list[JobStatus]) -> str:
 
 
 def landing_page(urls: PublicURLs, counts: dict[str, int] | None,
-                 jobs: list[JobStatus], meta: ServiceSettings) -> str:
+                 jobs: list[JobStatus], meta: ServiceSettings, authority: str) -> str:
     """The HTML page at the service's root; every link is a public URL. While a background
     job runs (``jobs``, from :func:`vo_service.archive.background.read_statuses`), the page
     says how far it got and reloads itself to show its progress and the new products.
     ``counts`` is None while the database cannot be reached: the page says so. ``meta``
-    (the ``[service]`` settings) gives the title, description, publisher and license."""
+    (the ``[service]`` settings) gives the title, description, publisher and license.
+    ``authority`` is the IVOA authority of this site's identifiers, which its publishing
+    registry (OAI-PMH) manages."""
     if counts is None:
         archive = ('<p class="outage">The database cannot be reached at the moment (down or '
                    "restarting); the services answer 503 until it is back, then resume by "
@@ -78,6 +80,10 @@ labels): <code>{ssa}</code>;
 <a href="{ssa}/capabilities">capabilities</a>, <a href="{ssa}/availability">availability</a></li>
 <li>DataLink (<code>{escape(urls.links())}?ID=...</code>): each spectrum's file, preview,
 ML labels, latent vector, model and similar spectra</li>
+<li>Publishing registry (OAI-PMH 2.0, IVOA Registry Interfaces 1.1) of the authority
+<code>{escape(authority)}</code>: <code>{escape(urls.oai)}</code>;
+<a href="{escape(urls.oai)}?verb=Identify">Identify</a>,
+<a href="{escape(urls.oai)}?verb=ListRecords&amp;metadataPrefix=ivo_vor">all records</a></li>
 </ul>
 <p>Publisher: {escape(meta.publisher)} &middot; contact: {escape(meta.contact_email)}
 &middot; license: <a href="{escape(meta.license_url)}">{escape(meta.license)}</a></p>

@@ -1,6 +1,7 @@
 """``latentvo registry``: check and show the VOResource records of this site.
 
-``check`` prints one line per problem on standard output (and, on standard
+``sync`` brings the stored records (what ``/oai`` and the ``rr`` tables serve)
+in step with the site; ``check`` prints one line per problem on standard output (and, on standard
 error, one line per check it could not run) and exits 1 when there is any
 problem; ``show`` prints one record. The records' URLs start with
 ``base_url`` (``latentvo.toml``), else with ``--base-url``.
@@ -98,3 +99,28 @@ def show_command(identifier: Annotated[str, typer.Argument(help="ivo:// identifi
     now = datetime.now(UTC)
     element = etree.fromstring(drafts[identifier].render(now, now).encode())
     typer.echo(etree.tostring(element, pretty_print=True, encoding="unicode"), nl=False)
+
+
+@registry_app.command("sync")
+def sync_command(
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="Public URL of the service (default: base_url, else that of "
+                           "the last sync)")] = None,
+) -> None:
+    """Bring the stored records in step with the site: new resources added, changed ones
+    re-dated, vanished ones kept as deleted records."""
+    from vo_service.config import parse_base_url
+    from vo_service.db.database import open_database
+    from vo_service.registry import sync
+
+    database = open_database("write")
+    try:
+        found = sync.sync_base(database.engine, database.settings, base_url)
+        if found is None:
+            raise OperatorError("no public base URL: give --base-url URL or set base_url "
+                                "(no earlier sync recorded one)")
+        report = sync.sync_registry(database.engine, database.settings,
+                                    parse_base_url(found))
+    finally:
+        database.dispose()
+    console.print(f"registry records under {found}: {report.summary()}")

@@ -165,4 +165,19 @@ def tap_capability_list(urls: PublicURLs, limits: DeclaredLimits) -> list[str]:
 
 def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
     """The TAP service's VOSI capabilities document."""
-    return capabilities_document(tap_capability_list(urls, limits), {"tr": TR})
+    return capabilities_document([*tap_capability_list(urls, limits), registry_capability(urls)],
+                                 {"tr": TR})
+
+
+def registry_capability(urls: PublicURLs) -> str:
+    """The publishing registry (OAI-PMH) of this site's records, TAP's included: named
+    in TAP's capabilities so that a client holding only the TAP URL finds the records.
+
+    Its interface is a ``vs:ParamHTTP`` (OAI-PMH is HTTP GET/POST with parameters)
+    rather than VORegistry's ``vg:OAIHTTP``, which the registry's own ``vg:Registry``
+    record uses: taplint validates capabilities without the VORegistry schema and
+    reports ``vg:OAIHTTP`` as an unresolvable type (E-CPV-BABO).
+    """
+    return ('<capability standardID="ivo://ivoa.net/std/Registry">'
+            '<interface xsi:type="vs:ParamHTTP" role="std" version="1.0">'
+            f'<accessURL use="base">{escape(urls.oai)}</accessURL></interface></capability>')

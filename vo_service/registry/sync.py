@@ -1,0 +1,56 @@
+"""Keeping the stored records in step with the site: at web start-up and on demand.
+
+The records name the site's public URLs, so a sync needs the public base URL:
+``base_url`` when configured, else where ``latentvo serve`` listens (it passes its
+address to the web workers in ``LATENTVO_SERVED_AT``). ``latentvo registry sync``
+run later without ``base_url`` reuses the base of the last sync, which the
+registry's own record keeps as its OAI-PMH access URL.
+
+The drafts come from the VOResource builders of the site
+(:func:`vo_service.registry.site.site_drafts`).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Mapping
+
+import sqlalchemy as sa
+
+from vo_service.config import Settings
+from vo_service.registry.record import ResourceDraft
+from vo_service.registry.site import site_drafts
+from vo_service.registry.store import SyncReport, recorded_base, sync_site
+
+SERVED_AT_ENV = "LATENTVO_SERVED_AT"
+SiteDrafts = Callable[[sa.Connection, Settings, str], list[ResourceDraft]]
+
+
+def served_at(host: str, port: int) -> str:
+    """The base URL of a server listening on ``host``:``port`` (a wildcard address
+    stands for this machine's name)."""
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.getfqdn()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def startup_base(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """The base URL the web workers sync with: ``base_url``, else the serve address."""
+    return settings.base_url or environ.get(SERVED_AT_ENV) or None
+
+
+def sync_base(engine: sa.Engine, settings: Settings, given: str | None) -> str | None:
+    """The base URL ``latentvo registry sync`` uses: the one given, ``base_url``, else
+    the base of the last sync (None when there never was one)."""
+    if given or settings.base_url:
+        return given or settings.base_url
+    with engine.connect() as conn:
+        return recorded_base(conn)
+
+
+def sync_registry(engine: sa.Engine, settings: Settings, base: str,
+                  site_drafts: SiteDrafts = site_drafts) -> SyncReport:
+    """Sync the records ``site_drafts`` describes under ``base`` (one transaction)."""
+    return sync_site(engine, lambda conn: site_drafts(conn, settings, base.rstrip("/")))
