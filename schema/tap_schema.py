@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from schema.adql_reserved import RESERVED_WORDS
+from schema.regtap import RR_DESCRIPTION, RR_SCHEMA
 from schema.tables import metadata
 from schema.vo import SQLType, VOTable, column_meta, table_meta, vo_column, vo_table
 
@@ -107,6 +108,7 @@ SCHEMA_DESCRIPTIONS = {
     "stellar labels with uncertainties and training-domain flags, and the model registry",
     "ivoa": "IVOA data-model tables (ObsCore)",
     TAP_SCHEMA: "Metadata of the tables published through TAP (TAP 1.1 TAP_SCHEMA)",
+    RR_SCHEMA: RR_DESCRIPTION,
 }
 
 
