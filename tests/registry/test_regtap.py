@@ -188,6 +188,28 @@ def test_tap_schema_describes_rr(tap_server, published):
     assert "ivo://ivoa.net/std/RegTAP#1.1" in models
 
 
+def test_regtap_functions_on_rr(published):
+    """RegTAP's ivo_ functions answer 1 or 0, also for NULL columns (no flag, no unit)."""
+    from pyvo.dal import TAPService
+
+    service = TAPService(published)
+
+    def names(condition):
+        rows = service.run_sync(f"SELECT name FROM rr.table_column WHERE {condition}")
+        return sorted(r["name"] for r in rows)
+
+    assert names("1 = ivo_hashlist_has(flag, 'INDEXED')") == ["s_ra"]
+    assert names("0 = ivo_hashlist_has(flag, 'indexed')") == ["obs_publisher_did", "vec"]
+    assert names("0 = ivo_hasword(unit, 'deg')") == ["obs_publisher_did", "vec"]
+    assert names("0 = ivo_nocasematch(unit, 'DEG')") == ["obs_publisher_did", "vec"]
+    assert names("1 = ivo_hasword(column_description, 'RIGHT')") == ["s_ra"]
+    rows = service.run_sync("SELECT ivoid, ivo_string_agg(res_subject, '#') AS subjects "
+                            "FROM rr.res_subject GROUP BY ivoid")
+    assert len(rows) == 3
+    assert all(set(r["subjects"].split("#")) == {"Spectroscopy", "Astronomy software"}
+               for r in rows)
+
+
 def test_pyvo_finds_the_services(published, archive):
     assert ivoids(registry.search(servicetype="ssa")) == {f"{AUTHORITY}/ssa"}
     assert ivoids(registry.search(servicetype="tap")) == {f"{AUTHORITY}/tap"}
