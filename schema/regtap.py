@@ -31,6 +31,11 @@ RR_DESCRIPTION = ("The IVOA Registry Relational Schema (RegTAP 1.1) over this si
 _FIRST_INDEX = 950
 
 
+def words_sql(column: str) -> str:
+    """The full-text vector of a column, as ``ivo_hasword`` tests it (and its index holds)."""
+    return f"to_tsvector('simple'::regconfig, {column})"
+
+
 def _col(name: str, sqltype: SQLType, description: str, xpath: str | None, ucd: str | None,
          *args: sa.schema.SchemaItem, **kw: Any) -> sa.Column[Any]:
     """A RegTAP column: standard, principal, its utype the xpath it is filled from."""
@@ -97,6 +102,10 @@ resource = _rr_table(
          "under.", "/rights/@rightsURI", "meta.ref.url"),
     _col("harvested_from", sa.Text, "IVOA identifier of the registry this record came "
          "from, lower-cased.", None, "meta.ref.ivoid"),
+    # pyvo.registry's keyword search is 1 = ivo_hasword(res_description | res_title, word),
+    # which the translator writes as this full-text match (vo_service.adql.functions)
+    *(sa.Index(f"ix_resource_{column}_words", sa.text(f"{words_sql(column)}"),
+               postgresql_using="gin") for column in ("res_description", "res_title")),
 )
 
 

@@ -41,6 +41,7 @@ from schema.regtap import (
     table_column,
     validation,
 )
+from vo_service.db.copy import copy_rows
 from vo_service.registry.record import ResourceRecord
 
 Rows = dict[sa.Table, list[dict[str, Any]]]
@@ -122,10 +123,9 @@ def fill(conn: sa.Connection, records: Iterable[ResourceRecord],
     """
     rows = rr_rows(records, harvested_from)
     for table in reversed(RR_TABLES):
-        conn.execute(table.delete())
+        conn.execute(table.delete())  # not TRUNCATE: queries in flight keep their snapshot
     for table in RR_TABLES:
-        if rows[table]:
-            conn.execute(table.insert(), rows[table])
+        copy_rows(conn, table, [c.name for c in table.columns], rows[table])
 
 
 class _ResourceRows:
@@ -286,17 +286,25 @@ class _ResourceRows:
                     self.add_column(column, table_index)
 
     def add_column(self, column: etree._Element, table_index: int) -> None:
-        data_type = column.find("dataType")
+        # one pass over the children: tablesets have thousands of columns
+        members: dict[str, etree._Element] = {}
+        flags = []
+        for child in column:
+            if child.tag == "flag":
+                flags.append(child)
+            elif isinstance(child.tag, str):
+                members.setdefault(child.tag, child)
+        data_type = members.get("dataType")
         self.row(
-            table_column, table_index=table_index, name=_text(column.find("name")),
-            ucd=_text(column.find("ucd")), unit=_text(column.find("unit")),
-            utype=_lower(_text(column.find("utype"))), datatype=_lower(_text(data_type)),
+            table_column, table_index=table_index, name=_text(members.get("name")),
+            ucd=_text(members.get("ucd")), unit=_text(members.get("unit")),
+            utype=_lower(_text(members.get("utype"))), datatype=_lower(_text(data_type)),
             extended_schema=_attr(data_type, "extendedSchema"),
             extended_type=_attr(data_type, "extendedType"),
             arraysize=_attr(data_type, "arraysize"), delim=_attr(data_type, "delim"),
             type_system=_xsi_type(data_type) if data_type is not None else None,
-            flag=_hash_list(_texts(column, "flag"), lower=True),
-            column_description=_text(column.find("description")),
+            flag=_hash_list((t for f in flags if (t := _text(f))), lower=True),
+            column_description=_text(members.get("description")),
         )
 
 
