@@ -86,20 +86,22 @@ def _record_xml(i: int, base: str) -> tuple[str, str, str]:
                 'xsi:type="ssa:SimpleSpectralAccess"><interface xsi:type="vs:ParamHTTP" '
                 f'role="std"><accessURL use="base">{base}/ssa?</accessURL></interface>'
                 "<complianceLevel>full</complianceLevel><dataSource>survey</dataSource>"
-                "<creationType>archival</creationType><maxSearchRadius>10</maxSearchRadius>"
+                "<creationType>archival</creationType><supportedFrame>ICRS</supportedFrame>"
+                "<maxSearchRadius>10</maxSearchRadius>"
                 "<maxRecords>10000</maxRecords><defaultMaxRecords>1000</defaultMaxRecords>"
                 "<maxAperture>0.001</maxAperture><testQuery><pos><long>180</long><lat>0</lat>"
                 "</pos><size>1</size></testQuery></capability>")
     else:
         xsi_type = "vs:DataCollection"
-        body = ("<facility>Bench telescope</facility><format>application/fits</format>"
+        body = ("<format>application/fits</format>"
                 "<coverage><waveband>Optical</waveband></coverage>"
                 f'<accessURL use="base">{base}/</accessURL>')
     xml = (f'<ri:Resource {NS} xsi:type="{xsi_type}" created="2025-01-01T00:00:00Z" '
            f'updated="2026-12-01T00:00:00Z" status="active"><title>Bench resource {i} '
            f"{WORDS[i % len(WORDS)]}</title><shortName>bench{i}</shortName>"
            f"<identifier>{ivoid}</identifier>{curation}{content}"
-           f"<rights>CC-BY-4.0</rights>{body}</ri:Resource>")
+           + ("<facility>Bench telescope</facility>" if kind == "collection" else "")
+           + f"<rights>CC-BY-4.0</rights>{body}</ri:Resource>")
     return ivoid, xsi_type, xml
 
 

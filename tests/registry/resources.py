@@ -130,11 +130,11 @@ def ssa_record(base: str) -> ResourceRecord:
     <complianceLevel>full</complianceLevel>
     <dataSource>survey</dataSource>
     <creationType>archival</creationType>
+    <supportedFrame>ICRS</supportedFrame>
     <maxSearchRadius>10</maxSearchRadius>
     <maxRecords>10000</maxRecords>
     <defaultMaxRecords>1000</defaultMaxRecords>
     <maxAperture>0.001</maxAperture>
-    <supportedFrame>ICRS</supportedFrame>
     <testQuery><pos><long>180</long><lat>0</lat></pos><size>2</size></testQuery>
   </capability>
   <coverage><waveband>Optical</waveband></coverage>""")
