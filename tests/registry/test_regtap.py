@@ -12,6 +12,7 @@ from __future__ import annotations
 import subprocess
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from lxml import etree
@@ -211,6 +212,10 @@ def test_tap_schema_describes_rr(tap_server, published):
     schemas = service.run_sync(
         "SELECT description FROM tap_schema.schemas WHERE schema_name = 'rr'")
     assert "RegTAP" in schemas[0]["description"]
+    vosi = etree.fromstring(httpx.get(f"{tap_server}/tables", timeout=30).content)
+    rr = [s for s in vosi.findall("schema") if s.findtext("name") == "rr"]
+    assert rr and "RegTAP" in rr[0].findtext("description")
+    assert len(rr[0].findall("table")) == 14
     capabilities = service.capabilities
     models = [m.ivo_id for c in capabilities if c.standardid == "ivo://ivoa.net/std/TAP"
               for m in c.datamodels]
