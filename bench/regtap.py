@@ -171,7 +171,7 @@ def main() -> None:
     records = _records(args.records, base)
     t0 = time.perf_counter()
     with database.engine.begin() as conn:
-        fill(conn, records, harvested_from=f"{AUTHORITY}/registry")
+        fill(conn, records)
     fill_s = time.perf_counter() - t0
     with database.engine.begin() as conn:
         for table in RR_TABLES:

@@ -75,7 +75,6 @@ def tap_record(base: str) -> ResourceRecord:
     <interface xsi:type="vs:ParamHTTP" role="std" version="1.1">
       <accessURL use="base">{base}/tap</accessURL></interface>
     <dataModel ivo-id="ivo://ivoa.net/std/ObsCore#core-1.1">ObsCore-1.1</dataModel>
-    <dataModel ivo-id="ivo://ivoa.net/std/RegTAP#1.1">Registry 1.1</dataModel>
     <language><name>ADQL</name><version ivo-id="ivo://ivoa.net/std/ADQL#v2.1">2.1</version>
       <languageFeatures type="ivo://ivoa.net/std/TAPRegExt#features-udf">
         <feature><form>ivo_hasword(haystack TEXT, needle TEXT) -&gt; INTEGER</form></feature>

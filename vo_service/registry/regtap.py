@@ -68,10 +68,13 @@ CANONICAL_PREFIXES = {
 
 # Members of a resource (outside its capabilities) that RegTAP keeps in res_detail.
 RESOURCE_DETAILS = (
-    "managedAuthority", "managingOrg", "managingOrg/@ivo-id", "facility", "facility/@ivo-id",
-    "instrument", "instrument/@ivo-id", "format", "format/@isMIMEType", "accessURL",
-    "coverage/footprint", "coverage/footprint/@ivo-id", "deprecated", "full",
+    "accessURL", "coverage/footprint", "coverage/footprint/@ivo-id", "deprecated",
+    "endorsedVersion", "facility", "facility/@ivo-id", "format", "format/@isMIMEType", "full",
+    "instrument", "instrument/@ivo-id", "managedAuthority", "managingOrg", "rights",
+    "rights/@rightsURI", "schema/@namespace",
 )
+# Members of an interface that RegTAP keeps in res_detail, with the capability's index.
+INTERFACE_DETAILS = ("securityMethod/@standardID", "testQueryString")
 
 # Members of a capability that have their own tables or columns.
 _CAPABILITY_OWN = frozenset({"interface", "validationLevel", "description"})
@@ -80,16 +83,13 @@ _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_commen
                           remove_pis=True)
 
 
-def rr_rows(records: Iterable[ResourceRecord], harvested_from: str | None = None) -> Rows:
+def rr_rows(records: Iterable[ResourceRecord]) -> Rows:
     """The rows of every ``rr`` table describing the active ``records``.
 
     Parameters
     ----------
     records
         The registry's records; deleted ones contribute nothing.
-    harvested_from
-        The IVOA identifier of the registry the records come from (this site's own,
-        ``<authority>/registry``), for ``rr.resource.harvested_from``.
 
     Returns
     -------
@@ -105,12 +105,11 @@ def rr_rows(records: Iterable[ResourceRecord], harvested_from: str | None = None
     rows: Rows = {table: [] for table in RR_TABLES}
     for record in records:
         if not record.deleted:
-            _ResourceRows(record, harvested_from, rows).add()
+            _ResourceRows(record, rows).add()
     return rows
 
 
-def fill(conn: sa.Connection, records: Iterable[ResourceRecord],
-         harvested_from: str | None = None) -> None:
+def fill(conn: sa.Connection, records: Iterable[ResourceRecord]) -> None:
     """Replace the content of the ``rr`` tables with the rows of ``records``.
 
     Runs in the caller's transaction, so a RegTAP query sees the old or the new
@@ -121,7 +120,7 @@ def fill(conn: sa.Connection, records: Iterable[ResourceRecord],
     ValueError
         As :func:`rr_rows`, before anything is changed.
     """
-    rows = rr_rows(records, harvested_from)
+    rows = rr_rows(records)
     for table in reversed(RR_TABLES):
         conn.execute(table.delete())  # not TRUNCATE: queries in flight keep their snapshot
     for table in RR_TABLES:
@@ -131,14 +130,13 @@ def fill(conn: sa.Connection, records: Iterable[ResourceRecord],
 class _ResourceRows:
     """The rows of one record, appended to the shared :data:`Rows` by :meth:`add`."""
 
-    def __init__(self, record: ResourceRecord, harvested_from: str | None, rows: Rows):
+    def __init__(self, record: ResourceRecord, rows: Rows):
         try:
             self.root = etree.fromstring(record.xml.encode(), _PARSER)
         except etree.XMLSyntaxError as exc:
             raise ValueError(f"registry record {record.identifier}: {exc}") from exc
         self.record = record
         self.ivoid = record.identifier.lower()
-        self.harvested_from = harvested_from.lower() if harvested_from else None
         self.rows = rows
 
     def row(self, table: sa.Table, **values: Any) -> None:
@@ -188,16 +186,15 @@ class _ResourceRows:
             content_level=_hash_list(_texts(root, "content/contentLevel"), lower=True),
             res_description=_text(root.find("content/description")),
             reference_url=_text(root.find("content/referenceURL")),
-            creator_seq=";".join(_texts(root, "curation/creator/name")) or None,
+            creator_seq="; ".join(_texts(root, "curation/creator/name")) or None,
             content_type=_hash_list(_texts(root, "content/type"), lower=True),
-            source_format=_attr(root.find("content/source"), "format"),
+            source_format=_lower(_attr(root.find("content/source"), "format")),
             source_value=_text(root.find("content/source")),
             res_version=_text(root.find("curation/version")),
             region_of_regard=float(region) if region else None,
             waveband=_hash_list(_texts(root, "coverage/waveband"), lower=True),
             rights=_hash_list(t for r in rights if (t := _text(r))),
             rights_uri=_hash_list(u for r in rights if (u := r.get("rightsURI"))),
-            harvested_from=self.harvested_from,
         )
 
     def add_roles(self) -> None:
@@ -225,7 +222,7 @@ class _ResourceRows:
                          val_level=int(value), cap_index=cap_index)
 
     def add_capability(self, cap: etree._Element, cap_index: int) -> None:
-        self.row(capability, cap_index=cap_index, cap_name=None, cap_type=_xsi_type(cap),
+        self.row(capability, cap_index=cap_index, cap_type=_xsi_type(cap),
                  cap_description=_text(cap.find("description")),
                  standard_id=_lower(cap.get("standardID")))
         self.add_validation(cap, cap_index)
@@ -235,27 +232,29 @@ class _ResourceRows:
     def add_interface(self, intf: etree._Element, cap_index: int, intf_index: int) -> None:
         access = intf.find("accessURL")
         methods = intf.findall("securityMethod")
-        method_ids = [m.get("standardID") for m in methods]
         self.row(
             interface, cap_index=cap_index, intf_index=intf_index,
             intf_type=_xsi_type(intf), intf_role=_lower(intf.get("role")),
-            std_version=intf.get("version"),
+            std_version=_lower(intf.get("version")),
             query_type=_hash_list(_texts(intf, "queryType"), lower=True),
-            result_type=_text(intf.find("resultType")), wsdl_url=_text(intf.find("wsdlURL")),
+            result_type=_lower(_text(intf.find("resultType"))),
+            wsdl_url=_text(intf.find("wsdlURL")),
             url_use=_lower(_attr(access, "use")), access_url=_text(access),
             mirror_url=_hash_list(_texts(intf, "mirrorURL")),
-            # only authenticated clients are served when every method names a standard
-            authenticated_only=int(bool(methods) and all(method_ids)),
-            security_method_id=_hash_list((m for m in method_ids if m), lower=True),
+            # anonymous clients are served unless every security method names a standard
+            authenticated_only=int(bool(methods) and all(m.get("standardID") for m in methods)),
         )
+        for path in INTERFACE_DETAILS:
+            for value in _path_values(intf, path):
+                self.row(res_detail, cap_index=cap_index,
+                         detail_xpath=f"/capability/interface/{path}", detail_value=value)
         for param in intf.findall("param"):
             data_type = param.find("dataType")
-            std = param.get("std")
             self.row(
-                intf_param, intf_index=intf_index, name=_text(param.find("name")),
-                ucd=_text(param.find("ucd")), unit=_text(param.find("unit")),
+                intf_param, intf_index=intf_index, name=_lower(_text(param.find("name"))),
+                ucd=_lower(_text(param.find("ucd"))), unit=_text(param.find("unit")),
                 utype=_lower(_text(param.find("utype"))),
-                std=None if std is None else int(std in ("true", "1")),
+                std=_flag(param.get("std")),
                 datatype=_lower(_text(data_type)),
                 extended_schema=_attr(data_type, "extendedSchema"),
                 extended_type=_attr(data_type, "extendedType"),
@@ -269,19 +268,17 @@ class _ResourceRows:
         for schema_index, schema in enumerate(self.root.findall("tableset/schema"), start=1):
             self.row(res_schema, schema_index=schema_index,
                      schema_description=_text(schema.find("description")),
-                     schema_name=_text(schema.find("name")),
+                     schema_name=_lower(_text(schema.find("name"))),
                      schema_title=_text(schema.find("title")),
                      schema_utype=_lower(_text(schema.find("utype"))))
             for table in schema.findall("table"):
                 table_index += 1
-                nrows = _text(table.find("nrows"))
                 self.row(res_table, schema_index=schema_index,
                          table_description=_text(table.find("description")),
                          table_name=_text(table.find("name")), table_index=table_index,
                          table_title=_text(table.find("title")),
                          table_type=_lower(table.get("type")),
-                         table_utype=_lower(_text(table.find("utype"))),
-                         nrows=int(nrows) if nrows else None)
+                         table_utype=_lower(_text(table.find("utype"))))
                 for column in table.findall("column"):
                     self.add_column(column, table_index)
 
@@ -296,14 +293,15 @@ class _ResourceRows:
                 members.setdefault(child.tag, child)
         data_type = members.get("dataType")
         self.row(
-            table_column, table_index=table_index, name=_text(members.get("name")),
-            ucd=_text(members.get("ucd")), unit=_text(members.get("unit")),
-            utype=_lower(_text(members.get("utype"))), datatype=_lower(_text(data_type)),
+            table_column, table_index=table_index, name=_lower(_text(members.get("name"))),
+            ucd=_lower(_text(members.get("ucd"))), unit=_text(members.get("unit")),
+            utype=_lower(_text(members.get("utype"))), std=_flag(column.get("std")),
+            datatype=_lower(_text(data_type)),
             extended_schema=_attr(data_type, "extendedSchema"),
             extended_type=_attr(data_type, "extendedType"),
             arraysize=_attr(data_type, "arraysize"), delim=_attr(data_type, "delim"),
             type_system=_xsi_type(data_type) if data_type is not None else None,
-            flag=_hash_list((t for f in flags if (t := _text(f))), lower=True),
+            flag=_hash_list(t for f in flags if (t := _text(f))),
             column_description=_text(members.get("description")),
         )
 
@@ -331,6 +329,11 @@ def _hash_list(values: Iterable[str], *, lower: bool = False) -> str | None:
     """RegTAP's hash-separated list of several values (None for none)."""
     items = [v.lower() if lower else v for v in values]
     return "#".join(items) or None
+
+
+def _flag(value: str | None) -> int | None:
+    """An xs:boolean attribute as RegTAP's 0/1, None when absent."""
+    return None if value is None else int(value.strip() in ("true", "1"))
 
 
 def _timestamp(value: str | None, identifier: str) -> datetime:

@@ -27,9 +27,10 @@ TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
 CUSTOM_FEATURES = "ivo://latentvo.example/std/adql-features"
 _UNKNOWN_TO_TAPREGEXT_1_0 = {f"{TAPREGEXT}#features-adql-conditional": CUSTOM_FEATURES
                              + "#conditional"}
-# The rr schema (schema/regtap.py) makes the TAP service a RegTAP endpoint: pyvo.registry
-# and TOPCAT recognise one by this data model.
-REGTAP_DATA_MODEL = '<dataModel ivo-id="ivo://ivoa.net/std/RegTAP#1.1">Registry 1.1</dataModel>'
+# The rr schema (schema/regtap.py) holds only this site's own records, so the capability
+# does not declare the RegTAP data model: RegTAP ("Discovering Relational Registries")
+# forbids that to services not offering the whole VO registry, so that VO-wide searches
+# are never sent here.
 
 
 class DeclaredLimits(Protocol):
@@ -144,7 +145,7 @@ def tap_capabilities(urls: PublicURLs, limits: DeclaredLimits) -> str:
         + _limits_note(limits)
         + '<interface xsi:type="vs:ParamHTTP" role="std" version="1.1">'
         f'<accessURL use="base">{base}</accessURL></interface>'
-        + obscore.data_model_xml() + REGTAP_DATA_MODEL
+        + obscore.data_model_xml()
         + _language() + _output_formats()
         + f'<uploadMethod ivo-id="{TAPREGEXT}#upload-inline"/>'
         + f'<uploadMethod ivo-id="{TAPREGEXT}#upload-http"/>'
