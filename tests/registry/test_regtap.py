@@ -3,8 +3,8 @@
 The rr tables are filled from VOResource records shaped like the builders' (see
 ``resources.py``) whose access URLs point at the real test server; then
 pyvo.registry, pointed at that server's TAP service, must find the services by
-type, data model and keyword and use them, STILTS regquery must find them too,
-and taplint must still report no errors with the rr schema filled.
+type, data model and keyword and use them, STILTS must find them with a RegTAP
+query, and taplint must still report no errors with the rr schema filled.
 """
 
 from __future__ import annotations
@@ -17,10 +17,28 @@ import pytest
 import sqlalchemy as sa
 from lxml import etree
 from pyvo import registry
+from pyvo.dal import TAPService
 
-from schema.regtap import RR_TABLES, RR_UTYPE, capability, res_detail, resource
+from schema.regtap import (
+    RR_TABLES,
+    RR_UTYPE,
+    alt_identifier,
+    capability,
+    interface,
+    intf_param,
+    relationship,
+    res_date,
+    res_detail,
+    res_role,
+    res_schema,
+    res_subject,
+    res_table,
+    resource,
+    table_column,
+)
 from tests.registry.resources import AUTHORITY, site_records
 from tests.tap.test_taplint import test_taplint_has_no_errors as taplint_check
+from vo_service.registry.record import ResourceRecord
 from vo_service.registry.regtap import fill, rr_rows
 
 BASE = "http://example.org/lvo"
@@ -75,12 +93,10 @@ def test_resource_rows_follow_regtap():
 
 
 def test_capabilities_interfaces_and_details():
-    from schema.regtap import interface, intf_param
-
     rows = rr_rows(site_records(BASE))
     caps = {(c["ivoid"], c["standard_id"]): c for c in rows[capability]}
     ssa = caps[(f"{AUTHORITY}/ssa", "ivo://ivoa.net/std/ssa")]  # lower-cased
-    assert ssa["cap_type"] == "ssa:simplespectralaccess"
+    assert ssa["cap_type"] == "ssap:simplespectralaccess"  # canonical prefix
     assert caps[(f"{AUTHORITY}/tap", "ivo://ivoa.net/std/tap")]["cap_type"] == "tr:tableaccess"
     intf = [i for i in rows[interface] if i["ivoid"] == f"{AUTHORITY}/ssa"][0]
     assert intf["cap_index"] == ssa["cap_index"]
@@ -116,17 +132,6 @@ def test_capabilities_interfaces_and_details():
 
 
 def test_tableset_roles_subjects_and_relationships():
-    from schema.regtap import (
-        alt_identifier,
-        relationship,
-        res_date,
-        res_role,
-        res_schema,
-        res_subject,
-        res_table,
-        table_column,
-    )
-
     rows = rr_rows(site_records(BASE))
     tap = f"{AUTHORITY}/tap"
     schemas = by_ivoid(rows[res_schema], tap)
@@ -171,8 +176,6 @@ def test_fill_replaces_everything(database):
 
 
 def test_a_broken_record_changes_nothing(database):
-    from vo_service.registry.record import ResourceRecord
-
     broken = ResourceRecord(f"{AUTHORITY}/broken", "vs:DataCollection", "broken", "active",
                             datetime.now(UTC), datetime.now(UTC), "<ri:Resource")
     with database.engine.begin() as conn:
@@ -202,8 +205,6 @@ def ivoids(results):
 
 
 def test_tap_schema_describes_rr(tap_server, published):
-    from pyvo.dal import TAPService
-
     service = TAPService(tap_server)
     tables = service.tables
     assert "rr.resource" in tables and "rr.res_detail" in tables
@@ -225,8 +226,6 @@ def test_tap_schema_describes_rr(tap_server, published):
 
 def test_regtap_functions_on_rr(published):
     """RegTAP's ivo_ functions answer 1 or 0, also for NULL columns (no flag, no unit)."""
-    from pyvo.dal import TAPService
-
     service = TAPService(published)
 
     def names(condition):

@@ -48,14 +48,15 @@ Rows = dict[sa.Table, list[dict[str, Any]]]
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
-# RegTAP 1.1 writes xsi types with these prefixes, whichever a document used.
+# RegTAP 1.1 writes xsi types with these prefixes (its canonical prefix mapping), whichever
+# a document used; DocRegExt came later and has no canonical prefix there.
 CANONICAL_PREFIXES = {
     "http://www.ivoa.net/xml/VOResource/v1.0": "vr",
     "http://www.ivoa.net/xml/VODataService/v1.0": "vs",
     "http://www.ivoa.net/xml/VODataService/v1.1": "vs",
     "http://www.ivoa.net/xml/TAPRegExt/v1.0": "tr",
-    "http://www.ivoa.net/xml/SSA/v1.0": "ssa",
-    "http://www.ivoa.net/xml/SSA/v1.1": "ssa",
+    "http://www.ivoa.net/xml/SSA/v1.0": "ssap",
+    "http://www.ivoa.net/xml/SSA/v1.1": "ssap",
     "http://www.ivoa.net/xml/VORegistry/v1.0": "vg",
     "http://www.ivoa.net/xml/ConeSearch/v1.0": "cs",
     "http://www.ivoa.net/xml/SIA/v1.0": "sia",
