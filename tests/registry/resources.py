@@ -88,7 +88,8 @@ def tap_record(base: str) -> ResourceRecord:
   </capability>
   <capability standardID="ivo://ivoa.net/std/VOSI#capabilities">
     <interface xsi:type="vs:ParamHTTP"><accessURL use="full">{base}/tap/capabilities
-    </accessURL></interface></capability>
+    </accessURL><securityMethod standardID="ivo://ivoa.net/sso#tls-with-password"/>
+    </interface></capability>
   <tableset>
     <schema><name>ivoa</name><description>IVOA data-model tables (ObsCore)</description>
       <table type="view"><name>ivoa.obscore</name>

@@ -120,6 +120,8 @@ def test_capabilities_interfaces_and_details():
         (tap, "/capability/uploadMethod/@ivo-id",
          "ivo://ivoa.net/std/TAPRegExt#upload-inline"),
         (tap, "/capability/outputLimit/hard", "1000000"),
+        (tap, "/capability/interface/securityMethod/@standardID",
+         "ivo://ivoa.net/sso#tls-with-password"),
         (ssa_id, "/capability/complianceLevel", "full"),
         (ssa_id, "/capability/maxSearchRadius", "10"),
         (ssa_id, "/capability/testQuery/pos/long", "180"),
@@ -128,7 +130,11 @@ def test_capabilities_interfaces_and_details():
     ]:
         assert expected in details
     # members with their own tables are not repeated as details
-    assert not [d for d in details if d[1].startswith("/capability/interface")]
+    assert {d[1] for d in details if d[1].startswith("/capability/interface")} == {
+        "/capability/interface/securityMethod/@standardID"}
+    tap_intfs = {i["access_url"]: i for i in rows[interface] if i["ivoid"] == tap}
+    assert tap_intfs[f"{BASE}/tap"]["authenticated_only"] == 0
+    assert tap_intfs[f"{BASE}/tap/capabilities"]["authenticated_only"] == 1
 
 
 def test_tableset_roles_subjects_and_relationships():
@@ -236,6 +242,7 @@ def test_regtap_functions_on_rr(published):
     assert names("0 = ivo_hashlist_has(flag, 'indexed')") == ["obs_publisher_did", "vec"]
     assert names("0 = ivo_hasword(unit, 'deg')") == ["obs_publisher_did", "vec"]
     assert names("0 = ivo_nocasematch(unit, 'DEG')") == ["obs_publisher_did", "vec"]
+    assert names("NOT (1 = ivo_hasword(unit, 'deg'))") == ["obs_publisher_did", "vec"]
     assert names("1 = ivo_hasword(column_description, 'RIGHT')") == ["s_ra"]
     rows = service.run_sync("SELECT ivoid, ivo_string_agg(res_subject, '#') AS subjects "
                             "FROM rr.res_subject GROUP BY ivoid")
