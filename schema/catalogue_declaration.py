@@ -48,7 +48,7 @@ from schema.sky_zones import zone_index
 from schema.vo import ColumnMeta, ColumnMetaFields, PositionIndex, VOTable
 
 RESERVED_SCHEMAS = {"latentvo", "latentvo_ops", "tap_schema", "ivoa", "public", "tap_upload",
-                    "pg_catalog", "information_schema"}
+                    "pg_catalog", "information_schema", "rr"}
 _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _TYPES: dict[str, type[sa.types.TypeEngine[Any]]] = {
     "smallint": sa.SmallInteger, "int2": sa.SmallInteger,

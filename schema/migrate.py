@@ -23,7 +23,7 @@ from alembic.script import ScriptDirectory
 from schema.tables import OPS_SCHEMA, metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-MANAGED_SCHEMAS = {"latentvo", OPS_SCHEMA, "tap_schema", "ivoa"}
+MANAGED_SCHEMAS = {"latentvo", OPS_SCHEMA, "tap_schema", "ivoa", "rr"}
 
 
 def include_object(obj: sa.schema.SchemaItem, name: str | None, type_: str, reflected: bool,

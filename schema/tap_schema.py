@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from schema.adql_reserved import RESERVED_WORDS
+from schema.regtap import RR_DESCRIPTION, RR_SCHEMA, RR_UTYPE
 from schema.tables import metadata
 from schema.vo import SQLType, VOTable, column_meta, table_meta, vo_column, vo_table
 
@@ -107,7 +108,11 @@ SCHEMA_DESCRIPTIONS = {
     "stellar labels with uncertainties and training-domain flags, and the model registry",
     "ivoa": "IVOA data-model tables (ObsCore)",
     TAP_SCHEMA: "Metadata of the tables published through TAP (TAP 1.1 TAP_SCHEMA)",
+    RR_SCHEMA: RR_DESCRIPTION,
 }
+
+SCHEMA_UTYPES = {RR_SCHEMA: RR_UTYPE}
+"""Data models that whole schemas implement (TAP_SCHEMA.schemas.utype, VOSI tables)."""
 
 
 def qualified_name(table: sa.Table) -> str:
@@ -162,7 +167,7 @@ def tap_schema_rows(published: list[sa.Table], descriptions: dict[str, str] | No
     rows: dict[sa.Table, list[dict[str, Any]]] = {schemas: [], tables: [], columns: [], keys: [],
                                         key_columns: []}
     for index, name in enumerate(schema_names):
-        rows[schemas].append({"schema_name": name, "utype": None,
+        rows[schemas].append({"schema_name": name, "utype": SCHEMA_UTYPES.get(name or ""),
                               "description": described.get(name) if name is not None else None,
                               "schema_index": index})
     for table in published:

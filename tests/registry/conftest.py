@@ -1,5 +1,6 @@
 """Fixtures of the registry tests: an archive with spectra, models, a published
-catalogue and data releases in each state, and the site's drafts over it."""
+catalogue and data releases in each state, and the site's drafts over it; the TAP
+tests' server with data, and STILTS."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from datetime import UTC, datetime
 import pytest
 import sqlalchemy as sa
 
-from tests.tap.conftest import fill_archive, publish_catalogue
+from tests.tap.conftest import (  # noqa: F401 - fixtures
+    archive,
+    fill_archive,
+    publish_catalogue,
+    stilts,
+    tap_data,
+    tap_env,
+    tap_server,
+)
 
 BASE = "https://vo.example.org/latentvo"
 PUBLISHED, DRAFT, WITHDRAWN = "rtest_dr1", "rtest_dr2", "rtest_dr0"

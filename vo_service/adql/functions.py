@@ -554,24 +554,34 @@ def _numbers(call: ast.FuncCall, args: list[Value]) -> list[str]:
     return [need(call, a, T.NUMERICS, "a number", i).sql for i, a in enumerate(args)]
 
 
+def _flag(test: str, *operands: str) -> Value:
+    """RegTAP's 0/1 result of a string test: 0, never NULL, when an operand is NULL.
+
+    RegTAP 1.1 defines these functions as returning 1 or 0, so ``0 = ivo_hasword(...)``
+    selects the rows whose column is NULL too. Written as a two-valued condition that
+    ``1 = f(...)`` and ``0 = f(...)`` become directly (like CONTAINS), so PostgreSQL can
+    serve the test from an index (the full-text indexes of ``rr.resource``).
+    """
+    condition = "(" + " AND ".join([test, *(f"{o} IS NOT NULL" for o in operands)]) + ")"
+    return Value(f"CAST({condition} AS INTEGER)", T.INTEGER, condition=condition)
+
+
 @register("ivo_hasword")
 def _ivo_hasword(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     h, n = _text(call, args, 0), _text(call, args, 1)
-    return Value(f"CAST((to_tsvector('simple', {h}) @@ plainto_tsquery('simple', {n})) "
-                 "AS INTEGER)", T.INTEGER)
+    return _flag(f"to_tsvector('simple', {h}) @@ plainto_tsquery('simple', {n})", h, n)
 
 
 @register("ivo_nocasematch")
 def _ivo_nocasematch(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     v, p = _text(call, args, 0), _text(call, args, 1)
-    return Value(f"CAST(({v} ILIKE {p}) AS INTEGER)", T.INTEGER)
+    return _flag(f"{v} ILIKE {p}", v, p)
 
 
 @register("ivo_hashlist_has")
 def _ivo_hashlist_has(tr: TranslatorView, call: ast.FuncCall, args: list[Value]) -> Value:
     h, item = _text(call, args, 0), _text(call, args, 1)
-    return Value(f"CAST((lower({item}) = ANY(string_to_array(lower({h}), '#'))) AS INTEGER)",
-                 T.INTEGER)
+    return _flag(f"lower({item}) = ANY(string_to_array(lower({h}), '#'))", h, item)
 
 
 @register("ivo_interval_overlaps")

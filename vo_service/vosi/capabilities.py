@@ -29,6 +29,10 @@ TAPREGEXT = "ivo://ivoa.net/std/TAPRegExt"
 CUSTOM_FEATURES = "ivo://latentvo.example/std/adql-features"
 _UNKNOWN_TO_TAPREGEXT_1_0 = {f"{TAPREGEXT}#features-adql-conditional": CUSTOM_FEATURES
                              + "#conditional"}
+# The rr schema (schema/regtap.py) holds only this site's own records, so the capability
+# does not declare the RegTAP data model: RegTAP ("Discovering Relational Registries")
+# forbids that to services not offering the whole VO registry, so that VO-wide searches
+# are never sent here.
 
 
 class DeclaredLimits(Protocol):

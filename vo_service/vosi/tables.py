@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from schema.tap_schema import adql_name
+from schema.tap_schema import SCHEMA_UTYPES, adql_name
 from vo_service.dali import DALIError
 from vo_service.vosi.xml import VS, XSI, element
 
@@ -101,7 +101,8 @@ def schemas_xml(tables: list[sa.Table], descriptions: dict[str, str], *,
                                            min(t.info["vo"].table_index for t in schemas[s])))
     for schema in order:
         parts.append("<schema>" + element("name", schema)
-                     + element("description", descriptions.get(schema)))
+                     + element("description", descriptions.get(schema))
+                     + element("utype", SCHEMA_UTYPES.get(schema)))
         parts += [table_xml(t, names, detail=detail) for t in schemas[schema]]
         parts.append("</schema>")
     return "".join(parts)
