@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from lxml import etree
 
+from schema.ops import registry_records
 from schema.regtap import (
     RR_TABLES,
     alt_identifier,
@@ -42,7 +43,7 @@ from schema.regtap import (
     validation,
 )
 from vo_service.db.copy import copy_rows
-from vo_service.registry.record import ResourceRecord
+from vo_service.registry.record import ACTIVE, ResourceRecord
 
 Rows = dict[sa.Table, list[dict[str, Any]]]
 
@@ -397,3 +398,11 @@ def _leaves(element: etree._Element, path: str, *,
             yield from _leaves(child, child_path)
         elif text := _text(child):
             yield child_path, text
+
+
+def in_step(conn: sa.Connection) -> bool:
+    """Whether ``rr.resource`` holds exactly the active records of the registry store."""
+    active = conn.execute(sa.select(sa.func.count()).select_from(registry_records)
+                          .where(registry_records.c.status == ACTIVE)).scalar_one()
+    held = conn.execute(sa.select(sa.func.count()).select_from(resource)).scalar_one()
+    return bool(active == held)

@@ -27,6 +27,7 @@ import sqlalchemy as sa
 from lxml import etree
 
 from schema.ops import registry_records
+from vo_service.registry import regtap
 from vo_service.registry.record import ACTIVE, DELETED, ResourceDraft, ResourceRecord
 
 SYNC_LOCK_KEY = 0x6C766F_11  # advisory lock serialising registry syncs
@@ -108,10 +109,16 @@ def sync_site(engine: sa.Engine, drafts: Callable[[sa.Connection], list[Resource
     """Sync the records ``drafts(conn)`` describes, in one transaction of ``engine``.
 
     ``drafts`` reads what it needs (published catalogues, releases) on the same
-    connection, so the records and what they describe are one snapshot.
+    connection, so the records and what they describe are one snapshot. The RegTAP
+    tables (``rr``) are refilled from the stored records in the same transaction when
+    a record changed (or they do not hold every active record), so that OAI-PMH and
+    RegTAP never disagree.
     """
     with engine.begin() as conn:
-        return sync(conn, drafts(conn), now or dt.datetime.now(dt.UTC))
+        report = sync(conn, drafts(conn), now or dt.datetime.now(dt.UTC))
+        if report.added or report.changed or report.deleted or not regtap.in_step(conn):
+            regtap.fill(conn, read_records(conn))
+        return report
 
 
 # -- readers ---------------------------------------------------------------------------
