@@ -24,6 +24,7 @@ from vo_service.config import ConfigError, load_settings
 from vo_service.errors import OperatorError, one_line
 from vo_service.progress import console
 from vo_service.publish.cli import publish_app
+from vo_service.releases.cli import release_app
 
 if TYPE_CHECKING:
     from vo_service.db.database import Database
@@ -45,6 +46,8 @@ app.add_typer(adql_app, name="adql", help="Parse and translate ADQL queries (no 
 app.add_typer(ml_app, name="ml", help="Train models, infer ML products, analyse and report.")
 app.add_typer(publish_app, name="publish",
               help="Publish existing catalogues next to the ML products.")
+app.add_typer(release_app, name="release",
+              help="Data releases: create (frozen copy), publish, list, withdraw.")
 
 
 def main() -> None:
