@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from schema.catalogues import refresh_tap_schema
 from tests.conftest import start_server, stop_server
-from tests.tap.conftest import fill_archive
+from tests.tap.conftest import fill_archive, stilts
 
 
 def remove_releases(engine: sa.Engine) -> None:
@@ -68,3 +68,6 @@ class TAP:
     def rows(self, query: str) -> list[list[str]]:
         """The rows (header line left out)."""
         return list(csv.reader(io.StringIO(self.text(query))))[1:]
+
+
+__all__ = ["TAP", "remove_releases", "stilts"]
