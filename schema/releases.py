@@ -11,6 +11,11 @@ descriptions change, to name the release.
 
 The release's name is also its ADQL schema, so it must be a plain lower-case
 identifier that is no schema of the service, of PostgreSQL or of ADQL.
+
+Because the frozen tables are described by the live declarations, a migration that
+adds, drops or retypes a column of a frozen table must do the same to every release
+schema (``SELECT name FROM latentvo_ops.releases WHERE state = 'published'``), e.g. add
+the column holding NULL: TAP_SCHEMA would otherwise list a column a release lacks.
 """
 
 from __future__ import annotations

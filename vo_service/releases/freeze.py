@@ -112,13 +112,15 @@ def create(engine: sa.Engine, name: str, *, title: str, description: str = "",
             raise ReleaseError(f"bad release name {name!r}: a schema of that name was "
                                "created meanwhile") from None
         frozen = frozen_tables(name)
-        for live in FROZEN_TABLES:
-            conn.execute(sa.schema.CreateTable(frozen[live.name]))
+        for live in FROZEN_TABLES:  # foreign keys afterwards: checked once, not per row
+            conn.execute(sa.schema.CreateTable(frozen[live.name],
+                                               include_foreign_key_constraints=[]))
             _copy_rows(conn, live, frozen[live.name], name, models)
         for table in frozen.values():
             for index in table.indexes:
                 index.create(conn)
-            conn.execute(sa.text(f"ANALYZE {quote(name)}.{quote(table.name)}"))
+            for constraint in table.foreign_key_constraints:
+                conn.execute(sa.schema.AddConstraint(constraint))
         conn.execute(sa.text(obscore_view_sql(name)))
         manifest = build_manifest(conn, frozen)
         created = conn.execute(sa.insert(releases).values(
