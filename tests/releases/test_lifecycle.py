@@ -19,7 +19,7 @@ from tests import catalogue_data
 from tests.conftest import REPO, run_cli, wait_until
 from tests.releases.conftest import TAP
 from tests.tap.conftest import AE_MODEL, LABEL_MODEL, LATENT_DIM, N_SPECTRA
-from vo_service.releases.manifest import fix_text_output, table_checksum
+from vo_service.releases.manifest import verify
 from vo_service.releases.store import read_release
 
 RELEASE_TABLES = ("spectra", "models", "latent", "labels", "latent_dimensions",
@@ -195,11 +195,11 @@ def test_release_lifecycle(release_archive, release_server, latentvo_env, tmp_pa
     assert int(tap.rows("SELECT COUNT(*) FROM latentvo.spectra")[0][0]) == N_SPECTRA + 6
     assert tap.rows("SELECT DISTINCT label_model_id FROM ivoa.obscore") == [["labels-test-2"]]
     assert [tap.text(q) for q in SNAPSHOTS] == before
-    with database.engine.begin() as conn:  # and the manifest's checksums still hold
-        fix_text_output(conn)
-        for table in frozen_tables("dr1").values():
-            entry = next(t for t in manifest["tables"] if t["name"] == f"dr1.{table.name}")
-            assert table_checksum(conn, table) == (entry["rows"], entry["sha256"])
+    assert "every table matches its manifest" in ok(env, "verify", "dr1")
+    with database.engine.connect() as conn:  # a changed row would show (rolled back)
+        conn.execute(sa.text("UPDATE dr1.labels SET teff = teff + 1 WHERE spectrum_id = 1"))
+        [problem] = verify(conn, manifest, frozen_tables("dr1"))
+        assert problem.startswith("dr1.labels: ") and f"{N_SPECTRA:,} rows" in problem
 
     # withdraw: gone from TAP, the row stays
     ok(env, "withdraw", "dr1", "--reason", "superseded by a corrected release")
@@ -216,6 +216,7 @@ def test_release_lifecycle(release_archive, release_server, latentvo_env, tmp_pa
     assert release.manifest["withdrawn_reason"] == "superseded by a corrected release"
     assert release.manifest["spectra"] == N_SPECTRA
     assert "withdrawn already" in fails(env, "withdraw", "dr1")
+    assert "its tables are gone" in fails(env, "verify", "dr1")
     assert "never reused" in fails(env, "create", "dr1", "--title", "Again")
     assert "withdrawn" in ok(env, "list")
 

@@ -1,4 +1,4 @@
-"""``latentvo release``: create, publish, list, show, withdraw and delete data releases.
+"""``latentvo release``: create, publish, list, show, verify, withdraw and delete releases.
 
 Operator mistakes (a bad name, an unknown model, a change the release's state does
 not allow) raise :class:`~vo_service.releases.store.ReleaseError`, which
@@ -118,6 +118,28 @@ def release_show(
         release = require_release(conn, name)
     console.print(f"{release.name} ({release.state}): {release.title}")
     console.print_json(json.dumps(release.manifest))
+
+
+@release_app.command("verify")
+def release_verify(
+    name: Annotated[str, typer.Argument(help="Name of a draft or published release")],
+) -> None:
+    """Recompute the checksums of a release's tables and compare them with its manifest."""
+    from schema.releases import frozen_tables
+    from vo_service.db.database import open_database
+    from vo_service.releases.manifest import verify
+    from vo_service.releases.store import ReleaseError, require_release
+
+    database = open_database("read")
+    with database.engine.begin() as conn:
+        release = require_release(conn, name)
+        if release.state == "withdrawn":
+            raise ReleaseError(f"release {name!r} is withdrawn: its tables are gone")
+        problems = verify(conn, release.manifest, frozen_tables(name))
+    if problems:
+        raise ReleaseError(f"release {name!r} differs from its manifest: " + "; ".join(problems))
+    console.print(f"{name}: every table matches its manifest "
+                  f"({len(release.manifest['tables'])} tables, rows and SHA-256)")
 
 
 @release_app.command("withdraw")

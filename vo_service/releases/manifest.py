@@ -101,3 +101,21 @@ def build_manifest(conn: sa.Connection, frozen: dict[str, sa.Table]) -> dict[str
         "tables": tables,
         "coverage": dict(coverage),
     }
+
+
+def verify(conn: sa.Connection, manifest: dict[str, Any],
+           frozen: dict[str, sa.Table]) -> list[str]:
+    """The frozen tables whose rows or checksum differ from ``manifest``'s, as messages."""
+    fix_text_output(conn)
+    recorded = {t["name"]: t for t in manifest["tables"]}
+    problems = []
+    for table in frozen.values():
+        name = f"{table.schema}.{table.name}"
+        rows, sha256 = table_checksum(conn, table)
+        entry = recorded.get(name)
+        if entry is None:
+            problems.append(f"{name} is not in the manifest")
+        elif (rows, sha256) != (entry["rows"], entry["sha256"]):
+            problems.append(f"{name}: {rows:,} rows, SHA-256 {sha256}; the manifest says "
+                            f"{entry['rows']:,} rows, {entry['sha256']}")
+    return problems
