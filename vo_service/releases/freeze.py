@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from schema.ops import releases
 from schema.releases import FROZEN_TABLES, frozen_tables, name_problem, obscore_view_sql
 from schema.releases import schema_description as describe_schema
-from schema.tables import MODEL_RANK, spectra
+from schema.tables import MODEL_RANK, models, spectra
 from vo_service.releases.manifest import build_manifest, quote
 from vo_service.releases.store import Release, ReleaseError, read_release
 
@@ -54,8 +54,8 @@ def chosen_models(conn: sa.Connection, model_ids: Sequence[str] | None) -> list[
         return list(conn.execute(sa.text(
             f"SELECT model_id FROM {MODEL_RANK} WHERE rank = 1 ORDER BY kind")).scalars())
     wanted = sorted(set(model_ids))
-    known = set(conn.execute(sa.text("SELECT model_id FROM latentvo.models "
-                                     "WHERE model_id = ANY(:ids)"), {"ids": wanted}).scalars())
+    known = set(conn.execute(sa.select(models.c.model_id).where(
+        models.c.model_id.in_(wanted))).scalars())
     unknown = [m for m in wanted if m not in known]
     if unknown:
         raise ReleaseError(f"unknown model {', '.join(map(repr, unknown))} "
@@ -99,15 +99,17 @@ def create(engine: sa.Engine, name: str, *, title: str, description: str = "",
     with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn, \
             conn.begin():
         check_new_name(conn, name)
-        models = chosen_models(conn, model_ids)
-        if not conn.scalar(sa.text("SELECT EXISTS (SELECT 1 FROM latentvo.spectra)")):
+        chosen = chosen_models(conn, model_ids)
+        if not conn.scalar(sa.select(sa.exists(sa.select(spectra.c.spectrum_id)))):
             raise ReleaseError("the archive has no spectra: nothing to release "
                                "('latentvo ingest' first)")
         try:
             with conn.begin_nested():
                 conn.execute(sa.text(f"CREATE SCHEMA {quote(name)}"))
-        except sa.exc.ProgrammingError as exc:
-            if getattr(exc.orig, "pgcode", None) != "42P06":  # duplicate_schema
+        except (sa.exc.ProgrammingError, sa.exc.IntegrityError) as exc:
+            # duplicate_schema, or the catalogue's unique index when a concurrent create
+            # of the same name committed while this one waited for it
+            if getattr(exc.orig, "pgcode", None) not in ("42P06", "23505"):
                 raise
             raise ReleaseError(f"bad release name {name!r}: a schema of that name was "
                                "created meanwhile") from None
@@ -115,7 +117,7 @@ def create(engine: sa.Engine, name: str, *, title: str, description: str = "",
         for live in FROZEN_TABLES:  # foreign keys afterwards: checked once, not per row
             conn.execute(sa.schema.CreateTable(frozen[live.name],
                                                include_foreign_key_constraints=[]))
-            _copy_rows(conn, live, frozen[live.name], name, models)
+            _copy_rows(conn, live, frozen[live.name], name, chosen)
         for table in frozen.values():
             for index in table.indexes:
                 index.create(conn)
