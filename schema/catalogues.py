@@ -5,7 +5,8 @@ The declarations of published catalogues are stored in
 :func:`catalogue_tables` rebuilds their ``Table`` objects from there, and
 :func:`all_published_tables` adds them to the tables of ``schema.tables``. Every
 rendering of "what this service publishes" (TAP_SCHEMA, VOSI, the ADQL
-catalog) goes through :func:`all_published_tables`.
+catalog) goes through :func:`all_published_tables`, which also adds the tables of
+the published data releases (``latentvo_ops.releases``, declared by :mod:`schema.releases`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import sqlalchemy as sa
 
 from schema import tap_schema
 from schema.catalogue_declaration import Declaration
-from schema.ops import published_catalogues
+from schema.ops import published_catalogues, releases
+from schema.releases import release_tables, schema_description
 from schema.tables import published_tables
 
 
@@ -41,12 +43,25 @@ def catalogue_tables(conn: sa.Connection) -> list[sa.Table]:
     return [d.table(metadata) for d in catalogue_declarations(conn)]
 
 
+def _published_releases(conn: sa.Connection) -> list[sa.Row[Any]]:
+    """Name, title and creation time of the published (served) releases."""
+    return list(conn.execute(
+        sa.select(releases.c.name, releases.c.title, releases.c.created_at)
+        .where(releases.c.state == "published").order_by(releases.c.name)))
+
+
+def published_release_tables(conn: sa.Connection) -> list[sa.Table]:
+    """The frozen tables and ObsCore views of the published data releases."""
+    return [t for row in _published_releases(conn) for t in release_tables(row.name)]
+
+
 def all_published_tables(conn: sa.Connection) -> list[sa.Table]:
-    """Every table TAP publishes: the declared ones and the catalogues, in listing order.
+    """Every table TAP publishes: the declared ones, the catalogues and the published
+    releases' tables, in listing order.
 
     The order (``table_index``, then schema and name) is the one TAP_SCHEMA and VOSI show.
     """
-    tables = published_tables() + catalogue_tables(conn)
+    tables = published_tables() + catalogue_tables(conn) + published_release_tables(conn)
     return sorted(tables, key=lambda t: (t.info["vo"].table_index, t.schema, t.name))
 
 
@@ -59,7 +74,7 @@ def refresh_tap_schema(conn: sa.Connection) -> None:
     Runs in the caller's transaction; web processes starting together take turns.
     """
     conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": TAP_SCHEMA_LOCK})
-    tap_schema.refresh(conn, all_published_tables(conn), catalogue_schema_descriptions(conn))
+    tap_schema.refresh(conn, all_published_tables(conn), extra_schema_descriptions(conn))
 
 
 def catalogue_schema_descriptions(conn: sa.Connection) -> dict[str, str]:
@@ -68,16 +83,24 @@ def catalogue_schema_descriptions(conn: sa.Connection) -> dict[str, str]:
             if d.schema_description}
 
 
+def extra_schema_descriptions(conn: sa.Connection) -> dict[str, str]:
+    """Descriptions of the schemas of published catalogues and published releases."""
+    described = {row.name: schema_description(row.name, row.title, row.created_at)
+                 for row in _published_releases(conn)}
+    return {**catalogue_schema_descriptions(conn), **described}
+
+
 def schema_descriptions(conn: sa.Connection) -> dict[str, str]:
-    """Every published schema's description: the declared ones, then the catalogues'."""
-    return {**catalogue_schema_descriptions(conn), **tap_schema.SCHEMA_DESCRIPTIONS}
+    """Every published schema's description: the declared ones, then the others'."""
+    return {**extra_schema_descriptions(conn), **tap_schema.SCHEMA_DESCRIPTIONS}
 
 
 class PublishedTables:
     """A cached view of :func:`all_published_tables` for the web service.
 
-    The catalogue registry is re-read when it changed (checked at most every
-    ``check_every`` seconds), so a ``latentvo publish`` shows up without a restart.
+    The catalogue and release registries are re-read when they changed (checked at
+    most every ``check_every`` seconds), so a ``latentvo publish`` or ``latentvo release
+    publish``/``withdraw`` shows up without a restart.
     """
 
     def __init__(self, engine: sa.Engine, check_every: float = 2.0) -> None:
@@ -91,8 +114,11 @@ class PublishedTables:
         self.version = 0
 
     def _current_signature(self, conn: sa.Connection) -> tuple[Any, ...]:
-        return tuple(conn.execute(sa.select(
-            sa.func.count(), sa.func.max(published_catalogues.c.published_at))).one())
+        catalogues = conn.execute(sa.select(
+            sa.func.count(), sa.func.max(published_catalogues.c.published_at))).one()
+        served = conn.execute(sa.select(releases.c.name).where(
+            releases.c.state == "published").order_by(releases.c.name)).scalars()
+        return (*catalogues, tuple(served))
 
     def tables(self) -> list[sa.Table]:
         """The published tables, re-read when the catalogue registry has changed.

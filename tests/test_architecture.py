@@ -28,7 +28,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     ("ml", ("ml",)),
     ("service", ("vo_service",)),
     ("command line", ("vo_service.cli", "vo_service.adql.cli", "vo_service.publish.cli",
-                      "vo_service.registry.cli", "ml.cli")),
+                      "vo_service.registry.cli", "vo_service.releases.cli", "ml.cli")),
 ]
 # ``ml`` and the web service are side by side above the platform: neither imports
 # the other. Only the command line joins them.

@@ -26,6 +26,7 @@ from vo_service.errors import OperatorError, one_line
 from vo_service.progress import console
 from vo_service.publish.cli import publish_app
 from vo_service.registry.cli import registry_app
+from vo_service.releases.cli import release_app
 
 if TYPE_CHECKING:
     from vo_service.db.database import Database
@@ -49,6 +50,8 @@ app.add_typer(publish_app, name="publish",
               help="Publish existing catalogues next to the ML products.")
 app.add_typer(registry_app, name="registry",
               help="The publishing registry: check and show this site's VOResource records.")
+app.add_typer(release_app, name="release",
+              help="Data releases: create (frozen copy), publish, list, withdraw.")
 
 
 def main() -> None:

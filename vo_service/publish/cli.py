@@ -8,15 +8,25 @@ entry point turns into one line and exit status 1.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
 
 from vo_service.progress import console
 
+if TYPE_CHECKING:
+    from vo_service.db.database import Database
+
 publish_app = typer.Typer(help="Publish existing catalogues (declaration file + data) "
                           "through TAP.", no_args_is_help=True)
+
+
+def _resync_registry(database: Database) -> None:
+    """The catalogue's VOResource record (and the TAP service's tableset) follow at once."""
+    from vo_service.registry.sync import resync_after_change
+
+    console.print(resync_after_change(database.engine, database.settings), highlight=False)
 
 
 @publish_app.command("table")
@@ -46,6 +56,7 @@ def publish_table(
                      replace=replace, progress=progress, lock_wait_s=lock_wait)
     verb = "replaced" if result.replaced else "published"
     console.print(f"{verb} {result.table}: {result.rows:,} rows (query it as {result.table})")
+    _resync_registry(database)
 
 
 @publish_app.command("list")
@@ -81,6 +92,7 @@ def publish_drop(
     database = open_database("write")
     unpublish(database.engine, schema, name, lock_wait_s=lock_wait)
     console.print(f"dropped {table}")
+    _resync_registry(database)
 
 
 @publish_app.command("refresh")

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from schema.catalogue_declaration import Declaration, DeclarationError
 from schema.catalogues import refresh_tap_schema
-from schema.ops import published_catalogues
+from schema.ops import published_catalogues, releases
 from schema.vo import HEALPIX_DEPTH
 from vo_service.errors import OperatorError
 
@@ -204,6 +204,9 @@ def publish(engine: sa.Engine, declaration: Declaration, data: Path, *, reader_r
         raise PublishError(f"{data}: no such file")
     columns = [c.name for c in declaration.columns]
     with engine.begin() as conn:
+        if conn.scalar(sa.select(releases.c.state).where(releases.c.name == declaration.schema)):
+            raise PublishError(f"{declaration.schema} is the schema of a data release, whose "
+                               "tables never change: publish the catalogue in another schema")
         exists = conn.scalar(sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name})
         if exists and not replace:
             raise PublishError(f"{declaration.qualified_name} exists; use --replace to publish "

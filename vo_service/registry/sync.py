@@ -54,3 +54,18 @@ def sync_registry(engine: sa.Engine, settings: Settings, base: str,
                   site_drafts: SiteDrafts = site_drafts) -> SyncReport:
     """Sync the records ``site_drafts`` describes under ``base`` (one transaction)."""
     return sync_site(engine, lambda conn: site_drafts(conn, settings, base.rstrip("/")))
+
+
+def resync_after_change(engine: sa.Engine, settings: Settings) -> str:
+    """Re-sync the records after an operator changed what the site publishes (a release
+    published or withdrawn, a catalogue published or dropped); says what it did.
+
+    Without ``base_url`` and without an earlier sync there is no base to write the
+    records with: nothing is synced, and the message says how the records will follow
+    (the next start of ``latentvo serve``, or ``latentvo registry sync --base-url``).
+    """
+    base = sync_base(engine, settings, None)
+    if base is None:
+        return ("registry records not re-synced: no base URL yet (set base_url, or run "
+                "'latentvo registry sync --base-url URL'); 'latentvo serve' syncs at start-up")
+    return f"registry records under {base}: {sync_registry(engine, settings, base).summary()}"

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from schema.ops import releases
+from vo_service.errors import OperatorError
 
 DRAFT, PUBLISHED, WITHDRAWN = "draft", "published", "withdrawn"
 
@@ -27,6 +28,11 @@ class Release:
          "catalogues": [{"schema", "table", "rows"}],
          "tables": [{"name", "rows", "sha256"}],
          "coverage": {"ra_min", ..., "em_min", "em_max", "t_min", "t_max"}}
+
+    ``tables[].sha256`` is the SHA-256 of the table's rows in PostgreSQL's text form
+    (``row::text``, timestamps in UTC), one per line, ordered by the primary key
+    (:mod:`vo_service.releases.manifest`). A withdrawn release's manifest also has
+    ``"withdrawn_reason"`` (the operator's ``--reason``, or null).
     """
 
     name: str  # also the ADQL schema of its tables (``dr1.spectra``)
@@ -60,3 +66,24 @@ def read_release(conn: sa.Connection, name: str) -> Release | None:
     """The release called ``name``; None when there is none."""
     row = conn.execute(sa.select(releases).where(releases.c.name == name)).first()
     return _release(row) if row else None
+
+
+class ReleaseError(OperatorError):
+    """An operator mistake about a release: a bad or taken name, an unknown model, a
+    change a release's state does not allow."""
+
+
+def require_release(conn: sa.Connection, name: str, *, lock: bool = False) -> Release:
+    """The release called ``name``; with ``lock`` its row stays locked until the
+    transaction ends, so concurrent state changes take turns.
+
+    Raises
+    ------
+    ReleaseError
+        When there is no such release.
+    """
+    query = sa.select(releases).where(releases.c.name == name)
+    row = conn.execute(query.with_for_update() if lock else query).first()
+    if row is None:
+        raise ReleaseError(f"there is no release {name!r} ('latentvo release list' lists them)")
+    return _release(row)
