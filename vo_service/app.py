@@ -31,6 +31,10 @@ from vo_service.datalink import routes as datalink_routes
 from vo_service.db.database import Database
 from vo_service.db.outage import OUTAGE_ERRORS, is_outage
 from vo_service.getdata import routes as getdata_routes
+from vo_service.releases import routes as release_routes
+from vo_service.releases.publisher import publisher_of
+from vo_service.releases.signposting import link_header, service_links
+from vo_service.releases.store import Release
 from vo_service.ssa import routes as ssa_routes
 from vo_service.tap import routes as tap_routes
 from vo_service.urls import base_path
@@ -73,6 +77,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     getdata_routes.install(app, database)
     datalink_routes.install(app, database)
     ssa_routes.install(app)
+    release_routes.install(app)
 
     app.add_middleware(ServerHeader)
     if base_url and base_path(base_url):
@@ -81,19 +86,24 @@ def create_app(database: Database | None = None) -> FastAPI:
 
 
 async def landing_page(request: Request) -> HTMLResponse:
-    """The HTML landing page: the services, their URLs, what the archive holds and which
-    background jobs (the demo's build) run or failed; 503 while the database is away."""
+    """The HTML landing page: the services, their URLs, what the archive holds, which
+    background jobs (the demo's build) run or failed, the data releases and how to cite
+    the service, with FAIR Signposting links; 503 while the database is away."""
     database = request.app.state.database
     counts: dict[str, int] | None
+    releases: list[Release] | None
     try:
         counts = await run_in_threadpool(landing.archive_counts, database.reader_engine)
+        releases = await run_in_threadpool(landing.citable_releases, database.engine)
     except OUTAGE_ERRORS as exc:
         if not is_outage(exc):
             raise
-        counts = None
+        counts = releases = None
     jobs = await run_in_threadpool(read_statuses, database.settings.home)
-    return HTMLResponse(landing.landing_page(public_urls(request), counts, jobs),
-                        status_code=503 if counts is None else 200)
+    urls, pub = public_urls(request), publisher_of(database.settings)
+    return HTMLResponse(landing.landing_page(urls, counts, jobs, pub, releases, now_utc()),
+                        status_code=503 if counts is None else 200,
+                        headers={"Link": link_header(service_links(pub, urls))})
 
 
 class ServerHeader:
