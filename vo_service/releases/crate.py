@@ -130,10 +130,9 @@ def release_crate(release: Release, pub: Publisher, urls: PublicURLs,
         root["citation"] = [crate.add(ContextEntity(crate, doi_url(doi), properties={
             "@type": "ScholarlyArticle", "identifier": doi_url(doi)}))
             for doi in pub.supplement_dois]
-    root["isBasedOn"] = crate.add(ContextEntity(crate, urls.voresource(pub.spectra_id),
-                                                properties={
-        "@type": "Dataset", "name": "the archive's spectra collection",
-        "identifier": pub.spectra_id}))
+    root["isBasedOn"] = crate.add(ContextEntity(crate, pub.spectra_id, properties={
+        "@type": "CreativeWork", "name": "the archive's spectra collection",
+        "url": urls.voresource(pub.spectra_id)}))
     for part in parts:
         online = "://" in part.path  # an online resource: its URL is its identifier
         crate.add_file(source=part.path if online else None,
