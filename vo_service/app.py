@@ -72,7 +72,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     app.state.started = now_utc().replace(microsecond=0)
     app.state.admission = Admission(database.settings.web)
     install_error_handlers(app)
-    app.add_api_route("/", landing_page, methods=["GET"], response_class=HTMLResponse)
+    app.add_api_route("/", landing_page, methods=["GET", "HEAD"], response_class=HTMLResponse)
     tap_routes.install(app, database)
     getdata_routes.install(app, database)
     datalink_routes.install(app, database)

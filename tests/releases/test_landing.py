@@ -314,3 +314,5 @@ def test_service_landing_page_cites_the_service(site, releases):
     [entry] = bibtexparser.parse_string(html.unescape(bib)).entries
     assert entry.key == "latentvo_service" and entry.fields_dict["url"].value == f"{site}/"
     assert f'href="{site}/tap"' in response.text  # the page's services are still there
+    head = httpx.head(f"{site}/")  # Signposting clients ask with HEAD
+    assert head.status_code == 200 and _all_links(head.headers["link"]) == found

@@ -10,6 +10,7 @@ its size and SHA-256.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -96,7 +97,8 @@ def model_parts(release: Release, artifact_paths: dict[str, str]) -> list[Part]:
 
 
 def _agent_id(name: str) -> str:
-    return "#" + "-".join(name.lower().replace(",", " ").split())
+    """A local identifier (``#family-given``) for a person or organisation."""
+    return "#" + (re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "agent")
 
 
 def release_crate(release: Release, pub: Publisher, urls: PublicURLs,
