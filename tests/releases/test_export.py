@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.conftest import REPO
-from tests.releases.conftest import DOI, NO_DOI, PUBLISHED, TABLES, WITHDRAWN
+from tests.releases.citation_data import DOI, NO_DOI, PUBLISHED, TABLES, WITHDRAWN, made_releases
 from vo_service.releases.export import ExportError, export_release
 from vo_service.releases.publisher import publisher_of
 from vo_service.urls import PublicURLs
@@ -24,6 +24,12 @@ WIRED = ("import typer\nfrom vo_service import cli\n"
          "from vo_service.releases.export_cli import export_command\n"
          "release = typer.Typer()\nrelease.command('export')(export_command)\n"
          "cli.app.add_typer(release, name='release')\ncli.main()\n")
+
+@pytest.fixture(scope="module")
+def releases(database):
+    """Releases in every state (``citation_data``), removed after the module."""
+    yield from made_releases(database)
+
 
 
 def sha256(data: bytes) -> str:

@@ -13,11 +13,35 @@ import httpx
 import pytest
 from lxml import etree
 
-from tests.releases.conftest import DOI, DRAFT, NO_DOI, PUBLISHED, REASON, TABLES, WITHDRAWN
+from tests.conftest import start_server, stop_server
+from tests.releases.citation_data import (
+    DOI,
+    DRAFT,
+    NO_DOI,
+    PUBLISHED,
+    REASON,
+    TABLES,
+    WITHDRAWN,
+    made_releases,
+)
 
 DATACITE_NS = "{http://datacite.org/schema/kernel-4}"
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
         "track", "wbr"}
+
+
+@pytest.fixture(scope="module")
+def releases(database):
+    """Releases in every state (``citation_data``), removed after the module."""
+    yield from made_releases(database)
+
+
+@pytest.fixture(scope="module")
+def site(releases, latentvo_env):
+    """Base URL of a real ``latentvo serve`` serving the releases."""
+    proc, url = start_server(latentvo_env)
+    yield url
+    stop_server(proc)
 
 
 class StrictPage(HTMLParser):

@@ -1,5 +1,5 @@
-"""Fixtures of the citation tests: releases in every state, with frozen tables, on a real
-server.
+"""Data of the citation tests: releases in every state, with frozen tables (a plain
+module, not a conftest, so that it sits beside the release lifecycle's fixtures).
 
 The releases are made the simple way, not with ``latentvo release create``: rows of
 ``latentvo_ops.releases`` with a realistic manifest, and for the published ones a schema
@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
-from tests.conftest import start_server, stop_server
 from tests.tap.conftest import fill_archive
 
 PUBLISHED = "cit_pub"  # with a DOI
@@ -93,9 +92,8 @@ def _remove(conn: sa.Connection) -> None:
                  {"n": list(names)})
 
 
-@pytest.fixture(scope="module")
-def releases(database) -> Releases:
-    """Published (with and without DOI), withdrawn and draft releases."""
+def made_releases(database) -> Iterator[Releases]:
+    """Published (with and without DOI), withdrawn and draft releases, removed after."""
     fill_archive(database.engine)
     home = database.settings.home
     with database.engine.begin() as conn:
@@ -113,10 +111,3 @@ def releases(database) -> Releases:
     with database.engine.begin() as conn:
         _remove(conn)
 
-
-@pytest.fixture(scope="module")
-def site(releases, latentvo_env):
-    """Base URL of a real ``latentvo serve`` serving the releases."""
-    proc, url = start_server(latentvo_env)
-    yield url
-    stop_server(proc)
