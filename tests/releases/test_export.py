@@ -25,11 +25,11 @@ WIRED = ("import typer\nfrom vo_service import cli\n"
          "release = typer.Typer()\nrelease.command('export')(export_command)\n"
          "cli.app.add_typer(release, name='release')\ncli.main()\n")
 
+
 @pytest.fixture(scope="module")
 def releases(database):
     """Releases in every state (``citation_data``), removed after the module."""
     yield from made_releases(database)
-
 
 
 def sha256(data: bytes) -> str:
