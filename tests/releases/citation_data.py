@@ -42,6 +42,7 @@ def _freeze(conn: sa.Connection, name: str, home: Path) -> dict:
     conn.execute(sa.text(f"CREATE SCHEMA {name}"))
     for table in TABLES:
         conn.execute(sa.text(f"CREATE TABLE {name}.{table} AS SELECT * FROM latentvo.{table}"))
+    conn.execute(sa.text(f"ALTER TABLE {name}.labels ADD PRIMARY KEY (model_id, spectrum_id)"))
     models = []
     for row in conn.execute(sa.text(f"SELECT * FROM {name}.models ORDER BY model_id")).mappings():
         path = f"models/{name}-{row['model_id']}/model.pt"
@@ -68,7 +69,7 @@ def _freeze(conn: sa.Connection, name: str, home: Path) -> dict:
             "models": models,
             "label_sets": [{"name": "ref-test", "source_sha256": "ab" * 32, "n_rows": 100}],
             "catalogues": [{"schema": "mlspec", "table": "spectra", "rows": 3000}],
-            "tables": [{"name": t, "rows": rows[t], "sha256": f"{i:02d}" * 32}
+            "tables": [{"name": f"{name}.{t}", "rows": rows[t], "sha256": f"{i:02d}" * 32}
                        for i, t in enumerate(TABLES)],
             "coverage": dict(coverage)}
 

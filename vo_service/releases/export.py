@@ -61,18 +61,26 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _column_list(conn: sa.Connection, table: contents.FrozenTable) -> str:
-    """The SELECT list of a frozen table: pgvector columns cast to ``real[]`` (which Arrow
-    reads as lists of float32), the others as they are."""
+def _select(conn: sa.Connection, table: contents.FrozenTable) -> str:
+    """The query that reads a frozen table: pgvector columns cast to ``real[]`` (which
+    Arrow reads as lists of float32), in primary-key order where it has one, so that
+    exporting the same release twice writes the same files."""
+    name = f'"{table.schema}"."{table.name}"'
     rows = conn.execute(sa.text(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = to_regclass(:name) AND attnum > 0 AND NOT attisdropped "
-        "ORDER BY attnum"), {"name": f'"{table.schema}"."{table.name}"'}).all()
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod), "
+        "       coalesce(array_position(i.indkey::int2[], a.attnum), 0) AS key_position "
+        "FROM pg_attribute AS a LEFT JOIN pg_index AS i "
+        "  ON i.indrelid = a.attrelid AND i.indisprimary "
+        "WHERE a.attrelid = to_regclass(:name) AND a.attnum > 0 AND NOT a.attisdropped "
+        "ORDER BY a.attnum"), {"name": name}).all()
     if not rows:
         raise ExportError(f"the release's table {table.qualified} does not exist")
     quote = conn.dialect.identifier_preparer.quote
-    return ", ".join(f"{quote(col)}::real[] AS {quote(col)}" if kind.startswith("vector")
-                     else quote(col) for col, kind in rows)
+    columns = ", ".join(f"{quote(col)}::real[] AS {quote(col)}" if kind.startswith("vector")
+                        else quote(col) for col, kind, _ in rows)
+    keys = [quote(col) for col, _, position in sorted(rows, key=lambda r: r[2]) if position]
+    order = f" ORDER BY {', '.join(keys)}" if keys else ""
+    return f"SELECT {columns} FROM {name}{order}"
 
 
 def export_table(database: Database, table: contents.FrozenTable, target: Path) -> int:
@@ -81,9 +89,7 @@ def export_table(database: Database, table: contents.FrozenTable, target: Path) 
     import pyarrow.parquet as pq
 
     with database.engine.connect() as conn:
-        columns = _column_list(conn, table)
-        quote = conn.dialect.identifier_preparer.quote
-    query = f"SELECT {columns} FROM {quote(table.schema)}.{quote(table.name)}"
+        query = _select(conn, table)
     uri = make_url(database.owner_url).set(drivername="postgresql") \
         .render_as_string(hide_password=False)
     rows = 0
