@@ -108,13 +108,13 @@ def _contents(release: Release) -> str:
     label_sets = release.manifest.get("label_sets") or []
     if label_sets:
         parts.append("<h3>Reference label sets</h3>" + _rows([
-            (str(s.get("name")), f"{s.get('n_rows')} rows; SHA-256 "
+            (str(s.get("name")), f"{escape(str(s.get('n_rows')))} rows; SHA-256 "
                                  f"<code>{escape(str(s.get('source_sha256')))}</code>")
             for s in label_sets]))
     catalogues = release.manifest.get("catalogues") or []
     if catalogues:
         parts.append("<h3>Published catalogues</h3>" + _rows([
-            (f"{c.get('schema')}.{c.get('table')}", f"{c.get('rows')} rows")
+            (f"{c.get('schema')}.{c.get('table')}", f"{escape(str(c.get('rows')))} rows")
             for c in catalogues]))
     coverage = release.manifest.get("coverage") or {}
     if coverage:
