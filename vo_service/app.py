@@ -36,6 +36,10 @@ from vo_service.errors import one_line
 from vo_service.getdata import routes as getdata_routes
 from vo_service.registry import routes as registry_routes
 from vo_service.registry import sync as registry_sync
+from vo_service.releases import routes as release_routes
+from vo_service.releases.publisher import publisher_of
+from vo_service.releases.signposting import link_header, service_links
+from vo_service.releases.store import Release
 from vo_service.ssa import routes as ssa_routes
 from vo_service.tap import routes as tap_routes
 from vo_service.urls import base_path
@@ -75,12 +79,13 @@ def create_app(database: Database | None = None) -> FastAPI:
     app.state.started = now_utc().replace(microsecond=0)
     app.state.admission = Admission(database.settings.web)
     install_error_handlers(app)
-    app.add_api_route("/", landing_page, methods=["GET"], response_class=HTMLResponse)
+    app.add_api_route("/", landing_page, methods=["GET", "HEAD"], response_class=HTMLResponse)
     tap_routes.install(app, database)
     getdata_routes.install(app, database)
     datalink_routes.install(app, database)
     ssa_routes.install(app)
     registry_routes.install(app)
+    release_routes.install(app)
 
     app.add_middleware(ServerHeader)
     if base_url and base_path(base_url):
@@ -108,21 +113,24 @@ def _sync_registry(database: Database) -> None:
 
 
 async def landing_page(request: Request) -> HTMLResponse:
-    """The HTML landing page: the services, their URLs, what the archive holds and which
-    background jobs (the demo's build) run or failed; 503 while the database is away."""
+    """The HTML landing page: the services, their URLs, what the archive holds, which
+    background jobs (the demo's build) run or failed, the data releases and how to cite
+    the service, with FAIR Signposting links; 503 while the database is away."""
     database = request.app.state.database
     counts: dict[str, int] | None
+    releases: list[Release] | None
     try:
         counts = await run_in_threadpool(landing.archive_counts, database.reader_engine)
+        releases = await run_in_threadpool(landing.citable_releases, database.engine)
     except OUTAGE_ERRORS as exc:
         if not is_outage(exc):
             raise
-        counts = None
+        counts = releases = None
     jobs = await run_in_threadpool(read_statuses, database.settings.home)
-    return HTMLResponse(landing.landing_page(public_urls(request), counts, jobs,
-                                            database.settings.service,
-                                            database.settings.authority),
-                        status_code=503 if counts is None else 200)
+    urls, pub = public_urls(request), publisher_of(database.settings)
+    return HTMLResponse(landing.landing_page(urls, counts, jobs, pub, releases, now_utc()),
+                        status_code=503 if counts is None else 200,
+                        headers={"Link": link_header(service_links(pub, urls))})
 
 
 class ServerHeader:

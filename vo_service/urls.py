@@ -101,18 +101,35 @@ class PublicURLs:
             url += f"&MODEL={quote(model, safe='')}"
         return url + (f"&K={k}" if k is not None else "")
 
-    # -- the publishing registry and releases -------------------------------------------
+    # -- registry, releases and citation ----------------------------------------------
 
     @property
     def oai(self) -> str:
-        """The OAI-PMH endpoint of the publishing registry."""
+        """The OAI-PMH publishing registry."""
         return self.base + "/oai"
 
-    def release_page(self, name: str) -> str:
-        """The landing page of the data release ``name``."""
-        return f"{self.base}/releases/{quote(name, safe='')}"
-
     def voresource(self, identifier: str) -> str:
-        """The VOResource record of ``identifier`` (an OAI-PMH GetRecord request)."""
+        """The VOResource record of ``identifier`` (an ``ivo://`` URI) from the registry."""
         return (f"{self.oai}?verb=GetRecord&metadataPrefix=ivo_vor"
                 f"&identifier={quote(identifier, safe='')}")
+
+    @property
+    def releases(self) -> str:
+        """The list of data releases."""
+        return self.base + "/releases"
+
+    def release_page(self, name: str) -> str:
+        """The landing page of the data release ``name`` (its VOResource referenceURL)."""
+        return f"{self.releases}/{quote(name, safe='')}"
+
+    def release_datacite(self, name: str) -> str:
+        """The release's DataCite 4.3 XML."""
+        return self.release_page(name) + "/datacite.xml"
+
+    def release_bibtex(self, name: str) -> str:
+        """The release's BibTeX entry."""
+        return self.release_page(name) + "/citation.bib"
+
+    def release_crate(self, name: str) -> str:
+        """The release's RO-Crate metadata document."""
+        return self.release_page(name) + "/ro-crate-metadata.json"

@@ -1,4 +1,4 @@
-"""``latentvo release``: create, publish, list, show, verify, withdraw and delete releases.
+"""``latentvo release``: create, publish, list, show, verify, withdraw, delete and export releases.
 
 Operator mistakes (a bad name, an unknown model, a change the release's state does
 not allow) raise :class:`~vo_service.releases.store.ReleaseError`, which
@@ -8,6 +8,7 @@ not allow) raise :class:`~vo_service.releases.store.ReleaseError`, which
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -175,3 +176,37 @@ def release_delete(
     database = open_database("write")
     delete(database.engine, name, lock_wait_s=lock_wait)
     console.print(f"deleted draft {name}")
+
+
+@release_app.command("export")
+def release_export(
+    name: Annotated[str, typer.Argument(help="The release to export")],
+    folder: Annotated[Path, typer.Argument(help="A new or empty folder to write it into")],
+    base_url: Annotated[str | None, typer.Option(
+        help="Public URL of the service, for the citations and links in the package "
+             "(default: the configured base_url)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress output")] = False,
+) -> None:
+    """Write the release's tables (Parquet), model artifacts, citations and
+    ro-crate-metadata.json (every file with its size and SHA-256) into FOLDER."""
+    from vo_service.config import parse_base_url
+    from vo_service.db.database import open_database
+    from vo_service.releases.export import ExportError, export_release
+    from vo_service.releases.publisher import publisher_of
+    from vo_service.urls import PublicURLs
+
+    database = open_database("read")
+    base = base_url or database.settings.base_url
+    if not base:
+        raise ExportError("the package cites the service by its public URL: configure "
+                          "base_url (LATENTVO_BASE_URL) or pass --base-url")
+
+    def progress(path: str) -> None:
+        if not quiet:
+            console.print(f"  writing {path}")
+
+    exported = export_release(database, name, folder, publisher_of(database.settings),
+                              PublicURLs(parse_base_url(base)), progress)
+    console.print(f"exported release {name} to {exported.folder}: {len(exported.parts)} files, "
+                  f"{exported.size:,} bytes, listed with their SHA-256 in "
+                  f"{exported.metadata.name}")
