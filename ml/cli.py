@@ -122,6 +122,10 @@ def infer_command(
         for obs_id, reason in list(report.skipped.items())[:20]:
             console.print(f"[yellow]skipped[/yellow] {obs_id}: {reason}")
         console.print(report.summary())
+    from vo_service.registry.sync import resync_after_change
+
+    # the ML products' record (and the TAP tableset's counts) follow the new products
+    console.print(resync_after_change(database.engine, database.settings), highlight=False)
 
 
 @ml_app.command("analyse")

@@ -187,6 +187,15 @@ def ingest(
     for path, reason in report.rejected:
         console.print(f"[yellow]rejected[/yellow] {path}: {reason}")
     console.print(report.summary())
+    if report.ingested:
+        _resync_registry(database)
+
+
+def _resync_registry(database: Database) -> None:
+    """The registry records (coverage, counts) follow what the archive now holds."""
+    from vo_service.registry.sync import resync_after_change
+
+    console.print(resync_after_change(database.engine, database.settings), highlight=False)
 
 
 # -- labels --------------------------------------------------------------------------
@@ -393,6 +402,7 @@ def _demo_build(database: Database, n: int, seed: int, train: bool) -> None:
 
         ml_demo.build(database, settings, recorder, n=n, seed=seed, train=train,
                       say=console.print)
+    _resync_registry(database)
 
 
 def _check_port_free(port: int) -> None:

@@ -57,15 +57,24 @@ def sync_registry(engine: sa.Engine, settings: Settings, base: str,
 
 
 def resync_after_change(engine: sa.Engine, settings: Settings) -> str:
-    """Re-sync the records after an operator changed what the site publishes (a release
-    published or withdrawn, a catalogue published or dropped); says what it did.
+    """Re-sync the records after an operator changed what the site holds or publishes
+    (spectra ingested, products inferred, a release published or withdrawn, a catalogue
+    published or dropped); says what it did.
 
     Without ``base_url`` and without an earlier sync there is no base to write the
     records with: nothing is synced, and the message says how the records will follow
     (the next start of ``latentvo serve``, or ``latentvo registry sync --base-url``).
+    The change itself is committed already, so a sync that fails is reported in the
+    message, not raised: the operator re-runs ``latentvo registry sync``.
     """
-    base = sync_base(engine, settings, None)
-    if base is None:
-        return ("registry records not re-synced: no base URL yet (set base_url, or run "
-                "'latentvo registry sync --base-url URL'); 'latentvo serve' syncs at start-up")
-    return f"registry records under {base}: {sync_registry(engine, settings, base).summary()}"
+    try:
+        base = sync_base(engine, settings, None)
+        if base is None:
+            return ("registry records not re-synced: no base URL yet (set base_url, or run "
+                    "'latentvo registry sync --base-url URL'); 'latentvo serve' syncs at "
+                    "start-up")
+        return f"registry records under {base}: {sync_registry(engine, settings, base).summary()}"
+    except Exception as exc:  # noqa: BLE001 - the committed change stands; say what to re-run
+        reason = " ".join(str(exc).split())[:300]
+        return (f"registry records not re-synced ({type(exc).__name__}: {reason}); run "
+                "'latentvo registry sync'")
