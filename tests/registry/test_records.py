@@ -14,13 +14,17 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import start_server, stop_server
-from tests.registry.conftest import BASE, PUBLISHED
+from tests.registry.conftest import BASE, FROZEN_SPECTRA, PUBLISHED
 from vo_service.registry.validate import record_problems, record_schema
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 AUTH = "ivo://latentvo.example"
 CREATED = datetime(2025, 3, 4, 5, 6, 7, 890_000, tzinfo=UTC)
 UPDATED = datetime(2026, 7, 8, 9, 10, 11, tzinfo=UTC)
+MANIFEST = {"spectra": 240, "labels": 240, "latent": 240,  # of a release with no schema
+            "models": [{"model_id": "ae-test-1"}, {"model_id": "labels-test-1"}],
+            "coverage": {"em_min": 3.8e-7, "em_max": 6.9e-7, "t_min": 58000.0,
+                         "t_max": 58239.01}}
 
 
 def parsed(draft) -> ET.Element:
@@ -200,7 +204,12 @@ def test_coverage_moc_and_ranges(drafts, site):
     assert hc / high > 1e-7 and hc / low < 3e-6
     release = parsed(drafts[f"{AUTH}/release/{PUBLISHED}"]).find("coverage")
     frozen = MOC.from_str(release.findtext("spatial"))
-    assert frozen.sky_fraction <= moc.sky_fraction  # its 100 frozen spectra only
+    assert frozen.sky_fraction < moc.sky_fraction  # its 100 frozen spectra only
+    with site.engine.connect() as conn:
+        ra, dec = conn.execute(sa.text(
+            f"SELECT array_agg(s_ra), array_agg(s_dec) FROM {PUBLISHED}.spectra")).one()
+    assert len(ra) == FROZEN_SPECTRA
+    assert frozen.contains_lonlat(np.array(ra) * _deg(), np.array(dec) * _deg()).all()
 
 
 def _deg():
@@ -266,7 +275,6 @@ def test_moc_is_the_one_mocpy_makes(cells):
 
 
 def test_release_without_frozen_spectra_takes_the_manifest_ranges(site):
-    from tests.registry.conftest import MANIFEST
     from vo_service.registry.data_collections import Services, release_collection
     from vo_service.registry.identifiers import Identifiers
     from vo_service.registry.vor import Related

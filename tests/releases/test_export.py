@@ -78,8 +78,8 @@ def test_exporting_twice_writes_the_same_files(database, releases, tmp_path):
 
 
 def test_a_changed_artifact_stops_the_export(database, releases, tmp_path):
-    model_id = next(iter(releases.artifacts))
-    artifact = database.settings.home / f"models/{NO_DOI}-{model_id}/model.pt"
+    path, _ = next(iter(releases.artifacts.values()))
+    artifact = database.settings.home / path
     original = artifact.read_bytes()
     artifact.write_bytes(original + b"tampered")
     folder = tmp_path / "package"
