@@ -18,17 +18,20 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
+import astropy.units as u
 import httpx
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from lxml import etree, html
+from mocpy import MOC
 from pyvo import registry
 from sickle import Sickle
 
 from schema.catalogues import refresh_tap_schema
 from tests.conftest import run_cli, start_server, stop_server
 from tests.registry.oai_records import assert_valid, schema
-from tests.tap.conftest import fill_archive, tap_data  # noqa: F401 - fixture
+from tests.tap.conftest import N_SPECTRA, fill_archive, tap_data  # noqa: F401 - fixture
 from vo_service.registry.site import site_drafts
 
 OAI = "{http://www.openarchives.org/OAI/2.0/}"
@@ -221,8 +224,18 @@ def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, dat
     collection = resource_of(site, release_id)
     assert collection.get(XSI_TYPE) == "vs:DataCollection"
     assert collection.findtext("title") == "End-to-end release"
-    assert collection.findtext("coverage/spatial").strip()  # a MOC of the frozen spectra
-    tableset = resource_of(site, tap).find("tableset")
+    moc = MOC.from_string(collection.findtext("coverage/spatial"), format="ascii")
+    positions = np.array(tap_rows(site, f"SELECT s_ra, s_dec FROM {RELEASE}.spectra"),
+                         dtype=float)
+    assert len(positions) == N_SPECTRA  # every frozen spectrum lies in the MOC
+    assert moc.contains_lonlat(positions[:, 0] * u.deg, positions[:, 1] * u.deg).all()
+    assert moc.sky_fraction < 0.5
+    service = resource_of(site, tap)
+    assert service.get("created") < since <= service.get("updated")  # ISO 8601, UTC
+    [header] = [h for h in Sickle(f"{site}/oai").ListIdentifiers(
+        metadataPrefix="ivo_vor", **{"from": since}) if h.identifier == tap]
+    assert header.datestamp == service.get("updated")
+    tableset = service.find("tableset")
     assert RELEASE in [s.findtext("name") for s in tableset.findall("schema")]
 
     landing = httpx.get(f"{site}/releases/{RELEASE}", timeout=30)
