@@ -224,6 +224,7 @@ def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, dat
     collection = resource_of(site, release_id)
     assert collection.get(XSI_TYPE) == "vs:DataCollection"
     assert collection.findtext("title") == "End-to-end release"
+    assert collection.findtext("content/referenceURL") == f"{site}/releases/{RELEASE}"
     moc = MOC.from_string(collection.findtext("coverage/spatial"), format="ascii")
     positions = np.array(tap_rows(site, f"SELECT s_ra, s_dec FROM {RELEASE}.spectra"),
                          dtype=float)
@@ -253,6 +254,8 @@ def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, dat
 
     listed = {row[0] for row in tap_rows(site, "SELECT ivoid FROM rr.resource")}
     assert listed == described(database, site)
+    assert [tap] in tap_rows(site, f"SELECT related_id FROM rr.relationship "
+                                   f"WHERE ivoid = '{release_id}'")
     assert tap_rows(site, f"SELECT ivoid FROM rr.res_table WHERE table_name = "
                           f"'{RELEASE}.spectra'") == [[tap]]
 
