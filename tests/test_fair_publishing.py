@@ -4,10 +4,11 @@ records synced by the server itself at start-up, and an operator's commands.
 Where tests/registry and tests/releases check each part on hand-made records, this
 module takes the records the site really describes (``site_drafts``) through
 everything a harvester, a registry client and a reader do: an OAI-PMH harvest with
-``sickle`` over small pages (every answer valid against ../shared/ivoa-xsd), a release
-created, published and withdrawn with ``latentvo release`` (the harvest ``from`` before
-it, its landing page and citation link, RegTAP's ``rr`` and pyvo.registry discovery
-following it), and ``latentvo registry check`` on the same site.
+``sickle`` over small pages (every answer valid against ../shared/ivoa-xsd where that
+is beside the checkout), a release created, published and withdrawn with ``latentvo
+release`` (the harvest ``from`` before it, its landing page and citation links, RegTAP's
+``rr`` and pyvo.registry discovery following it), and ``latentvo registry check`` on the
+same site.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import csv
 import io
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import astropy.units as u
@@ -80,8 +82,15 @@ def site(tap_data, database, site_env):  # noqa: F811 - the imported fixture
 
 
 @pytest.fixture(scope="module")
-def xsd(shared):
-    return schema(shared("ivoa-xsd/OAI-PMH.xsd", "the OAI-PMH and IVOA XML schemas").parent)
+def valid(shared) -> Callable[[bytes, str], etree._Element]:
+    """``valid(body, what)``: the parsed OAI-PMH answer, checked against the schemas of
+    ../shared/ivoa-xsd; without ../shared only parsed (the rest of each test still runs)."""
+    try:
+        folder = shared("ivoa-xsd/OAI-PMH.xsd", "the OAI-PMH and IVOA XML schemas").parent
+    except pytest.skip.Exception:
+        return lambda body, what: etree.fromstring(body)
+    xml_schema = schema(folder)
+    return lambda body, what: assert_valid(xml_schema, body, what)
 
 
 def described(database, base: str) -> set[str]:
@@ -131,7 +140,7 @@ def release_cli(env: dict[str, str], *args: str) -> str:
     return result.stdout + result.stderr
 
 
-def test_harvest_gives_every_record_of_the_site_once(site, database, xsd):
+def test_harvest_gives_every_record_of_the_site_once(site, database, valid):
     every = described(database, site)
     assert len(every) > PAGE_SIZE * 2  # several pages
     assert harvested(site) == dict.fromkeys(every, False)
@@ -147,7 +156,7 @@ def test_harvest_gives_every_record_of_the_site_once(site, database, xsd):
                          ("ListIdentifiers", "ivo_vor")):
         seen, cursors = [], []
         for response in pages(site, verb, prefix):
-            root = assert_valid(xsd, response.content, f"{verb} {prefix} page {len(cursors)}")
+            root = valid(response.content, f"{verb} {prefix} page {len(cursors)}")
             seen += [h.findtext(f"{OAI}identifier") for h in root.iter(f"{OAI}header")]
             token = root.find(f"{OAI}{verb}/{OAI}resumptionToken")
             assert token.get("completeListSize") == str(len(every))
@@ -157,16 +166,16 @@ def test_harvest_gives_every_record_of_the_site_once(site, database, xsd):
 
     for params in ({"verb": "Identify"}, {"verb": "ListMetadataFormats"},
                    {"verb": "ListSets"}):
-        assert_valid(xsd, oai_get(site, **params).content, params["verb"])
+        valid(oai_get(site, **params).content, params["verb"])
     identify = etree.fromstring(oai_get(site, verb="Identify").content)
     assert identify.findtext(f"{OAI}Identify/{OAI}baseURL") == f"{site}/oai"
-    error = assert_valid(xsd, oai_get(site, verb="GetRecord", metadataPrefix="ivo_vor",
+    error = valid(oai_get(site, verb="GetRecord", metadataPrefix="ivo_vor",
                                       identifier="ivo://nowhere.example/x").content,
                          "an error")
     assert error.find(f"{OAI}error").get("code") == "idDoesNotExist"
 
     tap = f"{database.settings.authority}/tap"
-    record = assert_valid(xsd, oai_get(site, verb="GetRecord", metadataPrefix="ivo_vor",
+    record = valid(oai_get(site, verb="GetRecord", metadataPrefix="ivo_vor",
                                        identifier=tap).content, "GetRecord")
     resource = record.find(f"{OAI}GetRecord/{OAI}record/{OAI}metadata/{RI}Resource")
     assert resource.findtext("identifier") == tap
@@ -198,7 +207,7 @@ def links(header: str) -> dict[str, list[str]]:
     return found
 
 
-def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, database, xsd):
+def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, database, valid):
     authority = database.settings.authority
     release_id, tap = f"{authority}/release/{RELEASE}", f"{authority}/tap"
     before = described(database, site)
@@ -219,7 +228,7 @@ def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, dat
     assert changed == {release_id: False, tap: False}
     assert described(database, site) == before | {release_id}
     for response in pages(site, "ListRecords", "ivo_vor", **{"from": since}):
-        assert_valid(xsd, response.content, f"ListRecords from={since}")
+        valid(response.content, f"ListRecords from={since}")
 
     collection = resource_of(site, release_id)
     assert collection.get(XSI_TYPE) == "vs:DataCollection"
@@ -249,7 +258,7 @@ def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, dat
     for target in signposts["describedby"]:  # DataCite XML and the VOResource record
         assert httpx.get(target, timeout=30).status_code == 200, target
     [record_link] = [t for t in signposts["describedby"] if "/oai?" in t]
-    linked = assert_valid(xsd, httpx.get(record_link, timeout=30).content, "describedby")
+    linked = valid(httpx.get(record_link, timeout=30).content, "describedby")
     assert linked.findtext(f".//{RI}Resource/identifier") == release_id
 
     listed = {row[0] for row in tap_rows(site, "SELECT ivoid FROM rr.resource")}
@@ -268,7 +277,7 @@ def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, dat
 
     # withdrawn: a deleted record, kept; gone from rr; the page a tombstone
     release_cli(env, "withdraw", RELEASE, "--reason", "end of the test")
-    record = assert_valid(xsd, oai_get(site, verb="GetRecord", metadataPrefix="ivo_vor",
+    record = valid(oai_get(site, verb="GetRecord", metadataPrefix="ivo_vor",
                                        identifier=release_id).content, "deleted GetRecord")
     header = record.find(f"{OAI}GetRecord/{OAI}record/{OAI}header")
     assert header.get("status") == "deleted"
@@ -281,7 +290,7 @@ def test_release_lifecycle_is_harvested_discovered_and_cited(site, site_env, dat
                           f"'{RELEASE}.spectra'") == []
     assert harvested(site, **{"from": since}) == {release_id: True, tap: False}
     for response in pages(site, "ListRecords", "ivo_vor", **{"from": since}):
-        assert_valid(xsd, response.content, f"ListRecords from={since}, one deleted")
+        valid(response.content, f"ListRecords from={since}, one deleted")
     assert httpx.get(f"{site}/releases/{RELEASE}", timeout=30).status_code == 410
 
 
