@@ -81,6 +81,7 @@ WRAPPED = {  # namespace -> schema file of ../shared/ivoa-xsd
     "http://www.ivoa.net/xml/VODataService/v1.1": "VODataService.xsd",
     "http://www.ivoa.net/xml/VOSICapabilities/v1.0": "VOSICapabilities.xsd",
     "http://www.ivoa.net/xml/TAPRegExt/v1.0": "TAPRegExt.xsd",
+    "http://www.ivoa.net/xml/SSA/v1.1": "SSA.xsd",  # the site's SSA capability
 }
 
 
