@@ -111,7 +111,7 @@ def test_urls_follow_the_host_the_client_used(bare_server, ssa_archive, spectra_
         caps = httpx.get(base + "/tap/capabilities").text
         assert set(re.findall(r"<accessURL[^>]*>([^<]+)</", caps)) == {
             base + "/tap" + tail for tail in ("", "/capabilities", "/availability", "/tables",
-                                              "/examples")}
+                                              "/examples")} | {base + "/oai"}
         page = httpx.get(base + "/").text
         assert f'href="{base}/tap"' in page and f'href="{base}/ssa' in page
 
