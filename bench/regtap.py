@@ -4,12 +4,13 @@
 
 What it does, in a fresh LATENTVO_HOME (embedded PostgreSQL) unless --home is given:
 
-1. generates ``--records`` VOResource records like the site's own (a third TAP-like
+1. starts ``latentvo serve`` (whose start-up sync fills ``rr`` with the site's own
+   records) and points ``pyvo.registry`` at its ``/tap``;
+2. generates ``--records`` VOResource records like the site's own (a third TAP-like
    services with a tableset of 4 tables x 12 columns, a third SSA services, a third
    data collections; subjects, creators, relationships; one word in ten
    descriptions is "latent") and fills the ``rr`` tables from them with
    ``vo_service.registry.regtap.fill``, then ANALYZE;
-2. starts ``latentvo serve`` and points ``pyvo.registry`` at its ``/tap``;
 3. times (median of ``--repeat`` runs, after one warm-up) ``pyvo.registry.search``
    with ``keywords=["latent"]``, ``servicetype="ssa"``, both together and
    ``datamodel="obscore"``, each against a baseline measured in the same run: the
@@ -168,26 +169,27 @@ def main() -> None:
 
     database = Database(load_settings())
     database.upgrade()
-    records = _records(args.records, base)
-    t0 = time.perf_counter()
-    with database.engine.begin() as conn:
-        fill(conn, records)
-    fill_s = time.perf_counter() - t0
-    with database.engine.begin() as conn:
-        for table in RR_TABLES:
-            conn.execute(sa.text(f"ANALYZE {table.schema}.{table.name}"))
-        counts = {t.name: conn.scalar(sa.select(sa.func.count()).select_from(t))
-                  for t in RR_TABLES}
-        catalog = Catalog.from_tables(all_published_tables(conn))
-    print(f"rr filled from {args.records} records in {fill_s:.2f} s: "
-          + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
-
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "vo_service.cli", "serve", "--port",
                              str(port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait(base + "/tap/availability")
+        # after the server's start-up sync, which refills rr with the site's own records
+        records = _records(args.records, base)
+        t0 = time.perf_counter()
+        with database.engine.begin() as conn:
+            fill(conn, records)
+        fill_s = time.perf_counter() - t0
+        with database.engine.begin() as conn:
+            for table in RR_TABLES:
+                conn.execute(sa.text(f"ANALYZE {table.schema}.{table.name}"))
+            counts = {t.name: conn.scalar(sa.select(sa.func.count()).select_from(t))
+                      for t in RR_TABLES}
+            catalog = Catalog.from_tables(all_published_tables(conn))
+        print(f"rr filled from {args.records} records in {fill_s:.2f} s: "
+              + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
+
         registry.choose_RegTAP_service(base + "/tap")
         service = TAPService(base + "/tap")
         searches = {
