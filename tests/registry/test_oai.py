@@ -70,7 +70,13 @@ def oai(database, latentvo_env):
 
 @pytest.fixture(scope="module")
 def xsd(shared):
-    return schema(shared("ivoa-xsd/OAI-PMH.xsd", "the OAI-PMH and IVOA XML schemas").parent)
+    """The OAI-PMH and IVOA schemas of ../shared/ivoa-xsd; None without ../shared, where
+    the answers are only parsed and every other check of the tests still runs."""
+    try:
+        folder = shared("ivoa-xsd/OAI-PMH.xsd", "the OAI-PMH and IVOA XML schemas").parent
+    except pytest.skip.Exception:
+        return None
+    return schema(folder)
 
 
 def get(url: str, **params: str) -> etree._Element:
