@@ -91,13 +91,13 @@ def landing_page(urls: PublicURLs, counts: dict[str, int] | None,
     refresh = ('<meta http-equiv="refresh" content="5">'
                if any(j.state not in (DONE, FAILED) and not j.vanished for j in jobs) else "")
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">{refresh}<title>{escape(pub.title)}</title>
+<html lang="en"><head><meta charset="utf-8">{refresh}<title>{escape(pub.service.title)}</title>
 {jsonld_script(catalog_jsonld(pub, urls, releases or []))}
 {link_elements(service_links(pub, urls))}
 </head>
 <body>
-<h1>{escape(pub.title)}</h1>
-<p>{escape(pub.description)}</p>
+<h1>{escape(pub.service.title)}</h1>
+<p>{escape(pub.service.description)}</p>
 <h2>Archive</h2>
 {archive}
 {jobs_section(jobs)}
@@ -114,12 +114,12 @@ labels): <code>{ssa}</code>;
 <li>DataLink (<code>{escape(urls.links())}?ID=...</code>): each spectrum's file, preview,
 ML labels, latent vector, model and similar spectra</li>
 <li>Publishing registry (OAI-PMH 2.0, IVOA Registry Interfaces 1.1) of the authority
-<code>{escape(pub.authority)}</code>: <code>{escape(urls.oai)}</code>;
+<code>{escape(pub.ids.authority)}</code>: <code>{escape(urls.oai)}</code>;
 <a href="{escape(urls.oai)}?verb=Identify">Identify</a>,
 <a href="{escape(urls.oai)}?verb=ListRecords&amp;metadataPrefix=ivo_vor">all records</a></li>
 </ul>
 {releases_section(releases, urls)}
 {citation_section(pub, urls, today)}
-<p>Publisher: {escape(pub.publisher)} &middot; contact: {escape(pub.contact_email)}
-&middot; license: <a href="{escape(pub.license_url)}">{escape(pub.license)}</a></p>
+<p>Publisher: {escape(pub.service.publisher)} &middot; contact: {escape(pub.service.contact_email)}
+&middot; license: <a href="{escape(pub.service.license_url)}">{escape(pub.service.license)}</a></p>
 </body></html>"""

@@ -48,7 +48,7 @@ def datacite_metadata(release: Release, pub: Publisher, urls: PublicURLs) -> dic
     identifiers = [{"identifier": bare_doi(release.doi), "identifierType": "DOI"}] \
         if release.doi else []
     identifiers += [{"identifier": urls.release_page(release.name), "identifierType": "URL"},
-                    {"identifier": pub.release_id(release.name), "identifierType": "IVOID"}]
+                    {"identifier": pub.ids.release(release.name), "identifierType": "IVOID"}]
     dates = [{"date": contents.day(release.created), "dateType": "Created"}]
     if release.published:
         dates.append({"date": contents.day(release.published), "dateType": "Issued"})
@@ -63,15 +63,15 @@ def datacite_metadata(release: Release, pub: Publisher, urls: PublicURLs) -> dic
                      "descriptionType": "Abstract"}]
     if technical := technical_info(release):
         descriptions.append({"description": technical, "descriptionType": "TechnicalInfo"})
-    related = [{"relatedIdentifier": urls.voresource(pub.spectra_id),
+    related = [{"relatedIdentifier": urls.voresource(pub.ids.spectra),
                 "relatedIdentifierType": "URL", "relationType": "IsDerivedFrom",
                 "resourceTypeGeneral": "Dataset"},
-               {"relatedIdentifier": urls.voresource(pub.release_id(release.name)),
+               {"relatedIdentifier": urls.voresource(pub.ids.release(release.name)),
                 "relatedIdentifierType": "URL", "relationType": "HasMetadata",
                 "relatedMetadataScheme": "VOResource",
                 "schemeUri": "http://www.ivoa.net/xml/VOResource/v1.0"}]
     related += [{"relatedIdentifier": bare_doi(doi), "relatedIdentifierType": "DOI",
-                 "relationType": "IsSupplementTo"} for doi in pub.supplement_dois]
+                 "relationType": "IsSupplementTo"} for doi in pub.service.supplement_dois]
     if release.state != WITHDRAWN:
         related += [{"relatedIdentifier": urls.tap_query(f"SELECT * FROM {t.qualified}"),
                      "relatedIdentifierType": "URL", "relationType": "HasPart",
@@ -79,19 +79,19 @@ def datacite_metadata(release: Release, pub: Publisher, urls: PublicURLs) -> dic
     return {
         "identifiers": identifiers,
         "creators": [{"name": c, "nameType": "Personal" if is_person(c) else "Organizational"}
-                     for c in pub.creators],
+                     for c in pub.service.creators],
         "titles": [{"title": release.title}],
-        "publisher": pub.publisher,
+        "publisher": pub.service.publisher,
         "publicationYear": str(contents.issued(release).year),
         "types": {"resourceTypeGeneral": "Dataset", "resourceType": RESOURCE_TYPE},
-        "subjects": [{"subject": s} for s in pub.subjects],
+        "subjects": [{"subject": s} for s in pub.service.subjects],
         "dates": dates,
         "language": "en",
         "version": release.name,
         "sizes": [f"{n} {what}" for what, n in contents.counts(release)],
         "formats": ["application/x-votable+xml", "text/csv", "application/fits"],
-        "rightsList": [{"rights": pub.rights, "rightsUri": pub.license_url,
-                        "rightsIdentifier": pub.license, "rightsIdentifierScheme": "SPDX",
+        "rightsList": [{"rights": pub.service.license, "rightsUri": pub.service.license_url,
+                        "rightsIdentifier": pub.service.license, "rightsIdentifierScheme": "SPDX",
                         "schemeUri": "https://spdx.org/licenses/"}],
         "descriptions": descriptions,
         "relatedIdentifiers": related,
@@ -173,14 +173,14 @@ def bibtex_key(*parts: str) -> str:
 def release_bibtex(release: Release, pub: Publisher, urls: PublicURLs) -> str:
     """The release as a BibTeX ``@misc`` entry (BibTeX has no dataset type)."""
     moment = contents.issued(release)
-    note = f"Data release {release.name}, IVOA identifier {pub.release_id(release.name)}"
+    note = f"Data release {release.name}, IVOA identifier {pub.ids.release(release.name)}"
     if release.state == WITHDRAWN and release.withdrawn:
         note += f"; withdrawn on {contents.day(release.withdrawn)}"
-    return _write_entry(bibtex_key(pub.short_name, release.name), {
-        "author": bibtex_authors(pub.creators),
+    return _write_entry(bibtex_key(pub.service.short_name, release.name), {
+        "author": bibtex_authors(pub.service.creators),
         "title": "{" + tex(release.title) + "}",
-        "howpublished": tex(pub.title),
-        "publisher": tex(pub.publisher),
+        "howpublished": tex(pub.service.title),
+        "publisher": tex(pub.service.publisher),
         "year": str(moment.year),
         "month": str(moment.month),
         "version": tex(release.name),
@@ -192,14 +192,14 @@ def release_bibtex(release: Release, pub: Publisher, urls: PublicURLs) -> str:
 
 def service_bibtex(pub: Publisher, urls: PublicURLs, today: datetime) -> str:
     """The service itself as a BibTeX ``@misc`` entry, accessed ``today``."""
-    return _write_entry(bibtex_key(pub.short_name, "service"), {
-        "author": bibtex_authors(pub.creators),
-        "title": "{" + tex(pub.title) + "}",
+    return _write_entry(bibtex_key(pub.service.short_name, "service"), {
+        "author": bibtex_authors(pub.service.creators),
+        "title": "{" + tex(pub.service.title) + "}",
         "howpublished": "IVOA TAP, SSA and DataLink services",
-        "publisher": tex(pub.publisher),
+        "publisher": tex(pub.service.publisher),
         "year": str(today.year),
         "url": urls.landing,
-        "note": tex(f"IVOA identifier {pub.tap_id}; accessed {contents.day(today)}"),
+        "note": tex(f"IVOA identifier {pub.ids.tap}; accessed {contents.day(today)}"),
     })
 
 
@@ -214,7 +214,7 @@ def dataset_jsonld(release: Release, pub: Publisher, urls: PublicURLs) -> dict[s
     """The release as a schema.org ``Dataset`` (Google Dataset Search, FAIR checkers)."""
     page = urls.release_page(release.name)
     identifiers = ([doi_url(release.doi)] if release.doi else []) \
-        + [pub.release_id(release.name)]
+        + [pub.ids.release(release.name)]
     doc: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Dataset",
@@ -224,15 +224,15 @@ def dataset_jsonld(release: Release, pub: Publisher, urls: PublicURLs) -> dict[s
         "url": page,
         "identifier": identifiers,
         "version": release.name,
-        "license": pub.license_url,
-        "creator": [_agent(c) for c in pub.creators],
-        "publisher": {"@type": "Organization", "name": pub.publisher},
-        "keywords": list(pub.subjects),
+        "license": pub.service.license_url,
+        "creator": [_agent(c) for c in pub.service.creators],
+        "publisher": {"@type": "Organization", "name": pub.service.publisher},
+        "keywords": list(pub.service.subjects),
         "isAccessibleForFree": True,
         "dateCreated": contents.instant(release.created),
-        "includedInDataCatalog": {"@type": "DataCatalog", "name": pub.title,
+        "includedInDataCatalog": {"@type": "DataCatalog", "name": pub.service.title,
                                   "url": urls.landing},
-        "isBasedOn": urls.voresource(pub.spectra_id),
+        "isBasedOn": urls.voresource(pub.ids.spectra),
         "subjectOf": {"@type": "CreativeWork", "url": urls.release_datacite(release.name),
                       "encodingFormat": DATACITE_MIME},
     }
@@ -263,16 +263,16 @@ def catalog_jsonld(pub: Publisher, urls: PublicURLs,
         "@context": "https://schema.org",
         "@type": "DataCatalog",
         "@id": urls.landing,
-        "name": pub.title,
-        "alternateName": pub.short_name,
-        "description": pub.description,
+        "name": pub.service.title,
+        "alternateName": pub.service.short_name,
+        "description": pub.service.description,
         "url": urls.landing,
-        "identifier": pub.tap_id,
-        "license": pub.license_url,
-        "creator": [_agent(c) for c in pub.creators],
-        "publisher": {"@type": "Organization", "name": pub.publisher,
-                      "email": pub.contact_email},
-        "keywords": list(pub.subjects),
+        "identifier": pub.ids.tap,
+        "license": pub.service.license_url,
+        "creator": [_agent(c) for c in pub.service.creators],
+        "publisher": {"@type": "Organization", "name": pub.service.publisher,
+                      "email": pub.service.contact_email},
+        "keywords": list(pub.service.subjects),
         "dataset": [{"@type": "Dataset", "@id": cite_as(r, urls), "name": r.title,
                      "url": urls.release_page(r.name), "version": r.name}
                     for r in releases if r.public],

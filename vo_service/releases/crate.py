@@ -119,22 +119,23 @@ def release_crate(release: Release, pub: Publisher, urls: PublicURLs,
     root["datePublished"] = contents.instant(contents.issued(release))
     root["dateCreated"] = contents.instant(release.created)
     root["creativeWorkStatus"] = release.state
-    root["keywords"] = list(pub.subjects)
+    root["keywords"] = list(pub.service.subjects)
     root["cite-as"] = cite_as(release, urls)
-    root["license"] = crate.add(ContextEntity(crate, pub.license_url, properties={
-        "@type": "CreativeWork", "name": pub.rights, "identifier": pub.license}))
+    root["license"] = crate.add(ContextEntity(crate, pub.service.license_url, properties={
+        "@type": "CreativeWork", "name": pub.service.license, "identifier": pub.service.license}))
     root["author"] = [crate.add(ContextEntity(crate, _agent_id(c), properties={
         "@type": "Person" if is_person(c) else "Organization", "name": c}))
-        for c in pub.creators]
-    root["publisher"] = crate.add(ContextEntity(crate, _agent_id(pub.publisher), properties={
-        "@type": "Organization", "name": pub.publisher, "email": pub.contact_email}))
-    if pub.supplement_dois:
+        for c in pub.service.creators]
+    service = pub.service
+    root["publisher"] = crate.add(ContextEntity(crate, _agent_id(service.publisher), properties={
+        "@type": "Organization", "name": service.publisher, "email": service.contact_email}))
+    if pub.service.supplement_dois:
         root["citation"] = [crate.add(ContextEntity(crate, doi_url(doi), properties={
             "@type": "ScholarlyArticle", "identifier": doi_url(doi)}))
-            for doi in pub.supplement_dois]
-    root["isBasedOn"] = crate.add(ContextEntity(crate, pub.spectra_id, properties={
+            for doi in pub.service.supplement_dois]
+    root["isBasedOn"] = crate.add(ContextEntity(crate, pub.ids.spectra, properties={
         "@type": "CreativeWork", "name": "the archive's spectra collection",
-        "url": urls.voresource(pub.spectra_id)}))
+        "url": urls.voresource(pub.ids.spectra)}))
     for part in parts:
         online = "://" in part.path  # an online resource: its URL is its identifier
         crate.add_file(source=part.path if online else None,

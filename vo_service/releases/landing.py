@@ -56,7 +56,7 @@ def _identity(release: Release, pub: Publisher, urls: PublicURLs) -> list[tuple[
             ("State", f'<span class="{escape(release.state)}">{escape(release.state)}</span>')]
     if release.doi:
         rows.append(("DOI", _a(doi_url(release.doi), release.doi)))
-    rows += [("IVOA identifier", f"<code>{escape(pub.release_id(release.name))}</code>"),
+    rows += [("IVOA identifier", f"<code>{escape(pub.ids.release(release.name))}</code>"),
              ("Created", escape(contents.instant(release.created)))]
     if release.published:
         rows.append(("Published", escape(contents.instant(release.published))))
@@ -72,7 +72,7 @@ def _citation(release: Release, pub: Publisher, urls: PublicURLs) -> str:
 <pre>{escape(release_bibtex(release, pub, urls))}</pre>
 <p>{_a(urls.release_bibtex(release.name), "citation.bib")} &middot;
 {_a(urls.release_datacite(release.name), "DataCite XML (4.3)")} &middot;
-{_a(urls.voresource(pub.release_id(release.name)), "VOResource record")}</p>"""
+{_a(urls.voresource(pub.ids.release(release.name)), "VOResource record")}</p>"""
 
 
 def _model_rows(models: list[dict[str, Any]]) -> str:
@@ -147,15 +147,15 @@ def release_page(release: Release, pub: Publisher, urls: PublicURLs) -> str:
     head = (jsonld_script(dataset_jsonld(release, pub, urls)) + "\n"
             + link_elements(release_links(release, pub, urls)))
     return (_head(release.title, head)
-            + f"""<p>{_a(urls.landing, pub.title)} &rsaquo; {_a(urls.releases, "Releases")}</p>
+            + f"""<p>{_breadcrumb(pub, urls)}</p>
 <h1>{escape(release.title)}</h1>
 <p>{escape(release.description)}</p>
 {_rows(_identity(release, pub, urls))}
 <h2>Contents</h2>
 {_contents(release)}
 <h2>Licence</h2>
-<p>{_a(pub.license_url, pub.rights)} (<code>{escape(pub.license)}</code>);
-published by {escape(pub.publisher)} ({escape(pub.contact_email)}).</p>
+<p>{_a(pub.service.license_url, pub.service.license)} (<code>{escape(pub.service.license)}</code>);
+published by {escape(pub.service.publisher)} ({escape(pub.service.contact_email)}).</p>
 {_citation(release, pub, urls)}
 {_access(release, urls)}
 </body></html>
@@ -169,7 +169,7 @@ def tombstone_page(release: Release, pub: Publisher, urls: PublicURLs) -> str:
     head = (jsonld_script(dataset_jsonld(release, pub, urls)) + "\n"
             + link_elements(release_links(release, pub, urls)))
     return (_head(f"Withdrawn: {release.title}", head)
-            + f"""<p>{_a(urls.landing, pub.title)} &rsaquo; {_a(urls.releases, "Releases")}</p>
+            + f"""<p>{_breadcrumb(pub, urls)}</p>
 <h1>{escape(release.title)}</h1>
 <p class="withdrawn">This data release has been withdrawn: its data are no longer
 served.</p>
@@ -184,8 +184,8 @@ served.</p>
 def releases_page(releases: list[Release], pub: Publisher, urls: PublicURLs) -> str:
     """The list of published and withdrawn releases, newest first."""
     shown = [r for r in reversed(releases) if r.state in (PUBLISHED, WITHDRAWN)]
-    return (_head(f"Data releases of {pub.title}")
-            + f"""<p>{_a(urls.landing, pub.title)}</p>
+    return (_head(f"Data releases of {pub.service.title}")
+            + f"""<p>{_a(urls.landing, pub.service.title)}</p>
 <h1>Data releases</h1>
 {releases_list(shown, urls)}
 </body></html>
@@ -204,3 +204,9 @@ def releases_list(releases: list[Release], urls: PublicURLs) -> str:
         items.append(f'<li class="{escape(r.state)}">{_a(urls.release_page(r.name), r.title)}'
                      f" (<code>{escape(r.name)}</code>, {escape(when)}{doi})</li>")
     return "<ul>" + "".join(items) + "</ul>"
+
+
+def _breadcrumb(pub: Publisher, urls: PublicURLs) -> str:
+    """Links back to the service's landing page and the list of releases."""
+    return f"{_a(urls.landing, pub.service.title)} &rsaquo; {_a(urls.releases, 'Releases')}"
+

@@ -9,49 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vo_service.config import Settings
+from vo_service.config import ServiceSettings, Settings
+from vo_service.registry.identifiers import Identifiers
 
 
 @dataclass(frozen=True)
 class Publisher:
-    """The service's publisher metadata as the citation formats need it."""
+    """What every citation format credits: the ``[service]`` settings (title, creators,
+    publisher, licence, ...) and the IVOA identifiers of the site's resources."""
 
-    title: str  # the service's title
-    short_name: str
-    description: str
-    publisher: str
-    creators: tuple[str, ...]  # persons as "Family, Given", organisations by name
-    contact_email: str
-    subjects: tuple[str, ...]
-    rights: str  # the licence as credited (the SPDX identifier of [service] license)
-    license: str  # SPDX identifier
-    license_url: str
-    supplement_dois: tuple[str, ...]  # papers the data supplement (IsSupplementTo)
-    authority: str  # ivo://... of the publisher's identifiers
-
-    def release_id(self, name: str) -> str:
-        """The IVOA identifier of the data release ``name``."""
-        return f"{self.authority}/release/{name}"
-
-    @property
-    def spectra_id(self) -> str:
-        """The IVOA identifier of the archive's spectra collection."""
-        return f"{self.authority}/spectra"
-
-    @property
-    def tap_id(self) -> str:
-        """The IVOA identifier of the TAP service."""
-        return f"{self.authority}/tap"
+    service: ServiceSettings
+    ids: Identifiers
 
 
 def publisher_of(settings: Settings) -> Publisher:
-    """The publisher metadata of the service configured by ``settings`` (``[service]``)."""
-    s = settings.service
-    return Publisher(
-        title=s.title, short_name=s.short_name, description=s.description,
-        publisher=s.publisher, creators=s.creators, contact_email=s.contact_email,
-        subjects=s.subjects, rights=s.license, license=s.license, license_url=s.license_url,
-        supplement_dois=s.supplement_dois, authority=settings.authority)
+    """The publisher metadata of the service configured by ``settings``."""
+    return Publisher(settings.service, Identifiers(settings.authority))
 
 
 def is_person(name: str) -> bool:

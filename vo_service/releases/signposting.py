@@ -49,9 +49,9 @@ def release_links(release: Release, pub: Publisher, urls: PublicURLs) -> list[Li
     """The Signposting links of a release's landing page (its tombstone: no items)."""
     links = [Link(cite_as(release, urls), "cite-as"),
              Link(urls.release_datacite(release.name), "describedby", DATACITE_MIME),
-             Link(urls.voresource(pub.release_id(release.name)), "describedby",
+             Link(urls.voresource(pub.ids.release(release.name)), "describedby",
                   VORESOURCE_MIME),
-             Link(pub.license_url, "license")]
+             Link(pub.service.license_url, "license")]
     if release.state != WITHDRAWN:
         links += [Link(urls.release_crate(release.name), "item", CRATE_MIME, CRATE_PROFILE),
                   Link(urls.tap, "item")]
@@ -61,8 +61,8 @@ def release_links(release: Release, pub: Publisher, urls: PublicURLs) -> list[Li
 def service_links(pub: Publisher, urls: PublicURLs) -> list[Link]:
     """The Signposting links of the service's landing page."""
     return [Link(urls.landing, "cite-as"),
-            Link(urls.voresource(pub.tap_id), "describedby", VORESOURCE_MIME),
-            Link(pub.license_url, "license"),
+            Link(urls.voresource(pub.ids.tap), "describedby", VORESOURCE_MIME),
+            Link(pub.service.license_url, "license"),
             Link(DATA_CATALOG, "type"), Link(ABOUT_PAGE, "type")]
 
 
