@@ -135,7 +135,9 @@ def test_concurrent_syncs_are_serialised(store):
     assert not reports[1].added
 
 
-def test_site_sync_and_the_recorded_base(store, settings):
+def test_site_sync_and_the_recorded_base(store, settings, monkeypatch):
+    from vo_service.registry import sync as registry_sync
+
     calls = []
 
     def site_drafts(conn, given_settings, base):
@@ -143,7 +145,8 @@ def test_site_sync_and_the_recorded_base(store, settings):
         conn.execute(sa.text("SELECT 1"))  # reads on the sync's own connection
         return [authority(), registry(base)]
 
-    report = sync_registry(store, settings, "http://archive.example:8080/vo/", site_drafts)
+    monkeypatch.setattr(registry_sync, "site_drafts", site_drafts)
+    report = sync_registry(store, settings, "http://archive.example:8080/vo/")
     assert len(report.added) == 2 and calls == [(settings, "http://archive.example:8080/vo")]
     with store.connect() as conn:
         assert recorded_base(conn) == "http://archive.example:8080/vo"
@@ -174,8 +177,8 @@ def test_start_up_sync(store, database, monkeypatch, caplog):
     from vo_service.registry import sync as registry_sync
 
     monkeypatch.setenv(SERVED_AT_ENV, "http://127.0.0.1:8123")
-    monkeypatch.setattr(registry_sync.sync_registry, "__defaults__",
-                        (lambda conn, settings, base: [authority(), registry(base)],))
+    monkeypatch.setattr(registry_sync, "site_drafts",
+                        lambda conn, settings, base: [authority(), registry(base)])
     app._sync_registry(database)
     with store.connect() as conn:
         assert recorded_base(conn) == "http://127.0.0.1:8123"
@@ -184,7 +187,7 @@ def test_start_up_sync(store, database, monkeypatch, caplog):
     def broken(conn, settings, base):
         raise ValueError("a record that cannot be built")
 
-    monkeypatch.setattr(registry_sync.sync_registry, "__defaults__", (broken,))
+    monkeypatch.setattr(registry_sync, "site_drafts", broken)
     app._sync_registry(database)
     assert "a record that cannot be built" in caplog.text
     with store.connect() as conn:

@@ -13,17 +13,15 @@ The drafts come from the VOResource builders of the site
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import sqlalchemy as sa
 
 from vo_service.config import Settings
-from vo_service.registry.record import ResourceDraft
 from vo_service.registry.site import site_drafts
 from vo_service.registry.store import SyncReport, recorded_base, sync_site
 
 SERVED_AT_ENV = "LATENTVO_SERVED_AT"
-SiteDrafts = Callable[[sa.Connection, Settings, str], list[ResourceDraft]]
 
 
 def served_at(host: str, port: int) -> str:
@@ -50,9 +48,8 @@ def sync_base(engine: sa.Engine, settings: Settings, given: str | None) -> str |
         return recorded_base(conn)
 
 
-def sync_registry(engine: sa.Engine, settings: Settings, base: str,
-                  site_drafts: SiteDrafts = site_drafts) -> SyncReport:
-    """Sync the records ``site_drafts`` describes under ``base`` (one transaction)."""
+def sync_registry(engine: sa.Engine, settings: Settings, base: str) -> SyncReport:
+    """Sync the records the site describes under ``base`` (one transaction)."""
     return sync_site(engine, lambda conn: site_drafts(conn, settings, base.rstrip("/")))
 
 
