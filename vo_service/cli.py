@@ -203,20 +203,33 @@ def _resync_registry(database: Database) -> None:
 
 @labels_app.command("attach")
 def labels_attach(
-    path: Annotated[Path, typer.Argument(help="CSV, VOTable or FITS table of reference labels")],
+    path: Annotated[Path, typer.Argument(
+        help="CSV, VOTable or FITS catalogue of reference labels")],
     name: Annotated[str, typer.Option(help="Name of the label set")] = "",
-    key: Annotated[str, typer.Option(help="Key column: target_name or obs_id")] = "target_name",
-    replace: Annotated[bool, typer.Option(help="Replace a set of that name")] = False,
+    key: Annotated[str | None, typer.Option(
+        help="Join by key: target_name or obs_id, or target_name=COLUMN / obs_id=COLUMN when "
+             "the catalogue calls it COLUMN (default: target_name)")] = None,
+    match_radius: Annotated[str | None, typer.Option(
+        help="Join by sky position instead: one-to-one matches within this angle "
+             "(e.g. 1arcsec) of the spectra's s_ra/s_dec")] = None,
+    radec: Annotated[str | None, typer.Option(
+        help="RA_COLUMN,DEC_COLUMN of the catalogue positions (default: by UCD "
+             "pos.eq.ra/dec or a common name such as ra/dec, RAJ2000/DEJ2000)")] = None,
+    label: Annotated[list[str] | None, typer.Option(
+        help="LABEL=COLUMN or LABEL=COLUMN:ERROR_COLUMN, repeatable (e.g. "
+             "teff=TEFF:TEFF_ERR; default: every numeric column, errors <label>_err or "
+             "e_<label>)")] = None,
+    replace: Annotated[bool, typer.Option(
+        help="Replace a set of that name from another file or options")] = False,
 ) -> None:
-    """Attach a reference-label table for training label models."""
+    """Attach a reference-label catalogue for training label models."""
     from vo_service.archive.reference_labels import attach
     from vo_service.db.database import open_database
 
     database = open_database("write")
-    result = attach(database.engine, path, name or path.stem, key=key, replace=replace)
-    verb = "unchanged" if result.unchanged else "attached"
-    console.print(f"label set {result.name!r} {verb}: {result.n_objects} objects, "
-                  f"labels {', '.join(result.quantities)}")
+    result = attach(database.engine, path, name or path.stem, key=key, replace=replace,
+                    match_radius=match_radius, radec=radec, labels=label or ())
+    console.print(result.summary(), highlight=False, markup=False)
 
 
 @labels_app.command("list")
