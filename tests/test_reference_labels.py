@@ -252,6 +252,22 @@ def test_positions_by_ucd_sexagesimal_and_units(archive, stars, tmp_path):
                     match_radius="0.0003deg", radec="pos_a,pos_d")
     assert (result.matched, result.ambiguous, result.unmatched) == (2, 2, 1)
 
+    # a VizieR VOTable: space-separated text with the units "h:m:s" and "d:m:s"
+    cells = "".join(
+        f"<TR><TD>{p.ra.to_string(unit=u.hourangle, sep=' ', precision=4)}</TD>"
+        f"<TD>{p.dec.to_string(unit=u.deg, sep=' ', precision=3, alwayssign=True)}</TD>"
+        f"<TD>{teff}</TD></TR>" for p, teff in zip(sky, table["TEFF"], strict=True))
+    (tmp_path / "vizier.vot").write_text(
+        '<?xml version="1.0"?><VOTABLE version="1.4" '
+        'xmlns="http://www.ivoa.net/xml/VOTable/v1.3"><RESOURCE><TABLE>'
+        '<FIELD name="RAJ2000" datatype="char" arraysize="*" unit="&quot;h:m:s&quot;" '
+        'ucd="pos.eq.ra;meta.main"/>'
+        '<FIELD name="DEJ2000" datatype="char" arraysize="*" unit="&quot;d:m:s&quot;" '
+        'ucd="pos.eq.dec;meta.main"/><FIELD name="Teff" datatype="double"/>'
+        f"<DATA><TABLEDATA>{cells}</TABLEDATA></DATA></TABLE></RESOURCE></VOTABLE>")
+    result = attach(archive.engine, tmp_path / "vizier.vot", "vizier", match_radius="1arcsec")
+    assert (result.matched, result.ambiguous, result.unmatched) == (2, 2, 1)
+
 
 # -- the same again, replacing, and the command line ---------------------------------------
 

@@ -47,6 +47,8 @@ DEC_NAMES = ("dec", "de", "dec_icrs", "de_icrs", "dej2000", "_dej2000", "decj200
              "dec2000", "dedeg", "dec_deg")
 """Catalogue column names taken for declination (any case), in order of preference."""
 _SEXAGESIMAL = re.compile(r"[:hms\s]")
+_SEXAGESIMAL_UNITS = {"h:m:s": u.hourangle, "d:m:s": u.deg}
+"""Units of sexagesimal text columns in VOTables (VizieR writes them quoted), unknown to astropy."""
 _LABEL_NAME = re.compile(r"[a-z_][a-z0-9_]*")
 
 
@@ -274,6 +276,10 @@ class Catalogue:
             except (u.UnitsError, ValueError) as exc:
                 raise LabelTableError(f"{self.path}: column {name!r} has unit {unit}, "
                                       "not an angle") from exc
+        if column_unit is not None and str(column_unit).strip('"') in _SEXAGESIMAL_UNITS:
+            column_unit = _SEXAGESIMAL_UNITS[str(column_unit).strip('"')]
+        elif column_unit is not None and not column_unit.is_equivalent(u.deg):
+            column_unit = None  # a unit astropy does not know: the text decides
         degrees = np.empty(len(data))
         for row, cell in enumerate(data, start=1):
             text = (cell.decode() if isinstance(cell, bytes) else str(cell)).strip()
