@@ -37,7 +37,8 @@ class Star:
 
 
 @pytest.fixture(scope="module")
-def stars(database, settings, tmp_path_factory) -> list[Star]:
+def synthetic(database, settings, tmp_path_factory):
+    """A 30-spectrum synthetic archive, written and ingested into an empty database."""
     with database.engine.begin() as conn:
         conn.execute(sa.text(
             "TRUNCATE latentvo.spectra, latentvo.models, latentvo.latent, latentvo.labels, "
@@ -47,6 +48,12 @@ def stars(database, settings, tmp_path_factory) -> list[Star]:
     write_archive(out, n=30, seed=8, progress=False, workers=1, n_pixels=600)
     report = Ingester(database.engine, settings, workers=1).run(expand_paths([str(out)]))
     assert report.ingested == 30
+    return out
+
+
+@pytest.fixture(scope="module")
+def stars(database, synthetic) -> list[Star]:
+    """The archive's targets as ingest stored them, the most observed first."""
     by_name: dict[str, Star] = {}
     with database.engine.connect() as conn:
         for obs_id, name, ra, dec in conn.execute(sa.text(
@@ -96,6 +103,17 @@ def key_table(stars, key="target_name"):
 
 
 # -- by key ---------------------------------------------------------------------------
+
+
+def test_the_synthetic_archives_own_reference_labels(archive, stars, synthetic):
+    """The README's workflow: the table ``latentvo synth`` writes attaches as it is."""
+    result = attach(archive.engine, synthetic / "reference_labels.csv", "synthetic")
+    assert result.quantities == ["alpha_m", "logg", "mh", "teff"]
+    assert result.matched > 0 and (result.ambiguous, result.unmatched) == (0, 0)
+    with archive.engine.connect() as conn:
+        joined = labelled_spectra(conn, "synthetic")
+    assert len(joined.spectra) == result.n_spectra
+    assert np.isfinite(joined.labels).all() and np.isfinite(joined.errors).all()
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xml", ".fits"])
