@@ -159,18 +159,19 @@ def archive_bounds(replay: ArchiveReplay, obs_ids: Sequence[str], workers: int =
     (labels and RV only; its continuum columns are NaN). Chunks run in ``workers``
     processes.
     """
-    groups = group_by_chunk(replay, obs_ids)
+    unique = list(dict.fromkeys(obs_ids))
+    groups = group_by_chunk(replay, unique)
     jobs = [(replay.chunks[c], rows) for c, rows in groups.items()]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_chunk_bounds, jobs))
     else:
         results = [_chunk_bounds(job) for job in jobs]
-    position = {o: i for i, o in enumerate(obs_ids)}
-    free = np.full((len(obs_ids), len(PARAMETERS)), np.nan)
-    known = np.full_like(free, np.nan)
+    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for (c, rows), (f, k) in zip(groups.items(), results, strict=True):
         chunk = replay.chunks[c]
-        at = [position[replay.obs_ids[chunk.indices[r]]] for r in rows]
-        free[at], known[at] = f, k
+        for r, fr, kr in zip(rows, f, k, strict=True):
+            found[replay.obs_ids[chunk.indices[r]]] = (fr, kr)
+    free = np.array([found[o][0] for o in obs_ids]).reshape(len(obs_ids), len(PARAMETERS))
+    known = np.array([found[o][1] for o in obs_ids]).reshape(len(obs_ids), len(PARAMETERS))
     return free, known

@@ -10,7 +10,7 @@ import pytest
 
 from ml import crb
 from ml.synth import write_archive
-from ml.synth.replay import PARAMETERS, STEPS, ArchiveReplay
+from ml.synth.replay import PARAMETERS, STEPS, ArchiveReplay, archive_bounds
 
 
 def test_linear_model_bound_is_the_least_squares_covariance() -> None:
@@ -115,3 +115,10 @@ def test_replay_reproduces_the_written_files_within_their_noise(tmp_path: Path) 
     # Freeing the continuum nuisances can only widen the labels' bounds.
     known_continuum = crb.bound(result.fisher, np.arange(len(PARAMETERS)) < 5)
     assert (known_continuum.sigma[:, :5] <= result.sigma[:, :5] * (1 + 1e-9)).all()
+    # archive_bounds: any order of obs_ids, spectra of several chunks, same figures.
+    wanted = [replay.chunk(c).obs_ids[0] for c in range(len(replay.chunks))][::-1]
+    wanted += chunk.obs_ids[: len(rows)]
+    free, known = archive_bounds(replay, wanted)
+    assert free[-len(rows):] == pytest.approx(result.sigma, rel=1e-9)
+    assert known[-len(rows):, :5] == pytest.approx(known_continuum.sigma[:, :5], rel=1e-9)
+    assert np.isnan(known[:, 5:]).all() and np.isfinite(free).all()
