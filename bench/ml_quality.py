@@ -175,8 +175,9 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
               "in_domain": np.zeros(n, bool)}
     with engine.connect() as conn:
         for obs_id, vec in conn.execute(sa.text(
-                "SELECT s.obs_id, l.vec FROM latentvo.latent l JOIN latentvo.spectra s "
-                "USING (spectrum_id) WHERE model_id = :m"), {"m": ae.record.model_id}):
+                "SELECT s.obs_id, l.vec::real[] AS vec FROM latentvo.latent l "
+                "JOIN latentvo.spectra s USING (spectrum_id) WHERE model_id = :m"),
+                {"m": ae.record.model_id}):
             result["latent"][index[obs_id]] = np.asarray(vec)
         for row in conn.execute(sa.text(
                 "SELECT s.obs_id, l.* FROM latentvo.labels l JOIN latentvo.spectra s "
