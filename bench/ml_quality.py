@@ -1,15 +1,22 @@
-"""Quality of the ML products on a synthetic archive, against the true labels.
+"""Quality of the ML products on a synthetic archive, against the true labels and the noise limit.
 
 Generates (or reuses) a synthetic archive, trains the autoencoder and the label model,
 infers every spectrum and prints: label RMSE at S/N >= 50, the spread of standardised
 residuals, domain-flag rates, mutual information latent vs PCA, and nearest-neighbour
-label differences vs random pairs, each with its target and whether it is met.
+label differences vs random pairs, each with its target and whether it is met. Then,
+per S/N bin, each label's RMSE against its Cramer-Rao bound (``ml.crb`` on the
+generator's own forward model, ``ml.synth.replay``), z-std, interval coverage and the
+flagged-out fraction, with issue 18's goals (RMSE <= 1.5x the bound at S/N >= 80,
+<= 1.3x at 20-40).
 
     python bench/ml_quality.py --n 20000                 # through the database
     python bench/ml_quality.py --n 20000 --no-db         # files -> arrays only (GPU box)
+    python bench/ml_quality.py --n 2000 --no-db --profile both --json out.json
 
 ``--no-db`` needs no PostgreSQL: it reads the archive's files directly, so it runs on
-a machine that only has the working tree and the virtual environment.
+a machine that only has the working tree and the virtual environment. The bound is
+computed once per archive on ``--crb-sample`` judged spectra (default 1,000; 0: all) in
+``--crb-workers`` processes, and compared with every profile's predictions.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +42,10 @@ from ml.device import pick_device  # noqa: E402
 from ml.domain import DomainModel, domain_dims  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
 from ml.preprocess import common_grid  # noqa: E402
-from ml.profiles import profile_configs  # noqa: E402
+from ml.profiles import PROFILES, profile_configs  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
 from ml.synth import write_archive  # noqa: E402
+from ml.synth.replay import PARAMETERS, STEPS, ArchiveReplay, archive_bounds  # noqa: E402
 from ml.train import AutoencoderConfig, train_autoencoder, train_label_model  # noqa: E402
 from vo_service.archive.spectrum import air_to_vacuum  # noqa: E402
 
@@ -166,8 +175,9 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
               "in_domain": np.zeros(n, bool)}
     with engine.connect() as conn:
         for obs_id, vec in conn.execute(sa.text(
-                "SELECT s.obs_id, l.vec FROM latentvo.latent l JOIN latentvo.spectra s "
-                "USING (spectrum_id) WHERE model_id = :m"), {"m": ae.record.model_id}):
+                "SELECT s.obs_id, l.vec::real[] AS vec FROM latentvo.latent l "
+                "JOIN latentvo.spectra s USING (spectrum_id) WHERE model_id = :m"),
+                {"m": ae.record.model_id}):
             result["latent"][index[obs_id]] = np.asarray(vec)
         for row in conn.execute(sa.text(
                 "SELECT s.obs_id, l.* FROM latentvo.labels l JOIN latentvo.spectra s "
@@ -206,25 +216,187 @@ def main() -> None:
                         help="plain VAE (no reference labels guiding latent dimensions)")
     parser.add_argument("--ae-epochs", type=int, default=60)
     parser.add_argument("--label-epochs", type=int, default=80)
-    parser.add_argument("--profile", default="default", help="model sizes (ml.profiles)")
+    parser.add_argument("--profile", default="default", choices=(*PROFILES, "both"),
+                        help="model sizes (ml.profiles); both: one run per profile")
     parser.add_argument("--members", type=int, default=0,
                         help="label members (default: the profile's)")
     parser.add_argument("--batch-size", type=int, default=128, help="autoencoder batch")
     parser.add_argument("--label-batch-size", type=int, default=64)
     parser.add_argument("--mi-sample", type=int, default=5000)
+    parser.add_argument("--crb-sample", type=int, default=1000,
+                        help="judged spectra whose Cramer-Rao bound is computed (0: all)")
+    parser.add_argument("--crb-workers", type=int, default=os.cpu_count() or 1,
+                        help="processes computing the bound")
+    parser.add_argument("--json", type=Path, help="write the per-S/N-bin results here")
     parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if present)")
     args = parser.parse_args()
-    args.ae_config, labels = profile_configs(args.profile, latent_dim=args.latent_dim,
-                                             epochs=args.ae_epochs, batch_size=args.batch_size)
-    args.label_config = replace(labels, epochs=args.label_epochs,
-                                members=args.members or labels.members,
-                                batch_size=args.label_batch_size)
-    print(f"profile {args.profile}: {args.ae_config}\n{args.label_config}", flush=True)
     started = time.monotonic()
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
     phase("archive ready", started)
     truth, reference = read_truth(out)
-    result = (run_no_db if args.no_db else run_db)(args, out, truth, reference)
+    limit = noise_limit(args, out, truth, reference)
+    report: dict = {"n_spectra": args.n, "seed": args.seed, "pixels": args.pixels,
+                    "mode": "no-db" if args.no_db else "database", "crb": limit.summary(),
+                    "goals": {band_name(lo, hi): ratio for (lo, hi), ratio in RATIO_GOALS.items()},
+                    "profiles": {}}
+    for profile in (list(PROFILES) if args.profile == "both" else [args.profile]):
+        args.ae_config, labels = profile_configs(profile, latent_dim=args.latent_dim,
+                                                 epochs=args.ae_epochs,
+                                                 batch_size=args.batch_size)
+        args.label_config = replace(labels, epochs=args.label_epochs,
+                                    members=args.members or labels.members,
+                                    batch_size=args.label_batch_size)
+        print(f"\nprofile {profile}: {args.ae_config}\n{args.label_config}", flush=True)
+        t0 = time.monotonic()
+        result = (run_no_db if args.no_db else run_db)(args, out, truth, reference)
+        seconds = time.monotonic() - t0
+        quality_figures(args, truth, result, started)
+        bins = limit.table(result)
+        print_limit(profile, limit, bins)
+        instruments = by_instrument(limit, truth, result)
+        print("RMSE / RMS(CRB) by instrument, all S/N: " + "; ".join(
+            f"{k} (n={v['n']}) " + " ".join(f"{q} {r:.2f}" for q, r in v["rmse_over_crb"].items())
+            for k, v in instruments.items()))
+        report["profiles"][profile] = {"seconds": round(seconds, 1), "bins": bins,
+                                       "by_instrument": instruments,
+                                       "goals_met": goals_met(bins)}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"per-bin results written to {args.json}")
+
+
+SNR_BINS = ((10.0, 20.0), (20.0, 40.0), (40.0, 80.0), (80.0, math.inf))
+RATIO_GOALS = {(20.0, 40.0): 1.3, (80.0, math.inf): 1.5}
+"""Issue 18: RMSE at most this many times the RMS Cramer-Rao bound, per S/N bin."""
+GOAL_QUANTITIES = ("teff", "logg", "mh")
+
+
+@dataclass
+class NoiseLimit:
+    """Cramer-Rao bounds of a random sample of the judged spectra (stars without reference
+    labels, true labels inside the training range), computed once for every profile."""
+
+    rows: np.ndarray  # truth rows of the sampled spectra
+    of: int  # judged in-range spectra the sample was drawn from
+    true: np.ndarray  # (n, quantities)
+    snr: np.ndarray
+    free: np.ndarray  # (n, quantities): labels, RV, flux scale and tilt jointly
+    known: np.ndarray  # (n, quantities): labels and RV, continuum held at the truth
+    seconds: float
+
+    def summary(self) -> dict:
+        return {"sample": len(self.rows), "of": self.of, "seconds": round(self.seconds, 1),
+                "parameters": list(PARAMETERS), "steps": STEPS.tolist(),
+                "nuisance": "rv, ln_scale, tilt1, tilt2 marginalised (jointly with all labels)",
+                "infinite": int((~np.isfinite(self.free)).any(axis=1).sum())}
+
+    def table(self, result: dict) -> list[dict]:
+        """Per S/N bin and label: RMSE, bound, RMSE / RMS(bound), z-std, coverage, flags."""
+        ok = result["ok"][self.rows]
+        pred, sigma = result["pred"][self.rows], result["sigma"][self.rows]
+        flagged = ~result["in_domain"][self.rows]
+        bins = []
+        for lo, hi in SNR_BINS:
+            sel = ok & (self.snr >= lo) & (self.snr < hi)
+            row: dict = {"snr_min": lo, "snr_max": None if math.isinf(hi) else hi,
+                         "n": int(sel.sum()),
+                         "flagged_fraction": float(flagged[sel].mean()) if sel.any() else None,
+                         "labels": {}}
+            for j, q in enumerate(LABEL_QUANTITIES):
+                if not sel.any() or not np.isfinite(pred[sel, j]).any():
+                    continue
+                resid = pred[sel, j] - self.true[sel, j]
+                z = resid / sigma[sel, j]
+                rmse = float(np.sqrt(np.nanmean(resid**2)))
+                finite = np.isfinite(self.free[sel, j])
+                rms_bound = float(np.sqrt(np.mean(self.free[sel, j][finite] ** 2)))
+                goal = RATIO_GOALS.get((lo, hi)) if q in GOAL_QUANTITIES else None
+                ratio = rmse / rms_bound
+                row["labels"][q] = {
+                    "rmse": rmse, "crb_median": float(np.median(self.free[sel, j][finite])),
+                    "crb_rms": rms_bound, "rmse_over_crb": ratio,
+                    "crb_median_known_continuum": float(np.nanmedian(self.known[sel, j])),
+                    "z_std": float(np.nanstd(z)),
+                    "coverage_68": float(np.nanmean(np.abs(z) <= 1.0)),
+                    "coverage_95": float(np.nanmean(np.abs(z) <= 1.959964)),
+                    "infinite_crb": int((~finite).sum()),
+                    "goal": goal, "met": None if goal is None else bool(ratio <= goal)}
+            bins.append(row)
+        return bins
+
+
+def noise_limit(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> NoiseLimit:
+    """Sample the judged in-range spectra and compute their bounds (ml.synth.replay)."""
+    true = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])
+    reference_star = np.array([r["target_name"] in reference for r in truth])
+    inside, _ = quality.domain_truth(true, *quality.training_range(true[reference_star]))
+    candidates = np.flatnonzero(~reference_star & inside)
+    rng = np.random.default_rng([args.seed, 18])
+    count = len(candidates) if args.crb_sample <= 0 else min(args.crb_sample, len(candidates))
+    rows = np.sort(rng.choice(candidates, count, replace=False))
+    t0 = time.monotonic()
+    free, known = archive_bounds(ArchiveReplay(out), [truth[i]["obs_id"] for i in rows],
+                                 workers=args.crb_workers)
+    labels = [PARAMETERS.index(q) for q in LABEL_QUANTITIES]
+    phase(f"Cramer-Rao bounds of {count} of {len(candidates)} judged in-range spectra "
+          f"({args.crb_workers} processes)", t0)
+    snr = np.array([float(truth[i]["snr"]) for i in rows])
+    return NoiseLimit(rows, len(candidates), true[rows], snr, free[:, labels], known[:, labels],
+                      time.monotonic() - t0)
+
+
+def print_limit(profile: str, limit: NoiseLimit, bins: list[dict]) -> None:
+    """The per-bin table against the bound, and the goals met or not."""
+    sampled = (f"a random sample of {len(limit.rows)} of the {limit.of}"
+               if len(limit.rows) < limit.of else f"all {limit.of}")
+    print(f"\n== noise limit, profile {profile}: Cramer-Rao bound of each label jointly with "
+          f"RV, flux scale and continuum tilt, on {sampled} judged in-range spectra ==")
+    print(f"{'S/N':<8s}{'label':<8s}{'n':>5s}{'RMSE':>10s}{'med CRB':>10s}{'(known cont.)':>14s}"
+          f"{'RMSE/RMS(CRB)':>15s}{'z-std':>7s}{'cov68':>7s}{'cov95':>7s}{'flagged':>9s}  goal")
+    for row in bins:
+        band = band_name(row["snr_min"], row["snr_max"] or math.inf)
+        for q, v in row["labels"].items():
+            goal = "" if v["goal"] is None else \
+                f"<= {v['goal']:g} {'MET' if v['met'] else 'NOT MET'}"
+            print(f"{band:<8s}{q:<8s}{row['n']:>5d}{v['rmse']:>10.4g}{v['crb_median']:>10.3g}"
+                  f"{v['crb_median_known_continuum']:>14.3g}{v['rmse_over_crb']:>15.2f}"
+                  f"{v['z_std']:>7.2f}{v['coverage_68']:>7.1%}{v['coverage_95']:>7.1%}"
+                  f"{row['flagged_fraction']:>9.1%}  {goal}")
+    met = goals_met(bins)
+    print(f"noise-limit goals met: {sum(met.values())}/{len(met)}"
+          + "".join(f"; {k} not met" for k, v in met.items() if not v))
+
+
+def band_name(lo: float, hi: float) -> str:
+    return f">={lo:g}" if math.isinf(hi) else f"{lo:g}-{hi:g}"
+
+
+def by_instrument(limit: NoiseLimit, truth: list[dict], result: dict) -> dict[str, dict]:
+    """RMSE / RMS(bound) per instrument (all S/N): where the models fall furthest short."""
+    names = np.array([truth[i]["instrument"] for i in limit.rows])
+    ok = result["ok"][limit.rows]
+    resid = result["pred"][limit.rows] - limit.true
+    out = {}
+    for name in sorted(set(names)):
+        sel = ok & (names == name)
+        out[name] = {"n": int(sel.sum()), "rmse_over_crb": {
+            q: float(np.sqrt(np.nanmean(resid[sel, j] ** 2)
+                             / np.nanmean(np.where(np.isfinite(limit.free[sel, j]),
+                                                   limit.free[sel, j], np.nan) ** 2)))
+            for j, q in enumerate(LABEL_QUANTITIES) if q in GOAL_QUANTITIES}}
+    return out
+
+
+def goals_met(bins: list[dict]) -> dict[str, bool]:
+    """{"teff S/N >=80": met, ...} for every label and bin with a goal."""
+    return {f"{q} S/N {band_name(row['snr_min'], row['snr_max'] or math.inf)}": v["met"]
+            for row in bins for q, v in row["labels"].items() if v["goal"] is not None}
+
+
+def quality_figures(args, truth: list[dict], result: dict, started: float) -> None:
+    """The script's standing quality figures: accuracy, calibration, domain flag, MI,
+    neighbours, RMSE per S/N band."""
     t0 = time.monotonic()
     ok = result["ok"]
     true = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])

@@ -72,7 +72,7 @@ class ArchiveSummary:
 
 
 @dataclass(frozen=True)
-class _Chunk:
+class Chunk:
     out_dir: str
     instrument: int
     number: int
@@ -92,20 +92,47 @@ def relative_path(instrument: Instrument, index: int) -> str:
     return f"{instrument.name.lower()}/{obs_id(instrument, index)}{instrument.suffix}"
 
 
-def _write_chunk(chunk: _Chunk) -> int:
-    """Render and write one chunk of spectra of one instrument; returns the count."""
+@dataclass(frozen=True)
+class ChunkSetup:
+    """What the spectra of one chunk are rendered with, drawn before their noise."""
+
+    grid: np.ndarray  # the files' wavelengths (Angstrom, the instrument's frame)
+    resolving_power: float
+    frame: str
+    response: np.ndarray  # (B, N): instrument response x each spectrum's continuum tilt
+    flux_scale: np.ndarray  # (B,): brightness in the file's flux unit
+    tilt: np.ndarray  # (B, 2): linear and quadratic tilt coefficients
+    u: np.ndarray  # (N,): the tilt's abscissa, -1..1 over the grid
+
+
+def chunk_rng(chunk: Chunk) -> np.random.Generator:
+    """The random stream of one chunk (tilts, noise, defects), as the writer draws it."""
+    return np.random.default_rng([chunk.seed, chunk.instrument, chunk.number])
+
+
+def chunk_setup(chunk: Chunk, rng: np.random.Generator) -> ChunkSetup:
+    """Draw a chunk's continuum tilts from ``rng`` and fix its grid, response and scales."""
     inst = INSTRUMENTS[chunk.instrument]
-    rng = np.random.default_rng([chunk.seed, chunk.instrument, chunk.number])
     grid = inst.grid(chunk.n_pixels)
-    power = inst.effective_resolving_power(grid)
     obs = chunk.obs
     n = len(obs)
     u = (grid - grid.mean()) / (grid[-1] - grid[0]) * 2.0
-    tilt = 1.0 + rng.normal(0, 0.02, (n, 1)) * u + rng.normal(0, 0.02, (n, 1)) * u**2
+    tilt = np.hstack([rng.normal(0, 0.02, (n, 1)), rng.normal(0, 0.02, (n, 1))])
     if inst.flux_unit == "adu":
         scale = inst.unit_scale * 10.0 ** (-0.4 * obs["vmag"]) * obs["exptime"] / 1000.0
     else:
         scale = inst.unit_scale * 10.0 ** (-0.4 * obs["vmag"])
+    shape = 1.0 + tilt[:, :1] * u + tilt[:, 1:] * u**2
+    return ChunkSetup(grid, inst.effective_resolving_power(grid), inst.frame,
+                      inst.response(grid) * shape, np.asarray(scale, np.float64), tilt, u)
+
+
+def _write_chunk(chunk: Chunk) -> int:
+    """Render and write one chunk of spectra of one instrument; returns the count."""
+    inst = INSTRUMENTS[chunk.instrument]
+    rng = chunk_rng(chunk)
+    setup = chunk_setup(chunk, rng)
+    grid, power, obs = setup.grid, setup.resolving_power, chunk.obs
     flux, ivar = render_batch(
         obs,
         grid,
@@ -113,8 +140,8 @@ def _write_chunk(chunk: _Chunk) -> int:
         obs["snr"],
         rng,
         frame=inst.frame,
-        response=inst.response(grid) * tilt,
-        flux_scale=scale,
+        response=setup.response,
+        flux_scale=setup.flux_scale,
     )
     writer = FORMATS[inst.format].write
     for row, index, f, iv in zip(obs, chunk.indices, flux, ivar, strict=True):
@@ -142,7 +169,7 @@ def _write_chunk(chunk: _Chunk) -> int:
             fits_1d_wcs.write(spectrum, path, with_error=False)  # like HARPS s1d files
         else:
             writer(spectrum, path)
-    return n
+    return len(obs)
 
 
 class _RateColumn(ProgressColumn):
@@ -151,7 +178,7 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed:,.0f} spectra/s" if speed else "", style="progress.data.speed")
 
 
-def _run(chunks: Sequence[_Chunk], total: int, workers: int, progress: bool) -> None:
+def _run(chunks: Sequence[Chunk], total: int, workers: int, progress: bool) -> None:
     columns = (
         TextColumn("writing spectra"),
         BarColumn(),
@@ -282,6 +309,34 @@ def _write_reference(path: Path, stars: np.ndarray, rng: np.random.Generator) ->
             out.writerow(row)
 
 
+def plan(
+    out: Path,
+    n: int,
+    seed: int,
+    instruments: Sequence[Instrument],
+    snr_range: tuple[float, float],
+    n_pixels: int,
+) -> tuple[np.ndarray, np.ndarray, list[Chunk]]:
+    """Draw the observations, assign instruments and cut chunks, as seeded by ``seed``.
+
+    Returns (observations, instrument index per observation into ``instruments``, chunks);
+    ``ml.synth.replay`` calls it again to re-render a written archive's spectra.
+    """
+    rng = np.random.default_rng(seed)
+    obs = draw_population(n, rng, snr_range=snr_range)
+    shares = np.array([inst.share for inst in instruments])
+    assignment = rng.choice(len(instruments), size=n, p=shares / shares.sum())
+    chunks = []
+    for k, inst in enumerate(instruments):
+        indices = np.flatnonzero(assignment == k)
+        for number in range(math.ceil(len(indices) / CHUNK)):
+            part = indices[number * CHUNK : (number + 1) * CHUNK]
+            chunks.append(
+                Chunk(str(out), INSTRUMENTS.index(inst), number, seed, n_pixels, part, obs[part])
+            )
+    return obs, assignment, chunks
+
+
 def write_archive(
     out_dir: str | Path,
     n: int,
@@ -311,18 +366,7 @@ def write_archive(
     for inst in instruments:
         (out / inst.name.lower()).mkdir(exist_ok=True)
 
-    rng = np.random.default_rng(seed)
-    obs = draw_population(n, rng, snr_range=snr_range)
-    shares = np.array([inst.share for inst in instruments])
-    assignment = rng.choice(len(instruments), size=n, p=shares / shares.sum())
-    chunks = []
-    for k, inst in enumerate(instruments):
-        indices = np.flatnonzero(assignment == k)
-        for number in range(math.ceil(len(indices) / CHUNK)):
-            part = indices[number * CHUNK : (number + 1) * CHUNK]
-            chunks.append(
-                _Chunk(str(out), INSTRUMENTS.index(inst), number, seed, n_pixels, part, obs[part])
-            )
+    obs, assignment, chunks = plan(out, n, seed, instruments, snr_range, n_pixels)
     _run(chunks, n, workers or os.cpu_count() or 1, progress)
 
     reference = _reference_stars(obs, reference_fraction, np.random.default_rng([seed, 1]))

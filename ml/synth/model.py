@@ -324,6 +324,39 @@ def normalised_flux(
     return np.exp(-tau.total())
 
 
+def observed_flux(
+    labels: Mapping | np.ndarray,
+    wavelength: np.ndarray,
+    resolving_power: float,
+    *,
+    frame: str = "air",
+    response: np.ndarray | None = None,
+    flux_scale: np.ndarray | float = 1.0,
+) -> np.ndarray:
+    """Noise-free observed spectra (B, N): continuum x lines x response x flux scale.
+
+    The expectation value of :func:`render_batch`'s flux (defects aside); ``ml.synth.replay``
+    uses it as the forward model of the Cramer-Rao bound.
+    """
+    grid = np.asarray(wavelength, dtype=np.float64)
+    norm = normalised_flux(labels, grid, resolving_power, frame=frame)
+    n = norm.shape[0]
+    teff = _label(labels, "teff", None, n)
+    mh = _label(labels, "mh", None, n)
+    model = continuum(grid, teff, mh) * norm
+    if response is not None:
+        model *= response
+    model *= np.broadcast_to(np.asarray(flux_scale, dtype=np.float64), (n,))[:, None]
+    return model
+
+
+def noise_sigma(model: np.ndarray, snr: np.ndarray | float) -> np.ndarray:
+    """Photon-like per-pixel sigma of spectra ``model`` (B, N) whose median S/N is ``snr``."""
+    level = np.median(model, axis=1, keepdims=True)
+    snr_arr = np.broadcast_to(np.asarray(snr, dtype=np.float64), (model.shape[0],))[:, None]
+    return np.sqrt(np.maximum(model, 1e-3 * level) * level) / snr_arr
+
+
 def render_batch(
     labels: Mapping | np.ndarray,
     wavelength: np.ndarray,
@@ -343,26 +376,17 @@ def render_batch(
     ((N,) or (B, N)) multiplies the blackbody; with ``defects`` a few cosmic-ray hits and
     bad pixels are added and carry ivar 0.
     """
-    grid = np.asarray(wavelength, dtype=np.float64)
-    norm = normalised_flux(labels, grid, resolving_power, frame=frame)
-    n = norm.shape[0]
-    teff = _label(labels, "teff", None, n)
-    mh = _label(labels, "mh", None, n)
-    model = continuum(grid, teff, mh) * norm
-    if response is not None:
-        model *= response
-    model *= np.broadcast_to(np.asarray(flux_scale, dtype=np.float64), (n,))[:, None]
-    level = np.median(model, axis=1, keepdims=True)
-    snr_arr = np.broadcast_to(np.asarray(snr, dtype=np.float64), (n,))[:, None]
-    sigma = np.sqrt(np.maximum(model, 1e-3 * level) * level) / snr_arr
+    model = observed_flux(labels, wavelength, resolving_power, frame=frame,
+                          response=response, flux_scale=flux_scale)
+    sigma = noise_sigma(model, snr)
     flux = model + sigma * rng.standard_normal(model.shape)
     ivar = 1.0 / sigma**2
     if defects:
-        _add_defects(flux, ivar, level[:, 0], rng)
+        add_defects(flux, ivar, np.median(model, axis=1), rng)
     return flux, ivar
 
 
-def _add_defects(
+def add_defects(
     flux: np.ndarray, ivar: np.ndarray, level: np.ndarray, rng: np.random.Generator
 ) -> None:
     """Cosmic-ray hits (positive spikes, 1-2 pixels) and dead pixels, all with ivar 0."""
