@@ -73,7 +73,7 @@ model_cards = vo_table(
         "card_url", sa.Text,
         description="Model card of the model (HTML): training data and checksum, label "
         "sets, metrics per S/N bin, calibration, domain definition, intended use and limits",
-        ucd="meta.ref.url;meta.documentation", principal=True,
+        ucd="meta.ref.url", principal=True,
     ),
     vo_column(
         "card_json_url", sa.Text,
