@@ -33,7 +33,7 @@ BY_SNR = [{"snr_min": 20.0, "snr_max": 40.0, "n": 30, "flagged_fraction": 0.1,
                                "coverage_95": 0.9}}},
           {"snr_min": 40.0, "snr_max": 200.0, "n": 40, "flagged_fraction": 0.02,
            "labels": {"teff": {"rmse": 30.0, "z_std": 1.0, "coverage_68": 0.69,
-                               "coverage_95": 0.95}}}]
+                               "coverage_95": 0.95, "crb_ratio": 1.43}}}]
 MIGRATION = (Path(__file__).parents[1] / "schema" / "migrations" / "versions"
              / "0011_model_cards_view.py")
 
@@ -80,6 +80,12 @@ def card_json(site: str, model_id: str) -> dict:
     card = r.json()
     assert card_problems(card) == []
     return card
+
+
+def jsonld(page: str) -> dict:
+    """The schema.org JSON-LD of an HTML page."""
+    return json.loads(page.split('<script type="application/ld+json">', 1)[1]
+                      .split("</script>", 1)[0])
 
 
 def test_autoencoder_card(site, trained, database):
@@ -131,9 +137,14 @@ def test_label_model_card(site, trained):
     assert card["noise_limit"]["recorded"] is None
     assert "bench/ml_quality.py" in card["noise_limit"]["measured_in"]
     assert "metrics.by_snr" not in card["not_recorded"]
+    assert bins[1]["labels"]["teff"]["crb_ratio"] == 1.43
     page = httpx.get(f"{site}/models/{labels}", timeout=30).text
     assert "Per S/N bin" in page and "misses the goal" in page
     assert "in_domain" in page and LABEL_SET in page
+    assert "cov. 95 %, crb_ratio</th>" in page and "<td>1.43</td>" in page
+    about = jsonld(page)
+    assert about["name"] == labels and about["isBasedOn"] == f"{site}/models/{ae}"
+    assert about["encoding"]["contentUrl"] == f"{site}/models/{labels}/card.json"
 
 
 def test_older_model_says_not_recorded_and_escapes(site, trained):
@@ -148,6 +159,7 @@ def test_older_model_says_not_recorded_and_escapes(site, trained):
     assert "<b>bright</b>" not in r.text and OLD not in r.text
     assert "hand-picked &lt;b&gt;bright&lt;/b&gt; stars &amp; &quot;friends&quot;" in r.text
     assert "old&lt;model&gt;&amp;" in r.text and "not recorded" in r.text
+    assert jsonld(r.text)["name"] == OLD  # escaped inside the script element, not lost
 
 
 def test_model_list_in_html_and_json(site, trained):

@@ -19,6 +19,9 @@ _STYLE = ("<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;pad
           "{border:1px solid #ccc}pre{background:#f4f4f4;padding:.5em;overflow-x:auto}"
           ".missing{color:#777}.miss{color:#a00}</style>")
 NOT_RECORDED = '<em class="missing">not recorded</em>'
+_SHARED_FIGURES = ("rmse", "z_std", "coverage_68", "coverage_95")
+"""The figures every S/N bin has per label (the shared contract); others, such as a ratio
+to the noise limit, get columns of their own."""
 
 
 def _a(href: str, text: str | None = None) -> str:
@@ -75,8 +78,12 @@ def _by_snr(bins: list[dict[str, Any]] | None) -> str:
         return (f"<p>Per S/N bin: {NOT_RECORDED} (the model was trained before the "
                 "per-S/N validation was recorded).</p>")
     quantities = list(dict.fromkeys(q for b in bins for q in b.get("labels", {})))
+    extra = {q: list(dict.fromkeys(
+        k for b in bins for k in b["labels"].get(q, {})
+        if k not in _SHARED_FIGURES and not k.endswith("_goal_met"))) for q in quantities}
     head = ("<tr><th>S/N</th><th>n</th><th>flagged</th>"
-            + "".join(f'<th colspan="4">{escape(q)}: RMSE, z-std, cov. 68 %, cov. 95 %</th>'
+            + "".join(f'<th colspan="{4 + len(extra[q])}">{escape(q)}: RMSE, z-std, '
+                      f"cov. 68 %, cov. 95 %{''.join(', ' + escape(k) for k in extra[q])}</th>"
                       for q in quantities) + "</tr>")
     body = []
     for b in bins:
@@ -87,7 +94,8 @@ def _by_snr(bins: list[dict[str, Any]] | None) -> str:
             f = b["labels"].get(q, {})
             cells += [_value(f.get("rmse")), _goal(f.get("z_std"), f.get("z_std_goal_met")),
                       _goal(f.get("coverage_68"), f.get("coverage_68_goal_met")),
-                      _goal(f.get("coverage_95"), f.get("coverage_95_goal_met"))]
+                      _goal(f.get("coverage_95"), f.get("coverage_95_goal_met")),
+                      *(_value(f.get(k)) for k in extra[q])]
         body.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     low, high = GOAL_RANGES["z_std"]
     return (f'<table class="grid">{head}{"".join(body)}</table>\n'
@@ -115,6 +123,31 @@ def _latent_space(space: dict[str, Any] | None) -> str:
             "informative (latentvo.latent_dimensions); their mutual information with each "
             "physical quantity (latentvo.latent_mutual_information):</p>"
             f'<table class="grid">{head}{body}</table>')
+
+
+def _jsonld(card: dict[str, Any]) -> dict[str, Any]:
+    """schema.org metadata of the card's page: the model as a CreativeWork (schema.org
+    has no type for trained models)."""
+    doc = {"@context": "https://schema.org", "@type": "CreativeWork",
+           "additionalType": f"latentvo {card['kind']} model", "name": card["model_id"],
+           "identifier": card["model_id"], "url": card["urls"]["card"],
+           "dateCreated": card["created"], "version": card["code_version"],
+           "license": card["service"]["license_url"],
+           "publisher": {"@type": "Organization", "name": card["service"]["publisher"]},
+           "encoding": {"@type": "MediaObject", "encodingFormat": "application/json",
+                        "contentUrl": card["urls"]["card_json"]}}
+    if card["base_model_id"]:
+        doc["isBasedOn"] = card["urls"]["base_model_card"]
+    return {k: v for k, v in doc.items() if v is not None}
+
+
+def _jsonld_script(doc: dict[str, Any]) -> str:
+    """``doc`` in a ``<script type="application/ld+json">`` element. Model ids and texts
+    are the operators', so '<', '>' and '&' are written as JSON escapes: nothing in them
+    can end the element or open a comment inside it."""
+    text = (json.dumps(doc, indent=1, ensure_ascii=False).replace("<", "\\u003c")
+            .replace(">", "\\u003e").replace("&", "\\u0026"))
+    return f'<script type="application/ld+json">\n{text}\n</script>'
 
 
 def card_page(card: dict[str, Any]) -> str:
@@ -154,6 +187,7 @@ def card_page(card: dict[str, Any]) -> str:
 <html lang="en"><head><meta charset="utf-8">
 <title>Model card: {escape(model_id)}</title>{_STYLE}
 <link rel="alternate" type="application/json" href="{escape(urls['card_json'])}">
+{_jsonld_script(_jsonld(card))}
 </head>
 <body>
 <p>{_a(urls['models'], 'All models')}</p>
