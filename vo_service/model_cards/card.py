@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from schema.tables import (
     AUTOENCODER,
     LABEL_REGRESSOR,
-    MODEL_KINDS,
     latent_dimensions,
     latent_mutual_information,
     models,
@@ -245,7 +244,6 @@ def build_card(conn: sa.Connection, model_id: str, urls: PublicURLs,
         if base_source is not None and base_source != row["reference_label_source"]:
             base_set = _label_set(conn, base_source)
     by_snr = _by_snr(metrics) if kind == LABEL_REGRESSOR else None
-    known_kind = kind if kind in MODEL_KINDS else None
     card: dict[str, Any] = {
         "format": CARD_FORMAT,
         "model_id": model_id,
@@ -302,8 +300,8 @@ def build_card(conn: sa.Connection, model_id: str, urls: PublicURLs,
             "recorded": _finite(_matching(metrics, ("crb",))) or None,
         },
         "latent_space": (_latent_space(conn, model_id) if kind == AUTOENCODER else None),
-        "intended_use": _USE.get(known_kind or "", []),
-        "limitations": _LIMITS.get(known_kind or "", []),
+        "intended_use": _USE.get(kind, []),
+        "limitations": _LIMITS.get(kind, []),
         "service": {"title": service.title, "publisher": service.publisher,
                     "contact": service.contact_email, "license": service.license,
                     "license_url": service.license_url},
