@@ -113,6 +113,9 @@ labels): <code>{ssa}</code>;
 <a href="{ssa}/capabilities">capabilities</a>, <a href="{ssa}/availability">availability</a></li>
 <li>DataLink (<code>{escape(urls.links())}?ID=...</code>): each spectrum's file, preview,
 ML labels, latent vector, model and similar spectra</li>
+<li><a href="{escape(urls.models)}">Models</a>: the model card of every model that made
+the latent vectors and labels (training data, metrics per S/N bin, calibration, domain,
+intended use and limits), as HTML and JSON</li>
 <li>Publishing registry (OAI-PMH 2.0, IVOA Registry Interfaces 1.1) of the authority
 <code>{escape(pub.ids.authority)}</code>: <code>{escape(urls.oai)}</code>;
 <a href="{escape(urls.oai)}?verb=Identify">Identify</a>,

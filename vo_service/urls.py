@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
+from schema.model_cards import CARD_JSON_NAME, MODELS_PATH
+
 
 def base_path(base: str) -> str:
     """The path part of a base URL (``""`` at the root of its host, else ``/a/b``)."""
@@ -133,3 +135,18 @@ class PublicURLs:
     def release_crate(self, name: str) -> str:
         """The release's RO-Crate metadata document."""
         return self.release_page(name) + "/ro-crate-metadata.json"
+
+    # -- model cards ------------------------------------------------------------------
+
+    @property
+    def models(self) -> str:
+        """The list of registered models and their model cards."""
+        return self.base + MODELS_PATH
+
+    def model_card(self, model_id: str) -> str:
+        """The HTML model card of ``model_id`` (``latentvo.model_cards.card_url``)."""
+        return f"{self.models}/{quote(model_id, safe='')}"
+
+    def model_card_json(self, model_id: str) -> str:
+        """The JSON model card of ``model_id`` (``latentvo.model_cards.card_json_url``)."""
+        return f"{self.model_card(model_id)}/{CARD_JSON_NAME}"

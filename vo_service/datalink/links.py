@@ -11,8 +11,9 @@ For each known ID, in this order:
 * ``#preview-plot``: a PNG plot;
 * ``#derivation``: its predicted labels (every label model) and its latent
   vectors (every autoencoder), as TAP queries returning VOTables;
-* ``#documentation``: the registry entry (provenance, metrics) of each model
-  that made those products;
+* ``#documentation``: for each model that made those products, its model card
+  (HTML, ``/models/<model_id>``; ``card.json`` beside it) and its registry entry
+  (provenance, metrics) as a TAP query;
 * ``#counterpart``: the K most similar spectra (a fixed link; K is
   ``[datalink] similar_k_default``, 10) and the
   ``similar`` service descriptor for other K or models, when the spectrum has
@@ -174,6 +175,12 @@ def link_rows(dl: DataLink, urls: PublicURLs, dids: list[str]) -> tuple[list[dic
                 description="Latent vectors of the spectrum from "
                 f"{', '.join(p.model_id for p in latent)}", local_semantics="latent"))
         for model in dict.fromkeys(label_models + [p.model_id for p in latent]):
+            rows.append(_row(
+                did, access_url=urls.model_card(model), semantics="#documentation",
+                content_type="text/html", local_semantics="model-card",
+                description=f"Model card of {model}: training data and checksum, label "
+                "sets, metrics per S/N bin, calibration, domain definition, intended use and "
+                "known limits (also as JSON: card.json)"))
             literal = model.replace("'", "''")
             rows.append(_row(
                 did, access_url=urls.tap_query(
