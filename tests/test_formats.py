@@ -213,7 +213,7 @@ def test_fits_1d_log_and_legacy_wcs(tmp_path: Path) -> None:
     legacy = read_spectrum(tmp_path / "legacy.fits")
     assert legacy.wavelength[0] == pytest.approx(10**3.6)
     assert legacy.wavelength[1] == pytest.approx(10**3.6001)
-    assert legacy.meta.extra["spec_frame_assumed"] is True
+    assert legacy.meta.spec_frame_note.startswith("air wavelengths assumed: CTYPE1 is absent")
 
 
 
