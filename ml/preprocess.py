@@ -97,14 +97,21 @@ class Grid:
             (np.asarray(wave_max) >= edges[-1] / 1.0000001)
 
 
-def common_grid(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
-                quantile: float = 0.01) -> Grid:
-    """The grid covered by all but ``quantile`` of the spectra (vacuum Angstrom bounds)."""
+def common_range(wave_min: np.ndarray, wave_max: np.ndarray,
+                 quantile: float = 0.01) -> tuple[float, float]:
+    """The range (vacuum Angstrom) covered by all but ``quantile`` of the spectra."""
     lo = float(np.quantile(wave_min, 1 - quantile))
     hi = float(np.quantile(wave_max, quantile))
     if not hi > lo * 1.01:
         raise PreprocessError(
             f"the spectra have no common wavelength range ({lo:.1f}-{hi:.1f} Angstrom)")
+    return lo, hi
+
+
+def common_grid(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
+                quantile: float = 0.01) -> Grid:
+    """The grid covered by all but ``quantile`` of the spectra (vacuum Angstrom bounds)."""
+    lo, hi = common_range(wave_min, wave_max, quantile)
     step = np.log(hi / lo) / n_pixels  # keep the pixel edges inside [lo, hi]
     return Grid(start=lo * np.exp(step / 2), stop=hi * np.exp(-step / 2), n_pixels=n_pixels)
 
