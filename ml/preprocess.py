@@ -133,17 +133,17 @@ def native_pixel_bounds(wave: np.ndarray, gap_step_ratio: float = GAP_STEP_RATIO
     right = np.concatenate([mid, [wave[-1] + step[-1] / 2]])
     if gap_step_ratio > 0 and len(step) > 2:
         k, n = GAP_NEIGHBOURS, len(step)
-        padded = np.concatenate([np.full(k, np.nan), step, np.full(k, np.nan)])
+        padded = np.concatenate([np.full(k, step[0]), step, np.full(k, step[-1])])
         # candidates first (the neighbours' minimum is at most their median), so that
         # the median is taken for a handful of steps instead of all of them
-        smallest = np.full(n, np.nan)
-        for j in (*range(k), *range(k + 1, 2 * k + 1)):
-            np.fmin(smallest, padded[j:j + n], out=smallest)
+        smallest = padded[:n].copy()
+        for j in (*range(1, k), *range(k + 1, 2 * k + 1)):
+            np.minimum(smallest, padded[j:j + n], out=smallest)
         candidates = np.flatnonzero(step > gap_step_ratio * smallest)
         if not len(candidates):
             return left, right
         neighbours = padded[candidates[:, None] + np.delete(np.arange(2 * k + 1), k)]
-        local_at = np.nanmedian(neighbours, axis=1)
+        local_at = np.median(neighbours, axis=1)
         is_gap = step[candidates] > gap_step_ratio * local_at
         gap, local = candidates[is_gap], local_at[is_gap]
         right[gap] = wave[gap] + local / 2
