@@ -34,7 +34,9 @@ def train_ae(
     latent_dim: Annotated[int, typer.Option(
         min=2, help="Latent dimensions (learned ones + the RV coordinate)")] = 12,
     epochs: Annotated[int, typer.Option(min=1, help="Maximum epochs")] = 30,
-    pixels: Annotated[int, typer.Option(min=64, help="Pixels of the model grid")] = 2048,
+    pixels: Annotated[int, typer.Option(
+        min=0, help="Pixels of the model grid (0: 2 per resolution element at the 90th "
+                    "percentile of the files' resolving power, at most 16,384)")] = 0,
     label_set: Annotated[str, typer.Option(
         help="Reference-label set guiding the first latent dimensions (default: none)")] = "",
     limit: Annotated[int, typer.Option(min=0, help="Train on a subsample (0: all)")] = 0,
@@ -55,7 +57,7 @@ def train_ae(
     report = train_autoencoder_run(
         database.engine, settings, model_id=model_id or None,
         config=profile_configs(profile, latent_dim=latent_dim, epochs=epochs)[0],
-        n_pixels=pixels,
+        n_pixels=pixels or None,
         seed=seed, limit=limit or None, metric=metric, label_set=label_set or None,
         device=device or None, progress=not quiet)
     console.print(report.summary())

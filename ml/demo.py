@@ -92,7 +92,7 @@ def build(database: Database, settings: Settings, recorder: JobRecorder, *, n: i
     step("train the autoencoder", lambda: _train(
         engine, AUTOENCODER_ID, lambda: train_autoencoder_run(
             engine, settings, model_id=AUTOENCODER_ID, config=DEMO_AUTOENCODER,
-            n_pixels=2048, seed=seed, label_set=LABEL_SET, progress=progress).summary()))
+            seed=seed, label_set=LABEL_SET, progress=progress).summary()))
     step("train the label model", lambda: _train(
         engine, LABEL_MODEL_ID, lambda: train_label_run(
             engine, settings, label_set=LABEL_SET, autoencoder_id=AUTOENCODER_ID,

@@ -4,7 +4,8 @@ Every model works on one wavelength grid (log-uniform, vacuum Angstrom) that is
 stored with it (``models.wavelength_grid``), so spectra from different instruments and
 formats meet the network identically. Resampling conserves flux and propagates the
 variance (so a coarser grid has correspondingly higher S/N), bad pixels stay
-zero-weight, and a robust pseudo-continuum (an upper-envelope Chebyshev fit) is divided
+zero-weight, detector gaps stay gaps (see :func:`native_pixel_bounds`), and a robust
+pseudo-continuum (an upper-envelope Chebyshev fit) is divided
 out because real archives' flux calibration is not good enough to carry physics.
 Files without a mask or error array (HARPS s1d-like) still carry cosmic-ray hits; a
 narrow positive spike far above its neighbours is no stellar feature, so it is masked
@@ -23,7 +24,9 @@ import numpy as np
 from ml.errors import MLError
 from vo_service.archive.spectrum import Spectrum
 
-MAX_BAD_FRACTION = 0.2  # a grid pixel more than this covered by bad pixels gets ivar 0
+MAX_BAD_FRACTION = 0.2  # a grid pixel more than this bad or uncovered (gap) gets ivar 0
+GAP_STEP_RATIO = 1.5  # a pixel step this many times the neighbouring steps is a gap
+GAP_NEIGHBOURS = 3  # steps on each side that set the local pixel step
 SPIKE_REACH = 4  # a spike is compared with pixels 4-5 away on each side (hits: 1-4 pixels)
 SPIKE_FLOOR = 0.5  # continuum units; no absorption-line pattern rises this far above it
 
@@ -42,6 +45,7 @@ class Grid:
     continuum_degree: int = 4
     continuum_iterations: int = 3
     spike_sigma: float = 5.0  # mask pixels this many sigma (+ SPIKE_FLOOR) above its surroundings
+    gap_step_ratio: float = GAP_STEP_RATIO  # native steps this much above the local one: gaps
 
     @property
     def wavelength(self) -> np.ndarray:
@@ -68,7 +72,8 @@ class Grid:
         return json.dumps({"kind": "log-uniform", "unit": "Angstrom", "frame": "vacuum",
                            **asdict(self),
                            "normalisation": "flux / upper-envelope Chebyshev continuum, "
-                                            "positive spikes masked"},
+                                            "positive spikes masked, detector gaps and "
+                                            "masked pixels at the continuum with ivar 0"},
                           sort_keys=True)
 
     @classmethod
@@ -76,6 +81,7 @@ class Grid:
         """The grid recorded by :meth:`to_json` (older records included)."""
         data = json.loads(text)
         data.setdefault("spike_sigma", 0.0)  # grids recorded before spike masking: none
+        data.setdefault("gap_step_ratio", 0.0)  # before gap detection: every jump bridged
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
     @property
@@ -91,27 +97,78 @@ class Grid:
             (np.asarray(wave_max) >= edges[-1] / 1.0000001)
 
 
-def common_grid(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
-                quantile: float = 0.01) -> Grid:
-    """The grid covered by all but ``quantile`` of the spectra (vacuum Angstrom bounds)."""
+def common_range(wave_min: np.ndarray, wave_max: np.ndarray,
+                 quantile: float = 0.01) -> tuple[float, float]:
+    """The range (vacuum Angstrom) covered by all but ``quantile`` of the spectra."""
     lo = float(np.quantile(wave_min, 1 - quantile))
     hi = float(np.quantile(wave_max, quantile))
     if not hi > lo * 1.01:
         raise PreprocessError(
             f"the spectra have no common wavelength range ({lo:.1f}-{hi:.1f} Angstrom)")
+    return lo, hi
+
+
+def common_grid(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
+                quantile: float = 0.01) -> Grid:
+    """The grid covered by all but ``quantile`` of the spectra (vacuum Angstrom bounds)."""
+    lo, hi = common_range(wave_min, wave_max, quantile)
     step = np.log(hi / lo) / n_pixels  # keep the pixel edges inside [lo, hi]
     return Grid(start=lo * np.exp(step / 2), stop=hi * np.exp(-step / 2), n_pixels=n_pixels)
 
 
+def native_pixel_bounds(wave: np.ndarray, gap_step_ratio: float = GAP_STEP_RATIO
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Left and right edges (same unit as ``wave``) of each native pixel.
+
+    Neighbouring pixels meet half-way between their centres, except across a gap: a
+    step more than ``gap_step_ratio`` times the median of the GAP_NEIGHBOURS steps on
+    each side of it (a detector gap, or any hole in the sampling). There each pixel
+    extends half a local step only, and the hole between them is covered by nothing;
+    otherwise the edge pixels would spread their flux over half the gap each. A ratio
+    of 0 bridges every step (grids recorded before gaps were detected).
+    """
+    step = np.diff(wave)
+    mid = (wave[1:] + wave[:-1]) / 2
+    left = np.concatenate([[wave[0] - step[0] / 2], mid])
+    right = np.concatenate([mid, [wave[-1] + step[-1] / 2]])
+    if gap_step_ratio > 0 and len(step) > 2:
+        k, n = GAP_NEIGHBOURS, len(step)
+        padded = np.concatenate([np.full(k, step[0]), step, np.full(k, step[-1])])
+        # candidates first (the neighbours' minimum is at most their median), so that
+        # the median is taken for a handful of steps instead of all of them
+        smallest = padded[:n].copy()
+        for j in (*range(1, k), *range(k + 1, 2 * k + 1)):
+            np.minimum(smallest, padded[j:j + n], out=smallest)
+        candidates = np.flatnonzero(step > gap_step_ratio * smallest)
+        if not len(candidates):
+            return left, right
+        neighbours = padded[candidates[:, None] + np.delete(np.arange(2 * k + 1), k)]
+        local_at = np.median(neighbours, axis=1)
+        is_gap = step[candidates] > gap_step_ratio * local_at
+        gap, local = candidates[is_gap], local_at[is_gap]
+        right[gap] = wave[gap] + local / 2
+        left[gap + 1] = wave[gap + 1] - local / 2
+        if len(gap) and gap[0] == 0:  # the first pixel lies beyond a gap
+            left[0] = wave[0] - local[0] / 2
+        if len(gap) and gap[-1] == n - 1:
+            right[-1] = wave[-1] + local[-1] / 2
+    return left, right
+
+
 def resample(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Flux-conserving rebinning of flux and variance onto ``grid``."""
+    """Flux-conserving rebinning of flux and variance onto ``grid``.
+
+    A grid pixel averages the native pixels that cover it; one more than
+    MAX_BAD_FRACTION covered by bad native pixels or by nothing (a gap) gets ivar 0,
+    and one covered by nothing at all gets flux 0 (``normalise`` then puts every
+    ivar-0 pixel at the continuum): nothing is interpolated across a gap.
+    """
     wave = spectrum.vacuum_wavelength()
-    edges = np.concatenate([[1.5 * wave[0] - 0.5 * wave[1]], (wave[1:] + wave[:-1]) / 2,
-                            [1.5 * wave[-1] - 0.5 * wave[-2]]])
+    left, right = native_pixel_bounds(wave, grid.gap_step_ratio)
     target = grid.edges()
-    if not (edges[0] <= target[0] and edges[-1] >= target[-1]):
+    if not (left[0] <= target[0] and right[-1] >= target[-1]):
         raise PreprocessError(
-            f"spectrum {spectrum.meta.obs_id} covers {edges[0]:.1f}-{edges[-1]:.1f} Angstrom "
+            f"spectrum {spectrum.meta.obs_id} covers {left[0]:.1f}-{right[-1]:.1f} Angstrom "
             f"(vacuum) but the model grid needs {target[0]:.1f}-{target[-1]:.1f}")
     flux, ivar = spectrum.flux.astype(np.float64), spectrum.ivar.astype(np.float64)
     good = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
@@ -119,30 +176,44 @@ def resample(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
         raise PreprocessError(f"spectrum {spectrum.meta.obs_id} has no usable pixels")
     flux = np.where(good, flux, np.interp(wave, wave[good], flux[good]))
     var = np.where(good, 1.0 / np.where(good, ivar, 1.0), 0.0)
-    width = np.diff(edges)
+    width = right - left
+    holes = np.flatnonzero(left[1:] > right[:-1])  # pixel i ends before pixel i + 1 starts
+    breaks = np.insert(np.append(left, right[-1]), holes + 1, right[holes])
 
     def integral(density: np.ndarray) -> np.ndarray:
+        """Integral of a per-native-pixel density over each grid pixel (0 in holes)."""
         cumulative = np.concatenate([[0.0], np.cumsum(density * width)])
-        return np.diff(np.interp(target, edges, cumulative))
+        if len(holes):
+            cumulative = np.insert(cumulative, holes + 1, cumulative[holes + 1])
+        return np.diff(np.interp(target, breaks, cumulative))
 
     bin_width = np.diff(target)
+    covered = integral(np.ones_like(wave)) if len(holes) else bin_width
+    covered_good = integral(good.astype(np.float64))
+    seen = covered > 0
+    span = np.where(seen, covered, 1.0)
     local_width = np.interp((target[1:] + target[:-1]) / 2, wave, width)
-    out_flux = integral(flux) / bin_width
-    out_var = integral(var * width) / (bin_width * np.maximum(bin_width, local_width))
-    bad_fraction = integral((~good).astype(np.float64)) / bin_width
-    out_var = out_var / np.clip(1 - bad_fraction, 1e-3, None)
-    ok = (bad_fraction <= MAX_BAD_FRACTION) & (out_var > 0)
+    out_flux = np.where(seen, integral(flux) / span, 0.0)
+    out_var = integral(var * width) / (span * np.maximum(span, local_width))
+    out_var = out_var / np.clip(covered_good / span, 1e-3, None)
+    ok = (covered_good >= (1 - MAX_BAD_FRACTION) * bin_width) & (out_var > 0)
     out_ivar = np.where(ok, 1.0 / np.where(ok, out_var, 1.0), 0.0)
     return out_flux, out_ivar
 
 
 def normalise(flux: np.ndarray, ivar: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Divide a batch (rows) by an upper-envelope Chebyshev continuum; ivar scales along."""
+    """Divide a batch (rows) by an upper-envelope Chebyshev continuum; ivar scales along.
+
+    Only pixels with ivar > 0 shape the continuum (its fit and the residuals' scale),
+    and pixels without information come out at the continuum (1) with ivar 0.
+    """
     flux = np.atleast_2d(flux)
     ivar = np.atleast_2d(ivar)
+    informative = ivar > 0
     t = np.linspace(-1, 1, flux.shape[1])
     basis = np.polynomial.chebyshev.chebvander(t, grid.continuum_degree)  # (n, k)
-    mask = ivar > 0
+    mask = informative
+    filler = median_filler(informative)
     continuum = np.ones_like(flux)
     for _ in range(grid.continuum_iterations):
         weight = mask.astype(np.float64)
@@ -152,14 +223,24 @@ def normalise(flux: np.ndarray, ivar: np.ndarray, grid: Grid) -> tuple[np.ndarra
         coef = np.linalg.solve(lhs, rhs[..., None])[..., 0]
         continuum = coef @ basis.T
         resid = flux - continuum
-        scale = 1.4826 * np.median(np.abs(resid - np.median(resid, axis=1, keepdims=True)),
-                                   axis=1, keepdims=True)
-        keep = (resid > -0.5 * scale) & (resid < 3 * scale) & (ivar > 0)
-        mask = np.where(keep.sum(axis=1, keepdims=True) > basis.shape[1] * 4, keep, ivar > 0)
+        centre = np.median(np.where(informative, resid, filler), axis=1, keepdims=True)
+        deviation = np.where(informative, np.abs(resid - centre), filler)
+        scale = 1.4826 * np.median(deviation, axis=1, keepdims=True)
+        keep = (resid > -0.5 * scale) & (resid < 3 * scale) & informative
+        mask = np.where(keep.sum(axis=1, keepdims=True) > basis.shape[1] * 4, keep, informative)
     positive = continuum > 1e-3 * np.abs(continuum).max(axis=1, keepdims=True)
     safe = np.where(positive, continuum, 1.0)
-    return mask_spikes(np.where(positive, flux / safe, 1.0),
+    return mask_spikes(np.where(positive & informative, flux / safe, 1.0),
                        np.where(positive, ivar * safe**2, 0.0), grid.spike_sigma)
+
+
+def median_filler(selected: np.ndarray) -> np.ndarray:
+    """Values to put in place of the unselected entries of each row so that the row's
+    median is that of its selected entries: alternately -inf and +inf leave the middle
+    among the selected ones (to half a rank when the unselected are odd in number), at
+    the cost of one ``np.median`` (``np.nanmedian`` loops over the rows in Python).
+    """
+    return np.where(np.cumsum(~selected, axis=1) % 2 == 1, -np.inf, np.inf)
 
 
 def mask_spikes(flux: np.ndarray, ivar: np.ndarray, n_sigma: float

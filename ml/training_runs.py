@@ -23,6 +23,7 @@ from ml.artifacts import autoencoder_payload, label_payload, load_autoencoder
 from ml.device import pick_device
 from ml.domain import DomainModel, domain_dims
 from ml.errors import MLError
+from ml.grid_choice import choose_grid, describe
 from ml.model_registry import (
     AUTOENCODER,
     LABEL_REGRESSOR,
@@ -35,7 +36,7 @@ from ml.model_registry import (
     save_artifact,
 )
 from ml.models.autoencoder import encode_arrays
-from ml.preprocess import Grid, common_grid
+from ml.preprocess import Grid
 from ml.train import (
     AutoencoderConfig,
     LabelConfig,
@@ -62,7 +63,9 @@ class RunReport:
         m = self.record.metrics
         if self.record.kind == AUTOENCODER:
             figures = (f"{m['n_informative']} informative of {self.record.latent_dim} latent "
-                       f"dimensions, validation chi2/pixel {m['val_chi2_per_pixel']:.2f}")
+                       f"dimensions, validation chi2/pixel {m['val_chi2_per_pixel']:.2f}; "
+                       + describe(self.record.grid,
+                                  self.record.hyperparameters.get("grid_choice")))
         else:
             figures = ", ".join(f"{q} RMSE {m[f'val_rmse_{q}']:.3g} (mean-only "
                                 f"{m[f'val_rmse_mean_baseline_{q}']:.3g})"
@@ -126,22 +129,28 @@ def _guide(conn: sa.Connection, label_set: str, selected: ArchiveSpectra
 
 
 def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: str | None = None,
-                          config: AutoencoderConfig | None = None, n_pixels: int = 2048,
+                          config: AutoencoderConfig | None = None,
+                          n_pixels: int | None = None,
                           seed: int = 0, limit: int | None = None, metric: str = "l2",
                           label_set: str | None = None, device: str | None = None,
                           progress: bool = True) -> RunReport:
     """Train a VAE on the archive's spectra (all, or a seeded subsample of ``limit``);
-    with ``label_set``, its first latent dimensions are guided by those reference labels."""
+    with ``label_set``, its first latent dimensions are guided by those reference labels.
+    The grid has ``n_pixels`` pixels, or (None) as many as the training spectra's
+    resolving power needs (``ml.grid_choice``)."""
     config = config or AutoencoderConfig()
     model_id = ensure_new(engine, model_id or default_model_id("ae"))
     with engine.connect() as conn:
         everything = select_spectra(conn)
     if len(everything) == 0:
         raise MLError("the archive holds no spectra; ingest some first")
-    grid = common_grid(everything.wave_min, everything.wave_max, n_pixels)
+    training = _subsample(everything, limit, seed)
+    with engine.connect() as conn:
+        grid, grid_choice = choose_grid(conn, everything.wave_min, everything.wave_max,
+                                        training.spectrum_id, training.wave_min,
+                                        training.wave_max, n_pixels)
     excluded: dict[str, str] = {}
-    selected, flux, ivar, power = _load(settings, grid, _subsample(everything, limit, seed),
-                                        progress, excluded)
+    selected, flux, ivar, power = _load(settings, grid, training, progress, excluded)
     quantities, labels, errors = None, None, None
     if label_set:
         with engine.connect() as conn:
@@ -163,7 +172,8 @@ def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: st
         model_id=model_id, kind=AUTOENCODER,
         architecture={**trained.model.architecture(),
                       "similarity_index": index_plan(config.latent_dim, metric).record()},
-        hyperparameters=config_dict(config), latent_dim=config.latent_dim, grid=grid,
+        hyperparameters={**config_dict(config), "grid_choice": grid_choice.record()},
+        latent_dim=config.latent_dim, grid=grid,
         training_selection=f"{selection}, covering the grid and readable: {len(selected)}",
         training_checksum=training_checksum(selected.file_sha256, labels, errors),
         training_size=len(selected), reference_label_source=label_set, base_model_id=None,

@@ -162,6 +162,13 @@ def test_votable_columns_found_by_ucd_then_name(tmp_path: Path) -> None:
     assert spectrum.wavelength[0] == pytest.approx(4000.0)
     assert spectrum.ivar[0] == pytest.approx(100.0)
     assert (spectrum.meta.ra, spectrum.meta.dec) == (10.0, -5.0)
+    assert spectrum.meta.spec_frame == "vacuum" and spectrum.meta.spec_frame_note is None
+    fields[0].ucd, fields[0].name = None, "wave"  # found by name; its frame is assumed
+    vot.to_xml(str(path))
+    untagged = read_spectrum(path)
+    assert untagged.meta.spec_frame == "vacuum"
+    assert untagged.meta.spec_frame_note.startswith(
+        "vacuum wavelengths assumed: the spectral column 'wave' has no UCD")
 
 
 def test_sniffing_uses_content_not_suffix(tmp_path: Path) -> None:
@@ -213,7 +220,7 @@ def test_fits_1d_log_and_legacy_wcs(tmp_path: Path) -> None:
     legacy = read_spectrum(tmp_path / "legacy.fits")
     assert legacy.wavelength[0] == pytest.approx(10**3.6)
     assert legacy.wavelength[1] == pytest.approx(10**3.6001)
-    assert legacy.meta.extra["spec_frame_assumed"] is True
+    assert legacy.meta.spec_frame_note.startswith("air wavelengths assumed: CTYPE1 is absent")
 
 
 

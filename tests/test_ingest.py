@@ -9,14 +9,17 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import psutil
 import pytest
 import sqlalchemy as sa
+from astropy.io import fits
 
 from ml.synth import write_archive, write_corrupt_examples
 from tests.conftest import REPO, run_cli
 from vo_service.archive.ingest import Ingester, IngestError, expand_paths
-from vo_service.archive.readers import FORMATS, read_spectrum
+from vo_service.archive.readers import FORMATS, eso_phase3, read_spectrum
+from vo_service.archive.spectrum import Spectrum, SpectrumMeta, air_to_vacuum
 from vo_service.archive.store import FileStore
 
 
@@ -165,3 +168,71 @@ def test_cli_reports_rejections(clean_archive, latentvo_env, corrupt_dir):
     assert result.returncode == 0
     assert "rejected" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _vacuum_to_air(vacuum):
+    """Air wavelengths whose air_to_vacuum gives ``vacuum`` (fixed-point iteration)."""
+    air = np.array(vacuum, dtype=float)
+    for _ in range(4):
+        air = air * vacuum / air_to_vacuum(air)
+    return air
+
+
+@pytest.mark.parametrize("tucd, frame, note", [
+    ("em.wl;obs.atmos", "air", None),
+    ("em.wl", "vacuum", None),
+    (None, "vacuum", "vacuum wavelengths assumed: the WAVE column has no TUCD"),
+])
+def test_eso_phase3_frame_follows_the_wave_column_tucd(tmp_path, tucd, frame, note):
+    vacuum = np.linspace(5000.0, 6000.0, 400)
+    wave = _vacuum_to_air(vacuum) if frame == "air" else vacuum
+    meta = SpectrumMeta(obs_id="frame", ra=10.0, dec=-20.0, spec_frame=frame)
+    path = tmp_path / "frame.fits"
+    eso_phase3.write(Spectrum(wave, np.ones(400), np.full(400, 1e4), meta), path)
+    with fits.open(path, mode="update") as hdul:
+        assert hdul[1].columns[0].name == "WAVE"
+        if tucd is None:
+            del hdul[1].header["TUCD1"]
+        else:
+            hdul[1].header["TUCD1"] = tucd
+    spectrum = read_spectrum(path)
+    assert spectrum.meta.spec_frame == frame
+    if note is None:
+        assert spectrum.meta.spec_frame_note is None
+    else:
+        assert spectrum.meta.spec_frame_note.startswith(note)
+    np.testing.assert_allclose(spectrum.vacuum_wavelength(), vacuum, rtol=1e-10)
+
+
+def test_ingest_reports_and_records_an_assumed_wavelength_frame(clean_archive, settings,
+                                                                tmp_path):
+    """Three files of one star, air with its TUCD, vacuum with its TUCD and vacuum
+    without one: the same published em_min/em_max, the right spec_frame, and the
+    assumption made for the third reported and kept with its ingest outcome."""
+    vacuum = np.linspace(5000.0, 6000.0, 400)
+    cases = {"air": ("em.wl;obs.atmos", _vacuum_to_air(vacuum)),
+             "vacuum": ("em.wl", vacuum), "untagged": (None, vacuum)}
+    for name, (tucd, wave) in cases.items():
+        meta = SpectrumMeta(obs_id=name, ra=10.0, dec=-20.0,
+                            spec_frame="air" if name == "air" else "vacuum")
+        eso_phase3.write(Spectrum(wave, np.ones(400), np.full(400, 1e4), meta),
+                         tmp_path / f"{name}.fits")
+        with fits.open(tmp_path / f"{name}.fits", mode="update") as hdul:
+            if tucd is None:
+                del hdul[1].header["TUCD1"]
+    report = Ingester(clean_archive.engine, settings).run(spectrum_files(tmp_path))
+    assert report.ingested == 3 and report.rejected == []
+    assert [p.split("/")[-1] for p, _ in report.assumed] == ["untagged.fits"]
+    assert "1 ingested with an assumed wavelength frame" in report.summary()
+    with clean_archive.engine.connect() as conn:
+        rows = {r.obs_id: r for r in conn.execute(sa.text(
+            "SELECT s.obs_id, s.spec_frame, s.em_min, s.em_max, f.status, f.reason "
+            "FROM latentvo.spectra s JOIN latentvo_ops.ingest_files f USING (spectrum_id)"))}
+    assert {k: r.spec_frame for k, r in rows.items()} == {
+        "air": "air", "vacuum": "vacuum", "untagged": "vacuum"}
+    for r in rows.values():
+        assert r.em_min == pytest.approx(5000e-10, rel=1e-9)
+        assert r.em_max == pytest.approx(6000e-10, rel=1e-9)
+        assert r.status == "ingested"
+    assert rows["untagged"].reason.startswith("vacuum wavelengths assumed")
+    assert rows["air"].reason is None and rows["vacuum"].reason is None

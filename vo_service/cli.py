@@ -186,6 +186,11 @@ def ingest(
         report = ingester.run(files, progress=advance)
     for path, reason in report.rejected:
         console.print(f"[yellow]rejected[/yellow] {path}: {reason}")
+    for path, note in report.assumed[:20]:
+        console.print(f"[yellow]assumed[/yellow] {path}: {note}")
+    if len(report.assumed) > 20:
+        console.print(f"[yellow]assumed[/yellow] ... and {len(report.assumed) - 20} more "
+                      "(each in latentvo_ops.ingest_files.reason)")
     console.print(report.summary())
     if report.ingested:
         _resync_registry(database)

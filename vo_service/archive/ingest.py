@@ -9,7 +9,8 @@ Work proceeds in chunks of files:
    registered model grid), put the spectra it covers on its grid (in worker
    processes);
 4. write the chunk in one transaction: spectra rows and the outcome of every
-   file (ingested or rejected with its reason) through COPY; then hand the
+   file (ingested, with what had to be assumed about it, or rejected with its
+   reason) through COPY; then hand the
    prepared arrays of the committed spectra to their preparers to keep, so that
    inference of new spectra never reads files.
 
@@ -101,6 +102,7 @@ class FileOutcome:
     sha256: str
     row: dict[str, Any] | None = None  # spectra row when the file was readable
     reason: str | None = None  # why it was rejected
+    note: str | None = None  # what was assumed to read it (e.g. its wavelength frame)
     # preparer key -> arrays on that grid, for the grids it covers
     prepared: dict[str, Prepared] = field(default_factory=dict)
 
@@ -123,11 +125,14 @@ class IngestReport:
     already_known: int = 0
     rejected: list[tuple[str, str]] = field(default_factory=list)
     preprocessed: int = 0  # (spectrum, model grid) pairs added to the caches
+    assumed: list[tuple[str, str]] = field(default_factory=list)  # (path, note) ingested
 
     def summary(self) -> str:
         """One line for the command line."""
         text = (f"{self.seen} file(s) examined: {self.ingested} ingested, "
                 f"{self.already_known} already in the archive, {len(self.rejected)} rejected")
+        text += (f"; {len(self.assumed)} ingested with an assumed wavelength frame"
+                 if self.assumed else "")
         return text + (f"; {self.preprocessed} preprocessed for the models' grids"
                        if self.preprocessed else "")
 
@@ -183,7 +188,7 @@ def _examine(args: tuple[str, str, str, str, str, str]
         return FileOutcome(path, sha,
                            reason=f"unreadable ({type(exc).__name__}: {exc})"), None
     FileStore(Path(store_root)).put(Path(path), sha)
-    return FileOutcome(path, sha, row=row), spectrum
+    return FileOutcome(path, sha, row=row, note=spectrum.meta.spec_frame_note), spectrum
 
 
 def _examine_batch(batch: list[tuple[str, str, str, str, str, str]],
@@ -376,11 +381,13 @@ class Ingester:
                 ingest_files.c.file_sha256.in_([o.sha256 for o in fresh])))
             copy_rows(conn, ingest_files, OUTCOME_COLUMNS, (
                 {"file_sha256": o.sha256, "path": o.path,
-                 "status": "ingested" if o.row else "rejected", "reason": o.reason,
+                 "status": "ingested" if o.row else "rejected",
+                 "reason": o.note if o.row else o.reason,
                  "spectrum_id": o.row["spectrum_id"] if o.row else None}
                 for o in fresh))
         report.ingested += len(good)
         report.rejected.extend((o.path, o.reason) for o in fresh if o.reason is not None)
+        report.assumed.extend((o.path, o.note) for o in good if o.note is not None)
         return good
 
 

@@ -57,6 +57,9 @@ class SpectrumMeta:
     collection: str | None = None
     flux_unit: str = "erg s-1 cm-2 Angstrom-1"
     spec_frame: str = "vacuum"  # "air" or "vacuum" wavelengths
+    # Why spec_frame was assumed, when the file does not state its frame (None: it does);
+    # ingest reports it and records it with the file's outcome.
+    spec_frame_note: str | None = None
     extra: dict = field(default_factory=dict)
 
 

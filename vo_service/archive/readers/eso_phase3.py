@@ -4,6 +4,12 @@ Layout per the ESO Science Data Products standard: an empty primary HDU carrying
 observation keywords and a one-row BINTABLE (``VOCLASS = 'SPECTRUM v2.0'``) whose
 array cells hold WAVE, FLUX, ERR and optionally QUAL, each described by TUNIT, TUTYP
 (Spectrum DM utype) and TUCD. Wavelengths are usually in nm.
+
+Air or vacuum is stated by the WAVE column's TUCD alone: ``em.wl;obs.atmos`` is air,
+``em.wl`` (without ``obs.atmos``) vacuum. The standard makes TUCD mandatory; a file
+without it is read as vacuum, the frame of the unqualified ``em.wl`` and of FITS's
+WAVE axis (and ESO's published ObsCore em_min/em_max), and the assumption is noted on
+the spectrum (``meta.spec_frame_note``) for ingest to report.
 """
 
 from __future__ import annotations
@@ -116,9 +122,20 @@ def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
     else:
         meta.flux_unit = ""
         meta.extra["flux_unit_raw"] = flux_tunit or ""
-    tucd = (table.column_keyword(wave_i, "TUCD") or "").lower()
-    meta.spec_frame = "vacuum" if tucd and "obs.atmos" not in tucd else "air"
+    meta.spec_frame, meta.spec_frame_note = wavelength_frame(
+        table.column_keyword(wave_i, "TUCD"), table.column_names[wave_i])
     return assemble(wavelength, flux, ivar, meta, NAME, labels=("WAVE", "FLUX", "ERR"))
+
+
+def wavelength_frame(tucd: str | None, column: str) -> tuple[str, str | None]:
+    """('air' | 'vacuum', note when assumed) from the wavelength column's TUCD."""
+    words = {word.strip().lower() for word in (tucd or "").split(";")}
+    if "obs.atmos" in words:
+        return "air", None
+    if (tucd or "").strip():
+        return "vacuum", None
+    return "vacuum", (f"vacuum wavelengths assumed: the {column} column has no TUCD "
+                      "(ESO Phase 3: em.wl;obs.atmos is air, em.wl vacuum)")
 
 
 def read(path: str | Path) -> Spectrum:

@@ -157,7 +157,9 @@ def from_hdus(hdus: list[FitsHDU], fallback_id: str) -> Spectrum:
     meta = eso_header.read_meta(header, fallback_id)
     meta.spec_frame = frame
     if assumed:
-        meta.extra["spec_frame_assumed"] = True
+        meta.spec_frame_note = (f"{frame} wavelengths assumed: CTYPE1 is "
+                                f"{str(header.get('CTYPE1', '')).strip() or 'absent'}, "
+                                "not WAVE or AWAV (IRAF linear axis; HARPS s1d files are air)")
     bunit = header.get("BUNIT")
     unit = parse_unit(str(bunit)) if bunit else None
     meta.flux_unit = unit_string(unit) if unit is not None else ""

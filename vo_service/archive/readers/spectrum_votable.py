@@ -225,6 +225,9 @@ def from_votable(vot: votable.tree.VOTableFile, fallback_id: str) -> Spectrum:
         collection=_text(by_utype.get("dataid.collection")),
         flux_unit=unit_string(unit) if unit is not None else "",
         spec_frame="air" if "obs.atmos" in ucd_words else "vacuum",
+        spec_frame_note=None if ucd_words.strip() else (
+            f"vacuum wavelengths assumed: the spectral column {wave_f.name!r} has no UCD "
+            "(em.wl;obs.atmos is air, em.wl vacuum)"),
     )
     refpos = _value(by_utype.get("coordsys.spectralframe.refpos"))
     if refpos:
