@@ -192,6 +192,20 @@ def test_bad_uploads_get_the_ingest_errors(url, archive):
     assert two.status_code == 413
 
 
+def test_a_spectrum_off_the_model_grid_is_refused(url):
+    """A readable spectrum that does not cover the grid: the preprocessing's message."""
+    from vo_service.archive.readers.spectrum_votable import dumps
+    from vo_service.archive.spectrum import Spectrum, SpectrumMeta
+
+    wave = np.linspace(4000.0, 4100.0, 500)
+    narrow = Spectrum(wave, np.ones_like(wave), np.full_like(wave, 100.0),
+                      SpectrumMeta(obs_id="narrow", ra=1.0, dec=2.0))
+    r = upload(url, dumps(narrow))
+    assert r.status_code == 400
+    message = error_message(r)
+    assert "cannot be encoded by model sim-ae" in message and "Angstrom" in message
+
+
 def test_pyvo_through_the_datalink_descriptor(url, archive):
     from pyvo.dal.adhoc import DatalinkResults
 
