@@ -156,6 +156,17 @@ def test_formats(url, archive):
     assert b"<TABLEDATA>" in td.content
 
 
+def test_a_k_beyond_the_index_is_answered_exactly(url, archive):
+    r = upload(url, archive[0]["file"], K="600")
+    votable, table = table_of(r.content)
+    infos = {i.name: i.value for i in votable.resources[0].infos}
+    assert infos["search"] == "exact"
+    rows = table.to_table(use_names_over_ids=True)
+    assert len(rows) == 300  # every spectrum of the archive, nearest first
+    assert rows["obs_publisher_did"][0] == archive[0]["obs_publisher_did"]
+    assert np.all(np.diff(rows["distance"]) >= 0)
+
+
 @pytest.mark.parametrize(("params", "status", "message"), [
     ({"K": "0"}, 400, "K must be an integer from 1 to 1000"),
     ({"K": "1001"}, 400, "K must be an integer from 1 to 1000"),
