@@ -283,12 +283,30 @@ class RegistrySettings:
     token_lifetime: int = _limit(86_400)  # seconds a resumption token stays valid
 
 
+@dataclass(frozen=True)
+class SimilarSettings:
+    """``[similar]``: similarity by uploaded spectrum (``/similar``) and the networks the
+    web process runs for it (ONNX Runtime, ``vo_service.inference``).
+
+    The upload is one spectrum file; the request body's other limits are
+    ``[requests]``'s, and the search runs in ``[web]``'s query slots.
+    """
+
+    upload_bytes: int = _limit(20_000_000)  # bytes of the uploaded spectrum file
+    k_default: int = _limit(10)  # neighbours when the client sends no K
+    k_max: int = _limit(1_000, maximum=100_000)  # largest K a client may ask
+    timeout: int = _limit(30)  # seconds the neighbour search may run in the database
+    runtimes: int = _limit(4)  # models whose networks one web process keeps loaded
+    inference_threads: int = _limit(1)  # ONNX Runtime threads per network call
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
             ("retention_default", "retention_hard")),
     "ssa": (("maxrec_default", "maxrec_hard"),),
     "datalink": (("similar_k_default", "similar_k_max"),),
+    "similar": (("k_default", "k_max"),),
 }
 
 
@@ -319,6 +337,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    similar: SimilarSettings = field(default_factory=SimilarSettings)
 
     @property
     def tmp_dir(self) -> Path:
@@ -346,7 +365,8 @@ class Settings:
 SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": IngestSettings,
                              "requests": RequestLimits, "datalink": DataLinkLimits,
                              "uws": UWSSettings, "web": WebSettings,
-                             "service": ServiceSettings, "registry": RegistrySettings}
+                             "service": ServiceSettings, "registry": RegistrySettings,
+                             "similar": SimilarSettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path", "Path | None": "a path",
           "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}

@@ -103,6 +103,10 @@ class PublicURLs:
             url += f"&MODEL={quote(model, safe='')}"
         return url + (f"&K={k}" if k is not None else "")
 
+    def similar_search(self) -> str:
+        """Similarity by uploaded spectrum (or by ID, with label filters): ``/similar``."""
+        return self.base + "/similar"
+
     # -- registry, releases and citation ----------------------------------------------
 
     @property

@@ -201,6 +201,12 @@ def link_rows(dl: DataLink, urls: PublicURLs, dids: list[str]) -> tuple[list[dic
                 local_semantics="similar-service",
                 description="Similar spectra: choose how many (K) and the autoencoder "
                 "(MODEL)"))
+            rows.append(_row(
+                did, service_def="similar-search", semantics="#counterpart",
+                content_type=VOTABLE, local_semantics="similar-search",
+                description="Similar spectra with their labels, filtered by predicted Teff, "
+                "log g, [M/H] and domain flag (/similar; POST your own spectrum as UPLOAD "
+                "to search with it)"))
     return rows, overflow
 
 
