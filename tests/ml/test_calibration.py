@@ -166,3 +166,15 @@ def test_held_out_figures_are_cross_fitted_and_binned_by_snr():
     few = by_snr(pred[:40], sigma_net[:40], reference[:40], ref_err[:40], snr[:40], ["a", "b"],
                  np.zeros(40, bool))
     assert len(few) == 1 and few[0]["n"] == 40 and few[0]["flagged_fraction"] == 0.0
+
+
+def test_snr_is_the_median_over_unmasked_pixels_of_the_spectrum_itself():
+    rng = np.random.default_rng(0)
+    flux = 1 + 0.02 * rng.standard_normal((3, 4096))
+    flux[:, 100:140] = 0.3  # a line core lowers S/N only locally
+    ivar = np.full_like(flux, 60.0**2)
+    ivar[1, :2000] = 0  # half masked: the rest decides
+    ivar[1, 2000:] = 30.0**2
+    ivar[2] = 0  # nothing usable
+    assert np.allclose(spectrum_snr(flux, ivar), [60.0, 30.0, 0.0], rtol=0.01)
+    assert spectrum_snr(flux[0], ivar[0]) == pytest.approx(60.0, rel=0.01)
