@@ -47,6 +47,7 @@ from sklearn.neighbors import NearestNeighbors
 
 FALSE_FLAG_RATE = 0.02  # held-out in-domain stars the three tests together flag
 STARS_PER_DEGREE = (20, 200)  # held-out stars for a slope in log S/N, for a curvature
+FIT_SAMPLE = 3000  # held-out stars the median and spread curves are fitted on, at most
 
 
 def _log_snr(snr: np.ndarray) -> np.ndarray:
@@ -77,13 +78,17 @@ class SnrCut:
         u = _log_snr(snr)
         if len(values) == 0:
             return cls.fixed(np.inf)
+        u_range = (float(u.min()), float(u.max()))
+        if len(values) > FIT_SAMPLE:  # the linear programme grows fast; medians do not need it
+            keep = np.random.default_rng(0).choice(len(values), FIT_SAMPLE, replace=False)
+            u, values = u[keep], np.asarray(values)[keep]
         degree = 0 if np.ptp(u) < 1e-3 else int(np.searchsorted(STARS_PER_DEGREE,
                                                                  len(values), "right"))
         centre = _median_polynomial(u, values, degree)
         deviation = np.abs(values - polyval(u, centre))
         log_deviation = np.log(np.maximum(deviation, 1e-6 * (np.median(deviation) + 1e-12)))
         log_spread = _median_polynomial(u, log_deviation, degree)
-        return cls(centre, log_spread, np.inf, (float(u.min()), float(u.max())))
+        return cls(centre, log_spread, np.inf, u_range)
 
     def standardised(self, values: np.ndarray, snr: np.ndarray | None) -> np.ndarray:
         """How many S/N-dependent spreads each value lies above the typical value."""
