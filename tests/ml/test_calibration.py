@@ -26,7 +26,7 @@ def deciles(snr: np.ndarray) -> list[np.ndarray]:
 def draw_residuals(n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """Residuals whose true error is 2/snr (+ a 0.004 floor) while the network's sigma goes
     as snr^-0.7: too small at low S/N, too large at high S/N, right only on average."""
-    snr = np.exp(rng.uniform(*np.log(SNR_RANGE), n))
+    snr = np.exp(rng.uniform(np.log(SNR_RANGE[0]), np.log(SNR_RANGE[1]), n))
     sigma_net = np.column_stack([snr**-0.7, 0.5 * snr**-0.7])
     sigma_true = np.column_stack([np.hypot(2 / snr, 0.004), np.hypot(1 / snr, 0.002)])
     ref_err = np.full((n, 2), 0.003)
@@ -78,7 +78,7 @@ def test_calibration_state_round_trips_and_old_global_calibrations_load():
 def draw_scores(n: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
     """In-domain test values whose centre and spread shrink with S/N (noise), a skewed
     coverage shortfall and a rare range failure."""
-    snr = np.exp(rng.uniform(*np.log(SNR_RANGE), n))
+    snr = np.exp(rng.uniform(np.log(SNR_RANGE[0]), np.log(SNR_RANGE[1]), n))
     distance = 0.1 + 1.5 / np.sqrt(snr) + 0.9 / np.sqrt(snr) * rng.standard_normal(n)
     shortfall = -0.4 + rng.gamma(3.0, 0.15 / np.sqrt(snr))
     return distance, shortfall, rng.random(n) < 0.004, snr
