@@ -43,6 +43,7 @@ from ml.domain import DomainModel, domain_dims  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
 from ml.preprocess import common_grid  # noqa: E402
 from ml.profiles import PROFILES, profile_configs  # noqa: E402
+from ml.snr import spectrum_snr  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
 from ml.synth import write_archive  # noqa: E402
 from ml.synth.replay import PARAMETERS, STEPS, ArchiveReplay, archive_bounds  # noqa: E402
@@ -118,12 +119,14 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     pred, sigma = lab.predictor.predict(flux, ivar, power, device)
     box = (np.nanmin(labels[rows][lab.train_index], axis=0),
            np.nanmax(labels[rows][lab.train_index], axis=0))
+    snr = spectrum_snr(flux, ivar)
     domain = DomainModel.fit(latent[rows][lab.train_index], latent[rows][lab.val_index],
                              domain_dims(ae.information, ae.config.informative_nats,
                                          ae.model.n_guided), box,
                              pred[okrows], np.isin(okrows, rows[lab.train_index]),
-                             pred[rows][lab.val_index])
-    in_domain = domain.in_domain(domain.score(latent), pred, sigma)
+                             pred[rows][lab.val_index], lab.val_prediction[1],
+                             snr[rows][lab.val_index])
+    in_domain = domain.in_domain(domain.score(latent), pred, sigma, snr)
     phase(f"inference of {len(flux)} spectra + domain", t0)
     return {"ok": ok, "latent": latent, "pred": pred, "sigma": sigma, "in_domain": in_domain,
             "ae": ae, "flux": flux, "ivar": ivar, "power": power, "grid": grid,

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ml.calibration import SigmaCalibration
 from ml.domain import DomainModel
 from ml.errors import MLError
 from ml.model_registry import AUTOENCODER, LABEL_REGRESSOR, ModelRecord, load_artifact
@@ -36,7 +37,7 @@ def label_payload(trained: TrainedLabelModel, domain: DomainModel) -> dict:
             "members": [m.state_dict() for m in p.ensemble.members],
             "quantities": list(p.quantities), "label_mean": torch.as_tensor(p.label_mean),
             "label_scale": torch.as_tensor(p.label_scale),
-            "calibration": torch.as_tensor(p.calibration), "domain": domain.state()}
+            "calibration": p.calibration.state(), "domain": domain.state()}
 
 
 def _payload(home: Path, record: ModelRecord, kind: str) -> dict:
@@ -85,7 +86,7 @@ def load_label_model(home: Path, record: ModelRecord) -> tuple[LabelPredictor, D
     ensemble.template.copy_(payload["template"])
     predictor = LabelPredictor(ensemble, list(payload["quantities"]),
                                payload["label_mean"].numpy(), payload["label_scale"].numpy(),
-                               payload["calibration"].numpy())
+                               SigmaCalibration.from_state(payload["calibration"]))
     if "population" not in payload["domain"]:
         raise MLError(f"label model {record.model_id} predates the domain coverage test; "
                       "train it again ('latentvo ml train-labels')")

@@ -40,6 +40,7 @@ from ml.model_registry import AUTOENCODER, ModelRecord, get
 from ml.models.autoencoder import encode_means
 from ml.models.inputs import batches, network_input
 from ml.models.label_cnn import LabelEnsemble, LabelPredictor
+from ml.snr import spectrum_snr
 from schema.latent_index import drop_index, ensure_index
 from schema.tables import LABEL_VALUES, labels, latent, spectra
 from vo_service.archive.store import FileStore
@@ -153,9 +154,10 @@ class _Job:
         encode = np.isnan(mu).any(axis=1)
         mu[encode], mean, var = self._encode_and_predict(self.predictor.ensemble, flux, ivar,
                                                          power, encode)
-        mean, sigma = self.predictor.physical(mean, var)
+        snr = spectrum_snr(flux, ivar)
+        mean, sigma = self.predictor.physical(mean, var, snr)
         scores = self.domain.score(mu)
-        inside = self.domain.in_domain(scores, mean, sigma)
+        inside = self.domain.in_domain(scores, mean, sigma, snr)
         out = []
         for i, sid in enumerate(spectrum_ids):
             row = {"spectrum_id": int(sid), "model_id": self.record.model_id,

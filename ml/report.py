@@ -204,6 +204,47 @@ def _residual_plots(rows, quantities: list[str], key_column: str, table: dict,
     return _save(fig, out, f"{record.model_id}-residuals.png")
 
 
+def _snr_plot(record: ModelRecord, out: Path) -> str | None:
+    """Calibration and domain flag per S/N bin of held-out stars (``metrics["by_snr"]``),
+    against their goals: z-std 0.9-1.1, 68 % / 95 % coverage within 3 points of nominal,
+    at most 3 % of in-domain stars flagged."""
+    rows = record.metrics.get("by_snr")
+    if not rows:
+        return None
+    lo = np.array([r["snr_min"] for r in rows])
+    hi = np.array([r["snr_max"] for r in rows])
+    centre, half = np.sqrt(lo * hi), [np.sqrt(lo * hi) - lo, hi - np.sqrt(lo * hi)]
+    quantities = record.hyperparameters["quantities"]
+
+    def figure(q: str, key: str) -> np.ndarray:
+        return np.array([r["labels"].get(q, {}).get(key, np.nan) for r in rows])
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    axes[0].axhspan(0.9, 1.1, color="tab:green", alpha=0.15, label="goal 0.9-1.1")
+    for q in quantities:
+        axes[0].errorbar(centre, figure(q, "z_std"), xerr=half, marker="o", ms=3, lw=0.8,
+                         label=q)
+    axes[0].set_ylabel("z-std")
+    for nominal, key, style in ((0.6827, "coverage_68", "o-"), (0.9545, "coverage_95", "s--")):
+        axes[1].axhspan(nominal - 0.03, nominal + 0.03, color="tab:green", alpha=0.15)
+        for q in quantities:
+            axes[1].plot(centre, figure(q, key), style, ms=3, lw=0.8,
+                         label=f"{q} {key[-2:]} %")
+    axes[1].set_ylabel("interval coverage (goal: nominal +- 3 points)")
+    flagged = np.array([r.get("flagged_fraction", np.nan) for r in rows])
+    axes[2].axhspan(0, 0.03, color="tab:green", alpha=0.15, label="goal <= 3 %")
+    axes[2].errorbar(centre, flagged, xerr=half, marker="o", ms=3, lw=0.8, color="tab:red",
+                     label="flagged out of domain")
+    axes[2].set_ylabel("fraction of held-out stars")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.set_xlabel("S/N (model grid, ml.snr)")
+        ax.legend(fontsize=6)
+    fig.suptitle(f"{record.model_id}: held-out stars per S/N bin (errors cross-fitted, "
+                 f"{sum(r['n'] for r in rows)} spectra)", fontsize=8)
+    return _save(fig, out, f"{record.model_id}-by-snr.png")
+
+
 def _informative_summary(conn: sa.Connection, record: ModelRecord) -> str:
     """One sentence: how many latent dimensions carry information (latent_dimensions)."""
     dims = conn.execute(sa.text(
@@ -234,7 +275,8 @@ def write_report(engine: sa.Engine, settings: Settings, model_ids: list[str],
                 images += [reconstructions] if reconstructions else []
                 summary = _informative_summary(conn, record)
             else:
-                images += _label_plots(conn, record, out)
+                by_snr = _snr_plot(record, out)
+                images += ([by_snr] if by_snr else []) + _label_plots(conn, record, out)
             metrics = {k: v for k, v in record.metrics.items()
                        if not isinstance(v, (dict, list))}
             table = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>"

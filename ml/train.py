@@ -18,13 +18,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-from scipy.optimize import minimize
 
+from ml.calibration import SigmaCalibration, calibrate_held_out
 from ml.errors import MLError
 from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays, information
 from ml.models.inputs import conditioning, default_power, network_input
 from ml.models.label_cnn import LabelCNN, LabelEnsemble, LabelPredictor, gaussian_nll
 from ml.rv import build_template, to_rest_frame
+from ml.snr import spectrum_snr
 
 Progress = Callable[[int], None]
 TEMPLATE_SAMPLE = 4000  # spectra the RV template is built from
@@ -299,20 +300,17 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     ensemble = LabelEnsemble(members, velocity_step, fallback)
     ensemble.template.copy_(template)
     predictor = LabelPredictor(ensemble.cpu(), quantities, mean, scale,
-                               np.stack([np.ones(len(quantities)), np.zeros(len(quantities))]))
+                               SigmaCalibration.identity(len(quantities)))
     pred, sigma = predictor.predict(flux[val_idx], ivar[val_idx], power[val_idx], device)
-    predictor.calibration = calibrate_sigma((pred - mean) / scale, sigma / scale,
-                                            (labels[val_idx] - mean) / scale,
-                                            errors[val_idx] / scale)
-    pred, sigma = predictor.predict(flux[val_idx], ivar[val_idx], power[val_idx], device)
+    calibrated = calibrate_held_out(pred, sigma, labels[val_idx], errors[val_idx],
+                                    spectrum_snr(flux[val_idx], ivar[val_idx]), groups[val_idx],
+                                    mean, scale, quantities, seed)
+    predictor.calibration, sigma = calibrated.calibration, calibrated.sigma
     metrics = label_metrics(pred, sigma, labels[val_idx], errors[val_idx], labels[train_idx],
                             quantities)
     metrics.update({"train_seconds": round(time.monotonic() - started, 1),
                     "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
-                    **{f"sigma_scale_{q}": float(a) for q, a
-                       in zip(quantities, predictor.calibration[0], strict=True)},
-                    **{f"sigma_floor_{q}": float(b * s) for q, b, s
-                       in zip(quantities, predictor.calibration[1], scale, strict=True)}})
+                    **calibrated.metrics})
     return TrainedLabelModel(predictor, config, history, metrics, train_idx, val_idx,
                              (pred, sigma))
 
@@ -367,31 +365,6 @@ def _member_nll(member: LabelCNN, x: torch.Tensor, cond: torch.Tensor, y: torch.
         mean, logvar = member(x[idx], cond[idx])
         total += float(gaussian_nll(mean, logvar, y[idx], yvar[idx])) * len(idx)
     return total / max(1, len(index))
-
-
-def calibrate_sigma(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray,
-                    errors: np.ndarray) -> np.ndarray:
-    """Per label (a, b) maximising the likelihood of ref - pred ~ N(0, (a sigma)^2 + b^2 +
-    ref_err^2) on held-out stars: a rescales the ensemble's sigma, b is an error floor the
-    network did not learn (e.g. from the reference labels' own systematics). All inputs in
-    standardised units; returns (2, labels)."""
-    out = np.stack([np.ones(pred.shape[1]), np.zeros(pred.shape[1])])
-    for j in range(pred.shape[1]):
-        ok = np.isfinite(labels[:, j]) & np.isfinite(pred[:, j])
-        if ok.sum() < 10:
-            continue
-        resid2 = (labels[ok, j] - pred[ok, j]) ** 2
-        err2 = np.nan_to_num(errors[ok, j], nan=0.0) ** 2
-        s2 = sigma[ok, j] ** 2
-
-        def nll(params: np.ndarray, resid2=resid2, s2=s2, err2=err2) -> float:
-            var = np.exp(2 * params[0]) * s2 + np.exp(2 * params[1]) + err2
-            return float(np.mean(np.log(var) + resid2 / var))
-
-        fit = minimize(nll, np.array([0.0, -5.0]), method="Nelder-Mead",
-                       options={"xatol": 1e-4, "fatol": 1e-8, "maxiter": 2000})
-        out[:, j] = np.exp(fit.x)
-    return out
 
 
 def label_metrics(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray, errors: np.ndarray,

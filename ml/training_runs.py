@@ -20,6 +20,7 @@ from ml.archive_reader import (
     training_checksum,
 )
 from ml.artifacts import autoencoder_payload, label_payload, load_autoencoder
+from ml.calibration import by_snr, evaluation_halves
 from ml.device import pick_device
 from ml.domain import DomainModel, domain_dims
 from ml.errors import MLError
@@ -38,6 +39,7 @@ from ml.model_registry import (
 from ml.models.autoencoder import encode_arrays
 from ml.onnx_export import export_model
 from ml.preprocess import Grid
+from ml.snr import spectrum_snr
 from ml.train import (
     AutoencoderConfig,
     LabelConfig,
@@ -223,22 +225,28 @@ def train_label_run(engine: sa.Engine, settings: Settings, *, label_set: str,
     population_trained = np.zeros(len(population_pred), bool)
     population_trained[trained.train_index] = True
     val_pred, val_sigma = trained.val_prediction
-    domain = DomainModel.fit(latent[trained.train_index], latent[trained.val_index], dims,
+    val = trained.val_index
+    val_snr = spectrum_snr(flux[val], ivar[val])
+    domain = DomainModel.fit(latent[trained.train_index], latent[val], dims,
                              (np.nanmin(train_labels, axis=0), np.nanmax(train_labels, axis=0)),
-                             population_pred, population_trained, val_pred)
-    val_scores = domain.score(latent[trained.val_index])
+                             population_pred, population_trained, val_pred, val_sigma, val_snr)
+    # flags of held-out stars by cuts fitted on the other half, as the calibration figures
+    flagged = domain.held_out_flags(latent[val], val_pred, val_sigma, val_snr,
+                                    evaluation_halves(np.array(selected.target_name)[val], seed))
     relative, sha = save_artifact(settings.home, model_id, label_payload(trained, domain))
+    median_snr = float(np.median(val_snr))
     metrics = {**trained.metrics, "history": trained.history,
-               "domain_threshold": domain.threshold, "domain_dims": dims.tolist(),
-               "val_in_domain_fraction": float(
-                   domain.in_domain(val_scores, val_pred, val_sigma).mean()),
-               "domain_coverage_threshold": domain.coverage_threshold,
+               "by_snr": by_snr(val_pred, val_sigma, labels[val], errors[val], val_snr,
+                                labelled.quantities, flagged),
+               "domain_threshold": domain.threshold(median_snr), "domain_dims": dims.tolist(),
+               "val_in_domain_fraction": float(1 - flagged.mean()),
+               "domain_coverage_threshold": -domain.coverage_cut.threshold(median_snr),
+               "domain": domain.describe(tuple(np.quantile(val_snr, [0.1, 0.5, 0.9]))),
                "domain_population": len(population_pred),
                "excluded": len(excluded)}
     hyper = {**config_dict(config), "quantities": labelled.quantities,
-             "domain_k": domain.k, "domain_quantile": 0.98,
-             "domain_coverage_k": domain.coverage_k, "domain_coverage_quantile": 0.02,
-             "domain_box_sigmas": domain.box_sigmas}
+             "domain_k": domain.k, "domain_false_flag_rate": domain.false_flag_rate,
+             "domain_coverage_k": domain.coverage_k, "domain_box_sigmas": domain.box_sigmas}
     record = ModelRecord(
         model_id=model_id, kind=LABEL_REGRESSOR,
         architecture=trained.predictor.ensemble.architecture(), hyperparameters=hyper,

@@ -18,10 +18,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from ml.calibration import SigmaCalibration
 from ml.device import inference_batch
 from ml.models.encoder import conv_stack
 from ml.models.inputs import batches, conditioning, network_input
 from ml.rv import to_rest_frame
+from ml.snr import spectrum_snr
 
 
 class LabelCNN(nn.Module):
@@ -139,22 +141,25 @@ class LabelPredictor:
     quantities: list[str]
     label_mean: np.ndarray
     label_scale: np.ndarray
-    calibration: np.ndarray  # (2, labels): sigma^2 = (a sigma_ens)^2 + b^2, standardised
+    calibration: SigmaCalibration  # S/N-dependent sigma^2 = (a sigma_ens)^2 + b^2
 
     def predict(self, flux: np.ndarray, ivar: np.ndarray, resolving_power: np.ndarray | None,
                 device: torch.device, batch_size: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
-        """Physical labels and their calibrated 1-sigma errors for preprocessed spectra.
+        """Physical labels and their calibrated 1-sigma errors for preprocessed spectra
+        (the calibration's S/N is measured on these arrays, ``ml.snr``).
 
         The ensemble visits ``device`` for the call and returns to the CPU after it.
         """
         mean, var = predict_arrays(self.ensemble.to(device), flux, ivar, resolving_power,
                                    device, batch_size)
         self.ensemble.cpu()
-        return self.physical(mean, var)
+        return self.physical(mean, var, spectrum_snr(flux, ivar))
 
-    def physical(self, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Labels and calibrated 1-sigma errors from the ensemble's standardised outputs."""
-        a, b = self.calibration
-        sigma = np.sqrt(a**2 * var + b**2) * self.label_scale
+    def physical(self, mean: np.ndarray, var: np.ndarray, snr: np.ndarray | None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """Labels and calibrated 1-sigma errors from the ensemble's standardised outputs
+        for spectra of S/N ``snr`` (``ml.snr.spectrum_snr`` of their arrays; None only for
+        a calibration that does not depend on S/N)."""
+        sigma = self.calibration.sigma(var, snr) * self.label_scale
         return mean * self.label_scale + self.label_mean, sigma

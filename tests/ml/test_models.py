@@ -9,6 +9,7 @@ import torch
 from ml.domain import DomainModel, domain_dims
 from ml.models.autoencoder import encode_arrays
 from ml.preprocess import Grid, PreprocessError, preprocess, resample
+from ml.snr import spectrum_snr
 from ml.train import AutoencoderConfig, LabelConfig, train_autoencoder, train_label_model
 from tests.ml import toy
 from tests.ml.conftest import TOY_GRID, toy_arrays
@@ -95,12 +96,14 @@ def test_domain_flag_separates_out_of_range_spectra(toy_data):
     latent, _ = encode_arrays(trained.model, flux, ivar, None, CPU)
     train, val = rows[model.train_index], rows[model.val_index]
     pred, sigma = model.predictor.predict(flux, ivar, None, CPU)
+    snr = spectrum_snr(flux, ivar)
     domain = DomainModel.fit(latent[train], latent[val],
                              domain_dims(trained.information, config.informative_nats,
                                          trained.model.n_guided),
                              (labels[train].min(axis=0), labels[train].max(axis=0)),
-                             pred, np.isin(np.arange(len(pred)), train), pred[val])
-    inside = domain.in_domain(domain.score(latent), pred, sigma)
+                             pred, np.isin(np.arange(len(pred)), train), pred[val], sigma[val],
+                             snr[val])
+    inside = domain.in_domain(domain.score(latent), pred, sigma, snr)
     far = labels[:, 0] > 6500
     assert (~inside[far]).mean() >= 0.9
     assert inside[val].mean() >= 0.9
@@ -116,14 +119,17 @@ def test_coverage_flags_predictions_where_the_archive_has_no_training_spectra():
     held_out = (truth[:, 0] < 1) & ~trained & (rng.random(4000) < 0.2)
     pred = np.minimum(truth, 1.05) + rng.normal(0, 0.02, truth.shape)  # saturates at the edge
     latent = rng.normal(0, 1, (4000, 2))
+    snr = rng.uniform(20, 200, 4000)
+    sigma = np.full_like(pred, 0.02)
     domain = DomainModel.fit(latent[trained], latent[held_out], np.arange(2),
-                             (np.zeros(1), np.ones(1)), pred, trained, pred[held_out])
-    coverage = domain.coverage(pred)
+                             (np.zeros(1), np.ones(1)), pred, trained, pred[held_out],
+                             sigma[held_out], snr[held_out])
+    covered = domain.covered(pred, snr)
     beyond, well_inside = truth[:, 0] > 1.15, truth[:, 0] < 0.9
-    assert (coverage[beyond] <= domain.coverage_threshold).mean() >= 0.9
-    assert (coverage[well_inside] > domain.coverage_threshold).mean() >= 0.95
+    assert (~covered[beyond]).mean() >= 0.9
+    assert covered[well_inside].mean() >= 0.95
     restored = DomainModel.from_state(domain.state())
-    assert np.array_equal(restored.coverage(pred), coverage)
+    assert np.array_equal(restored.covered(pred, snr), covered)
 
 
 def test_cosmic_ray_hits_without_a_mask_are_masked_and_lines_are_kept():

@@ -71,6 +71,11 @@ def test_label_model_metrics_are_recorded(models):
     for q in labels.hyperparameters["quantities"]:
         assert m[f"val_rmse_{q}"] > 0 and m[f"val_median_sigma_{q}"] > 0
     assert 0 < m["val_in_domain_fraction"] <= 1
+    rows = m["by_snr"]  # held-out stars per S/N bin, with the domain flag
+    assert sum(r["n"] for r in rows) == m["n_val"]
+    assert all(0 <= r["flagged_fraction"] <= 1 and set(r["labels"]) == set(
+        labels.hyperparameters["quantities"]) for r in rows)
+    assert len(m["domain"]["score_threshold"]) == 3 and m["domain_threshold"] > 0
 
 
 def test_inference_is_idempotent_and_resumable(database, settings, models):
@@ -199,7 +204,7 @@ def test_analysis_and_report(database, settings, models, tmp_path):
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))
     assert all(name in text for name in pngs)
     for figure in ("history", "information", "mi", "reconstructions", "labels", "residuals",
-                   "domain"):
+                   "domain", "by-snr"):
         assert any(name.endswith(f"-{figure}.png") for name in pngs), (figure, pngs)
     informative = count(database, "SELECT count(*) FROM latentvo.latent_dimensions "
                         "WHERE model_id='test-ae' AND informative")
