@@ -133,3 +133,20 @@ class PublicURLs:
     def release_crate(self, name: str) -> str:
         """The release's RO-Crate metadata document."""
         return self.release_page(name) + "/ro-crate-metadata.json"
+
+    # -- the latent-space explorer -------------------------------------------------------
+
+    @property
+    def explore(self) -> str:
+        """The latent-space explorer page."""
+        return self.base + "/explore"
+
+    def explore_spectrum(self, pubdid: str, model: str | None = None) -> str:
+        """The explorer page opened on one spectrum (and model)."""
+        url = f"{self.explore}?ID={quote_id(pubdid)}"
+        return f"{url}&MODEL={quote(model, safe='')}" if model is not None else url
+
+    @property
+    def similar_by_upload(self) -> str:
+        """Similarity by uploaded spectrum (``POST /similar``)."""
+        return self.base + "/similar"

@@ -194,6 +194,11 @@ def link_rows(dl: DataLink, urls: PublicURLs, dids: list[str]) -> tuple[list[dic
                 local_semantics="similar-service",
                 description="Similar spectra: choose how many (K) and the autoencoder "
                 "(MODEL)"))
+            rows.append(_row(
+                did, access_url=urls.explore_spectrum(did, model), semantics="#auxiliary",
+                content_type="text/html", local_semantics="explorer",
+                description=f"Interactive page: the spectrum, its reconstruction by {model}, "
+                "its latent dimensions as sliders and the spectra nearest to each point"))
     return rows, overflow
 
 
