@@ -195,3 +195,22 @@ def forget_command(
     database = open_database("write")
     from ml.infer import forget
     console.print(f"deleted {forget(database.engine, model_id)} rows of model {model_id}")
+
+
+@ml_app.command("export-onnx")
+def export_onnx_command(
+    model_ids: Annotated[list[str], typer.Argument(help="Models to export (autoencoders or "
+                                                   "label models)")],
+) -> None:
+    """Export models' networks as ONNX graphs for the web service (similarity by upload,
+    the explorer); registration does this already, models registered earlier need it."""
+    from vo_service.db.database import open_database
+
+    database = open_database("read")
+    from ml.model_registry import get
+    from ml.onnx_export import export_model
+    for model_id in model_ids:
+        manifest = export_model(database.settings.home, get(database.engine, model_id))
+        worst = max(manifest["check"]["max_abs_diff"].values())
+        console.print(f"model {model_id}: exported {', '.join(sorted(manifest['files']))} "
+                      f"(largest difference from torch {worst:.2g})")

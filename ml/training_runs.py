@@ -35,6 +35,7 @@ from ml.model_registry import (
     save_artifact,
 )
 from ml.models.autoencoder import encode_arrays
+from ml.onnx_export import export_model
 from ml.preprocess import Grid, common_grid
 from ml.train import (
     AutoencoderConfig,
@@ -170,6 +171,7 @@ def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: st
         code_version=code_version(), random_seed=seed, metrics=metrics,
         distance_metric=metric, artifact_path=relative, artifact_sha256=sha)
     register(engine, settings.home, record)
+    export_model(settings.home, record)  # the web process runs the ONNX graphs
     return RunReport(record, excluded)
 
 
@@ -239,4 +241,5 @@ def train_label_run(engine: sa.Engine, settings: Settings, *, label_set: str,
         base_model_id=autoencoder_id, code_version=code_version(), random_seed=seed,
         metrics=metrics, distance_metric=None, artifact_path=relative, artifact_sha256=sha)
     register(engine, settings.home, record)
+    export_model(settings.home, record)  # the web process runs the ONNX graphs
     return RunReport(record, excluded)

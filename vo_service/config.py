@@ -284,6 +284,23 @@ class RegistrySettings:
 
 
 @dataclass(frozen=True)
+class SimilarSettings:
+    """``[similar]``: similarity by uploaded spectrum (``/similar``) and the networks the
+    web process runs for it (ONNX Runtime, ``vo_service.inference``).
+
+    The upload is one spectrum file; the request body's other limits are
+    ``[requests]``'s, and the search runs in ``[web]``'s query slots.
+    """
+
+    upload_bytes: int = _limit(20_000_000)  # bytes of the uploaded spectrum file
+    k_default: int = _limit(10)  # neighbours when the client sends no K
+    k_max: int = _limit(1_000, maximum=100_000)  # largest K a client may ask
+    timeout: int = _limit(30)  # seconds the neighbour search may run in the database
+    runtimes: int = _limit(4)  # models whose networks one web process keeps loaded
+    inference_threads: int = _limit(1)  # ONNX Runtime threads per network call
+
+
+@dataclass(frozen=True)
 class ExploreSettings:
     """``[explore]``: what one request of the explorer page's JSON API (``/explore/api``)
     may ask. A request over a limit is answered 400 with a VOTable error document.
@@ -293,7 +310,6 @@ class ExploreSettings:
     decode_batch: int = _limit(16, maximum=1_000)  # latent vectors decoded per request
     neighbours: int = _limit(10, maximum=500)  # nearest archive spectra listed per point
     search_results: int = _limit(50, maximum=10_000)  # spectra a name search lists
-    loaded_models: int = _limit(4)  # decoders kept loaded per web process
 
 
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
@@ -302,6 +318,7 @@ _ORDERED = {
             ("retention_default", "retention_hard")),
     "ssa": (("maxrec_default", "maxrec_hard"),),
     "datalink": (("similar_k_default", "similar_k_max"),),
+    "similar": (("k_default", "k_max"),),
 }
 
 
@@ -332,6 +349,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
+    similar: SimilarSettings = field(default_factory=SimilarSettings)
     explore: ExploreSettings = field(default_factory=ExploreSettings)
 
     @property
@@ -361,6 +379,7 @@ SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": Inges
                              "requests": RequestLimits, "datalink": DataLinkLimits,
                              "uws": UWSSettings, "web": WebSettings,
                              "service": ServiceSettings, "registry": RegistrySettings,
+                             "similar": SimilarSettings,
                              "explore": ExploreSettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path", "Path | None": "a path",

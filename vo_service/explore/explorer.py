@@ -2,18 +2,15 @@
 with their nearest archive spectra, and decoded spectra as Spectrum DM VOTables.
 
 The networks run in this (web) process through the torch-free inference runtime
-(:mod:`vo_service.inference`): a spectrum is encoded exactly as ingest and inference
-prepare it (same grid, RV and normalisation) and a latent point is decoded at the
-resolving power of the spectrum it started from. Loaded runtimes are kept per model,
-at most ``[explore] loaded_models`` of them (the least recently used goes).
+(:mod:`vo_service.inference.runtime`, which keeps the last ``[similar] runtimes`` models
+loaded): a spectrum is encoded exactly as ingest and inference prepare it (same grid,
+RV and normalisation) and a latent point is decoded at the resolving power of the
+spectrum it started from.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
@@ -24,10 +21,7 @@ from vo_service.config import ExploreSettings, Settings
 from vo_service.dali import DALIError, Params
 from vo_service.explore import queries
 from vo_service.getdata.convert import ConversionError, convert, read_stored
-
-if TYPE_CHECKING:
-    from vo_service.inference import ModelRuntime
-
+from vo_service.inference.runtime import ModelRuntime, load_runtime
 
 NOISE_FREE_IVAR = 1e20
 """Inverse variance written for decoded pixels: a decoded spectrum has no noise, and the
@@ -57,8 +51,6 @@ class Explorer:
         self.limits: ExploreSettings = settings.explore
         self.engine = engine
         self.store = store
-        self._runtimes: OrderedDict[str, ModelRuntime] = OrderedDict()
-        self._lock = threading.Lock()
 
     # -- parameters ------------------------------------------------------------------
 
@@ -96,16 +88,8 @@ class Explorer:
     # -- answers ---------------------------------------------------------------------
 
     def runtime(self, model_id: str) -> ModelRuntime:
-        """The loaded runtime of ``model_id`` (loaded on first use)."""
-        with self._lock:
-            runtime = self._runtimes.pop(model_id, None)
-            if runtime is None:
-                from vo_service.inference import load_runtime
-                runtime = load_runtime(self.settings, self.engine, model_id)
-            self._runtimes[model_id] = runtime
-            while len(self._runtimes) > self.limits.loaded_models:
-                self._runtimes.popitem(last=False)
-            return runtime
+        """The loaded runtime of ``model_id`` (404 DALIError without an ONNX export)."""
+        return load_runtime(self.settings, self.engine, model_id)
 
     def model_description(self, model: queries.ExploredModel) -> dict[str, object]:
         """The model, its wavelength grid and one slider per informative dimension."""

@@ -1,0 +1,142 @@
+"""The web process's inference runtime (ONNX Runtime, numpy) against the torch path.
+
+A small autoencoder and label model are trained on the synthetic test archive, which
+registers them and exports their ONNX graphs; ``latentvo ml infer`` writes the
+archive's vectors and labels with torch. The runtime must then give the same numbers
+for the same files: latent vectors, RVs and rest-frame shifts, decoded spectra,
+labels, errors and domain flags.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+import torch
+
+from ml.artifacts import load_autoencoder
+from ml.infer import infer
+from ml.model_registry import get
+from ml.onnx_export import MANIFEST, TOLERANCE, export_model
+from ml.preprocess import preprocess
+from ml.rv import to_rest_frame as torch_rest_frame
+from ml.train import AutoencoderConfig, LabelConfig
+from ml.training_runs import train_autoencoder_run, train_label_run
+from tests.ml.conftest import LABEL_SET, ml_archive  # noqa: F401 - fixture
+from vo_service.archive.readers import read_spectrum
+from vo_service.archive.store import FileStore
+from vo_service.inference import rv as numpy_rv
+from vo_service.inference.runtime import InferenceUnavailable, load_runtime
+
+AE = AutoencoderConfig(latent_dim=8, epochs=3, channels=(8, 16, 32), hidden=64, profile="cpu")
+LABELS = LabelConfig(epochs=3, members=2, channels=(8, 16, 32), hidden=64)
+
+
+@pytest.fixture(scope="module")
+def exported(database, settings, ml_archive):  # noqa: F811 - fixture
+    """Autoencoder ``rt-ae`` and label model ``rt-labels``, exported and inferred."""
+    train_autoencoder_run(database.engine, settings, model_id="rt-ae", config=AE,
+                          n_pixels=256, seed=3, progress=False)
+    train_label_run(database.engine, settings, label_set=LABEL_SET, autoencoder_id="rt-ae",
+                    model_id="rt-labels", config=LABELS, seed=3, progress=False)
+    infer(database.engine, settings, "rt-labels")
+    return get(database.engine, "rt-ae"), get(database.engine, "rt-labels")
+
+
+def archive_files(database, settings, n: int = 12) -> list[tuple[int, object]]:
+    """(spectrum_id, Spectrum read from the store) of ``n`` archive spectra."""
+    store = FileStore(settings.store_dir)
+    with database.engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT spectrum_id, file_sha256 FROM latentvo.spectra "
+                                    "ORDER BY spectrum_id LIMIT :n"), {"n": n}).all()
+    return [(r.spectrum_id, read_spectrum(store.path_for(r.file_sha256))) for r in rows]
+
+
+def test_export_is_checked_against_torch_and_recorded(settings, exported):
+    for record, graphs in zip(exported, (("encoder", "decoder"), ("labels",)), strict=True):
+        folder = (settings.home / record.artifact_path).parent
+        manifest = json.loads((folder / MANIFEST).read_text())
+        assert manifest["artifact_sha256"] == record.artifact_sha256
+        assert set(manifest["check"]["max_abs_diff"]) == set(graphs)
+        assert max(manifest["check"]["max_abs_diff"].values()) <= TOLERANCE
+        for name in manifest["files"]:
+            assert (folder / name).is_file()
+
+
+def test_numpy_rest_frame_matches_torch_on_real_spectra(database, settings, exported):
+    ae, _ = exported
+    model, _ = load_autoencoder(settings.home, ae)
+    rows = [preprocess(s, ae.grid) for _, s in archive_files(database, settings)]
+    flux, ivar = np.stack([r[0] for r in rows]), np.stack([r[1] for r in rows])
+    t_flux, t_ivar, t_rv = torch_rest_frame(torch.as_tensor(flux), torch.as_tensor(ivar),
+                                            model.template, ae.grid.velocity_step)
+    n_flux, n_ivar, n_rv = numpy_rv.to_rest_frame(flux, ivar, model.template.numpy(),
+                                                  ae.grid.velocity_step)
+    assert np.abs(n_rv - t_rv.numpy()).max() < 0.01 * ae.grid.velocity_step
+    assert np.abs(n_rv).max() > 1.0  # the spectra do move
+    assert np.abs(n_flux - t_flux.numpy()).max() < 1e-3
+    assert np.array_equal(n_ivar > 0, t_ivar.numpy() > 0)
+
+
+def test_encode_lands_on_the_stored_vectors(database, settings, exported):
+    runtime = load_runtime(settings, database.engine, "rt-ae")
+    assert runtime.latent_dim == 8 and runtime.grid == exported[0].grid
+    assert runtime.label_model_id == "rt-labels"
+    for spectrum_id, spectrum in archive_files(database, settings):
+        with database.engine.connect() as conn:
+            stored = conn.scalar(sa.text("SELECT vec::real[] FROM latentvo.latent WHERE "
+                                         "model_id = 'rt-ae' AND spectrum_id = :s"),
+                                 {"s": spectrum_id})
+        encoded = runtime.encode(spectrum)
+        assert encoded.latent.shape == (8,)
+        np.testing.assert_allclose(encoded.latent, stored, atol=2e-4)
+        assert encoded.snr > 0
+
+
+def test_decode_matches_torch(database, settings, exported):
+    ae, _ = exported
+    model, _ = load_autoencoder(settings.home, ae)
+    runtime = load_runtime(settings, database.engine, "rt-ae")
+    rng = np.random.default_rng(0)
+    latents = rng.normal(0, 1, (5, 8)).astype(np.float32)
+    latents[:, -1] = rng.uniform(-0.3, 0.3, 5)  # RV coordinates: +-90 km/s at 300 km/s
+    for power in (None, 4000.0):
+        got = runtime.decode(latents, power)
+        with torch.no_grad():
+            want = model.decode(torch.as_tensor(latents),
+                                model.condition(None if power is None else
+                                                np.full(5, power), 5)).numpy() + 1.0
+        assert got.shape == (5, ae.grid.n_pixels)
+        np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_predict_matches_the_stored_labels(database, settings, exported):
+    runtime = load_runtime(settings, database.engine, "rt-labels")
+    assert runtime.model_id == "rt-ae" and runtime.quantities
+    for spectrum_id, spectrum in archive_files(database, settings):
+        with database.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT * FROM latentvo.labels WHERE "
+                                       "model_id = 'rt-labels' AND spectrum_id = :s"),
+                               {"s": spectrum_id}).mappings().one()
+        labels, sigma, in_domain = runtime.predict(runtime.encode(spectrum))
+        for q in runtime.quantities:
+            assert labels[q] == pytest.approx(row[q], rel=1e-4, abs=1e-3)
+            assert sigma[q] == pytest.approx(row[f"{q}_err"], rel=1e-3, abs=1e-4)
+        assert in_domain == row["in_domain"]
+
+
+def test_models_without_export_are_refused_with_the_command(database, settings, exported):
+    ae, _ = exported
+    folder = (settings.home / ae.artifact_path).parent
+    (folder / MANIFEST).rename(folder / "moved.json")
+    try:
+        with pytest.raises(InferenceUnavailable, match="latentvo ml export-onnx rt-ae"):
+            load_runtime(settings, database.engine, "rt-ae")
+        export_model(settings.home, ae)
+        assert load_runtime(settings, database.engine, "rt-ae").latent_dim == 8
+    finally:
+        (folder / "moved.json").unlink()
+    with pytest.raises(InferenceUnavailable, match="no model nope"):
+        load_runtime(settings, database.engine, "nope")

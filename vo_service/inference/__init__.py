@@ -1,0 +1,1 @@
+"""The registered models' networks, run in the web process without torch (ONNX Runtime)."""
