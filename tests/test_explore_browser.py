@@ -11,8 +11,10 @@ in docs/explorer.md.
 from __future__ import annotations
 
 import io
+import json
 import os
-import shutil
+import statistics
+import time
 from pathlib import Path
 
 import httpx
@@ -65,69 +67,103 @@ def _spectrum_file(archive: Path) -> Path:
                 and "reference_labels" not in p.name)
 
 
-def test_page_in_chromium(explorer_server, screenshots):
-    if not CHROMIUM.exists() or shutil.which("chromium") is None:
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium, headless, driven by Playwright (never its own download)."""
+    if not CHROMIUM.exists():
         pytest.skip("Debian chromium is not installed (scripts/test.sh installs it as root)")
     sync_api = pytest.importorskip("playwright.sync_api")
-    url, archive = explorer_server
     with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1100, "height": 1400})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/explore")
-        page.wait_for_selector("#spectrum[data-draws]")
-        page.wait_for_selector("#neighbours tbody tr")
-        assert page.locator("#map").get_attribute("aria-label").startswith("Map of 300 spectra")
-        assert page.locator("label[for=model]").count() == 1
-        page.screenshot(path=str(screenshots / "explorer-1-loaded.png"), full_page=True)
+        chromium = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
-        # move a slider from the keyboard
-        before_rows = page.locator("#neighbours tbody").inner_text()
-        before_plot = page.evaluate("document.getElementById('spectrum').toDataURL()")
-        draws = int(page.locator("#spectrum").get_attribute("data-draws"))
-        slider = page.locator("#sliders input[type=range]").first
-        assert page.locator(f"label[for={slider.get_attribute('id')}]").count() == 1
-        slider.focus()
-        for _ in range(100):
-            page.keyboard.press("ArrowRight")
-        page.wait_for_function(
-            f"Number(document.getElementById('spectrum').dataset.draws) > {draws}")
-        page.wait_for_function("document.getElementById('status').textContent"
-                               ".startsWith('Decoded')")
-        assert page.evaluate("document.getElementById('spectrum').toDataURL()") != before_plot
-        assert "decoded" in page.locator("#spectrum").get_attribute("aria-label")
-        if page.locator("#neighbours tbody").inner_text() == before_rows:
-            page.keyboard.press("End")  # the far end of the archive's range
-            page.wait_for_function(
-                "t => document.querySelector('#neighbours tbody').innerText !== t",
-                arg=before_rows)
-        assert page.locator("#neighbours tbody tr").count() == 10
-        assert "lvo_latent_distance" in httpx.URL(
-            page.locator("#adql-link").get_attribute("href")).params["QUERY"]
-        page.screenshot(path=str(screenshots / "explorer-2-slider.png"), full_page=True)
 
-        # load a neighbour
-        chosen = page.locator("#neighbours tbody button").nth(1)
-        did = chosen.inner_text()
-        chosen.click()
-        page.wait_for_function("d => document.getElementById('spectrum-id').value === d",
-                               arg=did)
-        assert did in page.locator("#spectrum-caption").inner_text()
-        page.screenshot(path=str(screenshots / "explorer-3-neighbour.png"), full_page=True)
-
-        # similarity by uploaded file (POST /similar)
-        page.set_input_files("#upload", str(_spectrum_file(archive)))
-        page.fill("#upload-k", "5")
-        page.click("#by-upload button[type=submit]")
-        page.wait_for_selector("#upload-table tbody tr")
-        assert page.locator("#upload-table tbody tr").count() == 5
-        page.screenshot(path=str(screenshots / "explorer-4-upload.png"), full_page=True)
-        browser.close()
+@pytest.fixture
+def page(browser, explorer_server):
+    """The explorer page, loaded on the map's first spectrum; fails on a script error."""
+    url, _ = explorer_server
+    tab = browser.new_page(viewport={"width": 1100, "height": 1400})
+    errors: list[str] = []
+    tab.on("pageerror", lambda e: errors.append(str(e)))
+    tab.goto(f"{url}/explore")
+    tab.wait_for_selector("#spectrum[data-draws]")
+    tab.wait_for_selector("#neighbours tbody tr")
+    yield tab
+    tab.close()
     assert not errors
 
 
-def test_api_answers_and_errors(explorer_server):
+def test_page_slider_and_neighbours(page, screenshots):
+    assert page.locator("#map").get_attribute("aria-label").startswith("Map of 300 spectra")
+    assert page.locator("label[for=model]").count() == 1
+    page.screenshot(path=str(screenshots / "explorer-1-loaded.png"), full_page=True)
+    _record(screenshots, first_contentful_paint_ms=page.evaluate(
+        "performance.getEntriesByName('first-contentful-paint')[0].startTime"),
+        first_spectrum_drawn_ms=float(page.locator("#explorer").get_attribute(
+            "data-first-spectrum-ms")))
+
+    # move a slider from the keyboard
+    before_rows = page.locator("#neighbours tbody").inner_text()
+    before_plot = page.evaluate("document.getElementById('spectrum').toDataURL()")
+    draws = int(page.locator("#spectrum").get_attribute("data-draws"))
+    slider = page.locator("#sliders input[type=range]").first
+    assert page.locator(f"label[for={slider.get_attribute('id')}]").count() == 1
+    slider.focus()
+    for _ in range(100):
+        page.keyboard.press("ArrowRight")
+    page.wait_for_function(
+        f"Number(document.getElementById('spectrum').dataset.draws) > {draws}")
+    page.wait_for_function("document.getElementById('status').textContent"
+                           ".startsWith('Decoded')")
+    assert page.evaluate("document.getElementById('spectrum').toDataURL()") != before_plot
+    assert "decoded" in page.locator("#spectrum").get_attribute("aria-label")
+    if page.locator("#neighbours tbody").inner_text() == before_rows:
+        page.keyboard.press("End")  # the far end of the archive's range
+        page.wait_for_function(
+            "t => document.querySelector('#neighbours tbody').innerText !== t",
+            arg=before_rows)
+    assert page.locator("#neighbours tbody tr").count() == 10
+    assert "lvo_latent_distance" in httpx.URL(
+        page.locator("#adql-link").get_attribute("href")).params["QUERY"]
+    page.screenshot(path=str(screenshots / "explorer-2-slider.png"), full_page=True)
+
+    # load a neighbour
+    marker = page.locator("#map").get_attribute("data-marker")  # the first one's point
+    chosen = page.locator("#neighbours tbody button").nth(1)
+    did = chosen.inner_text()
+    chosen.click()
+    page.wait_for_function("d => document.getElementById('spectrum-id').value === d",
+                           arg=did)
+    assert did in page.locator("#spectrum-caption").inner_text()
+    page.screenshot(path=str(screenshots / "explorer-3-neighbour.png"), full_page=True)
+
+    # a click on the first spectrum's point of the map loads the spectrum drawn there
+    # (it, or one drawn on top of it: the map's clusters are dense)
+    x, y = (float(v) for v in marker.split(","))
+    loads = int(page.locator("#explorer").get_attribute("data-loads"))
+    page.locator("#map").click(position={"x": x, "y": y})
+    page.wait_for_function(
+        f"Number(document.getElementById('explorer').dataset.loads) > {loads}")
+    mx, my = (float(v) for v in page.locator("#map").get_attribute("data-marker").split(","))
+    assert (mx - x) ** 2 + (my - y) ** 2 <= 100  # within the click's reach (10 px)
+
+
+def test_upload_shows_similar_spectra(page, explorer_server, screenshots):
+    """Similarity by uploaded file: the page posts it to ``POST /similar``."""
+    _, archive = explorer_server
+    page.set_input_files("#upload", str(_spectrum_file(archive)))
+    page.fill("#upload-k", "5")
+    page.click("#by-upload button[type=submit]")
+    page.wait_for_selector("#upload-table tbody tr")
+    assert page.locator("#upload-table tbody tr").count() == 5
+    page.screenshot(path=str(screenshots / "explorer-4-upload.png"), full_page=True)
+    page.locator("#upload-table tbody button").first.click()
+    page.wait_for_function("document.getElementById('status').textContent"
+                           ".startsWith('Loaded')")
+
+
+def test_api_answers_and_errors(explorer_server, screenshots):
     url, _ = explorer_server
     api = f"{url}/explore/api"
     models = httpx.get(f"{api}/models").json()
@@ -147,6 +183,7 @@ def test_api_answers_and_errors(explorer_server):
                                                  ("LATENT", latent)]).json()
     assert len(decoded) == 2 and len(decoded[0]["flux"]) == 256
     assert decoded[0]["neighbours"][0]["did"] == did  # its own point: itself nearest
+    _record_times(screenshots, api, latent)
     votable = httpx.get(f"{api}/decoded.xml", params={"MODEL": MODEL, "LATENT": latent})
     assert votable.status_code == 200
     table = parse_single_table(io.BytesIO(votable.content))
@@ -175,3 +212,21 @@ def test_api_answers_and_errors(explorer_server):
         answer = httpx.get(f"{api}/{path}", params=params)
         assert answer.status_code == status, (path, params, answer.text)
         assert "QUERY_STATUS" in answer.text and "ERROR" in answer.text
+
+
+def _record_times(folder: Path, api: str, latent: str) -> None:
+    """Write (never assert) the median time of a slider's decode + neighbours call, as
+    the client sees it on loopback, beside the screenshots."""
+    with httpx.Client() as client:
+        times = []
+        for _ in range(30):
+            started = time.perf_counter()
+            client.get(f"{api}/decode", params={"MODEL": MODEL, "LATENT": latent})
+            times.append(time.perf_counter() - started)
+    _record(folder, decode_and_neighbours_p50_ms=round(1000 * statistics.median(times), 1))
+
+
+def _record(folder: Path, **times: float) -> None:
+    path = folder / "explorer-timings.json"
+    known = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**known, **times}, indent=1))

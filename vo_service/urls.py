@@ -147,6 +147,6 @@ class PublicURLs:
         return f"{url}&MODEL={quote(model, safe='')}" if model is not None else url
 
     @property
-    def similar_by_upload(self) -> str:
-        """Similarity by uploaded spectrum (``POST /similar``)."""
+    def similar_search(self) -> str:
+        """Similarity by uploaded spectrum (or by ID, with label filters): ``/similar``."""
         return self.base + "/similar"

@@ -64,7 +64,7 @@
 
   function frame(canvas, xRange, yRange, xLabel, yLabel) {
     const ctx = canvas.getContext("2d");
-    const box = {left: 64, right: canvas.width - 12, top: 12, bottom: canvas.height - 40};
+    const box = {left: 64, right: canvas.width - 12, top: 22, bottom: canvas.height - 40};
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     ctx.fillStyle = "#fff";
     ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -115,9 +115,12 @@
     });
     p.ctx.restore();
     p.ctx.textAlign = "left";
-    series.forEach((s, i) => {
+    let at = p.box.left;  // the legend, in one line above the plot
+    series.forEach((s) => {
       p.ctx.fillStyle = s.colour;
-      p.ctx.fillText(s.label, p.box.left + 8, p.box.top + 14 + 14 * i);
+      p.ctx.fillRect(at, 9, 14, 3);
+      p.ctx.fillText(s.label, at + 18, 15);
+      at += 30 + p.ctx.measureText(s.label).width;
     });
     canvas.setAttribute("aria-label", description);
   }
@@ -159,6 +162,7 @@
         p.ctx.strokeStyle = "#000";
         p.ctx.lineWidth = 2;
         p.ctx.beginPath(); p.ctx.arc(p.sx(m.x[i]), p.sy(m.y[i]), 6, 0, 2 * Math.PI); p.ctx.stroke();
+        canvas.dataset.marker = `${p.sx(m.x[i]).toFixed(1)},${p.sy(m.y[i]).toFixed(1)}`;
       }
     }
     state.mapScale = p;
@@ -204,6 +208,7 @@
       moved ? "observed - decoded" : "observed - reconstruction"}], "Residual",
       "Residuals of the observed spectrum against the " + (moved ? "decoded" : "reconstructed") + " spectrum");
     $("spectrum").dataset.draws = String(++state.decodes);
+    if (!root.dataset.firstSpectrumMs) root.dataset.firstSpectrumMs = performance.now().toFixed(0);
   }
 
   function buildSliders() {
@@ -324,6 +329,7 @@
       updateLinks();
       drawMap();
       history.replaceState(null, "", "?" + new URLSearchParams({MODEL: state.model.model_id, ID: did}));
+      root.dataset.loads = String(Number(root.dataset.loads || 0) + 1);
       status(`Loaded ${view.target_name || view.did}.`);
     } catch (e) {
       status(e.message, true);
@@ -405,7 +411,13 @@
         }
       });
     });
-    $("upload-result").replaceChildren(table);
+    const own = document.createElement("p");
+    const q = result.query || {};
+    own.id = "upload-labels";
+    own.textContent = `${file.name}: ` + (q.labels ? `Teff ${format(q.labels.teff, 0)} K, ` +
+      `log g ${format(q.labels.logg, 2)}, [M/H] ${format(q.labels.mh, 2)}, in domain ` +
+      `${format(q.in_domain)}, ` : "") + (q.rv !== undefined ? `RV ${format(q.rv, 1)} km/s` : "");
+    $("upload-result").replaceChildren(own, table);
     status(`${result.data.length} similar spectra found for ${file.name}.`);
   }
 
