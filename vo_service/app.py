@@ -41,6 +41,7 @@ from vo_service.releases import routes as release_routes
 from vo_service.releases.publisher import publisher_of
 from vo_service.releases.signposting import link_header, service_links
 from vo_service.releases.store import Release
+from vo_service.similar import routes as similar_routes
 from vo_service.ssa import routes as ssa_routes
 from vo_service.tap import routes as tap_routes
 from vo_service.urls import base_path
@@ -87,6 +88,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     ssa_routes.install(app)
     registry_routes.install(app)
     release_routes.install(app)
+    similar_routes.install(app)
     explore_routes.install(app, database)
 
     app.add_middleware(ServerHeader)

@@ -101,6 +101,10 @@ class PublicURLs:
             url += f"&MODEL={quote(model, safe='')}"
         return url + (f"&K={k}" if k is not None else "")
 
+    def similar_search(self) -> str:
+        """Similarity by uploaded spectrum (or by ID, with label filters): ``/similar``."""
+        return self.base + "/similar"
+
     # -- registry, releases and citation ----------------------------------------------
 
     @property
@@ -145,8 +149,3 @@ class PublicURLs:
         """The explorer page opened on one spectrum (and model)."""
         url = f"{self.explore}?ID={quote_id(pubdid)}"
         return f"{url}&MODEL={quote(model, safe='')}" if model is not None else url
-
-    @property
-    def similar_search(self) -> str:
-        """Similarity by uploaded spectrum (or by ID, with label filters): ``/similar``."""
-        return self.base + "/similar"

@@ -64,12 +64,14 @@ FAULT = re.compile(r"^[A-Za-z]+Fault: ")
 T = TypeVar("T")
 
 
-async def read_params(request: Request, *, uploads: bool = False) -> Params:
+async def read_params(request: Request, *, uploads: bool = False,
+                      body_limits: BodyLimits | None = None) -> Params:
     """Query string plus form body (urlencoded or multipart) of ``request``.
 
     The body is parsed while it arrives (:mod:`vo_service.request_body`), within the
     ``[requests]`` limits and, where ``uploads`` is true (TAP queries and jobs), with
-    file parts within the ``[tap]`` upload limits; elsewhere file parts are refused.
+    file parts within the ``[tap]`` upload limits; elsewhere file parts are refused,
+    unless the endpoint passes its own ``body_limits`` (``/similar``: one spectrum file).
 
     Raises
     ------
@@ -83,7 +85,8 @@ async def read_params(request: Request, *, uploads: bool = False) -> Params:
         parse_query_string(request.scope["query_string"], limits)
     if request.method != "POST":
         return Params(items, limits=limits)
-    body_limits = BodyLimits.of(request.app.state.database.settings, uploads=uploads)
+    body_limits = body_limits or BodyLimits.of(request.app.state.database.settings,
+                                               uploads=uploads)
     length = request.headers.get("content-length", "")
     if length.isdigit() and (error := too_large(int(length), body_limits)):
         raise error

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
 from schema.latent_index import MAX_INDEX_TOP
-from vo_service.config import DataLinkLimits
+from vo_service.config import DataLinkLimits, SimilarSettings
 from vo_service.dali import DALIError, Params
 from vo_service.datalink import links, similar
 from vo_service.datalink.links import FIELDS, NAMES, VOTABLE, DataLink
@@ -85,6 +85,42 @@ def similar_descriptor(urls: PublicURLs, models: list[str], limits: DataLinkLimi
         ])
 
 
+def similar_search_inputs(models: list[str], limits: SimilarSettings) -> list[Param]:
+    """The inputs of ``/similar`` (``vo_service.similar``) a client fills in; an upload
+    (multipart ``UPLOAD``) is described in the text, as forms cannot fill it."""
+    ranges = {"TEFF": ("K", "Teff"), "LOGG": ("log(cm.s**-2)", "log g"),
+              "MH": ("dex", "[M/H]")}
+    return [
+        Param("ID", "", ref="ID", ucd="meta.id;meta.main",
+              description="Publisher DID of the spectrum (or UPLOAD a file instead, "
+              "multipart POST)"),
+        Param("K", "", datatype="int", ucd="meta.number", minimum="1",
+              maximum=str(limits.k_max),
+              description=f"Number of neighbours (default {limits.k_default})"),
+        Param("MODEL", "", ucd="meta.id;meta.software", options=tuple(models),
+              description="Autoencoder (or label model) to search with (default: the "
+              "current autoencoder and its label model)"),
+        *(Param(name, "", datatype="double", arraysize="2", xtype="interval", unit=unit,
+                ucd="phys;meta.modelled", description=f"Interval of the neighbours' "
+                f"predicted {label} ('low high', -Inf/+Inf open)")
+          for name, (unit, label) in ranges.items()),
+        Param("IN_DOMAIN", "", datatype="boolean", ucd="meta.code.qual",
+              description="Only neighbours in (true) or out of (false) the label model's "
+              "training domain"),
+    ]
+
+
+def similar_search_descriptor(urls: PublicURLs, models: list[str], limits: SimilarSettings
+                              ) -> ServiceDescriptor:
+    """The DataLink service descriptor of ``/similar`` for a spectrum's ``{links}``."""
+    return ServiceDescriptor(
+        ident="similar-search", access_url=urls.similar_search(), content_type=VOTABLE,
+        description="Similar spectra with label filters: the K archive spectra nearest in "
+        "latent space, with their labels, errors and domain flags; POST a spectrum file as "
+        "UPLOAD (multipart) instead of ID to search with your own spectrum",
+        input_params=similar_search_inputs(models, limits))
+
+
 def check_response_format(params: Params) -> None:
     """Refuse a RESPONSEFORMAT other than VOTable (the only form of DataLink responses)."""
     fmt = params.single("RESPONSEFORMAT")
@@ -105,6 +141,9 @@ def links_document(dl: DataLink, urls: PublicURLs, dids: list[str]) -> bytes:
     if any(r["service_def"] == "similar" for r in rows):
         descriptors.append(similar_descriptor(
             urls, links.autoencoders(dl.database.reader_engine), dl.limits))
+    if any(r["service_def"] == "similar-search" for r in rows):
+        descriptors.append(similar_search_descriptor(
+            urls, links.autoencoders(dl.database.reader_engine), dl.database.settings.similar))
     doc = ResultDocument(FIELDS, infos=[("standardID", DATALINK_STANDARD, None)],
                          field_ids={"ID": "ID"}, descriptors=descriptors, table_name="links")
     return doc.render(table, overflow=overflow)

@@ -195,6 +195,12 @@ def link_rows(dl: DataLink, urls: PublicURLs, dids: list[str]) -> tuple[list[dic
                 description="Similar spectra: choose how many (K) and the autoencoder "
                 "(MODEL)"))
             rows.append(_row(
+                did, service_def="similar-search", semantics="#counterpart",
+                content_type=VOTABLE, local_semantics="similar-search",
+                description="Similar spectra with their labels, filtered by predicted Teff, "
+                "log g, [M/H] and domain flag (/similar; POST your own spectrum as UPLOAD "
+                "to search with it)"))
+            rows.append(_row(
                 did, access_url=urls.explore_spectrum(did, model), semantics="#auxiliary",
                 content_type="text/html", local_semantics="explorer",
                 description=f"Interactive page: the spectrum, its reconstruction by {model}, "

@@ -28,7 +28,7 @@ def explorer_page(urls: PublicURLs) -> str:
 </head>
 <body>
 <main id="explorer" data-api="{explore}/api" data-tap="{escape(urls.tap)}"
- data-similar="{escape(urls.similar_search)}" data-landing="{escape(urls.landing)}">
+ data-similar="{escape(urls.similar_search())}" data-landing="{escape(urls.landing)}">
 <h1>Latent-space explorer</h1>
 <p><a href="{escape(urls.landing)}">Services of this site</a> &middot; choose a model and a
 spectrum; move a slider to decode a new point of the latent space and see the archive's

@@ -221,7 +221,7 @@ _MODEL_COLUMNS = ("model_id, kind, base_model_id, wavelength_grid, latent_dim, "
                   "distance_metric, artifact_path, artifact_sha256")
 
 
-def _rows(engine: sa.Engine, model_id: str | None) -> tuple[sa.Row, sa.Row | None]:
+def resolve_models(engine: sa.Engine, model_id: str | None) -> tuple[sa.Row, sa.Row | None]:
     """(autoencoder row, label model row or None) for a model id (either kind; None:
     the current autoencoder)."""
     with engine.connect() as conn:
@@ -279,7 +279,7 @@ def load_runtime(settings: Settings, engine: sa.Engine, model_id: str | None) ->
     InferenceUnavailable
         Unknown model, or no (or an outdated) ONNX export: 404 with what to run.
     """
-    ae_row, label_row = _rows(engine, model_id)
+    ae_row, label_row = resolve_models(engine, model_id)
     key = (str(settings.home), _stamp(settings.home, ae_row),
            None if label_row is None else _stamp(settings.home, label_row))
     with _lock:
