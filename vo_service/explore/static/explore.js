@@ -389,25 +389,39 @@
     if (!response.ok) { status((await failure(response)).message, true); return; }
     const result = await response.json();
     const names = result.columns.map((c) => c.name);
-    const didColumn = names.indexOf("obs_publisher_did");
+    // the columns a reader compares; the URLs become links
+    const shown = ["rank", "obs_publisher_did", "target_name", "distance", "snr", "teff",
+                   "logg", "mh", "in_domain", "access_url", "datalink_url"]
+      .filter((n) => names.includes(n));
     const table = document.createElement("table");
     table.id = "upload-table";
     table.createCaption().textContent = `Archive spectra most similar to ${file.name}`;
     const head = table.createTHead().insertRow();
-    names.forEach((n) => { const th = document.createElement("th"); th.scope = "col"; th.textContent = n; head.append(th); });
+    shown.forEach((n) => {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.textContent = {access_url: "file", datalink_url: "links"}[n] || n;
+      head.append(th);
+    });
     const body = table.createTBody();
     result.data.forEach((row) => {
       const tr = body.insertRow();
-      row.forEach((v, j) => {
+      shown.forEach((n) => {
+        const v = row[names.indexOf(n)];
         const cell = tr.insertCell();
-        if (j === didColumn && v) {
+        if (n === "obs_publisher_did" && v) {
           const button = document.createElement("button");
           button.type = "button";
           button.textContent = v;
           button.addEventListener("click", () => loadSpectrum(v));
           cell.append(button);
+        } else if ((n === "access_url" || n === "datalink_url") && v) {
+          const a = document.createElement("a");
+          a.href = v;
+          a.textContent = n === "access_url" ? "file" : "links";
+          cell.append(a);
         } else {
-          cell.textContent = typeof v === "number" ? +v.toPrecision(6) : (v === null ? "" : String(v));
+          cell.textContent = typeof v === "number" ? +v.toPrecision(5) : (v === null ? "" : String(v));
         }
       });
     });
