@@ -209,6 +209,10 @@ def test_api_answers_and_errors(explorer_server, screenshots):
            ("spectrum", {"MODEL": MODEL}, 400),
            ("decode", {"MODEL": MODEL, "LATENT": "1,2"}, 400),
            ("decode", {"MODEL": MODEL, "LATENT": "a,b"}, 400),
+           ("decode", {"MODEL": MODEL, "LATENT": ",".join(["1e300"] * len(view["latent"]))},
+            400),
+           ("decode", {"MODEL": MODEL, "LATENT": ",".join(["nan"] * len(view["latent"]))},
+            400),
            ("decode", {"MODEL": MODEL, "LATENT": latent, "RESOLVING_POWER": "-3"}, 400),
            ("decode", [("MODEL", MODEL)] + [("LATENT", latent)] * 17, 400),
            ("search", {"MODEL": MODEL}, 400)]

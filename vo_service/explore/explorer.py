@@ -23,6 +23,9 @@ from vo_service.explore import queries
 from vo_service.getdata.convert import ConversionError, convert, read_stored
 from vo_service.inference.runtime import ModelRuntime, load_runtime
 
+LATENT_BOUND = 1e6
+"""Largest latent coordinate a decode request may give (the archive's lie within a few
+units; pgvector's float4 overflows near 3e38)."""
 NOISE_FREE_IVAR = 1e20
 """Inverse variance written for decoded pixels: a decoded spectrum has no noise, and the
 Spectrum DM writer marks pixels of zero (or infinite) inverse variance as bad."""
@@ -73,9 +76,9 @@ class Explorer:
             latents = np.array([[float(v) for v in t.split(",")] for t in texts])
         except ValueError:
             raise DALIError("LATENT must be comma-separated numbers") from None
-        if latents.shape[1] != model.latent_dim or not np.isfinite(latents).all():
-            raise DALIError(f"LATENT must have {model.latent_dim} finite numbers for model "
-                            f"{model.model_id}")
+        if latents.shape[1] != model.latent_dim or not (np.abs(latents) <= LATENT_BOUND).all():
+            raise DALIError(f"LATENT must have {model.latent_dim} numbers between "
+                            f"-{LATENT_BOUND:g} and {LATENT_BOUND:g} for model {model.model_id}")
         text = params.single("RESOLVING_POWER")
         try:
             power = float(text) if text not in (None, "") else None
