@@ -9,8 +9,9 @@ What it does, in a fresh LATENTVO_HOME (embedded PostgreSQL) unless --home is gi
    ``--dims`` a small autoencoder (``cpu`` profile, its ONNX export included) and a
    label model, and runs ``ml infer`` (real vectors, labels and domain flags);
 2. fills the archive up to ``--n`` spectra per model: spectra rows cloned in SQL,
-   latent vectors drawn around the real ones (each a real vector plus Gaussian noise
-   of 0.3 of the per-dimension spread) and labels next to that real spectrum's,
+   latent vectors drawn between the real ones (a random point on the segment between
+   two real vectors plus Gaussian noise of 0.1 of the per-dimension spread; labels
+   interpolated alike, the domain flag of the nearer one),
    loaded by COPY; then the model's HNSW index is built (``schema.latent_index``)
    and the tables analysed;
 3. starts ``latentvo serve`` and measures, per dimension:
@@ -21,7 +22,12 @@ What it does, in a fresh LATENTVO_HOME (embedded PostgreSQL) unless --home is gi
        served) against an exact scan, without and with a label filter (TEFF 4500-6500
        and IN_DOMAIN=true), for ``--queries`` query points;
    (c) p50/p95 server time of a slider step: ``runtime.decode`` of a latent vector
-       moved along one dimension plus its 10 nearest archive spectra.
+       moved along one dimension plus its 10 nearest archive spectra;
+4. and, for the first dimension, where the network should run (``docs/explorer.md``):
+   the start-up and per-spectrum encode cost in a fresh process with torch (import,
+   artifact load, ``encode_means``) and with the ONNX runtime (import, sessions,
+   ``encode_arrays``), their resident memory, and the round trip of one spectrum's
+   arrays to a worker process through a pipe.
 
 Targets (issue 19): (a) p50 <= 150 ms, (b) recall@10 >= 0.95, (c) p50 <= 50 ms.
 Figures are printed; nothing is asserted.
@@ -149,14 +155,19 @@ def _fill(database, ae_id: str, label_id: str, dim: int, n: int, rng) -> None:
         ids = np.array(conn.scalars(sa.text(
             "SELECT spectrum_id FROM latentvo.spectra WHERE spectrum_id > :f AND obs_id "
             "LIKE :p ORDER BY spectrum_id"), {"f": first, "p": f"BENCH{dim}-%"}).all())
-    spread = vectors.std(axis=0) * 0.3
+    spread = vectors.std(axis=0) * 0.1
+    in_domain = np.array([r["in_domain"] for r in real])
     for at in range(0, missing, CHUNK):
         part = ids[at:at + CHUNK]
-        source = rng.integers(0, len(real), len(part))
-        vecs = vectors[source] + rng.normal(0, 1, (len(part), dim)).astype(np.float32) * spread
-        lab = labels[source] + rng.normal(0, 0.05, (len(part), len(LABEL_QUANTITIES))) \
-            * np.abs(labels[source]).clip(1, None) * 0.02
-        inside = np.array([real[i]["in_domain"] for i in source])
+        # a point between two real spectra (a continuum, like a large archive, rather
+        # than clumps around the few real ones), plus noise; its labels likewise
+        a, b = rng.integers(0, len(real), (2, len(part)))
+        w = rng.uniform(0, 1, (len(part), 1)).astype(np.float32)
+        vecs = w * vectors[a] + (1 - w) * vectors[b] \
+            + rng.normal(0, 1, (len(part), dim)).astype(np.float32) * spread
+        lab = w * labels[a] + (1 - w) * labels[b]
+        source = np.where(w[:, 0] >= 0.5, a, b)
+        inside = in_domain[source]
         latent_buf = io.StringIO("".join(
             f"{sid}\t{ae_id}\t[{','.join(f'{x:.7g}' for x in v)}]\n"
             for sid, v in zip(part.tolist(), vecs.tolist(), strict=True)))
@@ -274,6 +285,96 @@ def _slider(database, settings, ae_id: str, label_id: str, dim: int, repeat: int
           f"{'OK' if np.percentile(times, 50) <= 0.050 else 'MISSED'} (p50 <= 50 ms)")
 
 
+TORCH_PROCESS = """
+import json, pickle, sys, time
+t = time.perf_counter()
+import torch
+imported = time.perf_counter() - t
+torch.set_num_threads(1)
+import numpy as np, psutil
+from ml.artifacts import load_autoencoder
+from ml.models.autoencoder import encode_means
+home, record, flux, ivar = pickle.load(open(sys.argv[1], "rb"))
+t = time.perf_counter()
+model, _ = load_autoencoder(home, record)
+loaded = time.perf_counter() - t
+times = []
+for _ in range(60):
+    t = time.perf_counter()
+    encode_means(model, flux[None], ivar[None], None, torch.device("cpu"))
+    times.append(time.perf_counter() - t)
+print(json.dumps({"import": imported, "load": loaded, "encode": float(np.median(times[10:])),
+                  "rss": psutil.Process().memory_info().rss}))
+"""
+ONNX_PROCESS = """
+import json, pickle, sys, time
+from types import SimpleNamespace
+t = time.perf_counter()
+import onnxruntime
+from vo_service.inference.runtime import ModelRuntime, _Exported
+imported = time.perf_counter() - t
+import numpy as np, psutil
+home, record, flux, ivar = pickle.load(open(sys.argv[1], "rb"))
+row = SimpleNamespace(model_id=record.model_id, artifact_path=record.artifact_path,
+                      artifact_sha256=record.artifact_sha256)
+t = time.perf_counter()
+runtime = ModelRuntime(record.model_id, record.grid, "l2", _Exported(home, row, 1), None, None)
+loaded = time.perf_counter() - t
+times = []
+for _ in range(60):
+    t = time.perf_counter()
+    runtime.encode_arrays(flux[None], ivar[None], None)
+    times.append(time.perf_counter() - t)
+print(json.dumps({"import": imported, "load": loaded, "encode": float(np.median(times[10:])),
+                  "rss": psutil.Process().memory_info().rss}))
+"""
+
+
+def _echo(conn, dim: int) -> None:
+    while (message := conn.recv()) is not None:
+        conn.send(np.zeros(dim, np.float32) + message[0][:dim])
+
+
+def _network_costs(database, settings, ae_id: str, dim: int, path: Path) -> None:
+    """Start-up and per-request cost of the encoder with torch and with ONNX Runtime, each
+    in a fresh process, and the pipe round trip a worker process would add."""
+    import json
+    import multiprocessing
+    import pickle
+
+    from ml.model_registry import get
+    from ml.preprocess import preprocess
+    from vo_service.archive.readers import read_spectrum
+
+    record = get(database.engine, ae_id)
+    flux, ivar = preprocess(read_spectrum(path), record.grid)
+    args = settings.home / "bench-costs.pkl"
+    args.write_bytes(pickle.dumps((settings.home, record, flux, ivar)))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    for name, code in (("torch", TORCH_PROCESS), ("ONNX Runtime", ONNX_PROCESS)):
+        t = time.perf_counter()
+        out = subprocess.run([sys.executable, "-c", code, str(args)], env=env, cwd=REPO,
+                             capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - t
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        print(f"  {name:12s}: import {got['import'] * 1000:.0f} ms, model load "
+              f"{got['load'] * 1000:.0f} ms, encode one spectrum {got['encode'] * 1000:.2f} ms, "
+              f"resident {got['rss'] / 2**20:.0f} MiB (process wall {wall:.1f} s)")
+    parent, child = multiprocessing.Pipe()
+    worker = multiprocessing.get_context("fork").Process(target=_echo, args=(child, dim))
+    worker.start()
+    times = []
+    for _ in range(300):
+        t = time.perf_counter()
+        parent.send((flux, ivar))
+        parent.recv()
+        times.append(time.perf_counter() - t)
+    parent.send(None)
+    worker.join()
+    print(f"  pipe round trip of one spectrum's arrays to a worker process: "
+          f"{_percentiles(times[20:])}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -305,13 +406,16 @@ def main() -> None:
     dims = [int(d) for d in args.dims.split(",")]
     _archive(database, settings, args.spectra)
     trained = {dim: _train(database, settings, dim, args.epochs) for dim in dims}
-    for dim, (ae_id, label_id) in trained.items():
-        _fill(database, ae_id, label_id, dim, args.n, rng)
     store = FileStore(settings.store_dir)
     with database.engine.connect() as conn:
         real = conn.execute(sa.text(
-            "SELECT obs_publisher_did, file_sha256 FROM latentvo.spectra WHERE obs_id NOT LIKE "
-            "'BENCH%' ORDER BY spectrum_id LIMIT 50")).all()
+            "SELECT obs_publisher_did, file_sha256 FROM latentvo.spectra "
+            "ORDER BY spectrum_id LIMIT 50")).all()
+    print(f"== where the network runs (model {trained[dims[0]][0]}) ==")
+    _network_costs(database, settings, trained[dims[0]][0], dims[0],
+                   store.path_for(real[0].file_sha256))
+    for dim, (ae_id, label_id) in trained.items():
+        _fill(database, ae_id, label_id, dim, args.n, rng)
     files = [store.path_for(r.file_sha256).read_bytes() for r in real]
     dids = [r.obs_publisher_did for r in real]
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -19,11 +19,12 @@ import torch
 from ml.artifacts import load_autoencoder
 from ml.infer import infer
 from ml.model_registry import get
-from ml.onnx_export import MANIFEST, TOLERANCE, export_model
+from ml.onnx_export import MANIFEST, TOLERANCE
 from ml.preprocess import preprocess
 from ml.rv import to_rest_frame as torch_rest_frame
 from ml.train import AutoencoderConfig, LabelConfig
 from ml.training_runs import train_autoencoder_run, train_label_run
+from tests.conftest import run_cli
 from tests.ml.conftest import LABEL_SET, ml_archive  # noqa: F401 - fixture
 from vo_service.archive.readers import read_spectrum
 from vo_service.archive.store import FileStore
@@ -127,16 +128,21 @@ def test_predict_matches_the_stored_labels(database, settings, exported):
         assert in_domain == row["in_domain"]
 
 
-def test_models_without_export_are_refused_with_the_command(database, settings, exported):
+def test_models_without_export_are_refused_with_the_command(database, settings, exported,
+                                                           latentvo_env):
     ae, _ = exported
     folder = (settings.home / ae.artifact_path).parent
     (folder / MANIFEST).rename(folder / "moved.json")
     try:
         with pytest.raises(InferenceUnavailable, match="latentvo ml export-onnx rt-ae"):
             load_runtime(settings, database.engine, "rt-ae")
-        export_model(settings.home, ae)
+        done = run_cli(latentvo_env, "ml", "export-onnx", "rt-ae")
+        assert done.returncode == 0
+        assert "exported decoder.onnx, encoder.onnx" in done.stdout + done.stderr
         assert load_runtime(settings, database.engine, "rt-ae").latent_dim == 8
     finally:
         (folder / "moved.json").unlink()
     with pytest.raises(InferenceUnavailable, match="no model nope"):
         load_runtime(settings, database.engine, "nope")
+    missing = run_cli(latentvo_env, "ml", "export-onnx", "nope")
+    assert missing.returncode == 1 and "no model 'nope'" in missing.stderr + missing.stdout

@@ -156,6 +156,17 @@ def test_formats(url, archive):
     assert b"<TABLEDATA>" in td.content
 
 
+def test_a_k_beyond_the_index_is_answered_exactly(url, archive):
+    r = upload(url, archive[0]["file"], K="600")
+    votable, table = table_of(r.content)
+    infos = {i.name: i.value for i in votable.resources[0].infos}
+    assert infos["search"] == "exact"
+    rows = table.to_table(use_names_over_ids=True)
+    assert len(rows) == 300  # every spectrum of the archive, nearest first
+    assert rows["obs_publisher_did"][0] == archive[0]["obs_publisher_did"]
+    assert np.all(np.diff(rows["distance"]) >= 0)
+
+
 @pytest.mark.parametrize(("params", "status", "message"), [
     ({"K": "0"}, 400, "K must be an integer from 1 to 1000"),
     ({"K": "1001"}, 400, "K must be an integer from 1 to 1000"),
@@ -190,6 +201,20 @@ def test_bad_uploads_get_the_ingest_errors(url, archive):
     two = httpx.post(f"{url}/similar", files=[("UPLOAD", ("a", archive[0]["file"])),
                                               ("OTHER", ("b", archive[0]["file"]))])
     assert two.status_code == 413
+
+
+def test_a_spectrum_off_the_model_grid_is_refused(url):
+    """A readable spectrum that does not cover the grid: the preprocessing's message."""
+    from vo_service.archive.readers.spectrum_votable import dumps
+    from vo_service.archive.spectrum import Spectrum, SpectrumMeta
+
+    wave = np.linspace(4000.0, 4100.0, 500)
+    narrow = Spectrum(wave, np.ones_like(wave), np.full_like(wave, 100.0),
+                      SpectrumMeta(obs_id="narrow", ra=1.0, dec=2.0))
+    r = upload(url, dumps(narrow))
+    assert r.status_code == 400
+    message = error_message(r)
+    assert "cannot be encoded by model sim-ae" in message and "Angstrom" in message
 
 
 def test_pyvo_through_the_datalink_descriptor(url, archive):

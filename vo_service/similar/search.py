@@ -11,7 +11,8 @@ The neighbours come from the model's HNSW index, through the same
 ADQL: distance ``CAST(vec AS vector(N)) <op> q``, model predicate, ``LIMIT k``. Label
 filters join the label model's rows; pgvector 0.8's iterative scan
 (``hnsw.iterative_scan = strict_order``, set by ``IndexPlan.session_settings``) keeps
-walking the graph until K rows pass the filter, so a filtered top-K keeps its recall.
+walking the graph until K rows pass the filter, from a longer candidate list
+(``FILTERED_EF_SEARCH``), so a filtered top-K keeps its recall.
 An index scan that ends short of K (a filter so selective that the scan gives up, or
 nodes the graph does not reach) is answered again by an exact scan, as is any K above
 ``MAX_INDEX_TOP``. Unlike DataLink's ``similar`` the query spectrum itself is not left
@@ -39,6 +40,12 @@ from vo_service.inference.runtime import load_runtime, resolve_models
 from vo_service.similar.request import SimilarRequest
 
 QUERY_CANCELED = "57014"  # SQLSTATE of a statement past its statement_timeout
+FILTERED_EF_SEARCH = 400
+"""``hnsw.ef_search`` of a filtered search (at most pgvector's 1000). Few candidates pass a
+filter, so the iterative scan must leave the query's own region of the graph; a longer
+candidate list lets it reach the passing spectra there. On clumped synthetic vectors
+(bench/similarity.py, 128 dimensions, TEFF and IN_DOMAIN filter) recall@10 rose from
+0.85 at 40 to 0.95 at 400, for ~1 ms more per search."""
 
 
 @dataclass
@@ -186,7 +193,11 @@ def neighbours(conn: sa.Connection, model_id: str, label_model: str | None, metr
     plan = index_plan(latent_dim, metric)
     use_index = plan.indexed and request.k <= MAX_INDEX_TOP
     if use_index:
-        for key, value in plan.session_settings(request.k).items():
+        settings = plan.session_settings(request.k)
+        if request.filtered:
+            settings["hnsw.ef_search"] = str(max(int(settings["hnsw.ef_search"]),
+                                                 FILTERED_EF_SEARCH))
+        for key, value in settings.items():
             conn.execute(sa.text(f"SET LOCAL {key} = '{value}'"))
     args = {"query": vector_text(vector), "model_id": model_id, "k": request.k,
             "label_model": label_model}
