@@ -9,10 +9,17 @@ k-NN estimator), and the same for as many leading PCA components of the same
 concentrates the physics better than a linear decomposition. ``mi_pca_rest`` is PCA of
 the rest-frame spectra, the stronger baseline for the stellar labels (reported by the
 benchmark).
+
+The 2-D map of the latent space (``latentvo.latent_map``, drawn by the explorer page) is a
+t-SNE embedding of a seeded sample of the stored latent vectors: their informative learned
+dimensions, without the RV coordinate (a map ordered by velocity would hide the stellar
+physics the page colours it by). t-SNE rather than UMAP: scikit-learn is already a
+dependency, while umap-learn would bring numba and its compiler into the ML install.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +27,7 @@ import sqlalchemy as sa
 import torch
 from sklearn.decomposition import PCA
 from sklearn.feature_selection import mutual_info_regression
+from sklearn.manifold import TSNE
 
 from ml.archive_reader import LABEL_QUANTITIES, load_arrays, reference_set, select_spectra
 from ml.artifacts import load_autoencoder
@@ -27,7 +35,13 @@ from ml.errors import MLError
 from ml.model_registry import get
 from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays, information
 from ml.models.inputs import network_input
-from schema.tables import latent, latent_dimensions, latent_mutual_information, spectra
+from schema.tables import (
+    latent,
+    latent_dimensions,
+    latent_map,
+    latent_mutual_information,
+    spectra,
+)
 from vo_service.config import Settings
 
 MI_QUANTITIES = (*LABEL_QUANTITIES, "rv")
@@ -46,6 +60,8 @@ class Analysis:
     mi_pca_rest: np.ndarray  # (n_components, quantities), PCA of rest-frame spectra
     quantities: list[str]
     n_sample: int
+    map_points: int = 0  # spectra placed on the 2-D map
+    map_seconds: float = 0.0  # time the t-SNE embedding took
 
 
 def mutual_information(components: np.ndarray, values: np.ndarray, seed: int) -> np.ndarray:
@@ -88,10 +104,24 @@ def analyse_arrays(model: SpectrumAutoencoder, flux: np.ndarray, ivar: np.ndarra
                     len(flux))
 
 
+def map_coordinates(vectors: np.ndarray, informative: np.ndarray, seed: int) -> np.ndarray:
+    """(n, 2) t-SNE coordinates of latent ``vectors`` from their informative learned
+    dimensions (the last, RV, coordinate left out; all learned ones when none is
+    informative). Perplexity follows the sample size so that small archives map too."""
+    learned = informative[:-1]
+    x = vectors[:, :-1][:, learned] if learned.any() else vectors[:, :-1]
+    if len(x) < 5:
+        raise MLError(f"the 2-D map needs at least 5 encoded spectra, got {len(x)}")
+    perplexity = float(min(30.0, (len(x) - 1) / 3))
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                random_state=seed).fit_transform(x.astype(np.float32))
+
+
 def analyse(engine: sa.Engine, settings: Settings, model_id: str, *,
-            label_set: str | None = None, sample: int = 5000, seed: int = 0,
-            progress=None) -> Analysis:
-    """Analyse an autoencoder over the archive and (re)write its analysis tables."""
+            label_set: str | None = None, sample: int = 5000, map_points: int = 10_000,
+            seed: int = 0, progress=None) -> Analysis:
+    """Analyse an autoencoder over the archive and (re)write its analysis tables and its
+    2-D map (of at most ``map_points`` spectra, a seeded sample; 0: no map)."""
     record = get(engine, model_id)
     model, _ = load_autoencoder(settings.home, record)
     with engine.connect() as conn:
@@ -100,8 +130,10 @@ def analyse(engine: sa.Engine, settings: Settings, model_id: str, *,
         if len(encoded) == 0:
             raise MLError(f"model {model_id!r} has no latent vectors yet; run "
                           f"'latentvo ml infer {model_id}' first")
-        vectors = np.array([np.asarray(v, dtype=np.float64) for v in conn.scalars(
-            sa.select(latent.c.vec).where(latent.c.model_id == model_id))])
+        stored = conn.execute(sa.select(latent.c.spectrum_id, latent.c.vec).where(
+            latent.c.model_id == model_id).order_by(latent.c.spectrum_id)).all()
+        ids = np.array([r.spectrum_id for r in stored], dtype=np.int64)
+        vectors = np.array([np.asarray(r.vec, dtype=np.float64) for r in stored])
         key_column, table = reference_set(conn, label_set) if label_set else (None, {})
     keys = encoded.target_name if key_column == "target_name" else encoded.obs_id
     labelled = np.array([k in table for k in keys], dtype=bool)
@@ -120,8 +152,22 @@ def analyse(engine: sa.Engine, settings: Settings, model_id: str, *,
     result = analyse_arrays(model, loaded.flux[ok], loaded.ivar[ok],
                             loaded.resolving_power[ok], values,
                             record.hyperparameters["informative_nats"], seed)
+    mapped = np.sort(rng.permutation(len(ids))[:map_points]) if map_points else ids[:0]
+    started = time.perf_counter()
+    xy = map_coordinates(vectors[mapped], result.informative, seed) if len(mapped) else None
+    result.map_points, result.map_seconds = len(mapped), time.perf_counter() - started
     _write(engine, model_id, vectors, result)
+    if xy is not None:
+        _write_map(engine, model_id, ids[mapped], xy)
     return result
+
+
+def _write_map(engine: sa.Engine, model_id: str, ids: np.ndarray, xy: np.ndarray) -> None:
+    with engine.begin() as conn:
+        conn.execute(latent_map.delete().where(latent_map.c.model_id == model_id))
+        conn.execute(latent_map.insert(), [
+            {"model_id": model_id, "spectrum_id": int(i), "x": float(x), "y": float(y)}
+            for i, (x, y) in zip(ids, xy, strict=True)])
 
 
 def _write(engine: sa.Engine, model_id: str, vectors: np.ndarray, result: Analysis) -> None:

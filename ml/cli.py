@@ -137,6 +137,8 @@ def analyse_command(
                                            "information (default: RV only)")] = "",
     sample: Annotated[int, typer.Option(min=50, help="Spectra in the MI sample")] = 5000,
     seed: Seed = 0,
+    map_points: Annotated[int, typer.Option(
+        min=0, help="Spectra on the explorer's 2-D map (t-SNE; 0: no map)")] = 10_000,
 ) -> None:
     """Informative dimensions and mutual information (latent vs PCA) of an autoencoder."""
     from vo_service.db.database import open_database
@@ -145,11 +147,13 @@ def analyse_command(
     from ml.analysis import analyse
     settings = database.settings
     result = analyse(database.engine, settings, model_id, label_set=label_set or None,
-                     sample=sample, seed=seed)
+                     sample=sample, map_points=map_points, seed=seed)
     console.print(f"{int(result.informative.sum())} of {len(result.informative)} dimensions "
                   f"informative; best MI latent/PCA (nats): " + ", ".join(
                       f"{q} {result.mi_latent[:, j].max():.2f}/{result.mi_pca[:, j].max():.2f}"
                       for j, q in enumerate(result.quantities)))
+    if result.map_points:
+        console.print(f"2-D map: {result.map_points} spectra in {result.map_seconds:.1f} s")
 
 
 @ml_app.command("report")

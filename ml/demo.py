@@ -108,7 +108,8 @@ def build(database: Database, settings: Settings, recorder: JobRecorder, *, n: i
         result = analyse(engine, settings, AUTOENCODER_ID, label_set=LABEL_SET, sample=2000,
                          seed=seed)
         return (f"{int(result.informative.sum())} of {len(result.informative)} latent "
-                "dimensions informative")
+                f"dimensions informative; 2-D map of {result.map_points} spectra "
+                f"({result.map_seconds:.0f} s)")
 
     step("latent-space analysis", analysis)
     step("quality report", lambda: str(write_report(engine, settings,

@@ -398,6 +398,38 @@ latent_mutual_information = vo_table(
     ),
 )
 
+latent_map = vo_table(
+    "latent_map",
+    metadata,
+    vo_column(
+        "model_id", sa.Text, sa.ForeignKey(models.c.model_id, ondelete="CASCADE"),
+        primary_key=True,
+        description="Autoencoder whose latent space the map shows", ucd="meta.id",
+        principal=True,
+    ),
+    vo_column(
+        "spectrum_id", sa.BigInteger,
+        sa.ForeignKey(spectra.c.spectrum_id, ondelete="CASCADE"), primary_key=True,
+        description="Spectrum the point stands for", ucd="meta.id;meta.main", principal=True,
+    ),
+    vo_column(
+        "x", sa.REAL, nullable=False,
+        description="First coordinate of the spectrum in the 2-D map (t-SNE embedding of "
+        "the latent vectors; arbitrary units)", ucd="pos.cartesian.x", principal=True,
+    ),
+    vo_column(
+        "y", sa.REAL, nullable=False,
+        description="Second coordinate of the spectrum in the 2-D map (t-SNE embedding of "
+        "the latent vectors; arbitrary units)", ucd="pos.cartesian.y", principal=True,
+    ),
+    schema=PUBLISHED_SCHEMA,
+    vo=VOTable(
+        description="Two-dimensional map of each autoencoder's latent space (a seeded "
+        "sample of its spectra), written by 'latentvo ml analyse' for the explorer page",
+        table_index=65,
+    ),
+)
+
 labels = vo_table(
     "labels",
     metadata,

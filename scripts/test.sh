@@ -10,6 +10,9 @@ missing=""
 command -v stilts >/dev/null || missing="$missing stilts"
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$missing nginx-light"
 command -v openssl >/dev/null || missing="$missing openssl"
+# Debian's chromium runs the explorer page's browser test (tests/test_explore_browser.py),
+# driven by Playwright from PyPI with this executable (never 'playwright install').
+[ -x /usr/bin/chromium ] || missing="$missing chromium"
 if [ -n "$missing" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
 fi

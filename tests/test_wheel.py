@@ -128,6 +128,8 @@ def test_installed_service_serves_packaged_files(installed, outside_env, databas
         assert examples.status_code == 200
         assert examples.headers["content-type"].startswith("application/xhtml+xml")
         assert examples.content == EXAMPLES.read_bytes()
+        script = httpx.get(url + "/explore/static/explore.js", timeout=30)  # explorer
+        assert script.content == (REPO / "vo_service/explore/static/explore.js").read_bytes()
         for page in ("/", "/tap"):
             response = httpx.get(url + page, timeout=30)
             assert response.status_code == 200, page

@@ -33,6 +33,7 @@ from vo_service.datalink import routes as datalink_routes
 from vo_service.db.database import Database
 from vo_service.db.outage import OUTAGE_ERRORS, is_outage
 from vo_service.errors import one_line
+from vo_service.explore import routes as explore_routes
 from vo_service.getdata import routes as getdata_routes
 from vo_service.model_cards import routes as model_card_routes
 from vo_service.registry import routes as registry_routes
@@ -90,6 +91,7 @@ def create_app(database: Database | None = None) -> FastAPI:
     release_routes.install(app)
     model_card_routes.install(app)
     similar_routes.install(app)
+    explore_routes.install(app, database)
 
     app.add_middleware(ServerHeader)
     if base_url and base_path(base_url):

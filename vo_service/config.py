@@ -300,6 +300,18 @@ class SimilarSettings:
     inference_threads: int = _limit(1)  # ONNX Runtime threads per network call
 
 
+@dataclass(frozen=True)
+class ExploreSettings:
+    """``[explore]``: what one request of the explorer page's JSON API (``/explore/api``)
+    may ask. A request over a limit is answered 400 with a VOTable error document.
+    """
+
+    map_points: int = _limit(20_000)  # points of the 2-D map sent to the page
+    decode_batch: int = _limit(16, maximum=1_000)  # latent vectors decoded per request
+    neighbours: int = _limit(10, maximum=500)  # nearest archive spectra listed per point
+    search_results: int = _limit(50, maximum=10_000)  # spectra a name search lists
+
+
 # Pairs (default, hard) of a section: the hard limit may not lie below the default.
 _ORDERED = {
     "tap": (("maxrec_default", "maxrec_hard"), ("async_duration_default", "async_duration_hard"),
@@ -338,6 +350,7 @@ class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     registry: RegistrySettings = field(default_factory=RegistrySettings)
     similar: SimilarSettings = field(default_factory=SimilarSettings)
+    explore: ExploreSettings = field(default_factory=ExploreSettings)
 
     @property
     def tmp_dir(self) -> Path:
@@ -366,7 +379,8 @@ SECTIONS: dict[str, type] = {"tap": TAPLimits, "ssa": SSALimits, "ingest": Inges
                              "requests": RequestLimits, "datalink": DataLinkLimits,
                              "uws": UWSSettings, "web": WebSettings,
                              "service": ServiceSettings, "registry": RegistrySettings,
-                             "similar": SimilarSettings}
+                             "similar": SimilarSettings,
+                             "explore": ExploreSettings}
 _TYPES = {f.name: str(f.type) for f in fields(Settings) if f.name not in SECTIONS}
 _KINDS = {"int": "an integer", "float": "a number", "Path": "a path", "Path | None": "a path",
           "tuple[str, ...]": "a list of strings (comma-separated in the environment)"}

@@ -120,6 +120,9 @@ intended use and limits), as HTML and JSON</li>
 <code>{escape(pub.ids.authority)}</code>: <code>{escape(urls.oai)}</code>;
 <a href="{escape(urls.oai)}?verb=Identify">Identify</a>,
 <a href="{escape(urls.oai)}?verb=ListRecords&amp;metadataPrefix=ivo_vor">all records</a></li>
+<li><a href="{escape(urls.explore)}">Latent-space explorer</a>: a map of each autoencoder's
+latent space, reconstructions, one slider per informative dimension with the nearest real
+spectra, and similarity by uploaded spectrum</li>
 </ul>
 {releases_section(releases, urls)}
 {citation_section(pub, urls, today)}

@@ -154,3 +154,15 @@ class PublicURLs:
     def model_card_json(self, model_id: str) -> str:
         """The JSON model card of ``model_id`` (``latentvo.model_cards.card_json_url``)."""
         return f"{self.model_card(model_id)}/{CARD_JSON_NAME}"
+
+    # -- the latent-space explorer -------------------------------------------------------
+
+    @property
+    def explore(self) -> str:
+        """The latent-space explorer page."""
+        return self.base + "/explore"
+
+    def explore_spectrum(self, pubdid: str, model: str | None = None) -> str:
+        """The explorer page opened on one spectrum (and model)."""
+        url = f"{self.explore}?ID={quote_id(pubdid)}"
+        return f"{url}&MODEL={quote(model, safe='')}" if model is not None else url

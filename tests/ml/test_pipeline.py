@@ -199,6 +199,23 @@ def test_analysis_and_report(database, settings, models, tmp_path):
                   b=basis)
         assert n == len(result.quantities)
     assert np.all(result.information >= 0)
+    # the 2-D map: every encoded spectrum (fewer than --map-points), finite, seeded
+    assert result.map_points == 300
+    points = count(database, "SELECT count(*) FROM latentvo.latent_map AS p JOIN "
+                   "latentvo.latent AS v USING (model_id, spectrum_id) "
+                   "WHERE p.model_id = 'test-ae' AND p.x = p.x AND p.y = p.y")
+    assert points == 300
+    with database.engine.connect() as conn:
+        first = conn.execute(sa.text("SELECT spectrum_id, x, y FROM latentvo.latent_map "
+                                     "WHERE model_id = 'test-ae' ORDER BY spectrum_id")).all()
+    again = analyse(database.engine, settings, "test-ae", label_set=LABEL_SET, sample=300,
+                    map_points=100)
+    assert again.map_points == 100
+    with database.engine.connect() as conn:
+        second = conn.execute(sa.text("SELECT spectrum_id, x, y FROM latentvo.latent_map "
+                                      "WHERE model_id = 'test-ae' ORDER BY spectrum_id")).all()
+    assert len(second) == 100 and {r.spectrum_id for r in second} < {r.spectrum_id for r in first}
+    analyse(database.engine, settings, "test-ae", label_set=LABEL_SET, sample=300)
     page = write_report(database.engine, settings, ["test-ae", "test-labels"], tmp_path)
     text = page.read_text()
     pngs = sorted(p.name for p in tmp_path.glob("*.png"))

@@ -207,6 +207,11 @@ def link_rows(dl: DataLink, urls: PublicURLs, dids: list[str]) -> tuple[list[dic
                 description="Similar spectra with their labels, filtered by predicted Teff, "
                 "log g, [M/H] and domain flag (/similar; POST your own spectrum as UPLOAD "
                 "to search with it)"))
+            rows.append(_row(
+                did, access_url=urls.explore_spectrum(did, model), semantics="#auxiliary",
+                content_type="text/html", local_semantics="explorer",
+                description=f"Interactive page: the spectrum, its reconstruction by {model}, "
+                "its latent dimensions as sliders and the spectra nearest to each point"))
     return rows, overflow
 
 
