@@ -1,7 +1,7 @@
 """the 2-D map of each latent space: latentvo.latent_map
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-07
 
 One row per (autoencoder, mapped spectrum): the t-SNE coordinates that ``latentvo ml
