@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ml.device import inference_batch
-from ml.models.encoder import conv_stack, full_precision
+from ml.models.encoder import conv_stack, float32_output
 from ml.models.inputs import batches, conditioning, network_input
 from ml.rv import to_rest_frame
 
@@ -55,8 +55,8 @@ class LabelCNN(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Standardised label means and log-variances, each (batch, n_labels)."""
-        hidden = self.head[:-1](torch.cat([self.features(x), cond], dim=1))
-        mean, logvar = full_precision(self.head[-1], hidden).chunk(2, dim=1)
+        mean, logvar = float32_output(self.head, torch.cat([self.features(x), cond],
+                                                           dim=1)).chunk(2, dim=1)
         return mean, logvar.clamp(-14.0, 8.0)
 
 
