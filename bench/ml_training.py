@@ -13,7 +13,11 @@ GPU utilisation sampled during training (pynvml where importable, else ``nvidia-
 polled in a thread) and the peak memory torch allocated. ``--compare-cpu`` trains the
 same models on a subsample (``--cpu-n``) on the CPU with ``--cpu-threads`` torch
 threads in the same run and prints the throughput ratio and the CPU time the full set
-would take for the epochs the device ran.
+would take for the epochs the device ran. ``--compare-pretrained`` instead trains the
+autoencoder once and the label model twice on it, from random weights and from the
+encoder's, and prints the RMSE per S/N band against the true labels of the stars
+without reference labels (in the training label range, as ``bench/ml_quality.py``
+judges them).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.ml_quality import archive, grid_for, read_truth  # noqa: E402
+from ml import quality  # noqa: E402
 from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
 from ml.device import pick_device  # noqa: E402
 from ml.profiles import profile_configs  # noqa: E402
@@ -52,7 +57,7 @@ class GpuSampler:
 
     def _reader(self):
         try:
-            import pynvml
+            import pynvml  # type: ignore[import-not-found]
 
             pynvml.nvmlInit()
             handle = pynvml.nvmlDeviceGetHandleByIndex(self.index)
@@ -106,9 +111,13 @@ def load(args) -> dict:
             labels[i] = [float(ref[q]) for q in LABEL_QUANTITIES]
             errors[i] = [float(ref[f"{q}_err"]) for q in LABEL_QUANTITIES]
     ok = np.flatnonzero(loaded.ok)
+    names = np.array([r["target_name"] for r in truth])
     return {"flux": loaded.flux[ok], "ivar": loaded.ivar[ok],
             "power": loaded.resolving_power[ok], "labels": labels[ok], "errors": errors[ok],
-            "names": np.array([r["target_name"] for r in truth])[ok], "grid": grid}
+            "names": names[ok], "grid": grid,
+            "true": np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])[ok],
+            "snr": np.array([float(r["snr"]) for r in truth])[ok],
+            "reference_star": np.isin(names, list(reference))[ok]}
 
 
 def subsample(data: dict, n: int, seed: int) -> dict:
@@ -168,6 +177,42 @@ def report(name: str, seconds: float, n_train: int, metrics: dict,
             "n_train": n_train}
 
 
+def compare_pretrained(args, data: dict, device: torch.device) -> None:
+    """One autoencoder, the label model from random weights and from its encoder."""
+    step = data["grid"].velocity_step
+    ae = train_autoencoder(data["flux"], data["ivar"], args.ae_config, args.seed, device,
+                           velocity_step=step, resolving_power=data["power"],
+                           groups=data["names"], labels=data["labels"],
+                           label_errors=data["errors"], quantities=list(LABEL_QUANTITIES))
+    print(f"autoencoder: {ae.metrics['train_seconds']} s, epochs run {ae.metrics['epochs_run']}",
+          flush=True)
+    rows = np.flatnonzero(np.isfinite(data["labels"]).all(axis=1))
+    judged = ~data["reference_star"]
+    inside, _ = quality.domain_truth(data["true"][judged],
+                                     *quality.training_range(data["true"][~judged]))
+    true, snr = data["true"][judged], data["snr"][judged]
+    for pretrained in (False, True):
+        config = replace(args.label_config, pretrained_trunk=pretrained)
+        lab = train_label_model(data["flux"][rows], data["ivar"][rows], data["labels"][rows],
+                                data["errors"][rows], data["names"][rows],
+                                list(LABEL_QUANTITIES), config, args.seed, device,
+                                velocity_step=step, resolving_power=data["power"][rows],
+                                template=ae.model.template, encoder=ae.model)
+        pred, sigma = lab.predictor.predict(data["flux"][judged], data["ivar"][judged],
+                                            data["power"][judged], device)
+        print(f"label model, {'from the encoder' if pretrained else 'random start'}: "
+              f"{lab.metrics['train_seconds']} s, epochs run {lab.metrics['epochs_run']}, "
+              f"best {lab.metrics['best_epoch']}", flush=True)
+        for lo, hi in ((10, 20), (20, 50), (50, 100), (100, 201), (10, 201)):
+            band = inside & (snr >= lo) & (snr < hi)
+            rmse = np.sqrt(np.mean((pred[band] - true[band]) ** 2, axis=0))
+            z = np.std((pred[band] - true[band]) / sigma[band], axis=0)
+            print(f"  S/N {lo:>3d}-{hi:<3d} (n={int(band.sum()):>5d}) RMSE "
+                  + ", ".join(f"{q} {v:.4g}" for q, v in zip(LABEL_QUANTITIES, rmse,
+                                                             strict=True))
+                  + " | z-std " + " ".join(f"{v:.2f}" for v in z), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20000, help="spectra in the archive")
@@ -185,6 +230,9 @@ def main() -> None:
                         help="also train on the CPU on --cpu-n spectra and print the ratio")
     parser.add_argument("--cpu-n", type=int, default=2000)
     parser.add_argument("--cpu-threads", type=int, default=2)
+    parser.add_argument("--compare-pretrained", action="store_true",
+                        help="label model from random weights and from the encoder: RMSE "
+                             "per S/N band")
     args = parser.parse_args()
     args.ae_config, labels = profile_configs(args.profile, latent_dim=args.latent_dim,
                                              epochs=args.ae_epochs)
@@ -194,6 +242,9 @@ def main() -> None:
     data = load(args)
     print(f"== training {len(data['flux'])} spectra x {args.pixels} pixels on {device}, "
           f"profile {args.profile} ==", flush=True)
+    if args.compare_pretrained:
+        compare_pretrained(args, data, device)
+        return
     results = train_both(args, data, device)
     if not args.compare_cpu:
         return
