@@ -112,7 +112,8 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     lab = train_label_model(flux[rows], ivar[rows], labels[rows], errors[rows], names[rows],
                             list(LABEL_QUANTITIES),
                             args.label_config, args.seed, device, velocity_step=grid.velocity_step,
-                            resolving_power=power[rows], template=ae.model.template)
+                            resolving_power=power[rows], template=ae.model.template,
+                            encoder=ae.model)
     phase(f"label model {lab.metrics}", t0)
     t0 = time.monotonic()
     latent, _ = encode_arrays(ae.model.to(device), flux, ivar, power, device)
@@ -225,6 +226,8 @@ def main() -> None:
                         help="label members (default: the profile's)")
     parser.add_argument("--batch-size", type=int, default=128, help="autoencoder batch")
     parser.add_argument("--label-batch-size", type=int, default=64)
+    parser.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                        help="label networks start from random weights, not the encoder's")
     parser.add_argument("--mi-sample", type=int, default=5000)
     parser.add_argument("--crb-sample", type=int, default=1000,
                         help="judged spectra whose Cramer-Rao bound is computed (0: all)")
@@ -248,7 +251,8 @@ def main() -> None:
                                                  batch_size=args.batch_size)
         args.label_config = replace(labels, epochs=args.label_epochs,
                                     members=args.members or labels.members,
-                                    batch_size=args.label_batch_size)
+                                    batch_size=args.label_batch_size,
+                                    pretrained_trunk=args.pretrained)
         print(f"\nprofile {profile}: {args.ae_config}\n{args.label_config}", flush=True)
         t0 = time.monotonic()
         result = (run_no_db if args.no_db else run_db)(args, out, truth, reference)

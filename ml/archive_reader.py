@@ -151,7 +151,9 @@ def grid_preparers(engine: sa.Engine, settings: Settings) -> list[IngestPreparer
 
 def load_arrays(settings: Settings, grid: Grid, selected: ArchiveSpectra,
                 progress: Callable[[int], None] | None = None,
-                cache: SpectraCache | None = None) -> Loaded:
-    """Preprocessed arrays of the selected spectra (files read once per grid, then cached)."""
+                cache: SpectraCache | None = None, into: Path | None = None) -> Loaded:
+    """Preprocessed arrays of the selected spectra (files read once per grid, then cached);
+    with ``into``, memory-mapped files in that folder (see ``SpectraCache.load``)."""
     cache = cache or cache_for(settings, grid)
-    return cache.load(selected.file_sha256, FileStore(settings.store_dir).path_for, progress)
+    return cache.load(selected.file_sha256, FileStore(settings.store_dir).path_for, progress,
+                      into=into)

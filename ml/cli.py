@@ -74,6 +74,9 @@ def train_labels(
     profile: Annotated[str, typer.Option(
         help="Model sizes: default, or cpu (narrower, for CPU inference)")] = "default",
     seed: Seed = 0, device: Device = "", quiet: Quiet = False,
+    pretrained: Annotated[bool, typer.Option(
+        help="Start the networks from the autoencoder's encoder (trained on every "
+             "spectrum) where the sizes match")] = True,
 ) -> None:
     """Train a label model (CNN ensemble with uncertainties) and register it."""
     from dataclasses import replace
@@ -89,7 +92,8 @@ def train_labels(
     report = train_label_run(
         database.engine, settings, label_set=label_set, autoencoder_id=autoencoder,
         model_id=model_id or None,
-        config=replace(labels, epochs=epochs, members=members or labels.members),
+        config=replace(labels, epochs=epochs, members=members or labels.members,
+                       pretrained_trunk=pretrained),
         seed=seed, device=device or None, progress=not quiet)
     console.print(report.summary())
 

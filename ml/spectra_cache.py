@@ -5,7 +5,10 @@ same model grid (and each spectrum's resolving power, which conditions the netwo
 reading and resampling the original files is the slow part (FITS and VOTable
 parsing), so the result is kept in shards of ``.npy`` arrays under
 ``<root>/<grid key>/``. A shard is written to a temporary directory and renamed, so a
-killed run leaves no half shard; shards are memory-mapped when read.
+killed run leaves no half shard; shards are memory-mapped when read. A training run
+can have its spectra gathered into one contiguous memory-mapped file pair
+(``load(..., into=folder)``), so the whole set is never held twice in memory and the
+training loop slices it without reading files.
 """
 
 from __future__ import annotations
@@ -102,6 +105,15 @@ class IngestPreparer:
         return {**self.__dict__, "_cache": None}
 
 
+def _array(folder: Path | None, name: str, shape: tuple[int, int]) -> np.ndarray:
+    """A zeroed float32 array: in memory, or memory-mapped ``folder/name.npy``."""
+    if folder is None:
+        return np.zeros(shape, np.float32)
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return np.lib.format.open_memmap(Path(folder) / f"{name}.npy", mode="w+",
+                                     dtype=np.float32, shape=shape)
+
+
 class SpectraCache:
     """Preprocessed spectra of one grid, kept on disk by file checksum.
 
@@ -137,14 +149,17 @@ class SpectraCache:
         return key in self._index
 
     def load(self, keys: Sequence[str], path_of: Callable[[str], str | Path],
-             progress: Callable[[int], None] | None = None, keep: bool = True) -> Loaded:
+             progress: Callable[[int], None] | None = None, keep: bool = True,
+             into: Path | None = None) -> Loaded:
         """Arrays for ``keys`` (reading the file ``path_of(key)`` for those not cached
         yet), in order.
 
-        With ``keep`` False, spectra read now are returned without being cached.
+        With ``keep`` False, spectra read now are returned without being cached. With
+        ``into`` (a folder), flux and ivar are memory-mapped ``flux.npy`` and ``ivar.npy``
+        written there instead of arrays in memory (the caller removes the folder).
         """
         n = self.grid.n_pixels
-        out = Loaded(np.zeros((len(keys), n), np.float32), np.zeros((len(keys), n), np.float32),
+        out = Loaded(_array(into, "flux", (len(keys), n)), _array(into, "ivar", (len(keys), n)),
                      np.zeros(len(keys), bool), np.full(len(keys), np.nan))
         missing = [(k, str(path_of(k)), self.grid) for k in keys if k not in self._index]
         fresh: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}

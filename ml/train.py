@@ -6,6 +6,12 @@ or GPU. Runs are reproducible: one seed fixes the split, the initial weights and
 batch order; early stopping keeps the weights of the best validation epoch. Spectra
 are shifted to the rest frame once, before training (``ml.rv``), with a template
 built from the training spectra and stored in the model.
+
+The arrays may be memory-mapped (``SpectraCache.load(..., into=...)``): they are read in
+device-sized slices once, when the rest-frame inputs are built, and never again per
+epoch. On CUDA the forward passes run under bf16 autocast (the losses stay float32);
+the CPU stays float32, where bf16 is no faster and less precise. Early stopping on the
+validation loss keeps the best epoch's weights and records which epoch that was.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -23,7 +30,13 @@ from ml.calibration import SigmaCalibration, calibrate_held_out
 from ml.errors import MLError
 from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays, information
 from ml.models.inputs import conditioning, default_power, network_input
-from ml.models.label_cnn import LabelCNN, LabelEnsemble, LabelPredictor, gaussian_nll
+from ml.models.label_cnn import (
+    LabelCNN,
+    LabelEnsemble,
+    LabelPredictor,
+    gaussian_nll,
+    init_from_encoder,
+)
 from ml.rv import build_template, to_rest_frame
 from ml.snr import spectrum_snr
 
@@ -36,6 +49,42 @@ def seed_everything(seed: int) -> None:
     """Seed torch's and numpy's global generators, so a run repeats with its seed."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
+
+
+def autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere."""
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                          enabled=enabled and device.type == "cuda")
+
+
+@dataclass
+class EarlyStopping:
+    """Tracks the best validation loss and its weights; says when to stop.
+
+    An epoch counts as better only when it lowers the loss by more than ``min_delta``;
+    after ``patience`` epochs without one, training stops and the best weights return.
+    """
+
+    patience: int
+    min_delta: float
+    best: float = math.inf
+    best_epoch: int = -1
+    best_state: dict | None = None
+    stale: int = 0
+
+    def update(self, epoch: int, loss: float, model: torch.nn.Module) -> bool:
+        """Record ``epoch``'s validation loss; True when training should stop."""
+        if loss < self.best - self.min_delta:
+            self.best, self.best_epoch, self.stale = loss, epoch, 0
+            self.best_state = copy.deepcopy(model.state_dict())
+            return False
+        self.stale += 1
+        return self.stale >= self.patience
+
+    def restore(self, model: torch.nn.Module) -> None:
+        """Load the best epoch's weights into ``model``."""
+        assert self.best_state is not None, "no epoch gave a finite validation loss"
+        model.load_state_dict(self.best_state)
 
 
 def split_by_group(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray,
@@ -78,6 +127,13 @@ def rest_frame_inputs(flux: np.ndarray, ivar: np.ndarray, template: torch.Tensor
     return torch.cat(xs), torch.cat(ivars), torch.cat(rvs).numpy()
 
 
+def device_name(device: torch.device) -> str:
+    """What trained a model, for its metrics: 'cpu (2 threads)' or the GPU's name."""
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    return f"{device.type} ({torch.get_num_threads()} threads)"
+
+
 def standardise(labels: np.ndarray, errors: np.ndarray, rows: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, torch.Tensor, torch.Tensor]:
     """(mean, scale) over ``rows``, and the standardised labels and error variances."""
@@ -106,6 +162,10 @@ class AutoencoderConfig:
     label_weight: float = 1000.0  # guided-label term weight (see ml.models.autoencoder)
     rv_scale_kms: float = 300.0  # km/s per unit of the RV coordinate (its weight in distances)
     profile: str = "default"  # the preset these sizes come from (ml.profiles)
+    # Fast training: an epoch must lower the validation loss (per pixel) by more than
+    # min_delta to count as better; bf16 autocast on CUDA.
+    min_delta: float = 1e-4
+    mixed_precision: bool = True
 
 
 @dataclass
@@ -115,7 +175,7 @@ class TrainedAutoencoder:
     model: SpectrumAutoencoder
     config: AutoencoderConfig
     history: dict[str, list[float]]
-    metrics: dict[str, float]
+    metrics: dict[str, Any]  # figures, and the training bookkeeping (epochs, device)
     information: np.ndarray  # mean KL per latent dimension on validation spectra, nats
     train_index: np.ndarray
     val_index: np.ndarray
@@ -164,48 +224,50 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
     n_pix = flux.shape[1]
     history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_chi2": [],
                                        "val_kl": []}
-    best, best_state, stale = math.inf, None, 0
+    stopping = EarlyStopping(config.patience, config.min_delta)
+    amp = config.mixed_precision
     started = time.monotonic()
     train_t = torch.as_tensor(train_idx)
     for epoch in range(config.epochs):
         beta = min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
         model.train()
-        total = 0.0
+        total = torch.zeros((), device=device)  # summed on the device: no sync per step
         for batch in _batches(len(train_idx), config.batch_size, generator):
             idx = train_t[batch].to(device)
-            loss, _, _ = model.loss(x_all[idx], ivar_all[idx], cond_all[idx], beta,
-                                    None if y is None else y[idx],
-                                    None if yvar is None else yvar[idx], config.label_weight)
+            with autocast(device, amp):
+                loss, _, _ = model.loss(x_all[idx], ivar_all[idx], cond_all[idx], beta,
+                                        None if y is None else y[idx],
+                                        None if yvar is None else yvar[idx],
+                                        config.label_weight)
             optimiser.zero_grad()
             loss.mean().backward()
             optimiser.step()
-            total += float(loss.detach().sum())
+            total += loss.detach().sum()
         scheduler.step()
         val_loss, val_chi2, kl = _evaluate_autoencoder(model, x_all, ivar_all, cond_all,
-                                                       val_idx, y, yvar, config.label_weight)
-        history["train_loss"].append(total / len(train_idx) / n_pix)
+                                                       val_idx, y, yvar, config.label_weight,
+                                                       amp)
+        history["train_loss"].append(float(total) / len(train_idx) / n_pix)
         history["val_loss"].append(val_loss / n_pix)
         history["val_chi2"].append(val_chi2 / n_pix)
         history["val_kl"].append(float(kl.sum()))
         if progress:
             progress(1)
-        if val_loss < best - 1e-6:
-            best, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= config.patience and beta >= 1.0:
-                break
-    assert best_state is not None, "no epoch gave a finite validation loss"
-    model.load_state_dict(best_state)
+        # Stopping waits for the KL weight to reach 1: earlier losses are not comparable.
+        if stopping.update(epoch, val_loss / n_pix, model) and beta >= 1.0:
+            break
+    stopping.restore(model)
     _, chi2, _ = _evaluate_autoencoder(model, x_all, ivar_all, cond_all, val_idx, y, yvar,
-                                       config.label_weight)
+                                       config.label_weight, amp)
     info = information(encode_arrays(model, flux[val_idx], ivar[val_idx], power[val_idx],
                                      device))
-    metrics = {"val_neg_elbo_per_pixel": best / n_pix, "val_chi2_per_pixel": 2 * chi2 / n_pix,
+    metrics = {"val_neg_elbo_per_pixel": stopping.best,
+               "val_chi2_per_pixel": 2 * chi2 / n_pix,
                "val_kl_nats": float(info[:-1].sum()),
                "n_informative": int((info > config.informative_nats).sum()),
-               "epochs_run": len(history["train_loss"]),
+               "epochs_run": len(history["train_loss"]), "best_epoch": stopping.best_epoch,
                "train_seconds": round(time.monotonic() - started, 1),
+               "device": device_name(device),
                "n_train": int(len(train_idx)), "n_val": int(len(val_idx))}
     if guided:
         metrics["n_guided"] = len(guided["quantities"])
@@ -215,22 +277,24 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
 @torch.no_grad()
 def _evaluate_autoencoder(model: SpectrumAutoencoder, x: torch.Tensor, ivar: torch.Tensor,
                           cond: torch.Tensor, index: np.ndarray, y: torch.Tensor | None,
-                          yvar: torch.Tensor | None, label_weight: float
+                          yvar: torch.Tensor | None, label_weight: float, amp: bool = False
                           ) -> tuple[float, float, torch.Tensor]:
     """Mean negative ELBO, mean 0.5 chi2 and mean KL per learned dimension over a set."""
     model.eval()
-    loss_sum, chi2_sum = 0.0, 0.0
-    kl_sum = torch.zeros(model.n_learned)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    chi2_sum = torch.zeros_like(loss_sum)
+    kl_sum = torch.zeros(model.n_learned, dtype=torch.float64, device=x.device)
     for start in range(0, len(index), BATCH):
         idx = torch.as_tensor(index[start:start + BATCH]).to(x.device)
-        loss, chi2, kl = model.loss(x[idx], ivar[idx], cond[idx], 1.0,
-                                    None if y is None else y[idx],
-                                    None if yvar is None else yvar[idx], label_weight)
-        loss_sum += float(loss.sum())
-        chi2_sum += float(chi2.sum())
-        kl_sum += kl.sum(dim=0).cpu()
+        with autocast(x.device, amp):
+            loss, chi2, kl = model.loss(x[idx], ivar[idx], cond[idx], 1.0,
+                                        None if y is None else y[idx],
+                                        None if yvar is None else yvar[idx], label_weight)
+        loss_sum += loss.sum()
+        chi2_sum += chi2.sum()
+        kl_sum += kl.sum(dim=0)
     n = max(1, len(index))
-    return loss_sum / n, chi2_sum / n, kl_sum / n
+    return float(loss_sum) / n, float(chi2_sum) / n, (kl_sum / n).float().cpu()
 
 
 @dataclass
@@ -246,6 +310,14 @@ class LabelConfig:
     val_fraction: float = 0.15
     patience: int = 8
     profile: str = "default"  # the preset these sizes come from (ml.profiles)
+    # Fast training: an epoch must lower the validation NLL by more than min_delta to
+    # count as better; bf16 autocast on CUDA.
+    min_delta: float = 1e-4
+    mixed_precision: bool = True
+    # Semi-supervised: start each member's convolutional trunk (and the first dense
+    # layer) from the autoencoder's encoder, pretrained on every spectrum, where the
+    # sizes match (ml.models.label_cnn.init_from_encoder).
+    pretrained_trunk: bool = True
 
 
 @dataclass
@@ -255,7 +327,7 @@ class TrainedLabelModel:
     predictor: LabelPredictor
     config: LabelConfig
     history: dict[str, list[float]]
-    metrics: dict[str, float]
+    metrics: dict[str, Any]  # figures, and the training bookkeeping (epochs, device)
     train_index: np.ndarray
     val_index: np.ndarray
     val_prediction: tuple[np.ndarray, np.ndarray]  # physical mean, calibrated sigma
@@ -266,12 +338,15 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                       config: LabelConfig, seed: int, device: torch.device, *,
                       velocity_step: float, resolving_power: np.ndarray | None = None,
                       template: torch.Tensor | None = None,
+                      encoder: SpectrumAutoencoder | None = None,
                       progress: Progress | None = None) -> TrainedLabelModel:
     """Train ``config.members`` CNNs on (rest-frame flux, labels +- errors); calibrate sigma
     on held-out stars.
 
     ``labels`` and ``errors`` are (n, len(quantities)); NaN marks a missing label or error.
     ``template`` is the RV template to share (an autoencoder's); by default one is built.
+    ``encoder``: the autoencoder trained on every spectrum, labelled or not; with
+    ``config.pretrained_trunk`` each member starts from its encoder's weights.
     """
     if len(flux) < 20:
         raise MLError(f"need at least 20 labelled spectra to train a label model, got "
@@ -288,15 +363,19 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     cond_all = conditioning(power, len(flux), fallback).to(device)
     y, yvar = y.to(device), yvar.to(device)
     history: dict[str, list[float]] = {}
-    members = []
+    members, epochs_run, best_epochs, pretrained = [], [], [], []
     started = time.monotonic()
     for k in range(config.members):
         torch.manual_seed(seed * 1000 + k)
-        member = LabelCNN(flux.shape[1], len(quantities), config.channels,
-                          config.hidden).to(device)
+        member = LabelCNN(flux.shape[1], len(quantities), config.channels, config.hidden)
+        pretrained.append(config.pretrained_trunk and encoder is not None
+                          and init_from_encoder(member, encoder))
         generator = torch.Generator().manual_seed(seed * 1000 + k)
-        members.append(_train_member(member, x_all, cond_all, y, yvar, train_idx, val_idx,
-                                     config, generator, history, k, progress))
+        stopping = _train_member(member.to(device), x_all, cond_all, y, yvar, train_idx,
+                                 val_idx, config, generator, history, k, progress)
+        members.append(member)
+        epochs_run.append(len(history[f"member{k}_val_nll"]))
+        best_epochs.append(stopping.best_epoch)
     ensemble = LabelEnsemble(members, velocity_step, fallback)
     ensemble.template.copy_(template)
     predictor = LabelPredictor(ensemble.cpu(), quantities, mean, scale,
@@ -306,9 +385,11 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                                     spectrum_snr(flux[val_idx], ivar[val_idx]), groups[val_idx],
                                     mean, scale, quantities, seed)
     predictor.calibration, sigma = calibrated.calibration, calibrated.sigma
-    metrics = label_metrics(pred, sigma, labels[val_idx], errors[val_idx], labels[train_idx],
-                            quantities)
+    metrics: dict[str, Any] = dict(label_metrics(pred, sigma, labels[val_idx],
+                                                 errors[val_idx], labels[train_idx], quantities))
     metrics.update({"train_seconds": round(time.monotonic() - started, 1),
+                    "epochs_run": epochs_run, "best_epoch": best_epochs,
+                    "device": device_name(device), "pretrained_trunk": any(pretrained),
                     "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
                     **calibrated.metrics})
     return TrainedLabelModel(predictor, config, history, metrics, train_idx, val_idx,
@@ -319,52 +400,50 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
                   y: torch.Tensor, yvar: torch.Tensor, train_idx: np.ndarray,
                   val_idx: np.ndarray, config: LabelConfig, generator: torch.Generator,
                   history: dict[str, list[float]], k: int,
-                  progress: Progress | None) -> LabelCNN:
+                  progress: Progress | None) -> EarlyStopping:
+    """Fit one member in place (best epoch's weights restored); returns its stopping record."""
     optimiser = torch.optim.AdamW(member.parameters(), lr=config.learning_rate,
                                   weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     history[f"member{k}_train_nll"], history[f"member{k}_val_nll"] = [], []
-    best, best_state, stale = math.inf, None, 0
+    stopping = EarlyStopping(config.patience, config.min_delta)
+    amp = config.mixed_precision
     train_t = torch.as_tensor(train_idx)
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         member.train()
-        total, count = 0.0, 0
+        total = torch.zeros((), device=x_all.device)  # summed on the device: no sync per step
         for batch in _batches(len(train_idx), config.batch_size, generator):
             idx = train_t[batch].to(x_all.device)
-            mean, logvar = member(x_all[idx], cond_all[idx])
-            loss = gaussian_nll(mean, logvar, y[idx], yvar[idx])
+            with autocast(x_all.device, amp):
+                mean, logvar = member(x_all[idx], cond_all[idx])
+            loss = gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
+            total += loss.detach() * len(idx)
         scheduler.step()
-        val = _member_nll(member, x_all, cond_all, y, yvar, val_idx)
-        history[f"member{k}_train_nll"].append(total / count)
+        val = _member_nll(member, x_all, cond_all, y, yvar, val_idx, amp)
+        history[f"member{k}_train_nll"].append(float(total) / len(train_idx))
         history[f"member{k}_val_nll"].append(val)
         if progress:
             progress(1)
-        if val < best - 1e-5:
-            best, best_state, stale = val, copy.deepcopy(member.state_dict()), 0
-        else:
-            stale += 1
-            if stale >= config.patience:
-                break
-    assert best_state is not None, "no epoch gave a finite validation loss"
-    member.load_state_dict(best_state)
-    return member
+        if stopping.update(epoch, val, member):
+            break
+    stopping.restore(member)
+    return stopping
 
 
 @torch.no_grad()
 def _member_nll(member: LabelCNN, x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor,
-                yvar: torch.Tensor, index: np.ndarray) -> float:
+                yvar: torch.Tensor, index: np.ndarray, amp: bool = False) -> float:
     member.eval()
-    total = 0.0
+    total = torch.zeros((), dtype=torch.float64, device=x.device)
     for start in range(0, len(index), BATCH):
         idx = torch.as_tensor(index[start:start + BATCH]).to(x.device)
-        mean, logvar = member(x[idx], cond[idx])
-        total += float(gaussian_nll(mean, logvar, y[idx], yvar[idx])) * len(idx)
-    return total / max(1, len(index))
+        with autocast(x.device, amp):
+            mean, logvar = member(x[idx], cond[idx])
+        total += gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx]) * len(idx)
+    return float(total) / max(1, len(index))
 
 
 def label_metrics(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray, errors: np.ndarray,

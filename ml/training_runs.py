@@ -7,13 +7,16 @@ metrics) or nothing.
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
 
 from ml.archive_reader import (
     ArchiveSpectra,
+    cache_root,
     labelled_spectra,
     load_arrays,
     select_spectra,
@@ -90,16 +93,26 @@ def _subsample(selected: ArchiveSpectra, limit: int | None, seed: int) -> Archiv
 def _load(settings: Settings, grid: Grid, selected: ArchiveSpectra, progress: bool,
           excluded: dict[str, str]) -> tuple[ArchiveSpectra, np.ndarray, np.ndarray,
                                              np.ndarray]:
-    """The readable spectra covering the grid: (selection, flux, ivar, resolving power)."""
+    """The readable spectra covering the grid: (selection, flux, ivar, resolving power).
+
+    Flux and ivar are memory-mapped files gathered from the cache's shards for this run
+    (so the set is not also held in memory next to the training tensors); their folder
+    is removed at once, the mappings keep the unlinked files until they are dropped.
+    """
+    scratch = cache_root(settings).parent / "training"
+    scratch.mkdir(parents=True, exist_ok=True)
     covering = selected.covering(grid)
     for i in np.flatnonzero(~covering):
         excluded[selected.obs_id[i]] = "does not cover the model's wavelength grid"
     selected = selected.subset(np.flatnonzero(covering))
     with progress_bar("read spectra", len(selected), unit="spectra",
                       enabled=progress) as advance:
-        loaded = load_arrays(settings, grid, selected, advance)
+        with tempfile.TemporaryDirectory(prefix="run-", dir=scratch) as folder:
+            loaded = load_arrays(settings, grid, selected, advance, into=Path(folder))
     for i in np.flatnonzero(~loaded.ok):
         excluded[selected.obs_id[i]] = loaded.errors.get(selected.file_sha256[i], "unreadable")
+    if loaded.ok.all():
+        return selected, loaded.flux, loaded.ivar, loaded.resolving_power
     keep = np.flatnonzero(loaded.ok)
     return (selected.subset(keep), loaded.flux[keep], loaded.ivar[keep],
             loaded.resolving_power[keep])
@@ -214,7 +227,7 @@ def train_label_run(engine: sa.Engine, settings: Settings, *, label_set: str,
                                     labelled.quantities, config, seed, dev,
                                     velocity_step=ae_record.grid.velocity_step,
                                     resolving_power=power, template=autoencoder.template,
-                                    progress=advance)
+                                    encoder=autoencoder, progress=advance)
     latent, _ = encode_arrays(autoencoder.to(dev), flux, ivar, power, dev)
     dims = domain_dims(information, ae_record.hyperparameters["informative_nats"],
                        autoencoder.n_guided)

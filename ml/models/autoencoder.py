@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ml.device import inference_batch
-from ml.models.encoder import conv_stack
+from ml.models.encoder import conv_stack, float32_output
 from ml.models.inputs import batches, conditioning, network_input, pixel_weight
 from ml.rv import shift, to_rest_frame
 
@@ -120,12 +120,13 @@ class SpectrumAutoencoder(nn.Module):
     def encode(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance of the learned dimensions for rest-frame inputs
         ``x`` (batch, 2, pixels) and conditions (batch, 1)."""
-        mu, logvar = self.head(torch.cat([self.features(x), cond], dim=1)).chunk(2, dim=1)
+        mu, logvar = float32_output(self.head, torch.cat([self.features(x), cond],
+                                                         dim=1)).chunk(2, dim=1)
         return mu, logvar.clamp(-12.0, 6.0)
 
     def decode_rest(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Rest-frame normalised flux minus one from the learned dimensions."""
-        return self.decoder(torch.cat([z, cond], dim=1))
+        return float32_output(self.decoder, torch.cat([z, cond], dim=1))
 
     def decode(self, latent: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """Observed-frame normalised flux minus one from full latent vectors."""

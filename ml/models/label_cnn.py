@@ -12,7 +12,7 @@ frame at inference.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,10 +20,13 @@ from torch import nn
 
 from ml.calibration import SigmaCalibration
 from ml.device import inference_batch
-from ml.models.encoder import conv_stack
+from ml.models.encoder import conv_stack, float32_output
 from ml.models.inputs import batches, conditioning, network_input
 from ml.rv import to_rest_frame
 from ml.snr import spectrum_snr
+
+if TYPE_CHECKING:
+    from ml.models.autoencoder import SpectrumAutoencoder
 
 
 class LabelCNN(nn.Module):
@@ -54,8 +57,32 @@ class LabelCNN(nn.Module):
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Standardised label means and log-variances, each (batch, n_labels)."""
-        mean, logvar = self.head(torch.cat([self.features(x), cond], dim=1)).chunk(2, dim=1)
+        mean, logvar = float32_output(self.head, torch.cat([self.features(x), cond],
+                                                           dim=1)).chunk(2, dim=1)
         return mean, logvar.clamp(-14.0, 8.0)
+
+
+def init_from_encoder(member: LabelCNN, encoder: SpectrumAutoencoder) -> bool:
+    """Start ``member`` from an autoencoder's encoder (semi-supervised pretraining).
+
+    The autoencoder learned its convolutional trunk, and the dense layer on top of it,
+    from every spectrum of the archive, labelled or not; the label network sees only the
+    labelled ones. Both read the same input (rest-frame spectrum and noise, then log R),
+    so the trunk's features transfer and fine-tuning starts from them instead of from
+    random weights. Copies the convolutions and the first dense layer where their shapes
+    match; returns whether anything was copied (False: the widths differ).
+    """
+    features = encoder.features.state_dict()
+    mine = member.features.state_dict()
+    if features.keys() != mine.keys() or any(features[k].shape != mine[k].shape
+                                             for k in mine):
+        return False
+    with torch.no_grad():
+        member.features.load_state_dict(features)
+        first, own = encoder.head[0].state_dict(), member.head[0].state_dict()
+        if all(first[k].shape == v.shape for k, v in own.items()):
+            member.head[0].load_state_dict(first)
+    return True
 
 
 class LabelEnsemble(nn.Module):

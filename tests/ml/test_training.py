@@ -1,0 +1,134 @@
+"""Training mechanics: early stopping, bookkeeping in the metrics, memory-mapped training
+arrays and the semi-supervised start of the label network from the encoder."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ml.models.autoencoder import SpectrumAutoencoder
+from ml.models.inputs import conditioning
+from ml.models.label_cnn import LabelCNN, init_from_encoder
+from ml.spectra_cache import SpectraCache
+from ml.train import (
+    AutoencoderConfig,
+    EarlyStopping,
+    LabelConfig,
+    _member_nll,
+    rest_frame_inputs,
+    standardise,
+    train_autoencoder,
+    train_label_model,
+)
+from tests.ml import toy
+from tests.ml.conftest import TOY_GRID
+
+CPU = torch.device("cpu")
+STEP = TOY_GRID.velocity_step
+BOOKKEEPING = ("epochs_run", "best_epoch", "train_seconds", "device")
+
+
+def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
+    model = nn.Linear(2, 1)
+    stopping = EarlyStopping(patience=2, min_delta=0.01)
+    losses = [1.0, 0.5, 0.495, 0.6, 0.7, 0.1]  # 0.495 is within min_delta: no better
+    stopped_at, kept = None, None
+    for epoch, loss in enumerate(losses):
+        with torch.no_grad():
+            model.weight.fill_(float(epoch))
+        if epoch == 1:
+            kept = model.weight.clone()
+        if stopping.update(epoch, loss, model):
+            stopped_at = epoch
+            break
+    assert stopped_at == 3 and stopping.best_epoch == 1 and stopping.best == 0.5
+    stopping.restore(model)
+    assert torch.equal(model.weight, kept)
+
+
+def test_label_training_stops_when_validation_rises_and_keeps_its_best_epoch(toy_data):
+    """Labels unrelated to the spectra: the network can only memorise the training stars,
+    so the validation NLL rises after the first epochs and training must stop there."""
+    flux, ivar = toy_data[0][:300], toy_data[1][:300]
+    rng = np.random.default_rng(5)
+    labels = rng.normal(0, 1, (len(flux), 2))
+    errors = np.full_like(labels, 0.01)
+    config = LabelConfig(epochs=40, members=1, learning_rate=3e-3, channels=(8, 16, 32),
+                         hidden=64, patience=3, min_delta=0.0, batch_size=16)
+    trained = train_label_model(flux, ivar, labels, errors, np.arange(len(flux)), ["a", "b"],
+                                config, seed=2, device=CPU, velocity_step=STEP)
+    val = trained.history["member0_val_nll"]
+    assert trained.metrics["epochs_run"] == [len(val)] and len(val) < config.epochs
+    best = int(np.argmin(val))
+    assert trained.metrics["best_epoch"] == [best]
+    assert len(val) == best + 1 + config.patience
+    # the member kept is the best epoch's: its validation NLL is the minimum of the history
+    template = trained.predictor.ensemble.template
+    x, _, _ = rest_frame_inputs(flux, ivar, template, STEP, CPU)
+    _, _, y, yvar = standardise(labels, errors, trained.train_index)
+    cond = conditioning(None, len(flux), trained.predictor.ensemble.frame["default_power"])
+    member = trained.predictor.ensemble.members[0]
+    assert np.isclose(_member_nll(member, x, cond, y, yvar, trained.val_index), val[best],
+                      rtol=1e-5, atol=1e-6)
+
+
+def test_both_models_record_their_training_bookkeeping(toy_data):
+    flux, ivar, labels, _ = toy_data
+    flux, ivar, labels = flux[:240], ivar[:240], labels[:240]
+    ae = train_autoencoder(flux, ivar, AutoencoderConfig(latent_dim=6, epochs=3,
+                                                         channels=(8, 16, 32), hidden=64),
+                           seed=0, device=CPU, velocity_step=STEP)
+    assert all(key in ae.metrics for key in BOOKKEEPING)
+    assert ae.metrics["epochs_run"] == len(ae.history["val_loss"]) == 3
+    assert 0 <= ae.metrics["best_epoch"] < 3 and ae.metrics["device"].startswith("cpu")
+    lab = train_label_model(flux, ivar, labels, np.tile([50.0, 0.1, 0.05, 0.03], (240, 1)),
+                            np.arange(240), toy.QUANTITIES,
+                            LabelConfig(epochs=2, members=2, channels=(8, 16, 32), hidden=64),
+                            seed=0, device=CPU, velocity_step=STEP,
+                            template=ae.model.template, encoder=ae.model)
+    assert all(key in lab.metrics for key in BOOKKEEPING)
+    assert len(lab.metrics["epochs_run"]) == len(lab.metrics["best_epoch"]) == 2
+    assert lab.metrics["pretrained_trunk"] is True
+
+
+def test_memory_mapped_training_arrays_equal_the_in_memory_ones(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 37
+    flux = rng.normal(1, 0.1, (n, TOY_GRID.n_pixels)).astype(np.float32)
+    ivar = rng.uniform(10, 100, (n, TOY_GRID.n_pixels)).astype(np.float32)
+    keys = [f"sha{i:03d}" for i in range(n)]
+    cache = SpectraCache(tmp_path / "cache", TOY_GRID)
+    cache.add(keys[:20], list(flux[:20]), list(ivar[:20]), [3000.0] * 20)  # two shards
+    cache.add(keys[20:], list(flux[20:]), list(ivar[20:]), [np.nan] * (n - 20))
+    order = list(rng.permutation(keys))
+
+    def no_file(key: str) -> str:
+        raise AssertionError(f"{key} is cached: no file should be read")
+
+    in_memory = cache.load(order, no_file)
+    mapped = cache.load(order, no_file, into=tmp_path / "run")
+    assert isinstance(mapped.flux, np.memmap) and isinstance(mapped.ivar, np.memmap)
+    assert np.array_equal(mapped.flux, in_memory.flux)
+    assert np.array_equal(mapped.ivar, in_memory.ivar)
+    assert np.array_equal(mapped.ok, in_memory.ok) and mapped.ok.all()
+    assert np.array_equal(mapped.resolving_power, in_memory.resolving_power, equal_nan=True)
+    rows = [keys.index(k) for k in order]
+    assert np.array_equal(mapped.flux, flux[rows])
+    assert np.array_equal(np.load(tmp_path / "run" / "ivar.npy"), ivar[rows])
+
+
+def test_the_label_network_starts_from_the_encoders_weights():
+    torch.manual_seed(0)
+    encoder = SpectrumAutoencoder(TOY_GRID.n_pixels, 6, (8, 16, 32), 64)
+    member = LabelCNN(TOY_GRID.n_pixels, 4, (8, 16, 32), 64)
+    assert not torch.equal(member.features[0].weight, encoder.features[0].weight)
+    assert init_from_encoder(member, encoder)
+    for name, value in encoder.features.state_dict().items():
+        assert torch.equal(member.features.state_dict()[name], value), name
+    assert torch.equal(member.head[0].weight, encoder.head[0].weight)
+    assert torch.equal(member.head[0].bias, encoder.head[0].bias)
+    narrower = LabelCNN(TOY_GRID.n_pixels, 4, (4, 8, 16), 64)
+    before = {k: v.clone() for k, v in narrower.state_dict().items()}
+    assert not init_from_encoder(narrower, encoder)
+    assert all(torch.equal(before[k], v) for k, v in narrower.state_dict().items())
