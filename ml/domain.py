@@ -32,6 +32,10 @@ from the spectrum's own arrays, ``ml.snr``). A spectrum is out when its score li
 than ``cut`` such spreads on the bad side (log distance above, coverage below). The two
 cuts flag the same share of held-out stars, chosen so that the three tests together
 (they are OR-ed) flag ``false_flag_rate`` of them (2 %).
+
+Evaluating the cuts and the range test (``ml.domain_cuts``, numpy) is shared with the web
+process, which decides on uploaded spectra exactly as ``latentvo ml infer`` does; the
+fitting and the k-NN searches stay here.
 """
 
 from __future__ import annotations
@@ -45,73 +49,37 @@ from numpy.polynomial.polynomial import polyval
 from sklearn.linear_model import QuantileRegressor
 from sklearn.neighbors import NearestNeighbors
 
+from ml.domain_cuts import (
+    SnrCut,
+    cuts_from_state,
+    distance_value,
+    log_snr,
+    shortfall_value,
+    within_range,
+)
+
 FALSE_FLAG_RATE = 0.02  # held-out in-domain stars the three tests together flag
 STARS_PER_DEGREE = (20, 200)  # held-out stars for a slope in log S/N, for a curvature
 FIT_SAMPLE = 3000  # held-out stars the median and spread curves are fitted on, at most
 
 
-def _log_snr(snr: np.ndarray) -> np.ndarray:
-    return np.log10(np.clip(np.nan_to_num(np.asarray(snr, float), nan=1.0), 1e-3, None))
-
-
-@dataclass
-class SnrCut:
-    """An S/N-dependent cut on a score where larger is worse: out when
-    ``(value - centre(u)) / spread(u) > cut``, with ``centre`` and ``log spread``
-    polynomials in ``u = log10 S/N`` (clipped to the range fitted on); the spread is the
-    median absolute deviation from the centre."""
-
-    centre: np.ndarray  # polynomial coefficients in u, lowest power first
-    log_spread: np.ndarray
-    cut: float
-    u_range: tuple[float, float]
-
-    @classmethod
-    def fixed(cls, threshold: float) -> SnrCut:
-        """One threshold at every S/N (out when value > threshold), as older models had."""
-        return cls(np.array([threshold]), np.zeros(1), 0.0, (0.0, 0.0))
-
-    @classmethod
-    def fit(cls, values: np.ndarray, snr: np.ndarray) -> SnrCut:
-        """Centre and spread of held-out (in-domain) values as functions of S/N; the cut
-        is set later (:func:`fit_cuts`)."""
-        u = _log_snr(snr)
-        if len(values) == 0:
-            return cls.fixed(np.inf)
-        u_range = (float(u.min()), float(u.max()))
-        if len(values) > FIT_SAMPLE:  # the linear programme grows fast; medians do not need it
-            keep = np.random.default_rng(0).choice(len(values), FIT_SAMPLE, replace=False)
-            u, values = u[keep], np.asarray(values)[keep]
-        degree = 0 if np.ptp(u) < 1e-3 else int(np.searchsorted(STARS_PER_DEGREE,
-                                                                 len(values), "right"))
-        centre = _median_polynomial(u, values, degree)
-        deviation = np.abs(values - polyval(u, centre))
-        log_deviation = np.log(np.maximum(deviation, 1e-6 * (np.median(deviation) + 1e-12)))
-        log_spread = _median_polynomial(u, log_deviation, degree)
-        return cls(centre, log_spread, np.inf, u_range)
-
-    def standardised(self, values: np.ndarray, snr: np.ndarray | None) -> np.ndarray:
-        """How many S/N-dependent spreads each value lies above the typical value."""
-        u = np.clip(_log_snr(snr) if snr is not None else np.zeros(len(values)),
-                    *self.u_range)
-        return ((np.asarray(values, float) - polyval(u, self.centre))
-                / np.exp(polyval(u, self.log_spread)))
-
-    def threshold(self, snr: float) -> float:
-        """The value above which a spectrum of this S/N is out."""
-        u = float(np.clip(_log_snr(np.array([snr]))[0], *self.u_range))
-        return float(polyval(u, self.centre) + self.cut * np.exp(polyval(u, self.log_spread)))
-
-    def state(self) -> dict[str, Any]:
-        return {"centre": [float(v) for v in self.centre],
-                "log_spread": [float(v) for v in self.log_spread], "cut": float(self.cut),
-                "u_range": [float(v) for v in self.u_range]}
-
-    @classmethod
-    def from_state(cls, state: dict) -> SnrCut:
-        return cls(np.asarray(state["centre"], float),
-                   np.asarray(state["log_spread"], float), float(state["cut"]),
-                   (float(state["u_range"][0]), float(state["u_range"][1])))
+def fit_snr_cut(values: np.ndarray, snr: np.ndarray) -> SnrCut:
+    """Centre and spread of held-out (in-domain) values as functions of S/N; the cut is
+    set later (:func:`fit_cuts`)."""
+    u = log_snr(snr)
+    if len(values) == 0:
+        return SnrCut.fixed(np.inf)
+    u_range = (float(u.min()), float(u.max()))
+    if len(values) > FIT_SAMPLE:  # the linear programme grows fast; medians do not need it
+        keep = np.random.default_rng(0).choice(len(values), FIT_SAMPLE, replace=False)
+        u, values = u[keep], np.asarray(values)[keep]
+    degree = 0 if np.ptp(u) < 1e-3 else int(np.searchsorted(STARS_PER_DEGREE,
+                                                             len(values), "right"))
+    centre = _median_polynomial(u, values, degree)
+    deviation = np.abs(values - polyval(u, centre))
+    log_deviation = np.log(np.maximum(deviation, 1e-6 * (np.median(deviation) + 1e-12)))
+    log_spread = _median_polynomial(u, log_deviation, degree)
+    return SnrCut(centre, log_spread, np.inf, u_range)
 
 
 def _median_polynomial(u: np.ndarray, values: np.ndarray, degree: int) -> np.ndarray:
@@ -129,7 +97,7 @@ def fit_cuts(distance: np.ndarray, shortfall: np.ndarray, outside_range: np.ndar
     """S/N-dependent cuts on the log distance and on the coverage shortfall (minus the
     coverage) of held-out in-domain stars, each flagging the same share of them, that
     share chosen so that with ``outside_range`` (the range test) they flag ``rate``."""
-    cuts = SnrCut.fit(distance, snr), SnrCut.fit(shortfall, snr)
+    cuts = fit_snr_cut(distance, snr), fit_snr_cut(shortfall, snr)
     z = [cut.standardised(values, snr) for cut, values in zip(cuts, (distance, shortfall),
                                                                strict=True)]
 
@@ -210,7 +178,7 @@ class DomainModel:
     def _test_values(self, latent: np.ndarray, pred: np.ndarray, sigma: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(log distance score, minus the coverage, outside the range) per spectrum."""
-        return (np.log(np.maximum(self.score(latent), 1e-12)), -self.coverage(pred),
+        return (distance_value(self.score(latent)), shortfall_value(self.coverage(pred)),
                 ~self.in_range(pred, sigma))
 
     def fit_cuts(self, latent: np.ndarray, pred: np.ndarray, sigma: np.ndarray,
@@ -260,8 +228,7 @@ class DomainModel:
 
     def in_range(self, pred: np.ndarray, sigma: np.ndarray) -> np.ndarray:
         """Predictions within the training label range (to ``box_sigmas`` of their error)."""
-        margin = self.box_sigmas * sigma
-        return np.all((pred >= self.box_lo - margin) & (pred <= self.box_hi + margin), axis=1)
+        return within_range(pred, sigma, self.box_lo, self.box_hi, self.box_sigmas)
 
     def in_domain(self, scores: np.ndarray, pred: np.ndarray, sigma: np.ndarray,
                   snr: np.ndarray | None) -> np.ndarray:
@@ -273,13 +240,11 @@ class DomainModel:
 
     def near(self, scores: np.ndarray, snr: np.ndarray | None) -> np.ndarray:
         """Distance scores within the cut for the spectra's S/N."""
-        log_score = np.log(np.maximum(scores, 1e-12))
-        return self.distance_cut.standardised(log_score, snr) <= self.distance_cut.cut
+        return self.distance_cut.passes(distance_value(scores), snr)
 
     def covered(self, pred: np.ndarray, snr: np.ndarray | None) -> np.ndarray:
         """Predictions whose training coverage is within the cut for the spectra's S/N."""
-        return (self.coverage_cut.standardised(-self.coverage(pred), snr)
-                <= self.coverage_cut.cut)
+        return self.coverage_cut.passes(shortfall_value(self.coverage(pred)), snr)
 
     def threshold(self, snr: float) -> float:
         """The ``domain_score`` above which a spectrum of this S/N is out of domain."""
@@ -314,14 +279,7 @@ class DomainModel:
     def from_state(cls, state: dict) -> DomainModel:
         """The domain model saved by :meth:`state`, or by a version whose thresholds did
         not depend on S/N (``threshold``, ``coverage_threshold``: kept exactly)."""
-        if "distance_cut" in state:
-            distance = SnrCut.from_state(state["distance_cut"])
-            coverage = SnrCut.from_state(state["coverage_cut"])
-        else:
-            distance = SnrCut.fixed(float(np.log(max(float(state["threshold"]), 1e-12))))
-            # old rule: out when coverage <= threshold; the fractions are multiples of
-            # 1/coverage_k, so a hair below the threshold keeps the ties flagged
-            coverage = SnrCut.fixed(-float(state["coverage_threshold"]) - 1e-9)
+        distance, coverage = cuts_from_state(state)
         return cls(state["reference"].numpy(), state["dims"].numpy(),
                    state["centre"].numpy(), state["scale"].numpy(),
                    float(state["typical"]), distance, int(state["k"]),

@@ -11,12 +11,14 @@ exported next to the artifact, under ``models/<id>/``:
 * a label model: ``labels.onnx`` (the same input -> ensemble mean and total variance,
   standardised).
 
-The numbers around the networks (RV template, label scaling and calibration, the
-domain model's arrays) go into ``inference.npz``; ``inference.json`` names every file
-with its SHA-256, the artifact it was made from, and the largest difference between
-the ONNX graphs and torch on a check batch, which must stay below ``TOLERANCE`` or
-the export fails. The RV measurement and shift around the networks are reimplemented
-in numpy on the web side (``vo_service.inference.rv``).
+The arrays around the networks (RV template, label scaling, the domain model's
+reference points and archive sample) go into ``inference.npz``; ``inference.json``
+holds the label model's calibration and the rest of its domain model as the JSON
+states that ``ml.sigma_calibration.SigmaCalibration`` and ``ml.domain_cuts`` read on
+both sides, names every file with its SHA-256, the artifact it was made from, and the
+largest difference between the ONNX graphs and torch on a check batch, which must stay
+below ``TOLERANCE`` or the export fails. The RV measurement and shift around the
+networks are reimplemented in numpy on the web side (``vo_service.inference.rv``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,7 +42,7 @@ from ml.models.inputs import network_input
 
 MANIFEST = "inference.json"
 ARRAYS = "inference.npz"
-FORMAT = 1
+FORMAT = 2  # 2: S/N-dependent calibration and domain cuts as JSON states in the manifest
 TOLERANCE = 1e-3  # largest |ONNX - torch| accepted on the check batch (normalised flux units)
 CHECK_BATCH = 8
 OPSET = 17
@@ -143,6 +146,7 @@ def _export(home: Path, record: ModelRecord) -> tuple[dict[str, bytes], dict]:
                                      (model.decode_rest(mu, cond),))
         config = dict(model.config)
         arrays = {"template": model.template.numpy(), "information": information}
+        states: dict[str, Any] = {}
         quantities: list[str] = []
     else:
         predictor, domain = load_label_model(home, record)
@@ -153,10 +157,14 @@ def _export(home: Path, record: ModelRecord) -> tuple[dict[str, bytes], dict]:
         diffs["labels"] = _max_diff(files["labels.onnx"], {"x": x, "cond": cond},
                                     ensemble(x, cond))
         config = {**ensemble.config, **ensemble.frame}
+        domain_state = domain.state()
         arrays = {"template": ensemble.template.numpy(), "label_mean": predictor.label_mean,
-                  "label_scale": predictor.label_scale, "calibration": predictor.calibration,
-                  **{f"domain_{k}": np.asarray(v.numpy() if isinstance(v, torch.Tensor) else v)
-                     for k, v in domain.state().items()}}
+                  "label_scale": predictor.label_scale,
+                  **{f"domain_{k}": v.numpy() for k, v in domain_state.items()
+                     if isinstance(v, torch.Tensor)}}
+        states = {"calibration": predictor.calibration.state(),
+                  "domain": {k: v for k, v in domain_state.items()
+                             if not isinstance(v, torch.Tensor)}}
         quantities = list(predictor.quantities)
     worst = max(diffs.values())
     if not worst <= TOLERANCE:
@@ -167,7 +175,7 @@ def _export(home: Path, record: ModelRecord) -> tuple[dict[str, bytes], dict]:
     files[ARRAYS] = buffer.getvalue()
     manifest = {"format": FORMAT, "model_id": record.model_id, "kind": record.kind,
                 "artifact_sha256": record.artifact_sha256, "config": config,
-                "quantities": quantities, "opset": OPSET,
+                "quantities": quantities, "opset": OPSET, **states,
                 "files": {name: _sha256(data) for name, data in files.items()},
                 "check": {"batch": CHECK_BATCH, "tolerance": TOLERANCE,
                           "max_abs_diff": diffs}}

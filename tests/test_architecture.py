@@ -34,10 +34,12 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
 # the other. Only the command line joins them.
 SIDE_BY_SIDE = {("ml", "service"), ("service", "ml")}
 HEAVY = ("ml", "torch", "sklearn", "matplotlib", "scipy")
-# The exception: the numpy-only preprocessing the web process runs on uploaded spectra
-# (``vo_service.inference``), so an upload meets the model exactly as at ingest. These
-# modules must stay free of torch and the other heavy libraries (checked below).
-WEB_SAFE_ML = ("ml", "ml.preprocess", "ml.errors")
+# The exception: the numpy-only code the web process runs on uploaded spectra
+# (``vo_service.inference``) -- preprocessing, S/N, applying the error calibration and
+# the domain cuts -- so an upload meets the model exactly as at ingest and inference.
+# These modules must stay free of torch and the other heavy libraries (checked below).
+WEB_SAFE_ML = ("ml", "ml.preprocess", "ml.errors", "ml.sigma_calibration", "ml.snr",
+               "ml.domain_cuts")
 
 
 def module_name(path: Path) -> str:

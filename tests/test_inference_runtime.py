@@ -16,7 +16,8 @@ import pytest
 import sqlalchemy as sa
 import torch
 
-from ml.artifacts import load_autoencoder
+from ml.artifacts import load_autoencoder, load_label_model
+from ml.domain import DomainModel
 from ml.infer import infer
 from ml.model_registry import get
 from ml.onnx_export import MANIFEST, TOLERANCE
@@ -29,6 +30,7 @@ from tests.ml.conftest import LABEL_SET, ml_archive  # noqa: F401 - fixture
 from vo_service.archive.readers import read_spectrum
 from vo_service.archive.store import FileStore
 from vo_service.inference import rv as numpy_rv
+from vo_service.inference.domain import DomainCheck
 from vo_service.inference.runtime import InferenceUnavailable, load_runtime
 
 AE = AutoencoderConfig(latent_dim=8, epochs=3, channels=(8, 16, 32), hidden=64, profile="cpu")
@@ -126,6 +128,67 @@ def test_predict_matches_the_stored_labels(database, settings, exported):
             assert labels[q] == pytest.approx(row[q], rel=1e-4, abs=1e-3)
             assert sigma[q] == pytest.approx(row[f"{q}_err"], rel=1e-3, abs=1e-4)
         assert in_domain == row["in_domain"]
+
+
+def test_label_export_keeps_the_snr_dependent_states(settings, exported):
+    """The calibration and the domain cuts travel as the JSON states both sides read, and
+    the calibration does depend on S/N (so the stored-labels test exercises it)."""
+    _, record = exported
+    predictor, domain = load_label_model(settings.home, record)
+    manifest = json.loads(((settings.home / record.artifact_path).parent / MANIFEST)
+                          .read_text())
+    assert manifest["calibration"] == json.loads(json.dumps(predictor.calibration.state()))
+    assert len(manifest["calibration"]["log_scale"]) == 2
+    assert manifest["domain"]["distance_cut"] == domain.distance_cut.state()
+    assert manifest["domain"]["coverage_cut"] == domain.coverage_cut.state()
+
+
+def _domain_state(state: dict) -> tuple[dict[str, np.ndarray], dict]:
+    """A domain model's state split as the export splits it (arrays, JSON part)."""
+    arrays = {f"domain_{k}": v.numpy() for k, v in state.items() if isinstance(v, torch.Tensor)}
+    return arrays, {k: v for k, v in state.items() if not isinstance(v, torch.Tensor)}
+
+
+@pytest.mark.parametrize("old", [False, True], ids=["snr-cuts", "fixed-thresholds"])
+def test_numpy_domain_decides_as_the_domain_model(database, settings, exported, old):
+    """Over the whole archive, and for a state of the older fixed-threshold form too, the
+    web side's flag equals ``DomainModel.in_domain`` for the same inputs and S/N."""
+    _, record = exported
+    predictor, fitted = load_label_model(settings.home, record)
+    with database.engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT l.*, v.vec::real[] AS vec FROM latentvo.labels AS l JOIN latentvo.latent "
+            "AS v USING (spectrum_id) WHERE l.model_id = 'rt-labels' AND v.model_id = 'rt-ae' "
+            "ORDER BY spectrum_id")).mappings().all()
+    latent = np.array([r["vec"] for r in rows], float)
+    pred = np.array([[r[q] for q in predictor.quantities] for r in rows])
+    sigma = np.array([[r[f"{q}_err"] for q in predictor.quantities] for r in rows])
+    snr = np.random.default_rng(1).uniform(3, 300, len(rows))
+    state = fitted.state()
+    if old:
+        del state["distance_cut"], state["coverage_cut"]
+        state["threshold"] = float(np.quantile(fitted.score(latent), 0.8))
+        state["coverage_threshold"] = float(np.quantile(fitted.coverage(pred), 0.2))
+    domain = DomainModel.from_state(state)
+    check = DomainCheck(*_domain_state(state))
+    np.testing.assert_allclose(check.score(latent), domain.score(latent), rtol=1e-5)
+    want = domain.in_domain(domain.score(latent), pred, sigma, snr)
+    assert 0 < want.sum() < len(want)  # both answers occur
+    assert np.array_equal(check.in_domain(domain.score(latent), pred, sigma, snr), want)
+
+
+def test_an_export_of_the_older_format_is_refused_with_the_command(database, settings,
+                                                                    exported):
+    _, record = exported
+    path = (settings.home / record.artifact_path).parent / MANIFEST
+    original = path.read_text()
+    path.write_text(json.dumps({**json.loads(original), "format": 1}))
+    try:
+        with pytest.raises(InferenceUnavailable,
+                           match="older version.*latentvo ml export-onnx rt-labels"):
+            load_runtime(settings, database.engine, "rt-labels")
+    finally:
+        path.write_text(original)
 
 
 def test_models_without_export_are_refused_with_the_command(database, settings, exported,

@@ -5,8 +5,9 @@ networks as ONNX graphs next to the artifact; this module loads them with ONNX
 Runtime and does around them what ``latentvo ml infer`` does in torch: the same
 preprocessing (``ml.preprocess``, numpy), the RV measurement and rest-frame shift
 (``vo_service.inference.rv``), the conditioning on the resolving power, the label
-scaling and calibration and the domain flag (``vo_service.inference.domain``). So an
-uploaded copy of an archive file lands on that file's stored vector.
+scaling, the S/N-dependent calibration (``ml.sigma_calibration``, on the S/N of
+``ml.snr``) and the domain flag (``vo_service.inference.domain``). So an uploaded copy
+of an archive file lands on that file's stored vector, labels, errors and flag.
 
 :func:`load_runtime` keeps the last few models per process (``[similar] runtimes``):
 opening the graphs costs tens of milliseconds, a request a few.
@@ -27,6 +28,8 @@ import numpy as np
 import sqlalchemy as sa
 
 from ml.preprocess import Grid, preprocess
+from ml.sigma_calibration import SigmaCalibration
+from ml.snr import spectrum_snr
 from schema.tables import AUTOENCODER, LABEL_REGRESSOR, MODEL_RANK
 from vo_service.archive.spectrum import Spectrum
 from vo_service.config import Settings
@@ -36,7 +39,7 @@ from vo_service.inference.rv import shift, to_rest_frame
 
 MANIFEST = "inference.json"  # as ml.onnx_export writes them
 ARRAYS = "inference.npz"
-FORMAT = 1
+FORMAT = 2  # ml.onnx_export.FORMAT: S/N-dependent calibration and domain cuts
 POWER_PIVOT = 2500.0  # ml.models.inputs.POWER_PIVOT: resolving power mapped to 0
 
 
@@ -98,8 +101,12 @@ class _Exported:
             raise InferenceUnavailable(f"model {row.model_id} has no exported inference graph "
                                        f"(it was registered before ONNX export); {hint}")
         manifest = json.loads(path.read_text())
-        if manifest.get("format") != FORMAT or \
-                manifest.get("artifact_sha256") != row.artifact_sha256:
+        if manifest.get("format") != FORMAT:
+            raise InferenceUnavailable(f"the inference graph of model {row.model_id} was "
+                                       f"exported by an older version (format "
+                                       f"{manifest.get('format')}, this service reads "
+                                       f"{FORMAT}); {hint}")
+        if manifest.get("artifact_sha256") != row.artifact_sha256:
             raise InferenceUnavailable(f"the inference graph of model {row.model_id} was not "
                                        f"exported from its current artifact; {hint}")
         self.manifest = manifest
@@ -144,7 +151,10 @@ class ModelRuntime:
         self.latent_dim: int = int(autoencoder.config["latent_dim"])
         self.label_model_id = label_model_id
         self._labels = labels
-        self._domain = None if labels is None else DomainCheck(labels.arrays)
+        self._domain = None if labels is None else DomainCheck(labels.arrays,
+                                                               labels.manifest["domain"])
+        self._calibration = None if labels is None else SigmaCalibration.from_state(
+            labels.manifest["calibration"])
         self.quantities: list[str] = [] if labels is None else labels.quantities
 
     @property
@@ -199,7 +209,7 @@ class ModelRuntime:
         InferenceUnavailable
             No exported label model goes with this autoencoder.
         """
-        if self._labels is None or self._domain is None:
+        if self._labels is None or self._domain is None or self._calibration is None:
             raise InferenceUnavailable(f"autoencoder {self.model_id} has no label model with "
                                        "an exported inference graph")
         cfg, arrays = self._labels.config, self._labels.arrays
@@ -207,11 +217,11 @@ class ModelRuntime:
                                                 arrays["template"], cfg["velocity_step"])
         cond = conditioning(encoded.resolving_power, 1, cfg["default_power"])
         mean, var = self._labels.run("labels", x=network_input(rest_flux, rest_ivar), cond=cond)
-        a, b = arrays["calibration"]
-        sigma = np.sqrt(a**2 * var + b**2) * arrays["label_scale"]
+        snr = spectrum_snr(encoded.flux[None], encoded.ivar[None])  # as ml infer measures it
+        sigma = self._calibration.sigma(var, snr) * arrays["label_scale"]
         labels = mean * arrays["label_scale"] + arrays["label_mean"]
         score = self._domain.score(encoded.latent[None].astype(np.float64))
-        inside = bool(self._domain.in_domain(score, labels, sigma)[0])
+        inside = bool(self._domain.in_domain(score, labels, sigma, snr)[0])
         return Prediction({q: float(labels[0, i]) for i, q in enumerate(self.quantities)},
                           {q: float(sigma[0, i]) for i, q in enumerate(self.quantities)},
                           inside, float(score[0]))
