@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.serving import free_port, wait_until_up  # noqa: E402
 
 AUTHORITY = "ivo://latentvo.example"
 NS = ('xmlns:ri="http://www.ivoa.net/xml/RegistryInterface/v1.0" '
@@ -86,24 +87,8 @@ def _drafts(n: int, base: str, edition: int = 0) -> list:
     return drafts
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def _wait(url: str) -> None:
-    import httpx
-
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit(f"{url} did not answer within 120 s")
 
 
 def _median(times: list[float]) -> float:
@@ -120,7 +105,7 @@ def main() -> None:
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="latentvo-bench-"))
     os.environ["LATENTVO_HOME"] = str(home)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     os.environ["LATENTVO_BASE_URL"] = base
 
@@ -152,7 +137,7 @@ def main() -> None:
                             stderr=subprocess.DEVNULL, start_new_session=True)
     oai = base + "/oai"
     try:
-        _wait(base + "/tap/availability")
+        wait_until_up(base + "/tap/availability")
         client = httpx.Client(timeout=60)
 
         def harvest(verb: str, prefix: str) -> tuple[float, int, int]:

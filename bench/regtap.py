@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench.serving import free_port, wait_until_up  # noqa: E402
 
 AUTHORITY = "ivo://bench.example"
 NS = ('xmlns:ri="http://www.ivoa.net/xml/RegistryInterface/v1.0" '
@@ -118,23 +119,8 @@ def _records(n: int, base: str) -> list:
     return records
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
-def _wait(url: str, timeout: float = 90) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def _median_ms(times: list[float]) -> float:
@@ -151,7 +137,7 @@ def main() -> None:
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="latentvo-bench-"))
     os.environ["LATENTVO_HOME"] = str(home)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     os.environ["LATENTVO_BASE_URL"] = base
 
@@ -174,7 +160,7 @@ def main() -> None:
                              str(port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait(base + "/tap/availability")
+        wait_until_up(base + "/tap/availability")
         # after the server's start-up sync, which refills rr with the site's own records
         records = _records(args.records, base)
         t0 = time.perf_counter()

@@ -60,7 +60,8 @@ import sqlalchemy as sa
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.ssa import _copy_synthetic_rows, _free_port, _wait  # noqa: E402
+from bench.serving import free_port, wait_until_up  # noqa: E402
+from bench.ssa import _copy_synthetic_rows  # noqa: E402
 from bench.tap import pss  # noqa: E402
 
 CROSS_JOIN = ("SELECT COUNT(*) AS n FROM latentvo.spectra AS a CROSS JOIN latentvo.spectra AS b "
@@ -85,7 +86,7 @@ class Bench:
     @contextmanager
     def server(self, workers: int = 1) -> Iterator[tuple[str, int]]:
         """``latentvo serve --workers N`` on a free port: (base URL, its process id)."""
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
         env = {**os.environ, "LATENTVO_HOME": str(self.home), "LATENTVO_BASE_URL": base,
                "PYTHONPATH": str(REPO)}
@@ -94,7 +95,7 @@ class Bench:
              "--workers", str(workers)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, start_new_session=True)
         try:
-            _wait(base + "/tap/availability")
+            wait_until_up(base + "/tap/availability")
             yield base, proc.pid
         finally:
             proc.terminate()

@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -50,28 +49,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.serving import free_port, wait_until_up  # noqa: E402
+
 CHUNK = 100_000  # rows per COPY
 FILTER = {"teff": (4500.0, 6500.0)}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
-def _wait(url: str, timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
 def _percentiles(seconds: list[float]) -> str:
@@ -389,7 +374,7 @@ def main() -> None:
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="latentvo-sim-"))
     os.environ["LATENTVO_HOME"] = str(home)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     os.environ["LATENTVO_BASE_URL"] = base
 
@@ -423,7 +408,7 @@ def main() -> None:
                              str(port)], env=env, cwd=REPO, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        _wait(f"{base}/tap/availability")
+        wait_until_up(f"{base}/tap/availability")
         for dim, (ae_id, label_id) in trained.items():
             print(f"== {args.n:,} latent vectors of dimension {dim} (model {ae_id}) ==")
             _http(base, files, dids, args.repeat, ae_id)

@@ -31,7 +31,6 @@ import http.server
 import io
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.serving import free_port, wait_until_up  # noqa: E402
+
 
 def app_factory():
     """uvicorn --factory target: the service with SSA, DataLink, getData, ObsCore."""
@@ -53,10 +54,6 @@ def app_factory():
     return create_app()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _copy_synthetic_rows(database, n: int, seed: int = 7) -> None:
@@ -103,17 +100,6 @@ def _copy_synthetic_rows(database, n: int, seed: int = 7) -> None:
         raw.close()
 
 
-def _wait(url: str, timeout: float = 90) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def _median_ms(times: list[float]) -> float:
@@ -168,7 +154,7 @@ def main() -> None:
 
     home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="latentvo-bench-"))
     os.environ["LATENTVO_HOME"] = str(home)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     os.environ["LATENTVO_BASE_URL"] = base
 
@@ -208,7 +194,7 @@ def main() -> None:
          str(port), "--log-level", "warning", "--no-access-log"], env=env, cwd=REPO,
         start_new_session=True)
     try:
-        _wait(base + "/ssa/availability")
+        wait_until_up(base + "/ssa/availability")
         rng = np.random.default_rng(1)
         centres = [(float(rng.uniform(0, 360)), float(np.degrees(np.arcsin(rng.uniform(-1, 1)))))
                    for _ in range(args.queries)]
