@@ -67,6 +67,19 @@ def read_truth(out: Path) -> tuple[list[dict], dict[str, dict]]:
     return truth, reference
 
 
+def reference_arrays(truth: list[dict], reference: dict[str, dict]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Reference labels and errors per truth row (NaN for stars without reference labels)."""
+    labels = np.full((len(truth), len(LABEL_QUANTITIES)), np.nan)
+    errors = np.full_like(labels, np.nan)
+    for i, r in enumerate(truth):
+        if r["target_name"] in reference:
+            ref = reference[r["target_name"]]
+            labels[i] = [float(ref[q]) for q in LABEL_QUANTITIES]
+            errors[i] = [float(ref[f"{q}_err"]) for q in LABEL_QUANTITIES]
+    return labels, errors
+
+
 def grid_for(out: Path, n_pixels: int):
     manifest = json.loads((out / "manifest.json").read_text())
     lo, hi = [], []
@@ -92,13 +105,7 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     flux, ivar, power = loaded.flux, loaded.ivar, loaded.resolving_power
     device = pick_device(args.device or None)
     names = np.array([r["target_name"] for r in truth])
-    labels = np.full((len(truth), len(LABEL_QUANTITIES)), np.nan)
-    errors = np.full_like(labels, np.nan)
-    for i, r in enumerate(truth):
-        if r["target_name"] in reference:
-            ref = reference[r["target_name"]]
-            labels[i] = [float(ref[q]) for q in LABEL_QUANTITIES]
-            errors[i] = [float(ref[f"{q}_err"]) for q in LABEL_QUANTITIES]
+    labels, errors = reference_arrays(truth, reference)
     okrows = np.flatnonzero(ok)
     t0 = time.monotonic()
     ae = train_autoencoder(

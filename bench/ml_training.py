@@ -35,7 +35,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.ml_quality import archive, grid_for, read_truth  # noqa: E402
+from bench.ml_quality import (  # noqa: E402
+    archive,
+    grid_for,
+    read_truth,
+    reference_arrays,
+)
 from ml import quality  # noqa: E402
 from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
 from ml.device import pick_device  # noqa: E402
@@ -103,13 +108,7 @@ def load(args) -> dict:
     loaded = SpectraCache(out / ".cache", grid).load(list(paths), paths.__getitem__)
     print(f"[{time.monotonic() - t0:6.1f} s] read {len(truth)} spectra from the archive's "
           f"cache ({len(loaded.errors)} failed)", flush=True)
-    labels = np.full((len(truth), len(LABEL_QUANTITIES)), np.nan)
-    errors = np.full_like(labels, np.nan)
-    for i, r in enumerate(truth):
-        if r["target_name"] in reference:
-            ref = reference[r["target_name"]]
-            labels[i] = [float(ref[q]) for q in LABEL_QUANTITIES]
-            errors[i] = [float(ref[f"{q}_err"]) for q in LABEL_QUANTITIES]
+    labels, errors = reference_arrays(truth, reference)
     ok = np.flatnonzero(loaded.ok)
     names = np.array([r["target_name"] for r in truth])
     return {"flux": loaded.flux[ok], "ivar": loaded.ivar[ok],
