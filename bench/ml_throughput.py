@@ -123,6 +123,9 @@ def end_to_end(args) -> None:
                                               epochs=2)
     with tempfile.TemporaryDirectory(prefix="latentvo-bench-ml-") as tmp:
         home = Path(tmp)
+        # as root the embedded PostgreSQL runs as another user, which must traverse the
+        # folder above LATENTVO_HOME (mkdtemp makes it private)
+        home.chmod(0o755)
         write_archive(home / "archive", n=2 * args.n_db, seed=3, progress=False)
         files = expand_paths([str(home / "archive")])
         old, new = files[::2], files[1::2]  # the archive at training time; spectra to come
