@@ -29,6 +29,7 @@ from ml.synth.archive import Chunk, ChunkSetup, chunk_rng, chunk_setup, obs_id, 
 from ml.synth.instruments import INSTRUMENTS
 from ml.synth.model import observed_flux, render_batch
 from vo_service.archive.readers import FORMATS
+from vo_service.archive.spectrum import air_to_vacuum
 
 LABELS = ("teff", "logg", "mh", "alpha_m")
 PARAMETERS = (*LABELS, "rv", "ln_scale", "tilt1", "tilt2")
@@ -135,43 +136,76 @@ def group_by_chunk(replay: ArchiveReplay, obs_ids: Sequence[str]) -> dict[int, l
     return groups
 
 
-def _chunk_bounds(job: tuple[Chunk, list[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds (rows, P) of some spectra of one chunk: continuum free, continuum known."""
-    chunk, rows = job
+Range = tuple[float, float]
+"""A wavelength interval (vacuum Angstrom)."""
+
+
+@dataclass(frozen=True)
+class ArchiveBounds:
+    """Cramer-Rao bounds (spectra, P) of written spectra, in PARAMETERS order."""
+
+    free: np.ndarray  # labels, RV, flux scale and tilt all free
+    known: np.ndarray  # continuum held at the truth (its columns NaN)
+    within: dict[Range, np.ndarray]  # everything free, only the file's pixels in the range
+
+
+def _vacuum(model: ChunkModel) -> np.ndarray:
+    wave = model.wavelength
+    return air_to_vacuum(wave) if model.setup.frame == "air" else wave
+
+
+def _chunk_bounds(job: tuple[Chunk, list[int], tuple[Range, ...]]
+                  ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+    """Bounds (rows, P) of some spectra of one chunk: continuum free, continuum known, and
+    continuum free with only the pixels inside each wavelength range."""
+    chunk, rows, ranges = job
     model = _chunk_model(chunk, [])
-    free, known = [], []
+    wave = _vacuum(model)
+    inside = [(wave >= lo) & (wave <= hi) for lo, hi in ranges]
+    free: list[np.ndarray] = []
+    known: list[np.ndarray] = []
+    within: list[list[np.ndarray]] = [[] for _ in ranges]
     labels_and_rv = np.arange(len(PARAMETERS)) < len(LABELS) + 1
     for start in range(0, len(rows), BATCH):
         part = np.asarray(rows[start : start + BATCH])
-        information = fisher(jacobian(partial(model.model, part), model.theta[part], STEPS),
-                             model.ivar[part])
+        jac = jacobian(partial(model.model, part), model.theta[part], STEPS)
+        information = fisher(jac, model.ivar[part])
         free.append(bound(information).sigma)
         known.append(bound(information, labels_and_rv).sigma)
-    return np.concatenate(free), np.concatenate(known)
+        for sink, mask in zip(within, inside, strict=True):
+            sink.append(bound(fisher(jac, model.ivar[part] * mask)).sigma)
+    return (np.concatenate(free), np.concatenate(known),
+            [np.concatenate(sink) for sink in within])
 
 
-def archive_bounds(replay: ArchiveReplay, obs_ids: Sequence[str], workers: int = 1
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """Cramer-Rao bounds (len(obs_ids), P) of written spectra, in PARAMETERS order.
+def archive_bounds(replay: ArchiveReplay, obs_ids: Sequence[str], workers: int = 1,
+                   ranges: Sequence[Range] = ()) -> ArchiveBounds:
+    """Cramer-Rao bounds of written spectra (see :class:`ArchiveBounds`).
 
-    The first array frees everything (labels, RV, flux scale and tilt: what an estimator
-    that normalises each spectrum faces); the second holds the continuum at the truth
-    (labels and RV only; its continuum columns are NaN). Chunks run in ``workers``
-    processes.
+    ``free`` frees everything (labels, RV, flux scale and tilt: what an estimator that
+    normalises each spectrum faces); ``known`` holds the continuum at the truth (labels
+    and RV only). ``within[range]`` is ``free`` for an estimator that sees only the file's
+    pixels inside ``range``: a model grid narrower than a file discards the rest, and
+    the ratio of the two bounds is the information that costs. Chunks run in ``workers``
+    processes; the Jacobian of each spectrum is computed once for all of them.
     """
+    ranges = tuple((float(lo), float(hi)) for lo, hi in ranges)
     unique = list(dict.fromkeys(obs_ids))
     groups = group_by_chunk(replay, unique)
-    jobs = [(replay.chunks[c], rows) for c, rows in groups.items()]
+    jobs = [(replay.chunks[c], rows, ranges) for c, rows in groups.items()]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
             results = list(pool.map(_chunk_bounds, jobs))
     else:
         results = [_chunk_bounds(job) for job in jobs]
-    found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for (c, rows), (f, k) in zip(groups.items(), results, strict=True):
+    found: dict[str, list[np.ndarray]] = {}
+    for (c, rows), (f, k, w) in zip(groups.items(), results, strict=True):
         chunk = replay.chunks[c]
-        for r, fr, kr in zip(rows, f, k, strict=True):
-            found[replay.obs_ids[chunk.indices[r]]] = (fr, kr)
-    free = np.array([found[o][0] for o in obs_ids]).reshape(len(obs_ids), len(PARAMETERS))
-    known = np.array([found[o][1] for o in obs_ids]).reshape(len(obs_ids), len(PARAMETERS))
-    return free, known
+        for i, r in enumerate(rows):
+            found[replay.obs_ids[chunk.indices[r]]] = [f[i], k[i], *(x[i] for x in w)]
+
+    def column(j: int) -> np.ndarray:
+        return np.array([found[o][j] for o in obs_ids]).reshape(len(obs_ids), len(PARAMETERS))
+
+    return ArchiveBounds(column(0), column(1),
+                         {r: column(2 + j) for j, r in enumerate(ranges)})

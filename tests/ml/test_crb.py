@@ -118,7 +118,13 @@ def test_replay_reproduces_the_written_files_within_their_noise(tmp_path: Path) 
     # archive_bounds: any order of obs_ids, spectra of several chunks, same figures.
     wanted = [replay.chunk(c).obs_ids[0] for c in range(len(replay.chunks))][::-1]
     wanted += chunk.obs_ids[: len(rows)]
-    free, known = archive_bounds(replay, wanted)
+    wave = replay.chunk(0).wavelength
+    everything, red_half = (0.0, 1e6), (float(np.median(wave)), 1e6)
+    bounds = archive_bounds(replay, wanted, ranges=[everything, red_half])
+    free, known = bounds.free, bounds.known
     assert free[-len(rows):] == pytest.approx(result.sigma, rel=1e-9)
+    # A range holding every pixel gives the whole file's bound; half the pixels, wider ones.
+    assert bounds.within[everything] == pytest.approx(free, rel=1e-9)
+    assert (bounds.within[red_half][-len(rows):, :4] > free[-len(rows):, :4]).all()
     assert known[-len(rows):, :5] == pytest.approx(known_continuum.sigma[:, :5], rel=1e-9)
     assert np.isnan(known[:, 5:]).all() and np.isfinite(free).all()
