@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ml import quality  # noqa: E402
 from ml.analysis import analyse_arrays  # noqa: E402
 from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
+from ml.calibration import by_snr  # noqa: E402
 from ml.device import pick_device  # noqa: E402
 from ml.domain import DomainModel, domain_dims  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
@@ -267,6 +268,8 @@ def main() -> None:
         quality_figures(args, truth, result, started)
         bins = limit.table(result)
         print_limit(profile, limit, bins)
+        deciles = calibration_by_decile(truth, result)
+        print_deciles(profile, deciles)
         instruments = by_instrument(limit, truth, result)
         for key, what in (("rmse_over_crb", "RMSE / RMS(CRB)"),
                           ("rmse_over_crb_grid_range", "RMSE / RMS(CRB on the grid's range)"),
@@ -276,6 +279,7 @@ def main() -> None:
                 for k, v in instruments.items()))
         report["profiles"][profile] = {"seconds": round(seconds, 1), "bins": bins,
                                        "by_instrument": instruments,
+                                       "by_snr_decile": deciles,
                                        "goals_met": goals_met(bins)}
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -406,6 +410,62 @@ def print_limit(profile: str, limit: NoiseLimit, bins: list[dict]) -> None:
     met = goals_met(bins)
     print(f"noise-limit goals met: {sum(met.values())}/{len(met)}"
           + "".join(f"; {k} not met" for k, v in met.items() if not v))
+
+
+Z_STD_GOAL = (0.9, 1.1)
+COVERAGE_GOAL = {"coverage_68": 0.6827, "coverage_95": 0.9545}  # each within 3 points
+FLAG_GOAL = 0.03
+
+
+def calibration_by_decile(truth: list[dict], result: dict) -> list[dict]:
+    """Issue 18 item 3 on the judged stars (no reference labels; true labels inside the
+    training range): per S/N decile, z-std and 68 %/95 % coverage of each label against the
+    truth, and the fraction flagged out of domain (``ml.calibration.by_snr``)."""
+    true = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])
+    snr = np.array([float(r["snr"]) for r in truth])
+    judged = result["ok"] & ~result["reference_star"]
+    inside, _ = quality.domain_truth(true, *quality.training_range(
+        true[result["reference_star"]]))
+    sel = judged & inside
+    return by_snr(result["pred"][sel], result["sigma"][sel], true[sel],
+                  np.zeros_like(true[sel]), snr[sel], list(LABEL_QUANTITIES),
+                  ~result["in_domain"][sel])
+
+
+def decile_goals(row: dict) -> dict[str, bool]:
+    """Which of item 3's goals one S/N decile meets."""
+    met = {"flag rate": row["flagged_fraction"] <= FLAG_GOAL}
+    for q, v in row["labels"].items():
+        met[f"{q} z-std"] = Z_STD_GOAL[0] <= v["z_std"] <= Z_STD_GOAL[1]
+        for key, nominal in COVERAGE_GOAL.items():
+            met[f"{q} {key}"] = abs(v[key] - nominal) <= 0.03
+    return met
+
+
+def print_deciles(profile: str, deciles: list[dict]) -> None:
+    """z-std, coverage and flag rate per S/N decile, goals marked (* = not met)."""
+    print(f"\n== calibration and domain flag per S/N decile, profile {profile}: judged "
+          "in-range stars against their true labels (goals: z-std 0.9-1.1, coverage within "
+          "3 points of 68.3 %/95.4 %, flagged <= 3 %; * = not met) ==")
+    quantities = list(deciles[0]["labels"]) if deciles else []
+    print(f"{'S/N':<12s}{'n':>6s}" + "".join(f"{q + ' z / c68 / c95':>26s}" for q in quantities)
+          + f"{'flagged':>9s}")
+    failed = 0
+    for row in deciles:
+        met = decile_goals(row)
+        failed += sum(not v for v in met.values())
+
+        def mark(key: str, met: dict[str, bool] = met) -> str:
+            return " " if met[key] else "*"
+
+        cells = "".join(
+            f"{v['z_std']:>10.2f}{mark(q + ' z-std')}{v['coverage_68']:>6.1%}"
+            f"{mark(q + ' coverage_68')}{v['coverage_95']:>6.1%}{mark(q + ' coverage_95')}"
+            for q, v in row["labels"].items())
+        print(f"{row['snr_min']:>5.0f}-{row['snr_max']:<6.0f}{row['n']:>6d}{cells}"
+              f"{row['flagged_fraction']:>8.1%}{mark('flag rate')}")
+    total = sum(len(decile_goals(r)) for r in deciles)
+    print(f"item 3 goals met in {total - failed} of {total} (decile, figure) cells")
 
 
 def band_name(lo: float, hi: float) -> str:
