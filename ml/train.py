@@ -12,6 +12,12 @@ device-sized slices once, when the rest-frame inputs are built, and never again 
 epoch. On CUDA the forward passes run under bf16 autocast (the losses stay float32);
 the CPU stays float32, where bf16 is no faster and less precise. Early stopping on the
 validation loss keeps the best epoch's weights and records which epoch that was.
+
+On a GPU a training step is mostly launch overhead, so it never waits for the device:
+batches are indexed from the resident tensors with an order copied once per epoch, and
+the label ensemble's members are trained together, one vmapped step for all of them
+(``train_members_together``), each still with its own weights, batch order and early
+stopping. The CPU keeps the sequential loop and torch's default optimisers.
 """
 
 from __future__ import annotations
@@ -384,8 +390,9 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
         members.append(member.to(device))
         generators.append(torch.Generator().manual_seed(seed * 1000 + k))
     prepare_training(device)
-    together = (members_together(device) if train_together is None else train_together)
-    if together and len(members) > 1:
+    together = len(members) > 1 and (members_together(device) if train_together is None
+                                      else train_together)
+    if together:
         stoppings = train_members_together(members, x_all, cond_all, y, yvar, train_idx,
                                            val_idx, config, generators, history, progress)
     else:
@@ -408,8 +415,7 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     metrics.update({"train_seconds": round(time.monotonic() - started, 1),
                     "epochs_run": epochs_run, "best_epoch": best_epochs,
                     "device": device_name(device), "pretrained_trunk": any(pretrained),
-                    "members_trained": ("together" if together and len(members) > 1
-                                        else "one after another"),
+                    "members_trained": "together" if together else "one after another",
                     "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
                     **calibrated.metrics})
     return TrainedLabelModel(predictor, config, history, metrics, train_idx, val_idx,
@@ -537,7 +543,7 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
             history[f"member{k}_val_nll"].append(val[k])
             if progress:
                 progress(1)
-            if stoppings[k].update(epoch, val[k], MemberWeights(stacked, k)):
+            if stoppings[k].update(epoch, val[k], MemberWeights({**stacked, **buffers}, k)):
                 active.remove(k)
         if not active:
             break
