@@ -524,10 +524,9 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
     amp = config.mixed_precision
     train_t = torch.as_tensor(train_idx)
     for epoch in range(config.epochs):
-        order = torch.stack([train_t[torch.randperm(len(train_t), generator=g)]
-                             for g in generators])
+        order = torch.stack([epoch_order(train_t, g, device) for g in generators])
         total = torch.zeros(len(members), device=device)  # on the device: no sync per step
-        for idx in to_device(order, device).split(config.batch_size, dim=1):
+        for idx in order.split(config.batch_size, dim=1):  # (members, batch) rows
             with autocast(device, amp):
                 mean, logvar = own_batches(stacked, buffers, x_all[idx], cond_all[idx])
             loss = own_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
