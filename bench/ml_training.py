@@ -12,7 +12,9 @@ throughput (spectra x epochs per second) and the validation figures; on CUDA als
 GPU utilisation sampled during training (pynvml where importable, else ``nvidia-smi``
 polled in a thread) and the peak memory torch allocated, per model and for both. On
 CUDA the label members are trained in one step (``ml.train.train_members_together``);
-``--members-one-by-one`` trains them one after another as the CPU does, to compare.
+``--members-one-by-one`` trains them one after another as the CPU does, to compare;
+``--batch-scale K`` trains both models with K times their batch sizes and sqrt(K) times
+their learning rates (the library's defaults keep the batches; see docs/ml.md).
 ``--compare-cpu`` trains the same models on a subsample (``--cpu-n``) on the CPU with
 ``--cpu-threads`` torch threads in the same run and prints the throughput ratio and the
 CPU time the full set would take for the epochs the device ran. ``--compare-pretrained``
@@ -243,6 +245,9 @@ def main() -> None:
                         help="also train on the CPU on --cpu-n spectra and print the ratio")
     parser.add_argument("--cpu-n", type=int, default=2000)
     parser.add_argument("--cpu-threads", type=int, default=2)
+    parser.add_argument("--batch-scale", type=int, default=1,
+                        help="both models' batch sizes times this, learning rates times its "
+                             "square root (to test larger batches; the defaults use 1)")
     parser.add_argument("--members-one-by-one", action="store_true",
                         help="train the label members one after another on CUDA too (the "
                              "CPU's way; by default CUDA trains them in one step)")
@@ -254,6 +259,14 @@ def main() -> None:
                                              epochs=args.ae_epochs)
     args.label_config = replace(labels, epochs=args.label_epochs,
                                 members=args.members or labels.members)
+    if args.batch_scale != 1:
+        args.ae_config, args.label_config = (
+            replace(c, batch_size=c.batch_size * args.batch_scale,
+                    learning_rate=c.learning_rate * args.batch_scale ** 0.5)
+            for c in (args.ae_config, args.label_config))
+        print(f"batches x{args.batch_scale}: autoencoder {args.ae_config.batch_size} "
+              f"(lr {args.ae_config.learning_rate:.3g}), label model "
+              f"{args.label_config.batch_size} (lr {args.label_config.learning_rate:.3g})")
     device = pick_device(args.device or None)
     data = load(args)
     print(f"== training {len(data['flux'])} spectra x {args.pixels} pixels on {device}, "
