@@ -14,7 +14,9 @@ polled in a thread) and the peak memory torch allocated, per model and for both.
 CUDA the label members are trained in one step (``ml.train.train_members_together``);
 ``--members-one-by-one`` trains them one after another as the CPU does, to compare;
 ``--batch-scale K`` trains both models with K times their batch sizes and sqrt(K) times
-their learning rates (the library's defaults keep the batches; see docs/ml.md).
+their learning rates (the library's defaults keep the batches; see docs/ml.md);
+``--float32`` turns bf16 autocast off on CUDA, to see what mixed precision gains when the
+step is bound by kernel launches rather than arithmetic.
 ``--compare-cpu`` trains the same models on a subsample (``--cpu-n``) on the CPU with
 ``--cpu-threads`` torch threads in the same run and prints the throughput ratio and the
 CPU time the full set would take for the epochs the device ran. ``--compare-pretrained``
@@ -248,6 +250,8 @@ def main() -> None:
     parser.add_argument("--batch-scale", type=int, default=1,
                         help="both models' batch sizes times this, learning rates times its "
                              "square root (to test larger batches; the defaults use 1)")
+    parser.add_argument("--float32", action="store_true",
+                        help="no bf16 autocast on CUDA (mixed_precision off), to compare")
     parser.add_argument("--members-one-by-one", action="store_true",
                         help="train the label members one after another on CUDA too (the "
                              "CPU's way; by default CUDA trains them in one step)")
@@ -259,6 +263,9 @@ def main() -> None:
                                              epochs=args.ae_epochs)
     args.label_config = replace(labels, epochs=args.label_epochs,
                                 members=args.members or labels.members)
+    if args.float32:
+        args.ae_config, args.label_config = (replace(c, mixed_precision=False)
+                                             for c in (args.ae_config, args.label_config))
     if args.batch_scale != 1:
         args.ae_config, args.label_config = (
             replace(c, batch_size=c.batch_size * args.batch_scale,
