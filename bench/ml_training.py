@@ -10,14 +10,20 @@ labels, starting from the autoencoder's encoder as ``latentvo ml train-labels`` 
 Prints per model the seconds, the epochs run and kept (early stopping), training
 throughput (spectra x epochs per second) and the validation figures; on CUDA also the
 GPU utilisation sampled during training (pynvml where importable, else ``nvidia-smi``
-polled in a thread) and the peak memory torch allocated. ``--compare-cpu`` trains the
-same models on a subsample (``--cpu-n``) on the CPU with ``--cpu-threads`` torch
-threads in the same run and prints the throughput ratio and the CPU time the full set
-would take for the epochs the device ran. ``--compare-pretrained`` instead trains the
-autoencoder once and the label model twice on it, from random weights and from the
-encoder's, and prints the RMSE per S/N band against the true labels of the stars
-without reference labels (in the training label range, as ``bench/ml_quality.py``
-judges them).
+polled in a thread) and the peak memory torch allocated, per model and for both. On
+CUDA the label members are trained in one step (``ml.train.train_members_together``);
+``--members-one-by-one`` trains them one after another as the CPU does, to compare;
+``--batch-scale K`` trains both models with K times their batch sizes and sqrt(K) times
+their learning rates (the library's defaults keep the batches; see docs/ml.md);
+``--float32`` turns bf16 autocast off on CUDA, to see what mixed precision gains when the
+step is bound by kernel launches rather than arithmetic.
+``--compare-cpu`` trains the same models on a subsample (``--cpu-n``) on the CPU with
+``--cpu-threads`` torch threads in the same run and prints the throughput ratio and the
+CPU time the full set would take for the epochs the device ran. ``--compare-pretrained``
+instead trains the autoencoder once and the label model twice on it, from random
+weights and from the encoder's, and prints the RMSE per S/N band against the true labels
+of the stars without reference labels (in the training label range, as
+``bench/ml_quality.py`` judges them).
 """
 
 from __future__ import annotations
@@ -91,11 +97,16 @@ class GpuSampler:
         self._thread.join()
 
     def summary(self) -> str:
-        if not self.samples:
-            return "GPU utilisation: no samples"
-        s = np.array(self.samples)
-        return (f"GPU utilisation mean {s.mean():.0f} %, median {np.median(s):.0f} %, "
-                f"p90 {np.percentile(s, 90):.0f} % ({len(s)} samples)")
+        return utilisation(self.samples)
+
+
+def utilisation(samples: list[float]) -> str:
+    """Mean, median and p90 of GPU utilisation samples (%)."""
+    if not samples:
+        return "GPU utilisation: no samples"
+    s = np.array(samples)
+    return (f"GPU utilisation mean {s.mean():.0f} %, median {np.median(s):.0f} %, "
+            f"p90 {np.percentile(s, 90):.0f} % ({len(s)} samples)")
 
 
 def load(args) -> dict:
@@ -143,6 +154,8 @@ def train_both(args, data: dict, device: torch.device) -> list[dict]:
     results.append(report("autoencoder", time.monotonic() - t0, len(ae.train_index),
                           ae.metrics, sampler, device))
     rows = np.flatnonzero(np.isfinite(data["labels"]).all(axis=1))
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     t0 = time.monotonic()
     if sampler:
         sampler.samples = []
@@ -150,11 +163,14 @@ def train_both(args, data: dict, device: torch.device) -> list[dict]:
                             data["errors"][rows], data["names"][rows], list(LABEL_QUANTITIES),
                             args.label_config, args.seed, device, velocity_step=step,
                             resolving_power=data["power"][rows], template=ae.model.template,
-                            encoder=ae.model)
+                            encoder=ae.model,
+                            train_together=False if args.members_one_by_one else None)
     results.append(report("label model", time.monotonic() - t0, len(lab.train_index),
                           lab.metrics, sampler, device))
     if sampler:
         sampler.__exit__()
+        print(f"both models on {device}: {sum(r['seconds'] for r in results):.1f} s; "
+              f"{utilisation([x for r in results for x in r['gpu_samples']])}", flush=True)
     return results
 
 
@@ -166,14 +182,16 @@ def report(name: str, seconds: float, n_train: int, metrics: dict,
     figures = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items()
                         if k.startswith(("val_rmse_", "val_chi2", "val_z_std"))
                         and "baseline" not in k)
+    members = (f", members trained {metrics['members_trained']}"
+               if "members_trained" in metrics else "")
     print(f"{name} on {metrics['device']}: {seconds:.1f} s, {n_train} training spectra, "
-          f"epochs run {epochs}, best epoch {metrics['best_epoch']}, "
+          f"epochs run {epochs}, best epoch {metrics['best_epoch']}{members}, "
           f"{rate:,.0f} spectra x epochs / s; {figures}", flush=True)
     if sampler:
         print(f"  {sampler.summary()}; peak torch memory "
               f"{torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB", flush=True)
     return {"name": name, "seconds": seconds, "rate": rate, "epochs": total_epochs,
-            "n_train": n_train}
+            "n_train": n_train, "gpu_samples": list(sampler.samples) if sampler else []}
 
 
 def compare_pretrained(args, data: dict, device: torch.device) -> None:
@@ -229,6 +247,14 @@ def main() -> None:
                         help="also train on the CPU on --cpu-n spectra and print the ratio")
     parser.add_argument("--cpu-n", type=int, default=2000)
     parser.add_argument("--cpu-threads", type=int, default=2)
+    parser.add_argument("--batch-scale", type=int, default=1,
+                        help="both models' batch sizes times this, learning rates times its "
+                             "square root (to test larger batches; the defaults use 1)")
+    parser.add_argument("--float32", action="store_true",
+                        help="no bf16 autocast on CUDA (mixed_precision off), to compare")
+    parser.add_argument("--members-one-by-one", action="store_true",
+                        help="train the label members one after another on CUDA too (the "
+                             "CPU's way; by default CUDA trains them in one step)")
     parser.add_argument("--compare-pretrained", action="store_true",
                         help="label model from random weights and from the encoder: RMSE "
                              "per S/N band")
@@ -237,6 +263,17 @@ def main() -> None:
                                              epochs=args.ae_epochs)
     args.label_config = replace(labels, epochs=args.label_epochs,
                                 members=args.members or labels.members)
+    if args.float32:
+        args.ae_config, args.label_config = (replace(c, mixed_precision=False)
+                                             for c in (args.ae_config, args.label_config))
+    if args.batch_scale != 1:
+        args.ae_config, args.label_config = (
+            replace(c, batch_size=c.batch_size * args.batch_scale,
+                    learning_rate=c.learning_rate * args.batch_scale ** 0.5)
+            for c in (args.ae_config, args.label_config))
+        print(f"batches x{args.batch_scale}: autoencoder {args.ae_config.batch_size} "
+              f"(lr {args.ae_config.learning_rate:.3g}), label model "
+              f"{args.label_config.batch_size} (lr {args.label_config.learning_rate:.3g})")
     device = pick_device(args.device or None)
     data = load(args)
     print(f"== training {len(data['flux'])} spectra x {args.pixels} pixels on {device}, "

@@ -12,6 +12,12 @@ device-sized slices once, when the rest-frame inputs are built, and never again 
 epoch. On CUDA the forward passes run under bf16 autocast (the losses stay float32);
 the CPU stays float32, where bf16 is no faster and less precise. Early stopping on the
 validation loss keeps the best epoch's weights and records which epoch that was.
+
+On a GPU a training step is mostly launch overhead, so it never waits for the device:
+batches are indexed from the resident tensors with an order copied once per epoch, and
+the label ensemble's members are trained together, one vmapped step for all of them
+(``train_members_together``), each still with its own weights, batch order and early
+stopping. The CPU keeps the sequential loop and torch's default optimisers.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import numpy as np
 import torch
 
 from ml.calibration import SigmaCalibration, calibrate_held_out
+from ml.device import fused_optimiser, prepare_training, to_device
 from ml.errors import MLError
 from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays, information
 from ml.models.inputs import conditioning, default_power, network_input
@@ -43,6 +50,7 @@ from ml.snr import spectrum_snr
 Progress = Callable[[int], None]
 TEMPLATE_SAMPLE = 4000  # spectra the RV template is built from
 BATCH = 2048  # spectra per device batch outside training steps
+WEIGHT_DECAY = 1e-4  # AdamW's, of the label networks
 
 
 def seed_everything(seed: int) -> None:
@@ -72,7 +80,7 @@ class EarlyStopping:
     best_state: dict | None = None
     stale: int = 0
 
-    def update(self, epoch: int, loss: float, model: torch.nn.Module) -> bool:
+    def update(self, epoch: int, loss: float, model: torch.nn.Module | MemberWeights) -> bool:
         """Record ``epoch``'s validation loss; True when training should stop."""
         if loss < self.best - self.min_delta:
             self.best, self.best_epoch, self.stale = loss, epoch, 0
@@ -98,8 +106,13 @@ def split_by_group(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.n
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
-    return list(torch.randperm(n, generator=generator).split(batch_size))
+def epoch_order(rows: torch.Tensor, generator: torch.Generator,
+                device: torch.device) -> torch.Tensor:
+    """``rows`` in this epoch's random order, on ``device``: one copy per epoch, so a
+    training step indexes the resident tensors without a host-to-device copy (which on
+    a GPU would also wait for the queued kernels). The order comes from a CPU generator,
+    so a seed gives the same batches on every device."""
+    return to_device(rows[torch.randperm(len(rows), generator=generator)], device)
 
 
 def fit_template(flux: np.ndarray, ivar: np.ndarray, index: np.ndarray, velocity_step: float,
@@ -218,7 +231,9 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
     model.to(device)
     x_all, ivar_all, _ = rest_frame_inputs(flux, ivar, model.template, velocity_step, device)
     cond_all = model.condition(power, len(flux))
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    prepare_training(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                 fused=fused_optimiser(device))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     generator = torch.Generator().manual_seed(seed)
     n_pix = flux.shape[1]
@@ -232,8 +247,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
         beta = min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
         model.train()
         total = torch.zeros((), device=device)  # summed on the device: no sync per step
-        for batch in _batches(len(train_idx), config.batch_size, generator):
-            idx = train_t[batch].to(device)
+        for idx in epoch_order(train_t, generator, device).split(config.batch_size):
             with autocast(device, amp):
                 loss, _, _ = model.loss(x_all[idx], ivar_all[idx], cond_all[idx], beta,
                                         None if y is None else y[idx],
@@ -284,8 +298,7 @@ def _evaluate_autoencoder(model: SpectrumAutoencoder, x: torch.Tensor, ivar: tor
     loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
     chi2_sum = torch.zeros_like(loss_sum)
     kl_sum = torch.zeros(model.n_learned, dtype=torch.float64, device=x.device)
-    for start in range(0, len(index), BATCH):
-        idx = torch.as_tensor(index[start:start + BATCH]).to(x.device)
+    for idx in to_device(torch.as_tensor(index), x.device).split(BATCH):
         with autocast(x.device, amp):
             loss, chi2, kl = model.loss(x[idx], ivar[idx], cond[idx], 1.0,
                                         None if y is None else y[idx],
@@ -339,7 +352,8 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                       velocity_step: float, resolving_power: np.ndarray | None = None,
                       template: torch.Tensor | None = None,
                       encoder: SpectrumAutoencoder | None = None,
-                      progress: Progress | None = None) -> TrainedLabelModel:
+                      progress: Progress | None = None,
+                      train_together: bool | None = None) -> TrainedLabelModel:
     """Train ``config.members`` CNNs on (rest-frame flux, labels +- errors); calibrate sigma
     on held-out stars.
 
@@ -347,6 +361,9 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     ``template`` is the RV template to share (an autoencoder's); by default one is built.
     ``encoder``: the autoencoder trained on every spectrum, labelled or not; with
     ``config.pretrained_trunk`` each member starts from its encoder's weights.
+    ``train_together``: fit the members in one step per batch
+    (:func:`train_members_together`) or one after another; by default together on
+    CUDA only (``members_together``), so CPU results stay those of the sequential loop.
     """
     if len(flux) < 20:
         raise MLError(f"need at least 20 labelled spectra to train a label model, got "
@@ -363,19 +380,27 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     cond_all = conditioning(power, len(flux), fallback).to(device)
     y, yvar = y.to(device), yvar.to(device)
     history: dict[str, list[float]] = {}
-    members, epochs_run, best_epochs, pretrained = [], [], [], []
+    members, generators, pretrained = [], [], []
     started = time.monotonic()
-    for k in range(config.members):
+    for k in range(config.members):  # each member: its own initial weights and batch order
         torch.manual_seed(seed * 1000 + k)
         member = LabelCNN(flux.shape[1], len(quantities), config.channels, config.hidden)
         pretrained.append(config.pretrained_trunk and encoder is not None
                           and init_from_encoder(member, encoder))
-        generator = torch.Generator().manual_seed(seed * 1000 + k)
-        stopping = _train_member(member.to(device), x_all, cond_all, y, yvar, train_idx,
-                                 val_idx, config, generator, history, k, progress)
-        members.append(member)
-        epochs_run.append(len(history[f"member{k}_val_nll"]))
-        best_epochs.append(stopping.best_epoch)
+        members.append(member.to(device))
+        generators.append(torch.Generator().manual_seed(seed * 1000 + k))
+    prepare_training(device)
+    together = len(members) > 1 and (members_together(device) if train_together is None
+                                      else train_together)
+    if together:
+        stoppings = train_members_together(members, x_all, cond_all, y, yvar, train_idx,
+                                           val_idx, config, generators, history, progress)
+    else:
+        stoppings = [_train_member(member, x_all, cond_all, y, yvar, train_idx, val_idx,
+                                   config, generators[k], history, k, progress)
+                     for k, member in enumerate(members)]
+    epochs_run = [len(history[f"member{k}_val_nll"]) for k in range(len(members))]
+    best_epochs = [stopping.best_epoch for stopping in stoppings]
     ensemble = LabelEnsemble(members, velocity_step, fallback)
     ensemble.template.copy_(template)
     predictor = LabelPredictor(ensemble.cpu(), quantities, mean, scale,
@@ -390,6 +415,7 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     metrics.update({"train_seconds": round(time.monotonic() - started, 1),
                     "epochs_run": epochs_run, "best_epoch": best_epochs,
                     "device": device_name(device), "pretrained_trunk": any(pretrained),
+                    "members_trained": "together" if together else "one after another",
                     "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
                     **calibrated.metrics})
     return TrainedLabelModel(predictor, config, history, metrics, train_idx, val_idx,
@@ -403,7 +429,8 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
                   progress: Progress | None) -> EarlyStopping:
     """Fit one member in place (best epoch's weights restored); returns its stopping record."""
     optimiser = torch.optim.AdamW(member.parameters(), lr=config.learning_rate,
-                                  weight_decay=1e-4)
+                                  weight_decay=WEIGHT_DECAY,
+                                  fused=fused_optimiser(x_all.device))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     history[f"member{k}_train_nll"], history[f"member{k}_val_nll"] = [], []
     stopping = EarlyStopping(config.patience, config.min_delta)
@@ -412,8 +439,7 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
     for epoch in range(config.epochs):
         member.train()
         total = torch.zeros((), device=x_all.device)  # summed on the device: no sync per step
-        for batch in _batches(len(train_idx), config.batch_size, generator):
-            idx = train_t[batch].to(x_all.device)
+        for idx in epoch_order(train_t, generator, x_all.device).split(config.batch_size):
             with autocast(x_all.device, amp):
                 mean, logvar = member(x_all[idx], cond_all[idx])
             loss = gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
@@ -438,12 +464,108 @@ def _member_nll(member: LabelCNN, x: torch.Tensor, cond: torch.Tensor, y: torch.
                 yvar: torch.Tensor, index: np.ndarray, amp: bool = False) -> float:
     member.eval()
     total = torch.zeros((), dtype=torch.float64, device=x.device)
-    for start in range(0, len(index), BATCH):
-        idx = torch.as_tensor(index[start:start + BATCH]).to(x.device)
+    for idx in to_device(torch.as_tensor(index), x.device).split(BATCH):
         with autocast(x.device, amp):
             mean, logvar = member(x[idx], cond[idx])
         total += gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx]) * len(idx)
     return float(total) / max(1, len(index))
+
+
+def members_together(device: torch.device) -> bool:
+    """Whether ``train_label_model`` fits its members in one step by default: on CUDA, where
+    a member's step is too little work to fill the GPU and the launches dominate; a CPU is
+    busy with one member already, so it keeps the sequential loop (and its results)."""
+    return device.type == "cuda"
+
+
+class MemberWeights:
+    """Member ``k``'s weights inside the stacked ones, read as a module's ``state_dict``
+    (what :class:`EarlyStopping` keeps of the best epoch)."""
+
+    def __init__(self, stacked: dict[str, torch.Tensor], k: int) -> None:
+        self.stacked, self.k = stacked, k
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {name: value[self.k].detach().clone() for name, value in self.stacked.items()}
+
+
+def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
+                           cond_all: torch.Tensor, y: torch.Tensor, yvar: torch.Tensor,
+                           train_idx: np.ndarray, val_idx: np.ndarray, config: LabelConfig,
+                           generators: list[torch.Generator], history: dict[str, list[float]],
+                           progress: Progress | None) -> list[EarlyStopping]:
+    """Fit every member in place at once; the same model as ``_train_member`` per member.
+
+    The members' weights are stacked along a leading axis (``torch.func``) and one vmapped
+    forward and backward pass serves all of them, each on its own batch (its own
+    generator's order), so one step launches one set of kernels instead of one per
+    member. Adam(W) updates every element on its own, so one optimiser over the stacked
+    weights is each member's own optimiser. Each member keeps its own early stopping:
+    once it stops, its best epoch is kept and its history ends there; it is still carried
+    along (its later weights are discarded) until the last member stops.
+    """
+    device = x_all.device
+    stacked, buffers = torch.func.stack_module_state(members)  # type: ignore[arg-type]
+    skeleton = copy.deepcopy(members[0]).to("meta")
+
+    def forward(weights: dict, own_buffers: dict, x: torch.Tensor,
+                cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.func.functional_call(skeleton, (weights, own_buffers), (x, cond))
+
+    own_batches = torch.func.vmap(forward)  # x (members, batch, 2, pixels)
+    own_nll = torch.func.vmap(gaussian_nll)
+    optimiser = torch.optim.AdamW(stacked.values(), lr=config.learning_rate,
+                                  weight_decay=WEIGHT_DECAY, fused=fused_optimiser(device))
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
+    stoppings = [EarlyStopping(config.patience, config.min_delta) for _ in members]
+    for k in range(len(members)):
+        history[f"member{k}_train_nll"], history[f"member{k}_val_nll"] = [], []
+    active = list(range(len(members)))
+    amp = config.mixed_precision
+    train_t = torch.as_tensor(train_idx)
+    for epoch in range(config.epochs):
+        order = torch.stack([epoch_order(train_t, g, device) for g in generators])
+        total = torch.zeros(len(members), device=device)  # on the device: no sync per step
+        for idx in order.split(config.batch_size, dim=1):  # (members, batch) rows
+            with autocast(device, amp):
+                mean, logvar = own_batches(stacked, buffers, x_all[idx], cond_all[idx])
+            loss = own_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
+            optimiser.zero_grad()
+            loss.sum().backward()  # members share no weights: each gets its own gradient
+            optimiser.step()
+            total += loss.detach() * idx.shape[1]
+        scheduler.step()
+        val = _members_nll(forward, stacked, buffers, x_all, cond_all, y, yvar, val_idx, amp)
+        train = [t / len(train_idx) for t in total.tolist()]
+        for k in list(active):
+            history[f"member{k}_train_nll"].append(train[k])
+            history[f"member{k}_val_nll"].append(val[k])
+            if progress:
+                progress(1)
+            if stoppings[k].update(epoch, val[k], MemberWeights({**stacked, **buffers}, k)):
+                active.remove(k)
+        if not active:
+            break
+    for member, stopping in zip(members, stoppings, strict=True):
+        stopping.restore(member)
+    return stoppings
+
+
+@torch.no_grad()
+def _members_nll(forward: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+                 stacked: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
+                 x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor, yvar: torch.Tensor,
+                 index: np.ndarray, amp: bool) -> list[float]:
+    """Each stacked member's mean NLL over the spectra ``index`` (all see the same ones)."""
+    shared_batch = torch.func.vmap(forward, in_dims=(0, 0, None, None))
+    nll = torch.func.vmap(gaussian_nll, in_dims=(0, 0, None, None))
+    total = torch.zeros(len(next(iter(stacked.values()))), dtype=torch.float64,
+                        device=x.device)
+    for idx in to_device(torch.as_tensor(index), x.device).split(BATCH):
+        with autocast(x.device, amp):
+            mean, logvar = shared_batch(stacked, buffers, x[idx], cond[idx])
+        total += nll(mean.float(), logvar.float(), y[idx], yvar[idx]) * len(idx)
+    return (total / max(1, len(index))).tolist()
 
 
 def label_metrics(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray, errors: np.ndarray,

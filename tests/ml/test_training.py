@@ -132,3 +132,56 @@ def test_the_label_network_starts_from_the_encoders_weights():
     before = {k: v.clone() for k, v in narrower.state_dict().items()}
     assert not init_from_encoder(narrower, encoder)
     assert all(torch.equal(before[k], v) for k, v in narrower.state_dict().items())
+
+
+def test_members_trained_together_are_the_members_trained_one_after_another(toy_data):
+    """The one-step ensemble (CUDA's default, forced here on the CPU) fits the same model per
+    member as the sequential loop: same initial weights, batch orders and optimiser, so the
+    histories, stopping epochs and predictions agree to float rounding."""
+    flux, ivar, labels, _ = toy_data
+    flux, ivar, labels = flux[:240], ivar[:240], labels[:240]
+    errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
+    config = LabelConfig(epochs=3, members=3, channels=(8, 16, 32), hidden=64, batch_size=32)
+    runs = {together: train_label_model(flux, ivar, labels, errors, np.arange(240),
+                                        toy.QUANTITIES, config, seed=4, device=CPU,
+                                        velocity_step=STEP, train_together=together)
+            for together in (False, True)}
+    apart, joint = runs[False], runs[True]
+    assert apart.metrics["members_trained"] == "one after another"
+    assert joint.metrics["members_trained"] == "together"
+    assert joint.metrics["epochs_run"] == apart.metrics["epochs_run"] == [3, 3, 3]
+    assert joint.metrics["best_epoch"] == apart.metrics["best_epoch"]
+    assert joint.history.keys() == apart.history.keys()
+    for key, values in apart.history.items():
+        assert np.allclose(joint.history[key], values, rtol=1e-4), key
+    for ours, theirs in zip(joint.predictor.ensemble.members, apart.predictor.ensemble.members,
+                            strict=True):
+        for name, value in theirs.state_dict().items():
+            assert torch.allclose(ours.state_dict()[name], value, rtol=1e-3, atol=1e-5), name
+    assert np.allclose(joint.val_prediction[0], apart.val_prediction[0], rtol=1e-4)
+
+
+def test_members_trained_together_stop_each_at_their_own_best_epoch(toy_data):
+    """Unrelated labels (validation NLL rises after a few epochs): every member trained in
+    the one-step ensemble has its own history, stops ``patience`` epochs after its own best
+    one and is restored to that epoch's weights."""
+    flux, ivar = toy_data[0][:300], toy_data[1][:300]
+    labels = np.random.default_rng(5).normal(0, 1, (len(flux), 2))
+    errors = np.full_like(labels, 0.01)
+    config = LabelConfig(epochs=40, members=3, learning_rate=3e-3, channels=(8, 16, 32),
+                         hidden=64, patience=3, min_delta=0.0, batch_size=16)
+    trained = train_label_model(flux, ivar, labels, errors, np.arange(len(flux)), ["a", "b"],
+                                config, seed=2, device=CPU, velocity_step=STEP,
+                                train_together=True)
+    template = trained.predictor.ensemble.template
+    x, _, _ = rest_frame_inputs(flux, ivar, template, STEP, CPU)
+    _, _, y, yvar = standardise(labels, errors, trained.train_index)
+    cond = conditioning(None, len(flux), trained.predictor.ensemble.frame["default_power"])
+    for k, member in enumerate(trained.predictor.ensemble.members):
+        val = trained.history[f"member{k}_val_nll"]
+        assert len(trained.history[f"member{k}_train_nll"]) == len(val) < config.epochs
+        best = int(np.argmin(val))
+        assert trained.metrics["best_epoch"][k] == best
+        assert trained.metrics["epochs_run"][k] == len(val) == best + 1 + config.patience
+        assert np.isclose(_member_nll(member, x, cond, y, yvar, trained.val_index), val[best],
+                          rtol=1e-5, atol=1e-6)
