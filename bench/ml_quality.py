@@ -135,9 +135,18 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
                              pred[okrows], np.isin(okrows, rows[lab.train_index]),
                              pred[rows][lab.val_index], lab.val_prediction[1],
                              snr[rows][lab.val_index])
-    in_domain = domain.in_domain(domain.score(latent), pred, sigma, snr)
+    score = domain.score(latent)
+    in_domain = domain.in_domain(score, pred, sigma, snr)
+    by_rate = {}
+    for rate in args.flag_rates:
+        other = replace(domain, false_flag_rate=rate)
+        other.distance_cut, other.coverage_cut = other.fit_cuts(
+            latent[rows][lab.val_index], pred[rows][lab.val_index], lab.val_prediction[1],
+            snr[rows][lab.val_index])
+        by_rate[rate] = other.in_domain(score, pred, sigma, snr)
     phase(f"inference of {len(flux)} spectra + domain", t0)
     return {"ok": ok, "latent": latent, "pred": pred, "sigma": sigma, "in_domain": in_domain,
+            "in_domain_by_rate": by_rate,
             "ae": ae, "flux": flux, "ivar": ivar, "power": power, "grid": grid,
             "reference_star": np.isin(names, list(reference))}
 
@@ -242,6 +251,9 @@ def main() -> None:
     parser.add_argument("--crb-workers", type=int, default=os.cpu_count() or 1,
                         help="processes computing the bound")
     parser.add_argument("--json", type=Path, help="write the per-S/N-bin results here")
+    parser.add_argument("--flag-rates", type=lambda v: [float(x) for x in v.split(",") if x],
+                        default=[], help="--no-db: also the domain flag with these held-out "
+                        "false-flag rates (comma-separated, e.g. 0.01,0.005), same networks")
     parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if present)")
     args = parser.parse_args()
     started = time.monotonic()
@@ -270,6 +282,8 @@ def main() -> None:
         print_limit(profile, limit, bins)
         deciles = calibration_by_decile(truth, result)
         print_deciles(profile, deciles)
+        for rate, in_domain in result.get("in_domain_by_rate", {}).items():
+            flag_rate_line(rate, truth, {**result, "in_domain": in_domain})
         instruments = by_instrument(limit, truth, result)
         for key, what in (("rmse_over_crb", "RMSE / RMS(CRB)"),
                           ("rmse_over_crb_grid_range", "RMSE / RMS(CRB on the grid's range)"),
@@ -466,6 +480,21 @@ def print_deciles(profile: str, deciles: list[dict]) -> None:
               f"{row['flagged_fraction']:>8.1%}{mark('flag rate')}")
     total = sum(len(decile_goals(r)) for r in deciles)
     print(f"item 3 goals met in {total - failed} of {total} (decile, figure) cells")
+
+
+def flag_rate_line(rate: float, truth: list[dict], result: dict) -> None:
+    """The domain flag refitted for another held-out false-flag rate: per S/N decile, the
+    share of judged in-range stars flagged; and the share of out-of-range ones flagged."""
+    true = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])
+    judged = result["ok"] & ~result["reference_star"]
+    inside, clearly_out = quality.domain_truth(true, *quality.training_range(
+        true[result["reference_star"]]))
+    flagged = ~result["in_domain"]
+    rates = [row["flagged_fraction"] for row in calibration_by_decile(truth, result)]
+    print(f"false-flag rate {rate:g}: in-range flagged per S/N decile "
+          + " ".join(f"{r:.1%}" for r in rates)
+          + f"; out of range flagged {flagged[judged & ~inside].mean():.1%}"
+          f" (clearly out {flagged[judged & clearly_out].mean():.1%})")
 
 
 def band_name(lo: float, hi: float) -> str:
