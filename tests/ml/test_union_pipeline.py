@@ -7,13 +7,18 @@ import pytest
 import sqlalchemy as sa
 
 from ml.analysis import analyse
-from ml.archive_reader import load_arrays, select_spectra
+from ml.archive_reader import cache_for, grid_preparers, load_arrays, select_spectra
+from ml.errors import MLError
 from ml.grid_choice import UNION_MIN_COVERAGE
 from ml.infer import infer
+from ml.model_registry import get
 from ml.report import write_report
 from ml.train import AutoencoderConfig, LabelConfig
 from ml.training_runs import train_autoencoder_run, train_label_run
 from tests.ml.conftest import LABEL_SET
+from vo_service.archive.ingest import Ingester, expand_paths
+from vo_service.archive.readers import eso_phase3
+from vo_service.archive.spectrum import Spectrum, SpectrumMeta
 
 AE = AutoencoderConfig(latent_dim=6, epochs=2, channels=(8, 16, 32), hidden=64, profile="cpu")
 LABELS = LabelConfig(epochs=3, members=1, channels=(8, 16, 32), hidden=64, profile="cpu")
@@ -62,3 +67,31 @@ def test_every_instrument_trains_and_infers_on_the_union_grid(database, settings
     assert analysis is not None
     page = write_report(database.engine, settings, ["union-ae", "union-labels"], tmp_path)
     assert page.is_file()
+
+
+def test_ingest_prepares_new_spectra_and_infer_skips_those_covering_too_little(
+        database, settings, union_models, tmp_path):
+    infer(database.engine, settings, "union-ae")
+    rng = np.random.default_rng(8)
+    for i, (lo, hi) in enumerate([(3800.0, 6900.0), (4800.0, 6800.0), (3700.0, 9000.0)] * 2
+                                 + [(4800.0, 4900.0)]):  # the last: 5 % of the union grid
+        wave = np.exp(np.linspace(np.log(lo), np.log(hi), 6000))
+        flux = 1 + 0.01 * rng.normal(size=len(wave))
+        name = "snippet" if hi - lo < 200 else f"new-{i}"
+        eso_phase3.write(Spectrum(wave, flux, np.full_like(wave, 1e4),
+                                  SpectrumMeta(obs_id=name, ra=3.0 + i, dec=4.0)),
+                         tmp_path / f"{name}.fits")
+    report = Ingester(database.engine, settings, workers=1,
+                      preparers=grid_preparers(database.engine, settings)).run(
+        expand_paths([str(tmp_path)]))
+    assert report.ingested == 7 and report.preprocessed == 6  # not the snippet
+    grid = get(database.engine, "union-ae").grid
+    cache = cache_for(settings, grid)
+    with database.engine.connect() as conn:
+        everything = select_spectra(conn)
+    assert sum(sha in cache for sha in everything.file_sha256) == 306
+    with pytest.raises(MLError, match=r"1 spectra do not cover the grid of model 'union-ae' "
+                                      r"\(at least 25% of 3\d+\.\d-9\d+\.\d Angstrom"):
+        infer(database.engine, settings, "union-ae")
+    done = infer(database.engine, settings, "union-ae", skip_uncovered=True)
+    assert done.written == 6 and list(done.skipped) == ["snippet"]
