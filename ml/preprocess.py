@@ -43,7 +43,8 @@ COVERAGE_TOLERANCE = 1e-7  # relative: wavelength bounds rounded in a file's hea
 # Wallace, Valenti & Harmer 2000, "Visible and Near Infrared Atlas of the Arcturus
 # Spectrum 3727-9300 A") and the molecfit transmission models (Smette et al. 2015, A&A
 # 576, A77). They do not move with the star, vary with airmass and water vapour (which
-# no label describes) and reach 50-100 % depth, so a grid that reaches them masks them.
+# no label describes) and are tens of per cent deep to saturated, so a grid that reaches
+# them masks them.
 # Weaker bands (O2 gamma 6277-6310, H2O 5880-6000 and 6470-6600, a few % deep) stay:
 # masking them would cost Na D and H-alpha's wings for little. ml/synth/telluric.py draws
 # these same five bands (heads 6867, 7160, 7594, 8120, 8950 A air) within these limits.
@@ -154,8 +155,8 @@ class Grid:
             (np.asarray(wave_max) >= last / (1 + COVERAGE_TOLERANCE))
 
     def requirement(self) -> str:
-        """What a spectrum must cover, for messages: "4800.0-6800.0 Angstrom" or "at
-        least 25 % of 3700.0-9200.0 Angstrom"."""
+        """What a spectrum must cover, for messages: "4800.0-6800.0 Angstrom (vacuum)" or
+        "at least 25% of 3700.0-9200.0 Angstrom (vacuum)"."""
         first, last = self.bounds()
         span = f"{first:.1f}-{last:.1f} Angstrom (vacuum)"
         return span if self.min_coverage >= 1 else f"at least {self.min_coverage:.0%} of {span}"
