@@ -49,7 +49,8 @@ class ArchiveSpectra:
                               self.wave_min[index], self.wave_max[index])
 
     def covering(self, grid: Grid) -> np.ndarray:
-        """Boolean mask of the spectra whose coverage includes the grid."""
+        """Boolean mask of the spectra that cover the grid (all of it, or at least its
+        ``min_coverage`` share for a grid over the union of the archive's ranges)."""
         return np.asarray(grid.covered_by(self.wave_min, self.wave_max), dtype=bool)
 
 

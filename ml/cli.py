@@ -37,6 +37,10 @@ def train_ae(
     pixels: Annotated[int, typer.Option(
         min=0, help="Pixels of the model grid (0: 2 per resolution element at the 90th "
                     "percentile of the files' resolving power, at most 16,384)")] = 0,
+    wavelength_range: Annotated[str, typer.Option(
+        help="Grid range: common (what almost every spectrum covers) or union (all the "
+             "spectra's ranges, uncovered pixels masked); default: the profile's (default: "
+             "union, cpu: common)")] = "",
     label_set: Annotated[str, typer.Option(
         help="Reference-label set guiding the first latent dimensions (default: none)")] = "",
     limit: Annotated[int, typer.Option(min=0, help="Train on a subsample (0: all)")] = 0,
@@ -57,7 +61,7 @@ def train_ae(
     report = train_autoencoder_run(
         database.engine, settings, model_id=model_id or None,
         config=profile_configs(profile, latent_dim=latent_dim, epochs=epochs)[0],
-        n_pixels=pixels or None,
+        n_pixels=pixels or None, wavelength_range=wavelength_range or None,
         seed=seed, limit=limit or None, metric=metric, label_set=label_set or None,
         device=device or None, progress=not quiet)
     console.print(report.summary())

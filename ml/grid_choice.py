@@ -9,18 +9,32 @@ training spectra state (ingest keeps SPEC_RES and its kin as ``em_res_power``), 
 at PIXELS_PER_ELEMENT pixels per resolution element (c / R) over the grid's range. A
 high percentile rather than the median, so that the sharpest spectra of a mixed
 archive are not blurred; the others are merely oversampled.
+
+The grid's range is either the one (almost) every spectrum covers ("common") or the
+union of the spectra's ranges ("union"), where each spectrum's pixels outside its own
+coverage get ivar 0 like a detector gap. On the synthetic five-instrument archive the
+common range is 4800-6800 A, and the labels' Cramer-Rao bound on it is 2.0-3.5x
+(median per instrument) the bound of the whole file: the union grid (3700-9200 A)
+lets the networks see the rest, at ~2.5x the pixels for the same sampling.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 
-from ml.preprocess import Grid, common_grid, common_range
+from ml.errors import MLError
+from ml.preprocess import (
+    TELLURIC_BANDS,
+    Grid,
+    common_range,
+    grid_between,
+    union_range,
+)
 from schema.tables import spectra
 
 C_KMS = 299792.458
@@ -36,6 +50,27 @@ MIN_PIXELS = 256  # fewer leave the deepest convolution under 8 positions
 # 1.44x wavelength range. The operator's --pixels is not capped.
 MAX_PIXELS = 16384
 FALLBACK_PIXELS = 2048  # when no training spectrum states its resolving power
+RANGES = ("common", "union")
+# The continuum fit (ml.preprocess.normalise) was tuned at Chebyshev degree 4 with 3
+# clipping iterations over 4800-6800 A. On noise-free synthetic spectra of the five
+# instruments over the union grid 3704-9192 A (``python bench/ml_continuum.py``: 16 stars
+# each, |normalised / true - 1| in 64-pixel medians) degree 4 leaves 1.11-1.15 % (median;
+# 90th percentile 2.6-2.8 %) red of 4500 A on the spectra covering the whole range,
+# against 0.03-0.19 % (90th percentile <= 0.69 %) on the common grid. Degree 10 with 6
+# iterations brings that to 0.00-0.23 % (90th percentile <= 0.82 %). Blue of 4500 A,
+# where line blanketing leaves the upper envelope few continuum points, stays at
+# 0.56-1.04 % (median; 0.78-1.23 % at degree 4); degree 12 chases the blanketing there
+# (90th percentile 6-12 %). So the degree grows with the grid's log-range, 4 per
+# CONTINUUM_LOG_RANGE (the range it was tuned on), to at most 10, and the wider fits clip
+# twice as often.
+CONTINUUM_LOG_RANGE = math.log(6800.0 / 4800.0)  # per 4 degrees
+CONTINUUM_MAX_DEGREE = 10
+WIDE_CONTINUUM_ITERATIONS = 6
+# On a union grid a spectrum must cover a quarter of its log-wavelength span: every
+# instrument of the synthetic archive covers 38 % (UVES, 4800-6800 of 3700-9200 A) or
+# more, while a narrow echelle order or a 300 A snippet (5-10 %) would leave the
+# encoder three quarters of padding and the continuum fit a sliver to work on.
+UNION_MIN_COVERAGE = 0.25
 
 
 @dataclass(frozen=True)
@@ -46,12 +81,20 @@ class GridChoice:
     source: str  # "auto" or "operator"
     resolving_power: float | None  # the PERCENTILE-th percentile; None: no file states it
     pixels_per_resolution_element: float | None  # at that R; None without one
+    range: str | None = None  # "common" or "union" once the grid's range is chosen
+    bounds: tuple[float, float] | None = None  # its pixel edges, vacuum Angstrom
+    min_coverage: float = 1.0
 
     def record(self) -> dict[str, Any]:
         """The choice as the autoencoder's registry record keeps it."""
-        return {"pixels": self.pixels, "source": self.source,
-                "resolving_power": self.resolving_power,
-                "pixels_per_resolution_element": self.pixels_per_resolution_element}
+        record = {"pixels": self.pixels, "source": self.source,
+                  "resolving_power": self.resolving_power,
+                  "pixels_per_resolution_element": self.pixels_per_resolution_element}
+        if self.range is not None and self.bounds is not None:
+            record.update({"range": self.range, "wavelength_min": round(self.bounds[0], 2),
+                           "wavelength_max": round(self.bounds[1], 2),
+                           "min_coverage": self.min_coverage})
+        return record
 
 
 def choose_pixels(wave_lo: float, wave_hi: float, resolving_power: np.ndarray,
@@ -83,16 +126,60 @@ def resolving_powers(conn: sa.Connection, spectrum_id: np.ndarray) -> np.ndarray
     return np.array([stated.get(int(i), np.nan) for i in spectrum_id], dtype=float)
 
 
+def check_range(wavelength_range: str) -> str:
+    """``wavelength_range`` if it names one of RANGES, else an operator error."""
+    if wavelength_range not in RANGES:
+        raise MLError(f"the wavelength range must be one of {', '.join(RANGES)}, got "
+                      f"{wavelength_range!r}")
+    return wavelength_range
+
+
+def grid_for(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
+             wavelength_range: str = "common") -> Grid:
+    """The ``n_pixels`` grid of the ``wavelength_range`` mode for spectra spanning
+    ``wave_min``-``wave_max`` (vacuum Angstrom arrays): over the range all but 1 % of
+    them cover ("common"), or from the 1st percentile of their blue ends to the 99th of
+    their red ends, each spectrum covering at least UNION_MIN_COVERAGE of it ("union").
+    Either masks the strong telluric bands where it reaches them."""
+    if check_range(wavelength_range) == "common":
+        lo, hi = common_range(wave_min, wave_max)
+        fields: dict[str, Any] = {}
+    else:
+        lo, hi = union_range(wave_min, wave_max)
+        fields = {"min_coverage": UNION_MIN_COVERAGE}
+    reaches = any(band_lo < hi and band_hi > lo for band_lo, band_hi in TELLURIC_BANDS)
+    return grid_between(lo, hi, n_pixels, telluric_mask=reaches, **continuum_for(lo, hi),
+                        **fields)
+
+
+def continuum_for(lo: float, hi: float) -> dict[str, int]:
+    """The continuum fit's degree and iterations for a grid over [lo, hi] (Angstrom):
+    4 and 3 up to CONTINUUM_LOG_RANGE, the degree growing with the log-range beyond it
+    (at most CONTINUUM_MAX_DEGREE) with WIDE_CONTINUUM_ITERATIONS."""
+    degree = round(4 * math.log(hi / lo) / CONTINUUM_LOG_RANGE)
+    if degree <= 4:
+        return {"continuum_degree": 4, "continuum_iterations": 3}
+    return {"continuum_degree": min(degree, CONTINUUM_MAX_DEGREE),
+            "continuum_iterations": WIDE_CONTINUUM_ITERATIONS}
+
+
 def choose_grid(conn: sa.Connection, wave_min: np.ndarray, wave_max: np.ndarray,
                 training_id: np.ndarray, training_min: np.ndarray, training_max: np.ndarray,
-                operator_pixels: int | None = None) -> tuple[Grid, GridChoice]:
+                operator_pixels: int | None = None, wavelength_range: str = "common"
+                ) -> tuple[Grid, GridChoice]:
     """The grid over the range the archive's spectra (``wave_min``/``wave_max``, vacuum
-    Angstrom) have in common, sized for the training spectra that cover it."""
-    lo, hi = common_range(wave_min, wave_max)
-    covering = (training_min <= lo) & (training_max >= hi)
+    Angstrom) have in common, or (``wavelength_range="union"``) over the union of the
+    training spectra's ranges, sized for the training spectra that cover it."""
+    if wavelength_range == "union":
+        wave_min, wave_max = training_min, training_max
+    shape = grid_for(wave_min, wave_max, MIN_PIXELS, wavelength_range)
+    lo, hi = shape.bounds()
+    covering = shape.covered_by(training_min, training_max)
     power = resolving_powers(conn, training_id[covering])
     choice = choose_pixels(lo, hi, power, operator_pixels)
-    return common_grid(wave_min, wave_max, choice.pixels), choice
+    grid = grid_for(wave_min, wave_max, choice.pixels, wavelength_range)
+    return grid, replace(choice, range=wavelength_range, bounds=grid.bounds(),
+                         min_coverage=grid.min_coverage)
 
 
 def describe(grid: Grid, choice: dict[str, Any] | None) -> str:
@@ -102,6 +189,11 @@ def describe(grid: Grid, choice: dict[str, Any] | None) -> str:
     text = f"grid {grid.n_pixels:,} px, {grid.velocity_step:.3g} km/s"
     if choice is None:
         return text
+    if "range" in choice:
+        text += (f", {choice['range']} range {choice['wavelength_min']:,.0f}-"
+                 f"{choice['wavelength_max']:,.0f} A")
+        if choice["min_coverage"] < 1:
+            text += f" (spectra cover at least {choice['min_coverage']:.0%} of it)"
     power, per_element = choice["resolving_power"], choice["pixels_per_resolution_element"]
     if power is None:
         text += ", no resolving power stated by the files"

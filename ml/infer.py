@@ -256,7 +256,7 @@ def infer(engine: sa.Engine, settings: Settings, model_id: str, *, chunk_size: i
         bad = [todo.obs_id[i] for i in np.flatnonzero(~covering)]
         if not skip_uncovered:
             raise MLError(f"{len(bad)} spectra do not cover the grid of model {model_id!r} "
-                          f"({record.grid.start:.1f}-{record.grid.stop:.1f} Angstrom), e.g. "
+                          f"({record.grid.requirement()}), e.g. "
                           f"{', '.join(bad[:3])}; nothing written (use --skip-uncovered to "
                           "leave them out)")
         report.skipped.update({o: "does not cover the model's wavelength grid" for o in bad})

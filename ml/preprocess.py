@@ -7,6 +7,10 @@ variance (so a coarser grid has correspondingly higher S/N), bad pixels stay
 zero-weight, detector gaps stay gaps (see :func:`native_pixel_bounds`), and a robust
 pseudo-continuum (an upper-envelope Chebyshev fit) is divided
 out because real archives' flux calibration is not good enough to carry physics.
+A grid may span more than a spectrum covers (``Grid.min_coverage`` < 1: a grid over the
+union of the archive's ranges); the pixels outside a spectrum's own coverage are then
+handled like a detector gap (ivar 0), and so are the strong telluric bands when the
+grid records ``telluric_mask`` (see :data:`TELLURIC_BANDS_AIR`).
 Files without a mask or error array (HARPS s1d-like) still carry cosmic-ray hits; a
 narrow positive spike far above its neighbours is no stellar feature, so it is masked
 here: left in, it dominates the RV cross-correlation and the networks' inputs.
@@ -14,6 +18,7 @@ here: left in, it dominates the RV cross-correlation and the networks' inputs.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
@@ -22,13 +27,38 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ml.errors import MLError
-from vo_service.archive.spectrum import Spectrum
+from vo_service.archive.spectrum import Spectrum, air_to_vacuum
 
 MAX_BAD_FRACTION = 0.2  # a grid pixel more than this bad or uncovered (gap) gets ivar 0
 GAP_STEP_RATIO = 1.5  # a pixel step this many times the neighbouring steps is a gap
 GAP_NEIGHBOURS = 3  # steps on each side that set the local pixel step
 SPIKE_REACH = 4  # a spike is compared with pixels 4-5 away on each side (hits: 1-4 pixels)
 SPIKE_FLOOR = 0.5  # continuum units; no absorption-line pattern rises this far above it
+COVERAGE_TOLERANCE = 1e-7  # relative: wavelength bounds rounded in a file's header
+
+# The strong absorption bands of the Earth's atmosphere between 3,000 and 10,000 A (air
+# Angstrom, as the atlases give them): the Fraunhofer B (6867) and A (7594) band heads of
+# O2 with their P branches, and the H2O bands at 0.72, 0.82 and 0.94 micron, limits
+# rounded outwards from the telluric transmission spectrum of the Arcturus atlas (Hinkle,
+# Wallace, Valenti & Harmer 2000, "Visible and Near Infrared Atlas of the Arcturus
+# Spectrum 3727-9300 A") and the molecfit transmission models (Smette et al. 2015, A&A
+# 576, A77). They do not move with the star, vary with airmass and water vapour (which
+# no label describes) and are tens of per cent deep to saturated, so a grid that reaches
+# them masks them.
+# Weaker bands (O2 gamma 6277-6310, H2O 5880-6000 and 6470-6600, a few % deep) stay:
+# masking them would cost Na D and H-alpha's wings for little. ml/synth/telluric.py draws
+# these same five bands (heads 6867, 7160, 7594, 8120, 8950 A air) within these limits.
+TELLURIC_BANDS_AIR = ((6866.0, 6920.0),  # O2 B
+                      (7160.0, 7340.0),  # H2O
+                      (7594.0, 7705.0),  # O2 A
+                      (8120.0, 8350.0),  # H2O
+                      (8950.0, 9800.0))  # H2O (rho sigma tau band)
+# Archive files are often barycentric-corrected, which moves the bands by up to +-30 km/s
+# (Earth's orbit and rotation); each band is widened by that much on both sides.
+TELLURIC_MARGIN_KMS = 30.0
+TELLURIC_BANDS = tuple((float(lo), float(hi)) for lo, hi in air_to_vacuum(
+    np.array(TELLURIC_BANDS_AIR)) * np.array([1 - TELLURIC_MARGIN_KMS / 299792.458,
+                                               1 + TELLURIC_MARGIN_KMS / 299792.458]))
 
 
 class PreprocessError(MLError):
@@ -46,6 +76,10 @@ class Grid:
     continuum_iterations: int = 3
     spike_sigma: float = 5.0  # mask pixels this many sigma (+ SPIKE_FLOOR) above its surroundings
     gap_step_ratio: float = GAP_STEP_RATIO  # native steps this much above the local one: gaps
+    # the fraction of the grid's log-wavelength span a spectrum must cover (1: all of it);
+    # grid pixels outside a spectrum's coverage get ivar 0
+    min_coverage: float = 1.0
+    telluric_mask: bool = False  # TELLURIC_BANDS (observed frame) get ivar 0
 
     @property
     def wavelength(self) -> np.ndarray:
@@ -65,12 +99,24 @@ class Grid:
         step = loglam[1] - loglam[0]
         return np.exp(np.concatenate([loglam - step / 2, [loglam[-1] + step / 2]]))
 
+    def bounds(self) -> tuple[float, float]:
+        """The outer pixel edges (vacuum Angstrom): the span the grid's pixels cover."""
+        half = np.log(self.stop / self.start) / (self.n_pixels - 1) / 2
+        return float(self.start * np.exp(-half)), float(self.stop * np.exp(half))
+
     def to_json(self) -> str:
         """The grid as recorded in the registry, with a description of the normalisation
-        for readers of the published model metadata.
+        for readers of the published model metadata. ``min_coverage`` and
+        ``telluric_mask`` are written only where they differ from what a grid recorded
+        before them did (full coverage, no mask), so that such grids keep their text and
+        :attr:`key` (and with it their preprocessed caches).
         """
+        fields = asdict(self)
+        for name, before in (("min_coverage", 1.0), ("telluric_mask", False)):
+            if fields[name] == before:
+                del fields[name]
         return json.dumps({"kind": "log-uniform", "unit": "Angstrom", "frame": "vacuum",
-                           **asdict(self),
+                           **fields,
                            "normalisation": "flux / upper-envelope Chebyshev continuum, "
                                             "positive spikes masked, detector gaps and "
                                             "masked pixels at the continuum with ivar 0"},
@@ -82,6 +128,8 @@ class Grid:
         data = json.loads(text)
         data.setdefault("spike_sigma", 0.0)  # grids recorded before spike masking: none
         data.setdefault("gap_step_ratio", 0.0)  # before gap detection: every jump bridged
+        data.setdefault("min_coverage", 1.0)  # before partial coverage: all of the grid
+        data.setdefault("telluric_mask", False)
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
     @property
@@ -89,12 +137,45 @@ class Grid:
         """Short stable identifier (cache directories)."""
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
+    def coverage(self, wave_min, wave_max):
+        """The fraction of the grid's log-wavelength span (pixel edges) that spectra
+        spanning [wave_min, wave_max] (vacuum Angstrom; numbers or arrays) cover, 0-1."""
+        first, last = self.bounds()
+        lo = np.maximum(np.asarray(wave_min, dtype=float), first)
+        hi = np.minimum(np.asarray(wave_max, dtype=float), last)
+        return np.clip(np.log(np.maximum(hi, lo) / lo) / np.log(last / first), 0, 1)
+
     def covered_by(self, wave_min, wave_max):
         """Whether spectra spanning [wave_min, wave_max] (vacuum Angstrom; numbers or
-        arrays) cover the grid."""
-        edges = self.edges()
-        return (np.asarray(wave_min) <= edges[0] * 1.0000001) & \
-            (np.asarray(wave_max) >= edges[-1] / 1.0000001)
+        arrays) cover the grid: all of it, or at least ``min_coverage`` of its span."""
+        if self.min_coverage < 1:
+            return self.coverage(wave_min, wave_max) >= self.min_coverage - COVERAGE_TOLERANCE
+        first, last = self.bounds()
+        return (np.asarray(wave_min) <= first * (1 + COVERAGE_TOLERANCE)) & \
+            (np.asarray(wave_max) >= last / (1 + COVERAGE_TOLERANCE))
+
+    def requirement(self) -> str:
+        """What a spectrum must cover, for messages: "4800.0-6800.0 Angstrom (vacuum)" or
+        "at least 25% of 3700.0-9200.0 Angstrom (vacuum)"."""
+        first, last = self.bounds()
+        span = f"{first:.1f}-{last:.1f} Angstrom (vacuum)"
+        return span if self.min_coverage >= 1 else f"at least {self.min_coverage:.0%} of {span}"
+
+    def telluric_pixels(self) -> np.ndarray:
+        """Boolean mask of the pixels that touch a TELLURIC_BANDS range (none without
+        ``telluric_mask``); read-only, computed once per grid."""
+        return _telluric_pixels(self)
+
+
+@functools.lru_cache(maxsize=16)
+def _telluric_pixels(grid: Grid) -> np.ndarray:
+    edges = grid.edges()
+    hit = np.zeros(grid.n_pixels, dtype=bool)
+    if grid.telluric_mask:
+        for lo, hi in TELLURIC_BANDS:
+            hit |= (edges[1:] > lo) & (edges[:-1] < hi)
+    hit.flags.writeable = False
+    return hit
 
 
 def common_range(wave_min: np.ndarray, wave_max: np.ndarray,
@@ -111,9 +192,27 @@ def common_range(wave_min: np.ndarray, wave_max: np.ndarray,
 def common_grid(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
                 quantile: float = 0.01) -> Grid:
     """The grid covered by all but ``quantile`` of the spectra (vacuum Angstrom bounds)."""
-    lo, hi = common_range(wave_min, wave_max, quantile)
-    step = np.log(hi / lo) / n_pixels  # keep the pixel edges inside [lo, hi]
-    return Grid(start=lo * np.exp(step / 2), stop=hi * np.exp(-step / 2), n_pixels=n_pixels)
+    return grid_between(*common_range(wave_min, wave_max, quantile), n_pixels)
+
+
+def union_range(wave_min: np.ndarray, wave_max: np.ndarray,
+                quantile: float = 0.01) -> tuple[float, float]:
+    """The range (vacuum Angstrom) from the ``quantile`` quantile of the spectra's blue
+    ends to the 1 - ``quantile`` quantile of their red ends: what the archive covers,
+    less a few outliers."""
+    lo = float(np.quantile(wave_min, quantile))
+    hi = float(np.quantile(wave_max, 1 - quantile))
+    if not hi > lo * 1.01:
+        raise PreprocessError(f"the spectra span no wavelength range ({lo:.1f}-{hi:.1f} "
+                              "Angstrom)")
+    return lo, hi
+
+
+def grid_between(lo: float, hi: float, n_pixels: int, **fields) -> Grid:
+    """The ``n_pixels`` grid whose pixel edges span exactly [lo, hi] (vacuum Angstrom)."""
+    step = np.log(hi / lo) / n_pixels
+    return Grid(start=float(lo * np.exp(step / 2)), stop=float(hi * np.exp(-step / 2)),
+                n_pixels=n_pixels, **fields)
 
 
 def native_pixel_bounds(wave: np.ndarray, gap_step_ratio: float = GAP_STEP_RATIO
@@ -159,17 +258,22 @@ def resample(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     """Flux-conserving rebinning of flux and variance onto ``grid``.
 
     A grid pixel averages the native pixels that cover it; one more than
-    MAX_BAD_FRACTION covered by bad native pixels or by nothing (a gap) gets ivar 0,
-    and one covered by nothing at all gets flux 0 (``normalise`` then puts every
-    ivar-0 pixel at the continuum): nothing is interpolated across a gap.
+    MAX_BAD_FRACTION covered by bad native pixels or by nothing (a gap, or beyond the
+    spectrum's ends on a grid of ``min_coverage`` < 1) gets ivar 0, and one covered by
+    nothing at all gets flux 0 (``normalise`` then puts every ivar-0 pixel at the
+    continuum): nothing is interpolated across a gap. With ``telluric_mask`` the
+    telluric bands get ivar 0 too, here in the file's frame, before any RV shift.
     """
     wave = spectrum.vacuum_wavelength()
     left, right = native_pixel_bounds(wave, grid.gap_step_ratio)
     target = grid.edges()
-    if not (left[0] <= target[0] and right[-1] >= target[-1]):
+    if not grid.covered_by(left[0], right[-1]):
+        share = f" ({grid.coverage(left[0], right[-1]):.0%} of it)" \
+            if grid.min_coverage < 1 else ""
         raise PreprocessError(
             f"spectrum {spectrum.meta.obs_id} covers {left[0]:.1f}-{right[-1]:.1f} Angstrom "
-            f"(vacuum) but the model grid needs {target[0]:.1f}-{target[-1]:.1f}")
+            f"(vacuum){share} but the model grid needs {grid.requirement()}")
+    partial = left[0] > target[0] or right[-1] < target[-1]
     flux, ivar = spectrum.flux.astype(np.float64), spectrum.ivar.astype(np.float64)
     good = np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)
     if good.sum() < 2:
@@ -188,7 +292,7 @@ def resample(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
         return np.diff(np.interp(target, breaks, cumulative))
 
     bin_width = np.diff(target)
-    covered = integral(np.ones_like(wave)) if len(holes) else bin_width
+    covered = integral(np.ones_like(wave)) if len(holes) or partial else bin_width
     covered_good = integral(good.astype(np.float64))
     seen = covered > 0
     span = np.where(seen, covered, 1.0)
@@ -197,6 +301,8 @@ def resample(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     out_var = integral(var * width) / (span * np.maximum(span, local_width))
     out_var = out_var / np.clip(covered_good / span, 1e-3, None)
     ok = (covered_good >= (1 - MAX_BAD_FRACTION) * bin_width) & (out_var > 0)
+    if grid.telluric_mask:
+        ok &= ~grid.telluric_pixels()
     out_ivar = np.where(ok, 1.0 / np.where(ok, out_var, 1.0), 0.0)
     return out_flux, out_ivar
 

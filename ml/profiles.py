@@ -7,6 +7,12 @@ uses one label member instead of three (sigma then comes from the network's own
 variance, calibrated on held-out stars as always): about 8x less arithmetic for the
 labels and 3x for the encoder, what ~2,000 spectra/s end to end on a 2-core machine
 needs. Both profiles meet the quality targets (docs/ml.md, "Benchmarks").
+
+A profile also names the wavelength range of the autoencoder's grid
+(``ml.grid_choice``): ``default`` the union of the spectra's ranges (the labels' bound
+on the common range alone is 2-3.5x that of the whole file), ``cpu`` the common range
+(a union grid costs ~2.5x the pixels, and with them the inference time, on the
+synthetic archive).
 """
 
 from __future__ import annotations
@@ -23,6 +29,16 @@ PROFILES: dict[str, tuple[AutoencoderConfig, LabelConfig]] = {
     "cpu": (AutoencoderConfig(channels=NARROW, profile="cpu"),
             LabelConfig(channels=NARROW, members=1, profile="cpu")),
 }
+
+WAVELENGTH_RANGES = {"default": "union", "cpu": "common"}
+
+
+def profile_range(name: str) -> str:
+    """The wavelength range ("common" or "union") of the profile's grids."""
+    if name not in WAVELENGTH_RANGES:
+        raise MLError(f"unknown model profile {name!r}; choose one of "
+                      f"{', '.join(sorted(WAVELENGTH_RANGES))}")
+    return WAVELENGTH_RANGES[name]
 
 
 def profile_configs(name: str, **autoencoder: Any) -> tuple[AutoencoderConfig, LabelConfig]:

@@ -27,7 +27,7 @@ from ml.calibration import by_snr, evaluation_halves
 from ml.device import pick_device
 from ml.domain import DomainModel, domain_dims
 from ml.errors import MLError
-from ml.grid_choice import choose_grid, describe
+from ml.grid_choice import check_range, choose_grid, describe
 from ml.model_registry import (
     AUTOENCODER,
     LABEL_REGRESSOR,
@@ -42,6 +42,7 @@ from ml.model_registry import (
 from ml.models.autoencoder import encode_arrays
 from ml.onnx_export import export_model
 from ml.preprocess import Grid
+from ml.profiles import profile_range
 from ml.snr import spectrum_snr
 from ml.train import (
     AutoencoderConfig,
@@ -146,15 +147,17 @@ def _guide(conn: sa.Connection, label_set: str, selected: ArchiveSpectra
 
 def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: str | None = None,
                           config: AutoencoderConfig | None = None,
-                          n_pixels: int | None = None,
+                          n_pixels: int | None = None, wavelength_range: str | None = None,
                           seed: int = 0, limit: int | None = None, metric: str = "l2",
                           label_set: str | None = None, device: str | None = None,
                           progress: bool = True) -> RunReport:
     """Train a VAE on the archive's spectra (all, or a seeded subsample of ``limit``);
     with ``label_set``, its first latent dimensions are guided by those reference labels.
     The grid has ``n_pixels`` pixels, or (None) as many as the training spectra's
-    resolving power needs (``ml.grid_choice``)."""
+    resolving power needs, over the ``wavelength_range`` ("common" or "union"; None: the
+    profile's, ``ml.profiles.WAVELENGTH_RANGES``) (``ml.grid_choice``)."""
     config = config or AutoencoderConfig()
+    wavelength_range = check_range(wavelength_range or profile_range(config.profile))
     model_id = ensure_new(engine, model_id or default_model_id("ae"))
     with engine.connect() as conn:
         everything = select_spectra(conn)
@@ -164,7 +167,7 @@ def train_autoencoder_run(engine: sa.Engine, settings: Settings, *, model_id: st
     with engine.connect() as conn:
         grid, grid_choice = choose_grid(conn, everything.wave_min, everything.wave_max,
                                         training.spectrum_id, training.wave_min,
-                                        training.wave_max, n_pixels)
+                                        training.wave_max, n_pixels, wavelength_range)
     excluded: dict[str, str] = {}
     selected, flux, ivar, power = _load(settings, grid, training, progress, excluded)
     quantities, labels, errors = None, None, None

@@ -100,6 +100,7 @@ def test_autoencoder_card(site, trained, database):
     assert card["training_data"]["checksum"] == row.training_checksum
     assert card["training_data"]["size"] == row.training_size == 300
     assert card["training_data"]["grid"]["n_pixels"] == 256
+    assert card["training_data"]["grid_choice"]["range"] == "common"  # the cpu profile's
     assert card["metrics"]["training"]["epochs_run"] == 3
     assert card["metrics"]["by_snr"] is None and card["metrics"]["goals"] is None
     space = card["latent_space"]
@@ -112,6 +113,7 @@ def test_autoencoder_card(site, trained, database):
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert f"{len(space['informative_dims'])} of 8 latent dimensions are informative" in page.text
     assert row.training_checksum in page.text and "Noise limit" in page.text
+    assert "&quot;range&quot;: &quot;common&quot;" in page.text  # grid choice's range
 
 
 def test_label_model_card(site, trained):

@@ -7,14 +7,18 @@ import math
 import numpy as np
 import pytest
 
+from ml.errors import MLError
 from ml.grid_choice import (
     FALLBACK_PIXELS,
     MAX_PIXELS,
     PIXEL_MULTIPLE,
+    UNION_MIN_COVERAGE,
     choose_pixels,
     describe,
+    grid_for,
 )
 from ml.preprocess import common_grid
+from ml.profiles import profile_range
 from ml.train import AutoencoderConfig
 from ml.training_runs import train_autoencoder_run
 from vo_service.archive.ingest import Ingester
@@ -108,3 +112,66 @@ def test_training_on_an_r22500_archive_records_the_choice(clean_archive, setting
     assert chosen.record.grid.n_pixels == 256
     assert chosen.record.hyperparameters["grid_choice"]["source"] == "operator"
     assert chosen.record.hyperparameters["grid_choice"]["pixels_per_resolution_element"] < 1
+
+
+def _two_range_archive(directory, n: int = 24):
+    """Phase 3 files of two spectrographs: 4995-5105 A and 5045-5305 A, both R 22,500."""
+    rng = np.random.default_rng(5)
+    for name, lo, hi in (("blue", 4995.0, 5105.0), ("red", 5045.0, 5305.0)):
+        wave = np.exp(np.linspace(np.log(lo), np.log(hi), 2400))
+        centres = rng.uniform(lo, hi, 60)
+        for i in range(n):
+            depth = rng.uniform(0.1, 0.6, len(centres))
+            lines = depth * np.exp(-0.5 * ((wave[:, None] - centres) / 0.1) ** 2)
+            flux = 1 - lines.sum(axis=1) + rng.normal(0, 0.01, len(wave))
+            meta = SpectrumMeta(obs_id=f"{name}-{i}", target_name=f"{name} star {i}",
+                                ra=10.0 + i, dec=-20.0 if name == "blue" else 20.0,
+                                resolving_power=22500.0)
+            eso_phase3.write(Spectrum(wave, flux, np.full(len(wave), 1e4), meta),
+                             directory / f"{name}-{i}.fits")
+    return sorted(directory.glob("*.fits"))
+
+
+def test_union_and_common_ranges_on_an_archive_of_two_coverages(clean_archive, settings,
+                                                                tmp_path):
+    files = _two_range_archive(tmp_path)
+    assert Ingester(clean_archive.engine, settings, workers=1).run(files).ingested == len(files)
+    with pytest.raises(MLError, match="must be one of common, union, got 'all'"):
+        train_autoencoder_run(clean_archive.engine, settings, model_id="grid-all", config=TINY,
+                              wavelength_range="all", progress=False)
+
+    common = train_autoencoder_run(clean_archive.engine, settings, model_id="grid-common",
+                                   config=TINY, n_pixels=256, seed=1, progress=False).record
+    union_run = train_autoencoder_run(clean_archive.engine, settings, model_id="grid-union",
+                                      config=TINY, n_pixels=256, wavelength_range="union",
+                                      seed=1, progress=False)
+    union = union_run.record
+    assert common.grid.bounds() == pytest.approx((5045.0, 5105.0), abs=0.5)
+    assert common.grid.min_coverage == 1.0
+    assert union.grid.bounds() == pytest.approx((4995.0, 5305.0), abs=3.0)
+    assert union.grid.min_coverage == UNION_MIN_COVERAGE and not union.grid.telluric_mask
+    choice = union.hyperparameters["grid_choice"]
+    assert choice["range"] == "union" and choice["min_coverage"] == UNION_MIN_COVERAGE
+    assert (choice["wavelength_min"], choice["wavelength_max"]) == pytest.approx(
+        union.grid.bounds(), abs=0.01)
+    assert common.hyperparameters["grid_choice"]["range"] == "common"
+    assert union.training_size == common.training_size == len(files)
+    assert "union range 4,995-5,305 A (spectra cover at least 25% of it)" in union_run.summary()
+    # the default profile's grids span the union, the cpu profile's the common range
+    assert profile_range("default") == "union" and profile_range("cpu") == "common"
+    # auto pixels follow the wider range: same sampling, more pixels
+    wide = choose_pixels(*union.grid.bounds(), np.full(4, 22500.0))
+    narrow = choose_pixels(*common.grid.bounds(), np.full(4, 22500.0))
+    assert wide.pixels > 3 * narrow.pixels
+
+
+def test_grid_for_is_the_benchmark_s_grid_of_either_range():
+    wave_min = np.array([3800.0, 4800.0, 3800.0, 3800.0, 3700.0] * 20)
+    wave_max = np.array([6900.0, 6800.0, 8900.0, 9200.0, 9000.0] * 20)
+    common = grid_for(wave_min, wave_max, 1024, "common")
+    union = grid_for(wave_min, wave_max, 1024, "union")
+    assert common.bounds() == pytest.approx((4800.0, 6800.0))
+    assert union.bounds() == pytest.approx((3700.0, 9200.0))
+    assert union.telluric_mask and not common.telluric_mask
+    assert union.covered_by(wave_min, wave_max).all()
+    assert union.continuum_degree > common.continuum_degree == 4
