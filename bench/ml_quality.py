@@ -41,9 +41,11 @@ from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
 from ml.calibration import by_snr  # noqa: E402
 from ml.device import pick_device  # noqa: E402
 from ml.domain import DomainModel, domain_dims  # noqa: E402
+from ml.grid_choice import RANGES, choose_pixels  # noqa: E402
+from ml.grid_choice import grid_for as choice_grid_for  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
-from ml.preprocess import common_grid  # noqa: E402
-from ml.profiles import PROFILES, profile_configs  # noqa: E402
+from ml.preprocess import common_range, union_range  # noqa: E402
+from ml.profiles import PROFILES, profile_configs, profile_range  # noqa: E402
 from ml.snr import spectrum_snr  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
 from ml.synth import write_archive  # noqa: E402
@@ -81,9 +83,11 @@ def reference_arrays(truth: list[dict], reference: dict[str, dict]
     return labels, errors
 
 
-def grid_for(out: Path, n_pixels: int):
+def grid_for(out: Path, n_pixels: int, wavelength_range: str):
+    """The grid ``train-ae`` would choose for the archive (``ml.grid_choice``): each
+    spectrum's range and stated resolving power from the manifest; ``n_pixels`` 0 = auto."""
     manifest = json.loads((out / "manifest.json").read_text())
-    lo, hi = [], []
+    lo, hi, power = [], [], []
     for inst in manifest["instruments"]:
         count = manifest["counts"]["instrument"].get(inst["name"], 0)
         wave = np.array([inst["wave_min"], inst["wave_max"]], float)
@@ -91,12 +95,23 @@ def grid_for(out: Path, n_pixels: int):
             wave = air_to_vacuum(wave)
         lo += [wave[0]] * count
         hi += [wave[1]] * count
-    return common_grid(np.array(lo), np.array(hi), n_pixels)
+        power += [inst.get("resolving_power", np.nan)] * count
+    lo_, hi_ = np.array(lo), np.array(hi)
+    if not n_pixels:
+        bounds = grid_between_range(lo_, hi_, wavelength_range)
+        n_pixels = choose_pixels(*bounds, np.array(power, float)).pixels
+    return choice_grid_for(lo_, hi_, n_pixels, wavelength_range)
+
+
+def grid_between_range(lo: np.ndarray, hi: np.ndarray, wavelength_range: str
+                       ) -> tuple[float, float]:
+    """The wavelength span (Angstrom) a range mode gives for these spectra."""
+    return common_range(lo, hi) if wavelength_range == "common" else union_range(lo, hi)
 
 
 def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> dict:
     """Train and predict on arrays read straight from the archive's files."""
-    grid = grid_for(out, args.pixels)
+    grid = grid_for(out, args.pixels, args.wavelength_range)
     cache = SpectraCache(out / ".cache", grid)
     t0 = time.monotonic()
     paths = {r["obs_id"]: out / r["path"] for r in truth}
@@ -177,7 +192,8 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
     tag = time.strftime("%Y%m%dT%H%M%S")
     ae = train_autoencoder_run(engine, settings, model_id=f"bench-ae-{tag}",
                                config=args.ae_config,
-                               n_pixels=args.pixels, seed=args.seed,
+                               n_pixels=args.pixels or None,
+                               wavelength_range=args.wavelength_range, seed=args.seed,
                                label_set="bench-reference" if args.guided else None,
                                device=args.device or None)
     print(ae.summary(), flush=True)
@@ -231,7 +247,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/out/ml_quality"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-db", action="store_true", help="arrays only, no PostgreSQL")
-    parser.add_argument("--pixels", type=int, default=4096)
+    parser.add_argument("--pixels", type=int, default=0,
+                        help="model grid pixels (0: chosen from the resolving power, as "
+                        "train-ae does)")
+    parser.add_argument("--wavelength-range", dest="range_mode", choices=RANGES,
+                        help="common or union (default: the profile's, as train-ae)")
     parser.add_argument("--latent-dim", type=int, default=12)
     parser.add_argument("--no-guided", dest="guided", action="store_false",
                         help="plain VAE (no reference labels guiding latent dimensions)")
@@ -260,12 +280,16 @@ def main() -> None:
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
     phase("archive ready", started)
     truth, reference = read_truth(out)
-    limit = noise_limit(args, out, truth, reference, [grid_for(out, args.pixels)])
+    profiles = list(PROFILES) if args.profile == "both" else [args.profile]
+    ranges = {p: args.range_mode or profile_range(p) for p in profiles}
+    limit = noise_limit(args, out, truth, reference,
+                        [grid_for(out, args.pixels, r) for r in set(ranges.values())])
     report: dict = {"n_spectra": args.n, "seed": args.seed, "pixels": args.pixels,
                     "mode": "no-db" if args.no_db else "database", "crb": limit.summary(),
                     "goals": {band_name(lo, hi): ratio for (lo, hi), ratio in RATIO_GOALS.items()},
                     "profiles": {}}
-    for profile in (list(PROFILES) if args.profile == "both" else [args.profile]):
+    for profile in profiles:
+        args.wavelength_range = ranges[profile]
         args.ae_config, labels = profile_configs(profile, latent_dim=args.latent_dim,
                                                  epochs=args.ae_epochs,
                                                  batch_size=args.batch_size)
@@ -277,6 +301,8 @@ def main() -> None:
         t0 = time.monotonic()
         result = (run_no_db if args.no_db else run_db)(args, out, truth, reference)
         seconds = time.monotonic() - t0
+        print(f"grid: {result['grid'].n_pixels} pixels, {grid_range(result['grid'])[0]:.0f}-"
+              f"{grid_range(result['grid'])[1]:.0f} A ({args.wavelength_range})", flush=True)
         quality_figures(args, truth, result, started)
         bins = limit.table(result)
         print_limit(profile, limit, bins)
@@ -292,6 +318,9 @@ def main() -> None:
                 f"{k} (n={v['n']}) " + " ".join(f"{q} {r:.2f}" for q, r in v[key].items())
                 for k, v in instruments.items()))
         report["profiles"][profile] = {"seconds": round(seconds, 1), "bins": bins,
+                                       "grid": {"pixels": result["grid"].n_pixels,
+                                                "range": args.wavelength_range,
+                                                "angstrom": grid_range(result["grid"])},
                                        "by_instrument": instruments,
                                        "by_snr_decile": deciles,
                                        "goals_met": goals_met(bins)}
@@ -562,7 +591,7 @@ def quality_figures(args, truth: list[dict], result: dict, started: float) -> No
         "teff": true[ok, 0], "mh": true[ok, 2]}, args.seed)
     phase("analysis", t0)
     print(f"\n== ml quality: {args.n} spectra ({int(ok.sum())} predicted, {int(judged.sum())} "
-          f"of stars without reference labels judged), {args.pixels} pixels, "
+          f"of stars without reference labels judged), {result['grid'].n_pixels} pixels, "
           f"{'no-db' if args.no_db else 'database'} mode, "
           f"{int(analysis.informative.sum())}/{len(analysis.informative)} informative "
           f"latent dimensions, {time.monotonic() - started:.0f} s ==")

@@ -50,7 +50,7 @@ from bench.ml_quality import (  # noqa: E402
 from ml import quality  # noqa: E402
 from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
 from ml.device import pick_device  # noqa: E402
-from ml.profiles import profile_configs  # noqa: E402
+from ml.profiles import profile_configs, profile_range  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
 from ml.train import train_autoencoder, train_label_model  # noqa: E402
 
@@ -113,7 +113,8 @@ def load(args) -> dict:
     """The synthetic archive's preprocessed arrays, labels and star names."""
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
     truth, reference = read_truth(out)
-    grid = grid_for(out, args.pixels)
+    grid = grid_for(out, args.pixels, args.wavelength_range or profile_range(args.profile))
+    print(f"grid: {grid.n_pixels} pixels, {grid.start:.0f}-{grid.stop:.0f} A", flush=True)
     paths = {r["obs_id"]: out / r["path"] for r in truth}
     t0 = time.monotonic()
     loaded = SpectraCache(out / ".cache", grid).load(list(paths), paths.__getitem__)
@@ -235,7 +236,11 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000, help="spectra in the archive")
     parser.add_argument("--out", type=Path, default=Path("bench/out/ml_quality"))
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--pixels", type=int, default=4096)
+    parser.add_argument("--pixels", type=int, default=0,
+                        help="model grid pixels (0: chosen from the resolving power, as "
+                        "train-ae does)")
+    parser.add_argument("--wavelength-range", choices=("common", "union"),
+                        help="the grid's range (default: the profile's, as train-ae)")
     parser.add_argument("--latent-dim", type=int, default=12)
     parser.add_argument("--ae-epochs", type=int, default=60)
     parser.add_argument("--label-epochs", type=int, default=80)
@@ -276,7 +281,7 @@ def main() -> None:
               f"{args.label_config.batch_size} (lr {args.label_config.learning_rate:.3g})")
     device = pick_device(args.device or None)
     data = load(args)
-    print(f"== training {len(data['flux'])} spectra x {args.pixels} pixels on {device}, "
+    print(f"== training {len(data['flux'])} spectra x {data['flux'].shape[1]} pixels on {device}, "
           f"profile {args.profile} ==", flush=True)
     if args.compare_pretrained:
         compare_pretrained(args, data, device)
