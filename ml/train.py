@@ -25,6 +25,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -97,12 +98,28 @@ class EarlyStopping:
 
 def split_by_group(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray,
                                                                             np.ndarray]:
-    """Train/validation indices with every group (star) wholly on one side (no leakage)."""
+    """Train/validation indices with every group (star) wholly on one side (no leakage).
+
+    A star is held out when a hash of (seed, star) falls below ``fraction``: the decision
+    does not depend on which other stars are in the set, so the label model (trained on
+    the labelled spectra) holds out exactly the stars whose labels the autoencoder
+    (trained on all of them, same seed) kept out of its guided term
+    (``AutoencoderConfig.guided_holdout``). Otherwise the autoencoder's guided dimensions
+    -- the label networks' starting trunk and the domain flag's space -- would have
+    learnt the very labels the label model is calibrated on, and the calibration would
+    promise errors smaller than those of stars never seen. At least one star lands on
+    each side when there are two or more.
+    """
     unique = np.unique(groups)
-    rng = np.random.default_rng(seed)
-    n_val = max(1, int(round(fraction * len(unique)))) if len(unique) > 1 else 0
-    val_groups = set(rng.choice(unique, size=n_val, replace=False).tolist())
-    is_val = np.array([g in val_groups for g in groups])
+    draws = np.array([zlib.crc32(f"{seed}\0{g}".encode()) / 2**32 for g in unique])
+    is_val_group = draws < fraction
+    if len(unique) > 1 and not is_val_group.any():
+        is_val_group[np.argmin(draws)] = True
+    if len(unique) > 1 and is_val_group.all():
+        is_val_group[np.argmax(draws)] = False
+    if len(unique) <= 1:
+        is_val_group[:] = False
+    is_val = np.isin(groups, unique[is_val_group])
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
@@ -173,6 +190,9 @@ class AutoencoderConfig:
     kl_warmup_epochs: int = 3
     informative_nats: float = 0.05  # mean KL above which a dimension counts as informative
     label_weight: float = 1000.0  # guided-label term weight (see ml.models.autoencoder)
+    # Share of the labelled stars (split_by_group, same seed) whose labels the guided term
+    # never sees: the label model holds out the same stars to stop and calibrate on.
+    guided_holdout: float = 0.15
     rv_scale_kms: float = 300.0  # km/s per unit of the RV coordinate (its weight in distances)
     profile: str = "default"  # the preset these sizes come from (ml.profiles)
     # Fast training: an epoch must lower the validation loss (per pixel) by more than
@@ -214,7 +234,12 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
     power = (np.full(len(flux), np.nan) if resolving_power is None
              else np.asarray(resolving_power, float))
     guided, y, yvar = None, None, None
+    withheld = 0
     if labels is not None and quantities:
+        _, reserved = split_by_group(groups, config.guided_holdout, seed)
+        withheld = int(np.isfinite(labels[reserved]).any(axis=1).sum())
+        labels = labels.copy()
+        labels[reserved] = np.nan
         labelled = train_idx[np.isfinite(labels[train_idx]).any(axis=1)]
         if len(labelled) < 10:
             raise MLError(f"need at least 10 labelled spectra to guide the latent space, got "
@@ -285,6 +310,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
                "n_train": int(len(train_idx)), "n_val": int(len(val_idx))}
     if guided:
         metrics["n_guided"] = len(guided["quantities"])
+        metrics["guided_labels_withheld"] = withheld
     return TrainedAutoencoder(model.cpu(), config, history, metrics, info, train_idx, val_idx)
 
 
@@ -353,7 +379,8 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                       template: torch.Tensor | None = None,
                       encoder: SpectrumAutoencoder | None = None,
                       progress: Progress | None = None,
-                      train_together: bool | None = None) -> TrainedLabelModel:
+                      train_together: bool | None = None,
+                      split_seed: int | None = None) -> TrainedLabelModel:
     """Train ``config.members`` CNNs on (rest-frame flux, labels +- errors); calibrate sigma
     on held-out stars.
 
@@ -364,12 +391,15 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     ``train_together``: fit the members in one step per batch
     (:func:`train_members_together`) or one after another; by default together on
     CUDA only (``members_together``), so CPU results stay those of the sequential loop.
+    ``split_seed`` (default ``seed``): the seed of the held-out stars, the autoencoder's
+    when it was guided, so that they are the stars its guided term never saw.
     """
     if len(flux) < 20:
         raise MLError(f"need at least 20 labelled spectra to train a label model, got "
                       f"{len(flux)}")
     seed_everything(seed)
-    train_idx, val_idx = split_by_group(groups, config.val_fraction, seed)
+    train_idx, val_idx = split_by_group(groups, config.val_fraction,
+                                        seed if split_seed is None else split_seed)
     power = (np.full(len(flux), np.nan) if resolving_power is None
              else np.asarray(resolving_power, float))
     if template is None:

@@ -8,7 +8,7 @@ metrics) or nothing.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -212,6 +212,12 @@ def train_label_run(engine: sa.Engine, settings: Settings, *, label_set: str,
     model_id = ensure_new(engine, model_id or default_model_id("labels"))
     ae_record = get(engine, autoencoder_id)
     autoencoder, information = load_autoencoder(settings.home, ae_record)
+    holdout = ae_record.hyperparameters.get("guided_holdout") if autoencoder.n_guided else None
+    split_seed = None
+    if holdout is not None and ae_record.random_seed is not None:
+        # hold out the stars whose labels the autoencoder's guided term never saw
+        config = replace(config, val_fraction=float(holdout))
+        split_seed = ae_record.random_seed
     with engine.connect() as conn:
         labelled = labelled_spectra(conn, label_set)
     if len(labelled.spectra) == 0:
@@ -230,7 +236,8 @@ def train_label_run(engine: sa.Engine, settings: Settings, *, label_set: str,
                                     labelled.quantities, config, seed, dev,
                                     velocity_step=ae_record.grid.velocity_step,
                                     resolving_power=power, template=autoencoder.template,
-                                    encoder=autoencoder, progress=advance)
+                                    encoder=autoencoder, progress=advance,
+                                    split_seed=split_seed)
     latent, _ = encode_arrays(autoencoder.to(dev), flux, ivar, power, dev)
     dims = domain_dims(information, ae_record.hyperparameters["informative_nats"],
                        autoencoder.n_guided)

@@ -17,6 +17,7 @@ from ml.train import (
     LabelConfig,
     _member_nll,
     rest_frame_inputs,
+    split_by_group,
     standardise,
     train_autoencoder,
     train_label_model,
@@ -90,6 +91,42 @@ def test_both_models_record_their_training_bookkeeping(toy_data):
     assert all(key in lab.metrics for key in BOOKKEEPING)
     assert len(lab.metrics["epochs_run"]) == len(lab.metrics["best_epoch"]) == 2
     assert lab.metrics["pretrained_trunk"] is True
+
+
+def test_a_star_is_held_out_whatever_other_stars_are_in_the_set():
+    stars = np.array([f"star-{i}" for i in range(400)]).repeat(2)  # two spectra per star
+    _, held = split_by_group(stars, 0.15, seed=3)
+    held_stars = set(stars[held])
+    assert 0.08 < len(held_stars) / 400 < 0.22
+    subset = stars[::3]  # e.g. the labelled spectra among all of them
+    train, val = split_by_group(subset, 0.15, seed=3)
+    assert set(subset[val]) == held_stars & set(subset)
+    assert not set(subset[train]) & set(subset[val])  # a star is on one side only
+    assert set(stars[split_by_group(stars, 0.15, seed=4)[1]]) != held_stars
+    one, two = np.array(["a"]), np.array(["a", "b"])
+    assert len(split_by_group(one, 0.15, 0)[1]) == 0
+    assert len(split_by_group(two, 0.0, 0)[1]) == 1 and len(split_by_group(two, 1.0, 0)[0]) == 1
+
+
+def test_the_guided_term_never_sees_the_label_models_held_out_stars(toy_data):
+    flux, ivar, labels, _ = toy_data
+    flux, ivar, labels = flux[:240], ivar[:240], labels[:240]
+    stars = np.array([f"s{i // 2}" for i in range(240)])
+    errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
+    config = AutoencoderConfig(latent_dim=6, epochs=2, channels=(8, 16, 32), hidden=64)
+    ae = train_autoencoder(flux, ivar, config, seed=5, device=CPU, velocity_step=STEP,
+                           groups=stars, labels=labels, label_errors=errors,
+                           quantities=toy.QUANTITIES)
+    labelled = np.arange(0, 240, 3)  # the label model sees a third of the spectra
+    lab = train_label_model(flux[labelled], ivar[labelled], labels[labelled],
+                            errors[labelled], stars[labelled], toy.QUANTITIES,
+                            LabelConfig(epochs=1, members=1, channels=(8, 16, 32), hidden=64,
+                                        val_fraction=config.guided_holdout),
+                            seed=0, device=CPU, velocity_step=STEP, split_seed=5,
+                            template=ae.model.template)
+    _, reserved = split_by_group(stars, config.guided_holdout, 5)
+    assert ae.metrics["guided_labels_withheld"] == len(reserved) > 0
+    assert set(stars[labelled][lab.val_index]) == set(stars[reserved]) & set(stars[labelled])
 
 
 def test_memory_mapped_training_arrays_equal_the_in_memory_ones(tmp_path):
