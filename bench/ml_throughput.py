@@ -22,11 +22,18 @@ each repetition infers it after deleting the products of the one before
 (``ml.infer.forget``); then the other half arrives, its ingest (timed against the first
 half's) preprocesses it for the models' grid, and inference of just those new spectra
 is timed; a last run empties the preprocessed cache, so it reads and preprocesses files.
+
+The host's load average is printed before and after each part: with 2 torch threads on a
+2-core host that other processes keep busy, the networks run 3-10x slower than on the
+quiet host (OpenMP threads spin at their barriers while the other one waits for a core),
+so a figure taken under load says nothing about the code. Compare old and new code back
+to back, and read the load average beside them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -53,6 +60,12 @@ def spectra_on_grid(grid: Grid, n: int, seed: int) -> tuple[np.ndarray, np.ndarr
     out = render_batch(labels, grid.wavelength, 3000.0, snr=rng.uniform(20, 150, n), rng=rng)
     flux, ivar = out[0], out[1]
     return flux.astype(np.float32), ivar.astype(np.float32)
+
+
+def load_average() -> str:
+    """The host's 1-, 5- and 15-minute load averages (2 cores: above ~0.5, the timings
+    are the neighbours' as much as the code's)."""
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def timed(func, repeat: int = 3) -> float:
@@ -146,7 +159,7 @@ def end_to_end(args) -> None:
                                            members=args.members or label_config.members))
             print(f"\nprofile {args.profile} ({args.members or label_config.members} label "
                   f"members), both models, {args.n_db} spectra per run, CPU "
-                  f"({torch.get_num_threads()} torch threads)")
+                  f"({torch.get_num_threads()} torch threads), {load_average()}")
             print(f"{'run':<22}{'jobs':<10}{'e2e/s':>8}{'busy/s':>8}{'latent rows/s':>15}"
                   f"{'label rows/s':>14}{'all rows/s':>12}  (targets 2,000 and 20,000)")
 
@@ -202,7 +215,7 @@ def end_to_end(args) -> None:
             print(f"ingest of the new files with preprocessing for the models' grid: "
                   f"{ingest_prepared:,.0f} files/s ({ingested.preprocessed} preprocessed), "
                   f"plain ingest of as many before training: {ingest_plain:,.0f} files/s "
-                  f"(ratio {ingest_prepared / ingest_plain:.2f})")
+                  f"(ratio {ingest_prepared / ingest_plain:.2f}); {load_average()}")
         finally:
             database.dispose()
             database.embedded.stop()
@@ -228,7 +241,7 @@ def main() -> None:
     args = parser.parse_args()
     print(f"torch {torch.__version__}, CUDA: "
           f"{torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}, "
-          f"CPU threads {torch.get_num_threads()}")
+          f"CPU threads {torch.get_num_threads()}, {load_average()}")
     model_only(args)
     if not args.no_db:
         end_to_end(args)
