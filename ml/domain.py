@@ -31,10 +31,13 @@ held-out stars --, fitted by quantile regression on the held-out stars; the S/N 
 from the spectrum's own arrays, ``ml.snr``). A spectrum is out when its score lies more
 than ``cut`` such spreads on the bad side (log distance above, coverage below). The two
 cuts flag the same share of held-out stars, chosen so that the three tests together
-(they are OR-ed) flag ``false_flag_rate`` of them (1 %: at 2 % the share of new in-range
-stars flagged reached 4.9 % in some S/N deciles against issue 18's 3 %, at 1 % at most
-3.3 %, while stars clearly outside the training range were still flagged at 93 %; 20,000
-synthetic spectra, ``bench/ml_quality.py --flag-rates``).
+(they are OR-ed) flag ``false_flag_rate`` of them (2 %). On 20,000 synthetic spectra
+(``bench/ml_quality.py --flag-rates``) that flags 1.1-3.0 % of new in-range stars in every
+S/N decile and 91-93 % of the stars clearly outside the training range; 1 % flags fewer
+in-range stars (0.5-1.3 %) but only 85-90 % of those outside. The held-out stars must be
+stars whose labels the autoencoder never learnt (``ml.train.split_by_group``): when they
+were not, their latent positions sat closer to the training sample than new stars' and
+the same 2 % cut flagged up to 4.9 % of new stars.
 
 Evaluating the cuts and the range test (``ml.domain_cuts``, numpy) is shared with the web
 process, which decides on uploaded spectra exactly as ``latentvo ml infer`` does; the
@@ -61,7 +64,7 @@ from ml.domain_cuts import (
     within_range,
 )
 
-FALSE_FLAG_RATE = 0.01  # held-out in-domain stars the three tests together flag
+FALSE_FLAG_RATE = 0.02  # held-out in-domain stars the three tests together flag
 STARS_PER_DEGREE = (20, 200)  # held-out stars for a slope in log S/N, for a curvature
 FIT_SAMPLE = 3000  # held-out stars the median and spread curves are fitted on, at most
 
