@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 from xml.sax.saxutils import escape
 
-from schema.tables import LABEL_QUANTITIES, labels, spectra
+from schema.tables import LABEL_QUANTITIES, labels
 from schema.vo import ColumnMeta, column_meta
 from vo_service.config import SimilarSettings
+from vo_service.datalink import similar as neighbours
 from vo_service.datalink.document import datalink_descriptor, similar_search_inputs
 from vo_service.datalink.links import VOTABLE
 from vo_service.formats.fields import Field
@@ -28,16 +29,9 @@ from vo_service.similar.search import SimilarResult
 from vo_service.urls import PublicURLs
 from vo_service.vosi.capabilities import capabilities_document, vosi_capability
 
-METRICS = {"l2": "Euclidean (L2) distance", "cosine": "cosine distance"}
-s, lab = spectra.c, labels.c
+lab = labels.c
 FIELDS = [
-    Field.of("rank", ColumnMeta("int", ucd="meta.number",
-                                description="1 for the nearest neighbour")),
-    Field.from_column(s.obs_publisher_did),
-    Field.of("distance", ColumnMeta("double", ucd="stat.value", description="Distance from "
-                                    "the query spectrum in latent space (the model's metric)")),
-    *(Field.from_column(c) for c in (s.spectrum_id, s.target_name, s.s_ra, s.s_dec, s.snr,
-                                     s.instrument_name)),
+    *neighbours.FIELDS,  # the columns of /datalink/similar, then the label model's
     *(Field.from_column(lab[name]) for q in LABEL_QUANTITIES for name in (q, f"{q}_err")),
     Field.from_column(lab.in_domain), Field.from_column(lab.domain_score),
     Field.of("access_url", ColumnMeta("char", ucd="meta.ref.url", description="getData URL "
@@ -104,7 +98,7 @@ def _infos(result: SimilarResult, request: SimilarRequest) -> list[tuple[str, st
         ("QUERY", result.query.source, "The spectrum searched with: 'upload', or the ID"),
         ("MODEL", result.model_id, "Autoencoder whose latent space was searched"),
         ("K", str(request.k), None),
-        ("metric", result.metric, f"{METRICS[result.metric]} in the latent space of "
+        ("metric", result.metric, f"{neighbours.METRICS[result.metric]} in the latent space of "
          f"{result.model_id}"),
         ("search", "exact" if result.exact else "index", how)]
     if result.label_model_id:
