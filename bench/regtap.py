@@ -26,7 +26,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.serving import free_port, wait_until_up  # noqa: E402
+from bench.serving import service_home, wait_until_up  # noqa: E402
 
 AUTHORITY = "ivo://bench.example"
 NS = ('xmlns:ri="http://www.ivoa.net/xml/RegistryInterface/v1.0" '
@@ -135,11 +134,7 @@ def main() -> None:
     p.add_argument("--home", help="LATENTVO_HOME to use (default: a fresh temporary one)")
     args = p.parse_args()
 
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="latentvo-bench-"))
-    os.environ["LATENTVO_HOME"] = str(home)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    os.environ["LATENTVO_BASE_URL"] = base
+    home, port, base = service_home(args.home)
 
     import sqlalchemy as sa
     from pyvo import registry

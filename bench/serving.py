@@ -1,12 +1,16 @@
-"""What the benchmarks that start ``latentvo serve`` share: a free port and a wait for it.
+"""What the benchmarks that start ``latentvo serve`` share: their home and base URL, a free
+port, and a wait for the server.
 
-Each benchmark starts its own server on loopback; these two steps are the same for all.
+Each benchmark starts its own server on loopback; these steps are the same for all.
 """
 
 from __future__ import annotations
 
+import os
 import socket
+import tempfile
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -29,3 +33,15 @@ def wait_until_up(url: str, timeout: float = 120) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def service_home(home: str | None, prefix: str = "latentvo-bench-") -> tuple[Path, int, str]:
+    """(home, port, base URL) of the benchmark's service: ``home`` or a fresh temporary
+    directory as LATENTVO_HOME, and a free loopback port as LATENTVO_BASE_URL, both set in
+    the environment before the settings are loaded."""
+    path = Path(home) if home else Path(tempfile.mkdtemp(prefix=prefix))
+    os.environ["LATENTVO_HOME"] = str(path)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    os.environ["LATENTVO_BASE_URL"] = base
+    return path, port, base

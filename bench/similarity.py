@@ -40,7 +40,6 @@ import io
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -49,7 +48,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.serving import free_port, wait_until_up  # noqa: E402
+from bench.serving import service_home, wait_until_up  # noqa: E402
 
 CHUNK = 100_000  # rows per COPY
 FILTER = {"teff": (4500.0, 6500.0)}
@@ -372,11 +371,7 @@ def main() -> None:
     p.add_argument("--home", help="LATENTVO_HOME to use (default: a fresh temporary one)")
     args = p.parse_args()
 
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="latentvo-sim-"))
-    os.environ["LATENTVO_HOME"] = str(home)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    os.environ["LATENTVO_BASE_URL"] = base
+    home, port, base = service_home(args.home, "latentvo-sim-")
 
     import sqlalchemy as sa
 

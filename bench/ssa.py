@@ -34,7 +34,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -44,7 +43,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.serving import free_port, wait_until_up  # noqa: E402
+from bench.serving import service_home, wait_until_up  # noqa: E402
 
 
 def app_factory():
@@ -152,11 +151,7 @@ def main() -> None:
     p.add_argument("--home", help="LATENTVO_HOME to use (default: a fresh temporary one)")
     args = p.parse_args()
 
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="latentvo-bench-"))
-    os.environ["LATENTVO_HOME"] = str(home)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    os.environ["LATENTVO_BASE_URL"] = base
+    home, port, base = service_home(args.home)
 
     import httpx
     import sqlalchemy as sa
@@ -250,6 +245,8 @@ def main() -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
         database.dispose()
+        if database.embedded is not None:
+            database.embedded.stop()
 
     ssa_ms, sql_ms = _median_ms(ssa_times), _median_ms(sql_times)
     dl_ms, st_ms = _median_ms(dl_times), _median_ms(st_times)
