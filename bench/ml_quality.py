@@ -41,10 +41,9 @@ from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
 from ml.calibration import by_snr  # noqa: E402
 from ml.device import pick_device  # noqa: E402
 from ml.domain import DomainModel, domain_dims  # noqa: E402
-from ml.grid_choice import RANGES, choose_pixels  # noqa: E402
+from ml.grid_choice import MIN_PIXELS, RANGES, choose_pixels  # noqa: E402
 from ml.grid_choice import grid_for as choice_grid_for  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
-from ml.preprocess import common_range, union_range  # noqa: E402
 from ml.profiles import PROFILES, profile_configs, profile_range  # noqa: E402
 from ml.snr import spectrum_snr  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
@@ -97,16 +96,10 @@ def grid_for(out: Path, n_pixels: int, wavelength_range: str):
         hi += [wave[1]] * count
         power += [inst.get("resolving_power", np.nan)] * count
     lo_, hi_ = np.array(lo), np.array(hi)
-    if not n_pixels:
-        bounds = grid_between_range(lo_, hi_, wavelength_range)
-        n_pixels = choose_pixels(*bounds, np.array(power, float)).pixels
+    if not n_pixels:  # as ml.grid_choice.choose_grid: the range's bounds, then the pixels
+        shape = choice_grid_for(lo_, hi_, MIN_PIXELS, wavelength_range)
+        n_pixels = choose_pixels(*shape.bounds(), np.array(power, float)).pixels
     return choice_grid_for(lo_, hi_, n_pixels, wavelength_range)
-
-
-def grid_between_range(lo: np.ndarray, hi: np.ndarray, wavelength_range: str
-                       ) -> tuple[float, float]:
-    """The wavelength span (Angstrom) a range mode gives for these spectra."""
-    return common_range(lo, hi) if wavelength_range == "common" else union_range(lo, hi)
 
 
 def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> dict:
@@ -402,8 +395,8 @@ class NoiseLimit:
 
 def grid_range(grid) -> tuple[float, float]:
     """The vacuum wavelengths a model grid spans (outer pixel edges)."""
-    edges = grid.edges()
-    return round(float(edges[0]), 2), round(float(edges[-1]), 2)
+    lo, hi = grid.bounds()
+    return round(lo, 2), round(hi, 2)
 
 
 def noise_limit(args, out: Path, truth: list[dict], reference: dict[str, dict],
