@@ -257,6 +257,9 @@ def main() -> None:
                              "square root (to test larger batches; the defaults use 1)")
     parser.add_argument("--float32", action="store_true",
                         help="no bf16 autocast on CUDA (mixed_precision off), to compare")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="launch every training step's kernels from Python on CUDA "
+                             "instead of replaying a recorded CUDA graph, to compare")
     parser.add_argument("--members-one-by-one", action="store_true",
                         help="train the label members one after another on CUDA too (the "
                              "CPU's way; by default CUDA trains them in one step)")
@@ -270,6 +273,9 @@ def main() -> None:
                                 members=args.members or labels.members)
     if args.float32:
         args.ae_config, args.label_config = (replace(c, mixed_precision=False)
+                                             for c in (args.ae_config, args.label_config))
+    if not args.cuda_graphs:
+        args.ae_config, args.label_config = (replace(c, cuda_graphs=False)
                                              for c in (args.ae_config, args.label_config))
     if args.batch_scale != 1:
         args.ae_config, args.label_config = (

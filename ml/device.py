@@ -33,13 +33,6 @@ def prepare_training(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def fused_optimiser(device: torch.device) -> bool | None:
-    """Adam/AdamW's ``fused`` argument on ``device``: the fused kernel on CUDA (one launch
-    updates every parameter, instead of several per tensor); None elsewhere, torch's
-    default, so CPU results stay as they were."""
-    return True if device.type == "cuda" else None
-
-
 def to_device(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
     """A host tensor on ``device``; to a GPU through pinned memory without waiting for
     the GPU's queue (a plain copy from pageable memory waits for every queued kernel,

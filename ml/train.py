@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ml.calibration import SigmaCalibration, calibrate_held_out
-from ml.device import fused_optimiser, prepare_training, to_device
+from ml.device import prepare_training, to_device
 from ml.errors import MLError
 from ml.models.autoencoder import SpectrumAutoencoder, encode_arrays, information
 from ml.models.inputs import conditioning, default_power, network_input
@@ -47,6 +47,7 @@ from ml.models.label_cnn import (
 )
 from ml.rv import build_template, to_rest_frame
 from ml.snr import spectrum_snr
+from ml.step_graph import TrainingStep, graphs_usable, optimiser_options
 
 Progress = Callable[[int], None]
 TEMPLATE_SAMPLE = 4000  # spectra the RV template is built from
@@ -61,9 +62,11 @@ def seed_everything(seed: int) -> None:
 
 
 def autocast(device: torch.device, enabled: bool) -> torch.autocast:
-    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere."""
+    """bf16 autocast on CUDA when ``enabled``; a no-op context elsewhere. Casts are not
+    cached, which a recorded step (``ml.step_graph``) requires; each weight is cast once
+    per pass anyway."""
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
-                          enabled=enabled and device.type == "cuda")
+                          enabled=enabled and device.type == "cuda", cache_enabled=False)
 
 
 @dataclass
@@ -196,9 +199,11 @@ class AutoencoderConfig:
     rv_scale_kms: float = 300.0  # km/s per unit of the RV coordinate (its weight in distances)
     profile: str = "default"  # the preset these sizes come from (ml.profiles)
     # Fast training: an epoch must lower the validation loss (per pixel) by more than
-    # min_delta to count as better; bf16 autocast on CUDA.
+    # min_delta to count as better; bf16 autocast and steps replayed from a CUDA graph
+    # on CUDA (ml.step_graph).
     min_delta: float = 1e-4
     mixed_precision: bool = True
+    cuda_graphs: bool = True
 
 
 @dataclass
@@ -257,8 +262,9 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
     x_all, ivar_all, _ = rest_frame_inputs(flux, ivar, model.template, velocity_step, device)
     cond_all = model.condition(power, len(flux))
     prepare_training(device)
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
-                                 fused=fused_optimiser(device))
+    graphed = graphs_usable(device, config.cuda_graphs)
+    optimiser = torch.optim.Adam(model.parameters(),
+                                 **optimiser_options(device, config.learning_rate, graphed))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     generator = torch.Generator().manual_seed(seed)
     n_pix = flux.shape[1]
@@ -266,22 +272,30 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
                                        "val_kl": []}
     stopping = EarlyStopping(config.patience, config.min_delta)
     amp = config.mixed_precision
+    beta = torch.zeros((), device=device)  # the KL weight, read by a recorded step
+    total = torch.zeros((), device=device)  # summed on the device: no sync per step
+
+    def step(idx: torch.Tensor) -> None:
+        optimiser.zero_grad(set_to_none=True)
+        with autocast(device, amp):
+            loss, _, _ = model.loss(x_all[idx], ivar_all[idx], cond_all[idx], beta,
+                                    None if y is None else y[idx],
+                                    None if yvar is None else yvar[idx],
+                                    config.label_weight)
+        loss.mean().backward()
+        optimiser.step()
+        total.add_(loss.detach().sum())
+
+    run_step = TrainingStep(step, (config.batch_size,), device, graphed)
     started = time.monotonic()
     train_t = torch.as_tensor(train_idx)
     for epoch in range(config.epochs):
-        beta = min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
+        kl_weight = min(1.0, (epoch + 1) / max(1, config.kl_warmup_epochs))
+        beta.fill_(kl_weight)
         model.train()
-        total = torch.zeros((), device=device)  # summed on the device: no sync per step
+        total.zero_()
         for idx in epoch_order(train_t, generator, device).split(config.batch_size):
-            with autocast(device, amp):
-                loss, _, _ = model.loss(x_all[idx], ivar_all[idx], cond_all[idx], beta,
-                                        None if y is None else y[idx],
-                                        None if yvar is None else yvar[idx],
-                                        config.label_weight)
-            optimiser.zero_grad()
-            loss.mean().backward()
-            optimiser.step()
-            total += loss.detach().sum()
+            run_step(idx)
         scheduler.step()
         val_loss, val_chi2, kl = _evaluate_autoencoder(model, x_all, ivar_all, cond_all,
                                                        val_idx, y, yvar, config.label_weight,
@@ -293,7 +307,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
         if progress:
             progress(1)
         # Stopping waits for the KL weight to reach 1: earlier losses are not comparable.
-        if stopping.update(epoch, val_loss / n_pix, model) and beta >= 1.0:
+        if stopping.update(epoch, val_loss / n_pix, model) and kl_weight >= 1.0:
             break
     stopping.restore(model)
     _, chi2, _ = _evaluate_autoencoder(model, x_all, ivar_all, cond_all, val_idx, y, yvar,
@@ -306,7 +320,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
                "n_informative": int((info > config.informative_nats).sum()),
                "epochs_run": len(history["train_loss"]), "best_epoch": stopping.best_epoch,
                "train_seconds": round(time.monotonic() - started, 1),
-               "device": device_name(device),
+               "device": device_name(device), "cuda_graphs": graphed,
                "n_train": int(len(train_idx)), "n_val": int(len(val_idx))}
     if guided:
         metrics["n_guided"] = len(guided["quantities"])
@@ -350,9 +364,11 @@ class LabelConfig:
     patience: int = 8
     profile: str = "default"  # the preset these sizes come from (ml.profiles)
     # Fast training: an epoch must lower the validation NLL by more than min_delta to
-    # count as better; bf16 autocast on CUDA.
+    # count as better; bf16 autocast and steps replayed from a CUDA graph on CUDA
+    # (ml.step_graph).
     min_delta: float = 1e-4
     mixed_precision: bool = True
+    cuda_graphs: bool = True
     # Semi-supervised: start each member's convolutional trunk (and the first dense
     # layer) from the autoencoder's encoder, pretrained on every spectrum, where the
     # sizes match (ml.models.label_cnn.init_from_encoder).
@@ -446,6 +462,7 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                     "epochs_run": epochs_run, "best_epoch": best_epochs,
                     "device": device_name(device), "pretrained_trunk": any(pretrained),
                     "members_trained": "together" if together else "one after another",
+                    "cuda_graphs": graphs_usable(device, config.cuda_graphs),
                     "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
                     **calibrated.metrics})
     return TrainedLabelModel(predictor, config, history, metrics, train_idx, val_idx,
@@ -458,25 +475,32 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
                   history: dict[str, list[float]], k: int,
                   progress: Progress | None) -> EarlyStopping:
     """Fit one member in place (best epoch's weights restored); returns its stopping record."""
-    optimiser = torch.optim.AdamW(member.parameters(), lr=config.learning_rate,
-                                  weight_decay=WEIGHT_DECAY,
-                                  fused=fused_optimiser(x_all.device))
+    device = x_all.device
+    graphed = graphs_usable(device, config.cuda_graphs)
+    optimiser = torch.optim.AdamW(member.parameters(), weight_decay=WEIGHT_DECAY,
+                                  **optimiser_options(device, config.learning_rate, graphed))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     history[f"member{k}_train_nll"], history[f"member{k}_val_nll"] = [], []
     stopping = EarlyStopping(config.patience, config.min_delta)
     amp = config.mixed_precision
+    total = torch.zeros((), device=device)  # summed on the device: no sync per step
+
+    def step(idx: torch.Tensor) -> None:
+        optimiser.zero_grad(set_to_none=True)
+        with autocast(device, amp):
+            mean, logvar = member(x_all[idx], cond_all[idx])
+        loss = gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
+        loss.backward()
+        optimiser.step()
+        total.add_(loss.detach() * len(idx))
+
+    run_step = TrainingStep(step, (config.batch_size,), device, graphed)
     train_t = torch.as_tensor(train_idx)
     for epoch in range(config.epochs):
         member.train()
-        total = torch.zeros((), device=x_all.device)  # summed on the device: no sync per step
-        for idx in epoch_order(train_t, generator, x_all.device).split(config.batch_size):
-            with autocast(x_all.device, amp):
-                mean, logvar = member(x_all[idx], cond_all[idx])
-            loss = gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            total += loss.detach() * len(idx)
+        total.zero_()
+        for idx in epoch_order(train_t, generator, device).split(config.batch_size):
+            run_step(idx)
         scheduler.step()
         val = _member_nll(member, x_all, cond_all, y, yvar, val_idx, amp)
         history[f"member{k}_train_nll"].append(float(total) / len(train_idx))
@@ -544,26 +568,33 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
 
     own_batches = torch.func.vmap(forward)  # x (members, batch, 2, pixels)
     own_nll = torch.func.vmap(gaussian_nll)
-    optimiser = torch.optim.AdamW(stacked.values(), lr=config.learning_rate,
-                                  weight_decay=WEIGHT_DECAY, fused=fused_optimiser(device))
+    graphed = graphs_usable(device, config.cuda_graphs)
+    optimiser = torch.optim.AdamW(stacked.values(), weight_decay=WEIGHT_DECAY,
+                                  **optimiser_options(device, config.learning_rate, graphed))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     stoppings = [EarlyStopping(config.patience, config.min_delta) for _ in members]
     for k in range(len(members)):
         history[f"member{k}_train_nll"], history[f"member{k}_val_nll"] = [], []
     active = list(range(len(members)))
     amp = config.mixed_precision
+    total = torch.zeros(len(members), device=device)  # on the device: no sync per step
+
+    def step(idx: torch.Tensor) -> None:  # idx: (members, batch) rows
+        optimiser.zero_grad(set_to_none=True)
+        with autocast(device, amp):
+            mean, logvar = own_batches(stacked, buffers, x_all[idx], cond_all[idx])
+        loss = own_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
+        loss.sum().backward()  # members share no weights: each gets its own gradient
+        optimiser.step()
+        total.add_(loss.detach() * idx.shape[1])
+
+    run_step = TrainingStep(step, (len(members), config.batch_size), device, graphed)
     train_t = torch.as_tensor(train_idx)
     for epoch in range(config.epochs):
         order = torch.stack([epoch_order(train_t, g, device) for g in generators])
-        total = torch.zeros(len(members), device=device)  # on the device: no sync per step
-        for idx in order.split(config.batch_size, dim=1):  # (members, batch) rows
-            with autocast(device, amp):
-                mean, logvar = own_batches(stacked, buffers, x_all[idx], cond_all[idx])
-            loss = own_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
-            optimiser.zero_grad()
-            loss.sum().backward()  # members share no weights: each gets its own gradient
-            optimiser.step()
-            total += loss.detach() * idx.shape[1]
+        total.zero_()
+        for idx in order.split(config.batch_size, dim=1):
+            run_step(idx)
         scheduler.step()
         val = _members_nll(forward, stacked, buffers, x_all, cond_all, y, yvar, val_idx, amp)
         train = [t / len(train_idx) for t in total.tolist()]

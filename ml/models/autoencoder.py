@@ -135,7 +135,8 @@ class SpectrumAutoencoder(nn.Module):
         observed, _ = shift(rest, torch.ones_like(rest), pixels, 0.0)
         return observed
 
-    def loss(self, x: torch.Tensor, ivar: torch.Tensor, cond: torch.Tensor, beta: float = 1.0,
+    def loss(self, x: torch.Tensor, ivar: torch.Tensor, cond: torch.Tensor,
+             beta: float | torch.Tensor = 1.0,
              labels: torch.Tensor | None = None, label_var: torch.Tensor | None = None,
              label_weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Negative ELBO per spectrum on rest-frame inputs: (total, 0.5 chi-square, KL per
