@@ -45,6 +45,7 @@ from ml.grid_choice import MIN_PIXELS, RANGES, choose_pixels  # noqa: E402
 from ml.grid_choice import grid_for as choice_grid_for  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
 from ml.profiles import PROFILES, profile_configs, profile_range  # noqa: E402
+from ml.sigma_calibration import SigmaCalibration  # noqa: E402
 from ml.snr import spectrum_snr  # noqa: E402
 from ml.spectra_cache import SpectraCache  # noqa: E402
 from ml.synth import write_archive  # noqa: E402
@@ -153,8 +154,17 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
             snr[rows][lab.val_index])
         by_rate[rate] = other.in_domain(score, pred, sigma, snr)
     phase(f"inference of {len(flux)} spectra + domain", t0)
+    held_out = np.zeros(len(flux), bool)
+    held_out[rows[lab.val_index]] = True
+    ensemble_sigma = None
+    if args.save_arrays:  # the ensemble's own errors, before calibration, for offline study
+        fitted = lab.predictor.calibration
+        lab.predictor.calibration = SigmaCalibration.identity(len(LABEL_QUANTITIES))
+        ensemble_sigma = lab.predictor.predict(flux, ivar, power, device)[1]
+        lab.predictor.calibration = fitted
     return {"ok": ok, "latent": latent, "pred": pred, "sigma": sigma, "in_domain": in_domain,
-            "in_domain_by_rate": by_rate,
+            "in_domain_by_rate": by_rate, "held_out": held_out, "snr": snr,
+            "ensemble_sigma": ensemble_sigma, "labels": labels, "errors": errors,
             "ae": ae, "flux": flux, "ivar": ivar, "power": power, "grid": grid,
             "reference_star": np.isin(names, list(reference))}
 
@@ -268,7 +278,13 @@ def main() -> None:
                         default=[], help="--no-db: also the domain flag with these held-out "
                         "false-flag rates (comma-separated, e.g. 0.01,0.005), same networks")
     parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--save-arrays", type=Path,
+                        help="--no-db: write <dir>/<profile>.npz with every spectrum's "
+                        "predictions, calibrated and ensemble errors, S/N, reference and true "
+                        "labels, held-out and domain flags (to study the calibration offline)")
     args = parser.parse_args()
+    if args.save_arrays and not args.no_db:
+        parser.error("--save-arrays needs --no-db")
     started = time.monotonic()
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
     phase("archive ready", started)
@@ -310,6 +326,8 @@ def main() -> None:
             print(f"{what} by instrument, all S/N: " + "; ".join(
                 f"{k} (n={v['n']}) " + " ".join(f"{q} {r:.2f}" for q, r in v[key].items())
                 for k, v in instruments.items()))
+        if args.save_arrays:
+            save_arrays(args.save_arrays / f"{profile}.npz", truth, result)
         report["profiles"][profile] = {"seconds": round(seconds, 1), "bins": bins,
                                        "grid": {"pixels": result["grid"].n_pixels,
                                                 "range": args.wavelength_range,
@@ -451,6 +469,19 @@ def print_limit(profile: str, limit: NoiseLimit, bins: list[dict]) -> None:
 Z_STD_GOAL = (0.9, 1.1)
 COVERAGE_GOAL = {"coverage_68": 0.6827, "coverage_95": 0.9545}  # each within 3 points
 FLAG_GOAL = 0.03
+
+
+def save_arrays(path: Path, truth: list[dict], result: dict) -> None:
+    """One profile's per-spectrum results (truth-row order) as an npz file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        path, true=np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth]),
+        star=np.array([r["target_name"] for r in truth]), quantities=list(LABEL_QUANTITIES),
+        true_snr=np.array([float(r["snr"]) for r in truth]),
+        **{key: result[key] for key in ("ok", "pred", "sigma", "ensemble_sigma", "snr",
+                                         "labels", "errors", "held_out", "in_domain",
+                                         "reference_star")})
+    print(f"per-spectrum arrays written to {path}", flush=True)
 
 
 def calibration_by_decile(truth: list[dict], result: dict) -> list[dict]:
