@@ -17,12 +17,14 @@ and a tensor learning rate (:func:`optimiser_options`); autocast must not cache 
 (``ml.train.autocast`` does not).
 
 A batch of another shape (an epoch's last, shorter one) runs eagerly, with the same
-weights and optimiser state. On a CPU every step runs eagerly, so CPU results are
-those of a plain loop.
+weights and optimiser state. A step that cannot be recorded (recording runs nothing,
+so no weight or optimiser state has changed) warns and the run goes on eagerly. On a
+CPU every step runs eagerly, so CPU results are those of a plain loop.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -70,7 +72,7 @@ class TrainingStep:
     @property
     def recorded(self) -> bool:
         """Whether the step has been recorded (and further full batches replay it)."""
-        return self.graph is not None
+        return self.graph is not None and self.enabled
 
     def __call__(self, rows: torch.Tensor) -> None:
         if not self.enabled or tuple(rows.shape) != self.shape:
@@ -86,9 +88,17 @@ class TrainingStep:
             return
         if self.graph is None:
             self.rows = rows.clone()
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):  # records without running: replayed below
-                self.step(self.rows)
+            graph = torch.cuda.CUDAGraph()
+            try:
+                with torch.cuda.graph(graph):  # records without running: replayed below
+                    self.step(self.rows)
+            except RuntimeError as error:  # a step that cannot be recorded: stay eager
+                warnings.warn(f"training continues without a CUDA graph: the step could "
+                              f"not be recorded ({error})", RuntimeWarning, stacklevel=2)
+                self.enabled = False
+                self.step(rows)
+                return
+            self.graph = graph
         else:
             assert self.rows is not None
             self.rows.copy_(rows)

@@ -320,7 +320,7 @@ def train_autoencoder(flux: np.ndarray, ivar: np.ndarray, config: AutoencoderCon
                "n_informative": int((info > config.informative_nats).sum()),
                "epochs_run": len(history["train_loss"]), "best_epoch": stopping.best_epoch,
                "train_seconds": round(time.monotonic() - started, 1),
-               "device": device_name(device), "cuda_graphs": graphed,
+               "device": device_name(device), "cuda_graphs": run_step.recorded,
                "n_train": int(len(train_idx)), "n_val": int(len(val_idx))}
     if guided:
         metrics["n_guided"] = len(guided["quantities"])
@@ -439,12 +439,14 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
     together = len(members) > 1 and (members_together(device) if train_together is None
                                       else train_together)
     if together:
-        stoppings = train_members_together(members, x_all, cond_all, y, yvar, train_idx,
-                                           val_idx, config, generators, history, progress)
+        stoppings, recorded = train_members_together(members, x_all, cond_all, y, yvar,
+                                                     train_idx, val_idx, config, generators,
+                                                     history, progress)
     else:
-        stoppings = [_train_member(member, x_all, cond_all, y, yvar, train_idx, val_idx,
-                                   config, generators[k], history, k, progress)
-                     for k, member in enumerate(members)]
+        runs = [_train_member(member, x_all, cond_all, y, yvar, train_idx, val_idx,
+                              config, generators[k], history, k, progress)
+                for k, member in enumerate(members)]
+        stoppings, recorded = [s for s, _ in runs], all(r for _, r in runs)
     epochs_run = [len(history[f"member{k}_val_nll"]) for k in range(len(members))]
     best_epochs = [stopping.best_epoch for stopping in stoppings]
     ensemble = LabelEnsemble(members, velocity_step, fallback)
@@ -462,7 +464,7 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                     "epochs_run": epochs_run, "best_epoch": best_epochs,
                     "device": device_name(device), "pretrained_trunk": any(pretrained),
                     "members_trained": "together" if together else "one after another",
-                    "cuda_graphs": graphs_usable(device, config.cuda_graphs),
+                    "cuda_graphs": recorded,
                     "n_train": int(len(train_idx)), "n_val": int(len(val_idx)),
                     **calibrated.metrics})
     return TrainedLabelModel(predictor, config, history, metrics, train_idx, val_idx,
@@ -473,8 +475,9 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
                   y: torch.Tensor, yvar: torch.Tensor, train_idx: np.ndarray,
                   val_idx: np.ndarray, config: LabelConfig, generator: torch.Generator,
                   history: dict[str, list[float]], k: int,
-                  progress: Progress | None) -> EarlyStopping:
-    """Fit one member in place (best epoch's weights restored); returns its stopping record."""
+                  progress: Progress | None) -> tuple[EarlyStopping, bool]:
+    """Fit one member in place (best epoch's weights restored); returns its stopping record
+    and whether its steps were replayed from a CUDA graph."""
     device = x_all.device
     graphed = graphs_usable(device, config.cuda_graphs)
     optimiser = torch.optim.AdamW(member.parameters(), weight_decay=WEIGHT_DECAY,
@@ -510,7 +513,7 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
         if stopping.update(epoch, val, member):
             break
     stopping.restore(member)
-    return stopping
+    return stopping, run_step.recorded
 
 
 @torch.no_grad()
@@ -547,8 +550,9 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
                            cond_all: torch.Tensor, y: torch.Tensor, yvar: torch.Tensor,
                            train_idx: np.ndarray, val_idx: np.ndarray, config: LabelConfig,
                            generators: list[torch.Generator], history: dict[str, list[float]],
-                           progress: Progress | None) -> list[EarlyStopping]:
+                           progress: Progress | None) -> tuple[list[EarlyStopping], bool]:
     """Fit every member in place at once; the same model as ``_train_member`` per member.
+    Returns their stopping records and whether the steps were replayed from a CUDA graph.
 
     The members' weights are stacked along a leading axis (``torch.func``) and one vmapped
     forward and backward pass serves all of them, each on its own batch (its own
@@ -609,7 +613,7 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
             break
     for member, stopping in zip(members, stoppings, strict=True):
         stopping.restore(member)
-    return stoppings
+    return stoppings, run_step.recorded
 
 
 @torch.no_grad()
