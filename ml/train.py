@@ -199,11 +199,12 @@ class AutoencoderConfig:
     rv_scale_kms: float = 300.0  # km/s per unit of the RV coordinate (its weight in distances)
     profile: str = "default"  # the preset these sizes come from (ml.profiles)
     # Fast training: an epoch must lower the validation loss (per pixel) by more than
-    # min_delta to count as better; bf16 autocast and steps replayed from a CUDA graph
-    # on CUDA (ml.step_graph).
+    # min_delta to count as better; bf16 autocast on CUDA. cuda_graphs (opt-in until a
+    # GPU run shows it trains the same models as eager steps): steps replayed from a
+    # CUDA graph (ml.step_graph).
     min_delta: float = 1e-4
     mixed_precision: bool = True
-    cuda_graphs: bool = True
+    cuda_graphs: bool = False
 
 
 @dataclass
@@ -364,11 +365,10 @@ class LabelConfig:
     patience: int = 8
     profile: str = "default"  # the preset these sizes come from (ml.profiles)
     # Fast training: an epoch must lower the validation NLL by more than min_delta to
-    # count as better; bf16 autocast and steps replayed from a CUDA graph on CUDA
-    # (ml.step_graph).
+    # count as better; bf16 autocast on CUDA. cuda_graphs: as in AutoencoderConfig.
     min_delta: float = 1e-4
     mixed_precision: bool = True
-    cuda_graphs: bool = True
+    cuda_graphs: bool = False
     # Semi-supervised: start each member's convolutional trunk (and the first dense
     # layer) from the autoencoder's encoder, pretrained on every spectrum, where the
     # sizes match (ml.models.label_cnn.init_from_encoder).
