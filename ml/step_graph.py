@@ -16,12 +16,10 @@ their gradients instead of adding to old ones. The optimiser needs ``capturable=
 and a tensor learning rate (:func:`optimiser_options`); autocast must not cache casts
 (``ml.train.autocast`` does not).
 
-Opt-in (``cuda_graphs`` in the training configs, off by default): on one H100 it ran
-the autoencoder's epochs 4.6x and the label ensemble's 2.2x faster than eager steps, but
-in that run both models also trained differently from the eager run (the autoencoder
-improved for all 60 epochs where the eager one stopped at 12, and the label members
-kept their first epochs), and the tests that compare recorded with eager steps on a GPU
-(``tests/ml/test_step_graph.py``) have not run yet. Until they pass it stays off.
+Opt-in (``cuda_graphs`` in the training configs, off by default): in its one GPU run
+the models trained differently from eager steps, and the GPU tests that compare the two
+(``tests/ml/test_step_graph.py``) have not run yet; docs/ml.md, "Issue 18, fourth
+round", has the figures.
 
 A batch of another shape (an epoch's last, shorter one) runs eagerly, with the same
 weights and optimiser state. A step that cannot be recorded (recording runs nothing,
