@@ -44,6 +44,8 @@ from ml.models.label_cnn import (
     LabelPredictor,
     gaussian_nll,
     init_from_encoder,
+    nll_sums,
+    validation_loss,
 )
 from ml.rv import build_template, to_rest_frame
 from ml.snr import spectrum_snr
@@ -369,10 +371,24 @@ class LabelConfig:
     min_delta: float = 1e-4
     mixed_precision: bool = True
     cuda_graphs: bool = False
+    # Early stopping on the validation NLL taken as is ("nll") or after the one variance
+    # scale per label that minimises it ("scale-free", ml.models.label_cnn.validation_loss):
+    # the calibration sets that scale after training.
+    stop_on: str = "nll"
+    # Validation, early stopping and the weights kept use an exponential moving average of
+    # the weights with this decay per step (0: the weights themselves). It follows the
+    # weights from the end of the first epoch (WeightAverage).
+    weight_average: float = 0.0
     # Semi-supervised: start each member's convolutional trunk (and the first dense
     # layer) from the autoencoder's encoder, pretrained on every spectrum, where the
     # sizes match (ml.models.label_cnn.init_from_encoder).
     pretrained_trunk: bool = True
+
+    def __post_init__(self) -> None:
+        if self.stop_on not in ("nll", "scale-free"):
+            raise MLError(f"stop_on must be 'nll' or 'scale-free', got {self.stop_on!r}")
+        if not 0.0 <= self.weight_average < 1.0:
+            raise MLError(f"weight_average must be in [0, 1), got {self.weight_average}")
 
 
 @dataclass
@@ -471,6 +487,36 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                              (pred, sigma))
 
 
+class WeightAverage:
+    """An exponential moving average of training weights, updated after every step.
+
+    Between the noise of the last steps and a learning rate that has not decayed yet, one
+    epoch's weights scatter: validation losses jump by 0.1 in NLL from epoch to epoch, the
+    predictions at high S/N keep that scatter, and early stopping picks an epoch partly by
+    luck. The average is updated on the device with no host synchronisation, so it can
+    be recorded in a CUDA graph with the step. It starts from the weights at the end of the
+    first epoch, so that the initial weights do not linger in it.
+    """
+
+    def __init__(self, weights: list[torch.Tensor], decay: float,
+                 into: list[torch.Tensor] | None = None) -> None:
+        """``into``: tensors (a copy of the weights) that hold the average in place."""
+        self.weights = weights
+        self.average = into if into is not None else [w.detach().clone() for w in weights]
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Move the average towards the current weights (inside the training step)."""
+        torch._foreach_lerp_(self.average, [w.detach() for w in self.weights],
+                             1.0 - self.decay)
+
+    @torch.no_grad()
+    def restart(self) -> None:
+        """Set the average to the current weights (end of the first epoch)."""
+        torch._foreach_copy_(self.average, [w.detach() for w in self.weights])
+
+
 def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
                   y: torch.Tensor, yvar: torch.Tensor, train_idx: np.ndarray,
                   val_idx: np.ndarray, config: LabelConfig, generator: torch.Generator,
@@ -487,6 +533,11 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
     stopping = EarlyStopping(config.patience, config.min_delta)
     amp = config.mixed_precision
     total = torch.zeros((), device=device)  # summed on the device: no sync per step
+    judged, average = member, None  # the network validated and kept
+    if config.weight_average:
+        judged = copy.deepcopy(member)
+        average = WeightAverage(list(member.parameters()), config.weight_average,
+                                into=list(judged.parameters()))
 
     def step(idx: torch.Tensor) -> None:
         optimiser.zero_grad(set_to_none=True)
@@ -495,6 +546,8 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
         loss = gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
         loss.backward()
         optimiser.step()
+        if average is not None:
+            average.update()
         total.add_(loss.detach() * len(idx))
 
     run_step = TrainingStep(step, (config.batch_size,), device, graphed)
@@ -505,12 +558,15 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
         for idx in epoch_order(train_t, generator, device).split(config.batch_size):
             run_step(idx)
         scheduler.step()
-        val = _member_nll(member, x_all, cond_all, y, yvar, val_idx, amp)
+        if average is not None and epoch == 0:
+            average.restart()
+        val = _member_nll(judged, x_all, cond_all, y, yvar, val_idx, amp,
+                          scale_free=config.stop_on == "scale-free")
         history[f"member{k}_train_nll"].append(float(total) / len(train_idx))
         history[f"member{k}_val_nll"].append(val)
         if progress:
             progress(1)
-        if stopping.update(epoch, val, member):
+        if stopping.update(epoch, val, judged):
             break
     stopping.restore(member)
     return stopping, run_step.recorded
@@ -518,14 +574,16 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
 
 @torch.no_grad()
 def _member_nll(member: LabelCNN, x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor,
-                yvar: torch.Tensor, index: np.ndarray, amp: bool = False) -> float:
+                yvar: torch.Tensor, index: np.ndarray, amp: bool = False, *,
+                scale_free: bool = False) -> float:
+    """The member's validation loss over the spectra ``index`` (:func:`validation_loss`)."""
     member.eval()
-    total = torch.zeros((), dtype=torch.float64, device=x.device)
+    sums = torch.zeros((3, y.shape[1]), dtype=torch.float64, device=x.device)
     for idx in to_device(torch.as_tensor(index), x.device).split(BATCH):
         with autocast(x.device, amp):
             mean, logvar = member(x[idx], cond[idx])
-        total += gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx]) * len(idx)
-    return float(total) / max(1, len(index))
+        sums += nll_sums(mean.float(), logvar.float(), y[idx], yvar[idx])
+    return float(validation_loss(sums, scale_free))
 
 
 def members_together(device: torch.device) -> bool:
@@ -582,6 +640,10 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
     active = list(range(len(members)))
     amp = config.mixed_precision
     total = torch.zeros(len(members), device=device)  # on the device: no sync per step
+    judged, average = stacked, None  # the weights validated and kept
+    if config.weight_average:
+        average = WeightAverage(list(stacked.values()), config.weight_average)
+        judged = dict(zip(stacked, average.average, strict=True))
 
     def step(idx: torch.Tensor) -> None:  # idx: (members, batch) rows
         optimiser.zero_grad(set_to_none=True)
@@ -590,6 +652,8 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
         loss = own_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
         loss.sum().backward()  # members share no weights: each gets its own gradient
         optimiser.step()
+        if average is not None:
+            average.update()
         total.add_(loss.detach() * idx.shape[1])
 
     run_step = TrainingStep(step, (len(members), config.batch_size), device, graphed)
@@ -600,14 +664,17 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
         for idx in order.split(config.batch_size, dim=1):
             run_step(idx)
         scheduler.step()
-        val = _members_nll(forward, stacked, buffers, x_all, cond_all, y, yvar, val_idx, amp)
+        if average is not None and epoch == 0:
+            average.restart()
+        val = _members_nll(forward, judged, buffers, x_all, cond_all, y, yvar, val_idx, amp,
+                           scale_free=config.stop_on == "scale-free")
         train = [t / len(train_idx) for t in total.tolist()]
         for k in list(active):
             history[f"member{k}_train_nll"].append(train[k])
             history[f"member{k}_val_nll"].append(val[k])
             if progress:
                 progress(1)
-            if stoppings[k].update(epoch, val[k], MemberWeights({**stacked, **buffers}, k)):
+            if stoppings[k].update(epoch, val[k], MemberWeights({**judged, **buffers}, k)):
                 active.remove(k)
         if not active:
             break
@@ -620,17 +687,18 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
 def _members_nll(forward: Callable[..., tuple[torch.Tensor, torch.Tensor]],
                  stacked: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
                  x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor, yvar: torch.Tensor,
-                 index: np.ndarray, amp: bool) -> list[float]:
-    """Each stacked member's mean NLL over the spectra ``index`` (all see the same ones)."""
+                 index: np.ndarray, amp: bool, *, scale_free: bool = False) -> list[float]:
+    """Each stacked member's validation loss over the spectra ``index`` (all see the same
+    ones; :func:`validation_loss`)."""
     shared_batch = torch.func.vmap(forward, in_dims=(0, 0, None, None))
-    nll = torch.func.vmap(gaussian_nll, in_dims=(0, 0, None, None))
-    total = torch.zeros(len(next(iter(stacked.values()))), dtype=torch.float64,
-                        device=x.device)
+    sums_of = torch.func.vmap(nll_sums, in_dims=(0, 0, None, None))
+    sums = torch.zeros((len(next(iter(stacked.values()))), 3, y.shape[1]),
+                       dtype=torch.float64, device=x.device)
     for idx in to_device(torch.as_tensor(index), x.device).split(BATCH):
         with autocast(x.device, amp):
             mean, logvar = shared_batch(stacked, buffers, x[idx], cond[idx])
-        total += nll(mean.float(), logvar.float(), y[idx], yvar[idx]) * len(idx)
-    return (total / max(1, len(index))).tolist()
+        sums += sums_of(mean.float(), logvar.float(), y[idx], yvar[idx])
+    return validation_loss(sums, scale_free).tolist()
 
 
 def label_metrics(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray, errors: np.ndarray,

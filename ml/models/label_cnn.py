@@ -139,6 +139,37 @@ def gaussian_nll(mean: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor,
     return (nll * present).sum() / present.sum().clamp_min(1)
 
 
+def nll_sums(mean: torch.Tensor, logvar: torch.Tensor, target: torch.Tensor,
+             target_var: torch.Tensor) -> torch.Tensor:
+    """Per label, over a batch: sum of log variance, sum of squared z, labels present (3, k).
+
+    What :func:`validation_loss` needs, summed batch by batch over a validation set."""
+    present = torch.isfinite(target)
+    var = logvar.exp() + torch.where(present, target_var, torch.zeros_like(target_var))
+    resid = torch.where(present, target - mean, torch.zeros_like(mean))
+    zero = torch.zeros_like(var)
+    return torch.stack([torch.where(present, torch.log(var), zero).sum(0),
+                        torch.where(present, resid**2 / var, zero).sum(0),
+                        present.sum(0).to(var.dtype)])
+
+
+def validation_loss(sums: torch.Tensor, scale_free: bool) -> torch.Tensor:
+    """The mean NLL from :func:`nll_sums` (``sums`` (..., 3, k)), over labels and spectra.
+
+    ``scale_free``: each label's NLL after the one variance scale that minimises it
+    (0.5 (<log var> + log <z^2> + 1)). The errors are calibrated on held-out stars after
+    training anyway, so this judges the means and the *relative* errors but not the
+    variance head's overall scale: a network growing overconfident on its training stars
+    raises the plain NLL while its predictions still improve, and early stopping on it
+    stops too soon.
+    """
+    logvar, z2, count = sums.unbind(-2)
+    n = count.clamp_min(1)
+    spread = torch.log(z2 / n) + 1 if scale_free else z2 / n
+    per_label = 0.5 * (logvar / n + spread)
+    return (per_label * count).sum(-1) / count.sum(-1).clamp_min(1)
+
+
 def predict_arrays(model: LabelEnsemble, flux: np.ndarray, ivar: np.ndarray,
                    resolving_power: np.ndarray | None, device: torch.device,
                    batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:

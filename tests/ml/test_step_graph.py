@@ -72,16 +72,19 @@ def test_a_recorded_step_fits_what_eager_steps_fit():
 
 
 @cuda_only
-def test_graphed_label_ensemble_matches_the_eager_one(toy_data):
+@pytest.mark.parametrize("weight_average", [0.0, 0.9])
+def test_graphed_label_ensemble_matches_the_eager_one(toy_data, weight_average):
     """The one-step ensemble with and without CUDA graphs (float32, so the two differ by
-    kernel rounding only): same histories, stopping epochs and predictions."""
+    kernel rounding only): same histories, stopping epochs and predictions; with a weight
+    average, its update is recorded in the graph too."""
     flux, ivar, labels, _ = toy_data
     flux, ivar, labels = flux[:240], ivar[:240], labels[:240]
     errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
     runs = {}
     for graphed in (False, True):
         config = LabelConfig(epochs=4, members=3, channels=(8, 16, 32), hidden=64,
-                             batch_size=32, mixed_precision=False, cuda_graphs=graphed)
+                             batch_size=32, mixed_precision=False, cuda_graphs=graphed,
+                             weight_average=weight_average)
         runs[graphed] = train_label_model(flux, ivar, labels, errors, np.arange(240),
                                           toy.QUANTITIES, config, seed=4,
                                           device=torch.device("cuda"),

@@ -4,12 +4,20 @@ arrays and the semi-supervised start of the label network from the encoder."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
+from ml.errors import MLError
 from ml.models.autoencoder import SpectrumAutoencoder
 from ml.models.inputs import conditioning
-from ml.models.label_cnn import LabelCNN, init_from_encoder
+from ml.models.label_cnn import (
+    LabelCNN,
+    gaussian_nll,
+    init_from_encoder,
+    nll_sums,
+    validation_loss,
+)
 from ml.spectra_cache import SpectraCache
 from ml.train import (
     AutoencoderConfig,
@@ -48,15 +56,50 @@ def test_early_stopping_stops_after_patience_and_restores_the_best_weights():
     assert torch.equal(model.weight, kept)
 
 
-def test_label_training_stops_when_validation_rises_and_keeps_its_best_epoch(toy_data):
+def test_the_validation_loss_is_the_nll_and_its_scale_free_form_ignores_the_error_scale():
+    rng = np.random.default_rng(3)
+    mean = torch.as_tensor(rng.normal(0, 1, (500, 3)))
+    target = mean + torch.as_tensor(rng.normal(0, 0.5, (500, 3)))
+    target[::7, 1] = float("nan")  # a missing label is skipped by both
+    logvar = torch.as_tensor(rng.normal(np.log(0.2), 0.3, (500, 3)))
+    target_var = torch.full_like(target, 0.0)
+    # summed over two batches, the plain form is the NLL of the whole set
+    sums = (nll_sums(mean[:200], logvar[:200], target[:200], target_var[:200])
+            + nll_sums(mean[200:], logvar[200:], target[200:], target_var[200:]))
+    assert torch.isclose(validation_loss(sums, scale_free=False),
+                         gaussian_nll(mean, logvar, target, target_var))
+    # errors 3x too small: a worse NLL, the same scale-free loss; and the scale-free loss
+    # is the NLL after the best variance scale, so never above the plain one
+    smaller = nll_sums(mean, logvar + 2 * np.log(1 / 3), target, target_var)
+    whole = nll_sums(mean, logvar, target, target_var)
+    assert validation_loss(smaller, False) > validation_loss(whole, False) + 0.5
+    assert torch.isclose(validation_loss(smaller, True), validation_loss(whole, True))
+    assert validation_loss(whole, True) <= validation_loss(whole, False)
+    # worse means raise it
+    shifted = nll_sums(mean + 0.3, logvar, target, target_var)
+    assert validation_loss(shifted, True) > validation_loss(whole, True) + 0.05
+
+
+def test_an_unknown_early_stopping_loss_or_weight_average_is_refused():
+    with pytest.raises(MLError, match="stop_on"):
+        LabelConfig(stop_on="rmse")
+    with pytest.raises(MLError, match="weight_average"):
+        LabelConfig(weight_average=1.0)
+
+
+@pytest.mark.parametrize("weight_average", [0.0, 0.9])
+def test_label_training_stops_when_validation_rises_and_keeps_its_best_epoch(toy_data,
+                                                                              weight_average):
     """Labels unrelated to the spectra: the network can only memorise the training stars,
-    so the validation NLL rises after the first epochs and training must stop there."""
+    so the validation NLL rises after the first epochs and training must stop there. With
+    a weight average, it is the average that is judged and kept."""
     flux, ivar = toy_data[0][:300], toy_data[1][:300]
     rng = np.random.default_rng(5)
     labels = rng.normal(0, 1, (len(flux), 2))
     errors = np.full_like(labels, 0.01)
     config = LabelConfig(epochs=40, members=1, learning_rate=3e-3, channels=(8, 16, 32),
-                         hidden=64, patience=3, min_delta=0.0, batch_size=16)
+                         hidden=64, patience=3, min_delta=0.0, batch_size=16,
+                         weight_average=weight_average)
     trained = train_label_model(flux, ivar, labels, errors, np.arange(len(flux)), ["a", "b"],
                                 config, seed=2, device=CPU, velocity_step=STEP)
     val = trained.history["member0_val_nll"]
@@ -171,14 +214,18 @@ def test_the_label_network_starts_from_the_encoders_weights():
     assert all(torch.equal(before[k], v) for k, v in narrower.state_dict().items())
 
 
-def test_members_trained_together_are_the_members_trained_one_after_another(toy_data):
+@pytest.mark.parametrize("weight_average", [0.0, 0.9])
+def test_members_trained_together_are_the_members_trained_one_after_another(toy_data,
+                                                                             weight_average):
     """The one-step ensemble (CUDA's default, forced here on the CPU) fits the same model per
-    member as the sequential loop: same initial weights, batch orders and optimiser, so the
-    histories, stopping epochs and predictions agree to float rounding."""
+    member as the sequential loop: same initial weights, batch orders and optimiser (and
+    weight average), so the histories, stopping epochs and predictions agree to float
+    rounding."""
     flux, ivar, labels, _ = toy_data
     flux, ivar, labels = flux[:240], ivar[:240], labels[:240]
     errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
-    config = LabelConfig(epochs=3, members=3, channels=(8, 16, 32), hidden=64, batch_size=32)
+    config = LabelConfig(epochs=3, members=3, channels=(8, 16, 32), hidden=64, batch_size=32,
+                         weight_average=weight_average)
     runs = {together: train_label_model(flux, ivar, labels, errors, np.arange(240),
                                         toy.QUANTITIES, config, seed=4, device=CPU,
                                         velocity_step=STEP, train_together=together)
@@ -198,7 +245,8 @@ def test_members_trained_together_are_the_members_trained_one_after_another(toy_
     assert np.allclose(joint.val_prediction[0], apart.val_prediction[0], rtol=1e-4)
 
 
-def test_members_trained_together_stop_each_at_their_own_best_epoch(toy_data):
+@pytest.mark.parametrize("weight_average", [0.0, 0.9])
+def test_members_trained_together_stop_each_at_their_own_best_epoch(toy_data, weight_average):
     """Unrelated labels (validation NLL rises after a few epochs): every member trained in
     the one-step ensemble has its own history, stops ``patience`` epochs after its own best
     one and is restored to that epoch's weights."""
@@ -206,7 +254,8 @@ def test_members_trained_together_stop_each_at_their_own_best_epoch(toy_data):
     labels = np.random.default_rng(5).normal(0, 1, (len(flux), 2))
     errors = np.full_like(labels, 0.01)
     config = LabelConfig(epochs=40, members=3, learning_rate=3e-3, channels=(8, 16, 32),
-                         hidden=64, patience=3, min_delta=0.0, batch_size=16)
+                         hidden=64, patience=3, min_delta=0.0, batch_size=16,
+                         weight_average=weight_average)
     trained = train_label_model(flux, ivar, labels, errors, np.arange(len(flux)), ["a", "b"],
                                 config, seed=2, device=CPU, velocity_step=STEP,
                                 train_together=True)
