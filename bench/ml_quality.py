@@ -132,6 +132,7 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
                             resolving_power=power[rows], template=ae.model.template,
                             encoder=ae.model)
     phase(f"label model {lab.metrics}", t0)
+    print_histories(lab.history)
     t0 = time.monotonic()
     latent, _ = encode_arrays(ae.model.to(device), flux, ivar, power, device)
     pred, sigma = lab.predictor.predict(flux, ivar, power, device)
@@ -244,6 +245,16 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
             "grid": record.grid, "reference_star": np.isin(names, list(reference))}
 
 
+def print_histories(history: dict[str, list[float]]) -> None:
+    """Each label member's training and validation NLL per epoch (where it stopped, why)."""
+    for name in sorted(n for n in history if n.endswith("_val_nll")):
+        member = name.removesuffix("_val_nll")
+        train = " ".join(f"{v:.2f}" for v in history[f"{member}_train_nll"])
+        val = " ".join(f"{v:.2f}" for v in history[name])
+        print(f"{member} NLL per epoch: train {train}\n{' ' * len(member)}             "
+              f"val   {val}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=20000, help="spectra in the archive")
@@ -266,6 +277,13 @@ def main() -> None:
                         help="label members (default: the profile's)")
     parser.add_argument("--batch-size", type=int, default=128, help="autoencoder batch")
     parser.add_argument("--label-batch-size", type=int, default=64)
+    parser.add_argument("--stop-on", choices=("nll", "scale-free"), default="",
+                        help="label networks' early-stopping loss (default: LabelConfig's)")
+    parser.add_argument("--weight-average", type=float, default=-1.0,
+                        help="label networks' weight-average decay per step (0: none; "
+                        "default: LabelConfig's)")
+    parser.add_argument("--label-lr", type=float, default=0.0,
+                        help="label networks' learning rate (default: the profile's)")
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                         help="label networks start from random weights, not the encoder's")
     parser.add_argument("--mi-sample", type=int, default=5000)
@@ -278,6 +296,8 @@ def main() -> None:
                         default=[], help="--no-db: also the domain flag with these held-out "
                         "false-flag rates (comma-separated, e.g. 0.01,0.005), same networks")
     parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="replay each training step from a CUDA graph (ml.step_graph)")
     parser.add_argument("--save-arrays", type=Path,
                         help="--no-db: write <dir>/<profile>.npz with every spectrum's "
                         "predictions, calibrated and ensemble errors, S/N, reference and true "
@@ -302,10 +322,17 @@ def main() -> None:
         args.ae_config, labels = profile_configs(profile, latent_dim=args.latent_dim,
                                                  epochs=args.ae_epochs,
                                                  batch_size=args.batch_size)
+        args.ae_config = replace(args.ae_config, cuda_graphs=args.cuda_graphs)
         args.label_config = replace(labels, epochs=args.label_epochs,
                                     members=args.members or labels.members,
                                     batch_size=args.label_batch_size,
-                                    pretrained_trunk=args.pretrained)
+                                    learning_rate=args.label_lr or labels.learning_rate,
+                                    stop_on=args.stop_on or labels.stop_on,
+                                    weight_average=(labels.weight_average
+                                                    if args.weight_average < 0
+                                                    else args.weight_average),
+                                    pretrained_trunk=args.pretrained,
+                                    cuda_graphs=args.cuda_graphs)
         print(f"\nprofile {profile}: {args.ae_config}\n{args.label_config}", flush=True)
         t0 = time.monotonic()
         result = (run_no_db if args.no_db else run_db)(args, out, truth, reference)
