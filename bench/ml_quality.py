@@ -296,8 +296,9 @@ def main() -> None:
                         default=[], help="--no-db: also the domain flag with these held-out "
                         "false-flag rates (comma-separated, e.g. 0.01,0.005), same networks")
     parser.add_argument("--device", default="", help="cpu or cuda (default: cuda if present)")
-    parser.add_argument("--cuda-graphs", action="store_true",
-                        help="replay each training step from a CUDA graph (ml.step_graph)")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="launch each training step's kernels from Python instead of "
+                        "replaying its CUDA graph (ml.step_graph, the default on CUDA)")
     parser.add_argument("--save-arrays", type=Path,
                         help="--no-db: write <dir>/<profile>.npz with every spectrum's "
                         "predictions, calibrated and ensemble errors, S/N, reference and true "

@@ -13,8 +13,8 @@ GPU utilisation sampled during training (pynvml where importable, else ``nvidia-
 polled in a thread) and the peak memory torch allocated, per model and for both. On
 CUDA the label members are trained in one step (``ml.train.train_members_together``);
 ``--members-one-by-one`` trains them one after another as the CPU does, to compare;
-``--cuda-graphs`` replays each step recorded as a CUDA graph (``ml.step_graph``, off by
-default) instead of launching its kernels from Python;
+``--no-cuda-graphs`` launches each step's kernels from Python instead of replaying the
+step recorded as a CUDA graph (``ml.step_graph``, the default), to compare;
 ``--batch-scale K`` trains both models with K times their batch sizes and sqrt(K) times
 their learning rates (the library's defaults keep the batches; see docs/ml.md);
 ``--float32`` turns bf16 autocast off on CUDA, to see what mixed precision gains when the
@@ -259,10 +259,10 @@ def main() -> None:
                              "square root (to test larger batches; the defaults use 1)")
     parser.add_argument("--float32", action="store_true",
                         help="no bf16 autocast on CUDA (mixed_precision off), to compare")
-    parser.add_argument("--cuda-graphs", action="store_true",
-                        help="on CUDA, replay each training step from a recorded CUDA graph "
-                             "(ml.step_graph; off by default) instead of launching its kernels "
-                             "from Python")
+    parser.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                        help="on CUDA, launch each training step's kernels from Python "
+                             "instead of replaying the step's recorded CUDA graph "
+                             "(ml.step_graph, the default), to compare")
     parser.add_argument("--members-one-by-one", action="store_true",
                         help="train the label members one after another on CUDA too (the "
                              "CPU's way; by default CUDA trains them in one step)")
@@ -277,8 +277,8 @@ def main() -> None:
     if args.float32:
         args.ae_config, args.label_config = (replace(c, mixed_precision=False)
                                              for c in (args.ae_config, args.label_config))
-    if args.cuda_graphs:
-        args.ae_config, args.label_config = (replace(c, cuda_graphs=True)
+    if not args.cuda_graphs:
+        args.ae_config, args.label_config = (replace(c, cuda_graphs=False)
                                              for c in (args.ae_config, args.label_config))
     if args.batch_scale != 1:
         args.ae_config, args.label_config = (

@@ -201,12 +201,11 @@ class AutoencoderConfig:
     rv_scale_kms: float = 300.0  # km/s per unit of the RV coordinate (its weight in distances)
     profile: str = "default"  # the preset these sizes come from (ml.profiles)
     # Fast training: an epoch must lower the validation loss (per pixel) by more than
-    # min_delta to count as better; bf16 autocast on CUDA. cuda_graphs (opt-in until a
-    # GPU run shows it trains the same models as eager steps): steps replayed from a
-    # CUDA graph (ml.step_graph).
+    # min_delta to count as better; bf16 autocast on CUDA. cuda_graphs: on CUDA, steps
+    # replayed from a CUDA graph (ml.step_graph); the CPU ignores it.
     min_delta: float = 1e-4
     mixed_precision: bool = True
-    cuda_graphs: bool = False
+    cuda_graphs: bool = True
 
 
 @dataclass
@@ -370,7 +369,7 @@ class LabelConfig:
     # count as better; bf16 autocast on CUDA. cuda_graphs: as in AutoencoderConfig.
     min_delta: float = 1e-4
     mixed_precision: bool = True
-    cuda_graphs: bool = False
+    cuda_graphs: bool = True
     # Early stopping on the validation NLL taken as is ("nll") or after the one variance
     # scale per label that minimises it ("scale-free", ml.models.label_cnn.validation_loss):
     # the calibration sets that scale after training.

@@ -1,9 +1,10 @@
 """Training steps replayed from CUDA graphs (``ml.step_graph``) fit the same models as
 steps launched one kernel at a time. CUDA graphs exist only on a GPU: these tests skip
-on a machine without one (CI). On a GPU machine that has only the ML dependencies (no
-database packages for the suite's top-level conftest), run them with
-``python -m pytest --confcutdir=tests/ml tests/ml/test_step_graph.py``;
-``bench/ml_training.py --cuda-graphs`` measures the speed."""
+on a machine without one (CI). On a GPU machine without the service's own dependencies
+(the suite's top-level conftest imports the database packages), run them with
+``python -m pytest --confcutdir=tests/ml tests/ml/test_step_graph.py`` (``tests/ml``'s
+conftest still needs astropy, cdshealpix, SQLAlchemy and PyYAML);
+``bench/ml_training.py`` against ``--no-cuda-graphs`` measures the speed."""
 
 from __future__ import annotations
 
