@@ -279,8 +279,9 @@ def main() -> None:
     parser.add_argument("--label-batch-size", type=int, default=64)
     parser.add_argument("--stop-on", choices=("nll", "scale-free"), default="",
                         help="label networks' early-stopping loss (default: LabelConfig's)")
-    parser.add_argument("--weight-average", type=float, default=-1.0,
-                        help="label networks' weight-average decay per step (0: none; "
+    parser.add_argument("--weight-average-epochs", type=float, default=-1.0,
+                        help="label networks' weight average, its time scale in epochs (0: "
+                        "none; "
                         "default: LabelConfig's)")
     parser.add_argument("--label-lr", type=float, default=0.0,
                         help="label networks' learning rate (default: the profile's)")
@@ -329,9 +330,10 @@ def main() -> None:
                                     batch_size=args.label_batch_size,
                                     learning_rate=args.label_lr or labels.learning_rate,
                                     stop_on=args.stop_on or labels.stop_on,
-                                    weight_average=(labels.weight_average
-                                                    if args.weight_average < 0
-                                                    else args.weight_average),
+                                    weight_average_epochs=(
+                                        labels.weight_average_epochs
+                                        if args.weight_average_epochs < 0
+                                        else args.weight_average_epochs),
                                     pretrained_trunk=args.pretrained,
                                     cuda_graphs=args.cuda_graphs)
         print(f"\nprofile {profile}: {args.ae_config}\n{args.label_config}", flush=True)

@@ -370,14 +370,17 @@ class LabelConfig:
     min_delta: float = 1e-4
     mixed_precision: bool = True
     cuda_graphs: bool = True
-    # Early stopping on the validation NLL taken as is ("nll") or after the one variance
-    # scale per label that minimises it ("scale-free", ml.models.label_cnn.validation_loss):
-    # the calibration sets that scale after training.
-    stop_on: str = "nll"
+    # Early stopping on the validation NLL after the one variance scale per label that
+    # minimises it ("scale-free", ml.models.label_cnn.validation_loss; the calibration
+    # sets that scale after training) or taken as is ("nll").
+    stop_on: str = "scale-free"
     # Validation, early stopping and the weights kept use an exponential moving average of
-    # the weights with this decay per step (0: the weights themselves). It follows the
-    # weights from the end of the first epoch (WeightAverage).
-    weight_average: float = 0.0
+    # the weights over about this many epochs (0: the weights themselves). It follows the
+    # weights from the end of the first epoch (WeightAverage). Counted in epochs, not
+    # steps, so that it means the same on a small archive (few steps per epoch) as on a
+    # large one. docs/ml.md, "Issue 18, fifth round", has the runs that chose both
+    # defaults (2.5 epochs: a decay of 0.995 per step on 5,000 training spectra).
+    weight_average_epochs: float = 2.5
     # Semi-supervised: start each member's convolutional trunk (and the first dense
     # layer) from the autoencoder's encoder, pretrained on every spectrum, where the
     # sizes match (ml.models.label_cnn.init_from_encoder).
@@ -386,8 +389,9 @@ class LabelConfig:
     def __post_init__(self) -> None:
         if self.stop_on not in ("nll", "scale-free"):
             raise MLError(f"stop_on must be 'nll' or 'scale-free', got {self.stop_on!r}")
-        if not 0.0 <= self.weight_average < 1.0:
-            raise MLError(f"weight_average must be in [0, 1), got {self.weight_average}")
+        if not self.weight_average_epochs >= 0.0:
+            raise MLError(f"weight_average_epochs must be >= 0, got "
+                          f"{self.weight_average_epochs}")
 
 
 @dataclass
@@ -486,6 +490,12 @@ def train_label_model(flux: np.ndarray, ivar: np.ndarray, labels: np.ndarray,
                              (pred, sigma))
 
 
+def average_decay(config: LabelConfig, n_train: int) -> float:
+    """The weight average's decay per step: a time scale of ``weight_average_epochs``."""
+    steps = config.weight_average_epochs * math.ceil(n_train / config.batch_size)
+    return 1.0 - 1.0 / max(steps, 1.0)
+
+
 class WeightAverage:
     """An exponential moving average of training weights, updated after every step.
 
@@ -533,9 +543,10 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
     amp = config.mixed_precision
     total = torch.zeros((), device=device)  # summed on the device: no sync per step
     judged, average = member, None  # the network validated and kept
-    if config.weight_average:
+    if config.weight_average_epochs:
         judged = copy.deepcopy(member)
-        average = WeightAverage(list(member.parameters()), config.weight_average,
+        average = WeightAverage(list(member.parameters()),
+                                average_decay(config, len(train_idx)),
                                 into=list(judged.parameters()))
 
     def step(idx: torch.Tensor) -> None:
@@ -640,8 +651,8 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
     amp = config.mixed_precision
     total = torch.zeros(len(members), device=device)  # on the device: no sync per step
     judged, average = stacked, None  # the weights validated and kept
-    if config.weight_average:
-        average = WeightAverage(list(stacked.values()), config.weight_average)
+    if config.weight_average_epochs:
+        average = WeightAverage(list(stacked.values()), average_decay(config, len(train_idx)))
         judged = dict(zip(stacked, average.average, strict=True))
 
     def step(idx: torch.Tensor) -> None:  # idx: (members, batch) rows

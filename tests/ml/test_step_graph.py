@@ -73,8 +73,8 @@ def test_a_recorded_step_fits_what_eager_steps_fit():
 
 
 @cuda_only
-@pytest.mark.parametrize("weight_average", [0.0, 0.9])
-def test_graphed_label_ensemble_matches_the_eager_one(toy_data, weight_average):
+@pytest.mark.parametrize("weight_average_epochs", [0.0, 0.5])
+def test_graphed_label_ensemble_matches_the_eager_one(toy_data, weight_average_epochs):
     """The one-step ensemble with and without CUDA graphs (float32, so the two differ by
     kernel rounding only): same histories, stopping epochs and predictions; with a weight
     average, its update is recorded in the graph too."""
@@ -85,7 +85,7 @@ def test_graphed_label_ensemble_matches_the_eager_one(toy_data, weight_average):
     for graphed in (False, True):
         config = LabelConfig(epochs=4, members=3, channels=(8, 16, 32), hidden=64,
                              batch_size=32, mixed_precision=False, cuda_graphs=graphed,
-                             weight_average=weight_average)
+                             weight_average_epochs=weight_average_epochs)
         runs[graphed] = train_label_model(flux, ivar, labels, errors, np.arange(240),
                                           toy.QUANTITIES, config, seed=4,
                                           device=torch.device("cuda"),
