@@ -166,7 +166,7 @@ def validation_loss(sums: torch.Tensor, scale_free: bool) -> torch.Tensor:
     logvar, z2, count = sums.unbind(-2)
     n = count.clamp_min(1)
     spread = torch.log(z2 / n) + 1 if scale_free else z2 / n
-    per_label = 0.5 * (logvar / n + spread)
+    per_label = torch.where(count > 0, 0.5 * (logvar / n + spread), 0.0)  # absent: no term
     return (per_label * count).sum(-1) / count.sum(-1).clamp_min(1)
 
 

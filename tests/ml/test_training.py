@@ -78,6 +78,12 @@ def test_the_validation_loss_is_the_nll_and_its_scale_free_form_ignores_the_erro
     # worse means raise it
     shifted = nll_sums(mean + 0.3, logvar, target, target_var)
     assert validation_loss(shifted, True) > validation_loss(whole, True) + 0.05
+    # a label no spectrum of the set has adds nothing (and no NaN)
+    target[:, 2] = float("nan")
+    absent = nll_sums(mean, logvar, target, target_var)
+    for scale_free in (False, True):
+        assert torch.isclose(validation_loss(absent, scale_free),
+                             validation_loss(absent[:, :2], scale_free))
 
 
 def test_an_unknown_early_stopping_loss_or_weight_average_is_refused():
