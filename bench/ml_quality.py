@@ -249,10 +249,13 @@ def print_histories(history: dict[str, list[float]]) -> None:
     """Each label member's training and validation NLL per epoch (where it stopped, why)."""
     for name in sorted(n for n in history if n.endswith("_val_nll")):
         member = name.removesuffix("_val_nll")
-        train = " ".join(f"{v:.2f}" for v in history[f"{member}_train_nll"])
-        val = " ".join(f"{v:.2f}" for v in history[name])
-        print(f"{member} NLL per epoch: train {train}\n{' ' * len(member)}             "
-              f"val   {val}", flush=True)
+        rows = [("train", f"{member}_train_nll"), ("val", name),
+                ("val, scale-free", f"{member}_val_scale_free_nll")]
+        print(f"{member} NLL per epoch:", flush=True)
+        for what, key in rows:
+            if key in history:
+                print(f"  {what:>15} " + " ".join(f"{v:.2f}" for v in history[key]),
+                      flush=True)
 
 
 def main() -> None:

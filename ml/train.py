@@ -538,7 +538,8 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
     optimiser = torch.optim.AdamW(member.parameters(), weight_decay=WEIGHT_DECAY,
                                   **optimiser_options(device, config.learning_rate, graphed))
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
-    history[f"member{k}_train_nll"], history[f"member{k}_val_nll"] = [], []
+    for name in history_names(k, config):
+        history[name] = []
     stopping = EarlyStopping(config.patience, config.min_delta)
     amp = config.mixed_precision
     total = torch.zeros((), device=device)  # summed on the device: no sync per step
@@ -570,10 +571,8 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
         scheduler.step()
         if average is not None and epoch == 0:
             average.restart()
-        val = _member_nll(judged, x_all, cond_all, y, yvar, val_idx, amp,
-                          scale_free=config.stop_on == "scale-free")
-        history[f"member{k}_train_nll"].append(float(total) / len(train_idx))
-        history[f"member{k}_val_nll"].append(val)
+        val = record_epoch(history, k, config, float(total) / len(train_idx),
+                           _validation_sums(judged, x_all, cond_all, y, yvar, val_idx, amp))
         if progress:
             progress(1)
         if stopping.update(epoch, val, judged):
@@ -582,18 +581,37 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
     return stopping, run_step.recorded
 
 
+def history_names(k: int, config: LabelConfig) -> list[str]:
+    """Member ``k``'s history entries: training NLL, validation NLL and, when early
+    stopping judges another loss, that loss (the last name is the one it judges)."""
+    names = [f"member{k}_train_nll", f"member{k}_val_nll"]
+    return names + ([f"member{k}_val_scale_free_nll"] if config.stop_on == "scale-free"
+                    else [])
+
+
+def record_epoch(history: dict[str, list[float]], k: int, config: LabelConfig,
+                 train: float, sums: torch.Tensor) -> float:
+    """Append member ``k``'s epoch to its history (validation ``sums`` from
+    :func:`nll_sums`); returns the loss early stopping judges."""
+    names = history_names(k, config)
+    history[names[0]].append(train)
+    history[names[1]].append(float(validation_loss(sums, scale_free=False)))
+    if len(names) > 2:
+        history[names[2]].append(float(validation_loss(sums, scale_free=True)))
+    return history[names[-1]][-1]
+
+
 @torch.no_grad()
-def _member_nll(member: LabelCNN, x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor,
-                yvar: torch.Tensor, index: np.ndarray, amp: bool = False, *,
-                scale_free: bool = False) -> float:
-    """The member's validation loss over the spectra ``index`` (:func:`validation_loss`)."""
+def _validation_sums(member: LabelCNN, x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor,
+                     yvar: torch.Tensor, index: np.ndarray, amp: bool = False) -> torch.Tensor:
+    """The member's :func:`nll_sums` over the spectra ``index``."""
     member.eval()
     sums = torch.zeros((3, y.shape[1]), dtype=torch.float64, device=x.device)
     for idx in to_device(torch.as_tensor(index), x.device).split(BATCH):
         with autocast(x.device, amp):
             mean, logvar = member(x[idx], cond[idx])
         sums += nll_sums(mean.float(), logvar.float(), y[idx], yvar[idx])
-    return float(validation_loss(sums, scale_free))
+    return sums
 
 
 def members_together(device: torch.device) -> bool:
@@ -646,7 +664,8 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs)
     stoppings = [EarlyStopping(config.patience, config.min_delta) for _ in members]
     for k in range(len(members)):
-        history[f"member{k}_train_nll"], history[f"member{k}_val_nll"] = [], []
+        for name in history_names(k, config):
+            history[name] = []
     active = list(range(len(members)))
     amp = config.mixed_precision
     total = torch.zeros(len(members), device=device)  # on the device: no sync per step
@@ -676,15 +695,14 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
         scheduler.step()
         if average is not None and epoch == 0:
             average.restart()
-        val = _members_nll(forward, judged, buffers, x_all, cond_all, y, yvar, val_idx, amp,
-                           scale_free=config.stop_on == "scale-free")
+        sums = _members_validation_sums(forward, judged, buffers, x_all, cond_all, y, yvar,
+                                        val_idx, amp)
         train = [t / len(train_idx) for t in total.tolist()]
         for k in list(active):
-            history[f"member{k}_train_nll"].append(train[k])
-            history[f"member{k}_val_nll"].append(val[k])
+            val = record_epoch(history, k, config, train[k], sums[k])
             if progress:
                 progress(1)
-            if stoppings[k].update(epoch, val[k], MemberWeights({**judged, **buffers}, k)):
+            if stoppings[k].update(epoch, val, MemberWeights({**judged, **buffers}, k)):
                 active.remove(k)
         if not active:
             break
@@ -694,12 +712,13 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
 
 
 @torch.no_grad()
-def _members_nll(forward: Callable[..., tuple[torch.Tensor, torch.Tensor]],
-                 stacked: dict[str, torch.Tensor], buffers: dict[str, torch.Tensor],
-                 x: torch.Tensor, cond: torch.Tensor, y: torch.Tensor, yvar: torch.Tensor,
-                 index: np.ndarray, amp: bool, *, scale_free: bool = False) -> list[float]:
-    """Each stacked member's validation loss over the spectra ``index`` (all see the same
-    ones; :func:`validation_loss`)."""
+def _members_validation_sums(forward: Callable[..., tuple[torch.Tensor, torch.Tensor]],
+                             stacked: dict[str, torch.Tensor],
+                             buffers: dict[str, torch.Tensor], x: torch.Tensor,
+                             cond: torch.Tensor, y: torch.Tensor, yvar: torch.Tensor,
+                             index: np.ndarray, amp: bool) -> torch.Tensor:
+    """Each stacked member's :func:`nll_sums` over the spectra ``index`` (all see the same
+    ones): (members, 3, labels)."""
     shared_batch = torch.func.vmap(forward, in_dims=(0, 0, None, None))
     sums_of = torch.func.vmap(nll_sums, in_dims=(0, 0, None, None))
     sums = torch.zeros((len(next(iter(stacked.values()))), 3, y.shape[1]),
@@ -708,7 +727,7 @@ def _members_nll(forward: Callable[..., tuple[torch.Tensor, torch.Tensor]],
         with autocast(x.device, amp):
             mean, logvar = shared_batch(stacked, buffers, x[idx], cond[idx])
         sums += sums_of(mean.float(), logvar.float(), y[idx], yvar[idx])
-    return validation_loss(sums, scale_free).tolist()
+    return sums
 
 
 def label_metrics(pred: np.ndarray, sigma: np.ndarray, labels: np.ndarray, errors: np.ndarray,

@@ -23,7 +23,8 @@ from ml.train import (
     AutoencoderConfig,
     EarlyStopping,
     LabelConfig,
-    _member_nll,
+    _validation_sums,
+    history_names,
     rest_frame_inputs,
     split_by_group,
     standardise,
@@ -108,7 +109,7 @@ def test_label_training_stops_when_validation_rises_and_keeps_its_best_epoch(toy
                          weight_average_epochs=weight_average_epochs)
     trained = train_label_model(flux, ivar, labels, errors, np.arange(len(flux)), ["a", "b"],
                                 config, seed=2, device=CPU, velocity_step=STEP)
-    val = trained.history["member0_val_nll"]
+    val = trained.history[history_names(0, config)[-1]]  # the loss early stopping judged
     assert trained.metrics["epochs_run"] == [len(val)] and len(val) < config.epochs
     best = int(np.argmin(val))
     assert trained.metrics["best_epoch"] == [best]
@@ -119,8 +120,8 @@ def test_label_training_stops_when_validation_rises_and_keeps_its_best_epoch(toy
     _, _, y, yvar = standardise(labels, errors, trained.train_index)
     cond = conditioning(None, len(flux), trained.predictor.ensemble.frame["default_power"])
     member = trained.predictor.ensemble.members[0]
-    assert np.isclose(_member_nll(member, x, cond, y, yvar, trained.val_index,
-                                  scale_free=config.stop_on == "scale-free"), val[best],
+    sums = _validation_sums(member, x, cond, y, yvar, trained.val_index)
+    assert np.isclose(validation_loss(sums, config.stop_on == "scale-free"), val[best],
                       rtol=1e-5, atol=1e-6)
 
 
@@ -272,11 +273,11 @@ def test_members_trained_together_stop_each_at_their_own_best_epoch(toy_data,
     _, _, y, yvar = standardise(labels, errors, trained.train_index)
     cond = conditioning(None, len(flux), trained.predictor.ensemble.frame["default_power"])
     for k, member in enumerate(trained.predictor.ensemble.members):
-        val = trained.history[f"member{k}_val_nll"]
+        val = trained.history[history_names(k, config)[-1]]
         assert len(trained.history[f"member{k}_train_nll"]) == len(val) < config.epochs
         best = int(np.argmin(val))
         assert trained.metrics["best_epoch"][k] == best
         assert trained.metrics["epochs_run"][k] == len(val) == best + 1 + config.patience
-        assert np.isclose(_member_nll(member, x, cond, y, yvar, trained.val_index,
-                                      scale_free=config.stop_on == "scale-free"), val[best],
+        sums = _validation_sums(member, x, cond, y, yvar, trained.val_index)
+        assert np.isclose(validation_loss(sums, config.stop_on == "scale-free"), val[best],
                           rtol=1e-5, atol=1e-6)
