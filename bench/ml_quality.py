@@ -283,9 +283,8 @@ def main() -> None:
     parser.add_argument("--stop-on", choices=("nll", "scale-free"), default="",
                         help="label networks' early-stopping loss (default: LabelConfig's)")
     parser.add_argument("--weight-average-epochs", type=float, default=-1.0,
-                        help="label networks' weight average, its time scale in epochs (0: "
-                        "none; "
-                        "default: LabelConfig's)")
+                        help="label networks' weight average, its time scale in epochs "
+                        "(0: none; default: LabelConfig's)")
     parser.add_argument("--label-lr", type=float, default=0.0,
                         help="label networks' learning rate (default: the profile's)")
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false",

@@ -510,20 +510,19 @@ class WeightAverage:
     def __init__(self, weights: list[torch.Tensor], decay: float,
                  into: list[torch.Tensor] | None = None) -> None:
         """``into``: tensors (a copy of the weights) that hold the average in place."""
-        self.weights = weights
-        self.average = into if into is not None else [w.detach().clone() for w in weights]
+        self.weights = [w.detach() for w in weights]  # views: the optimiser updates in place
+        self.average = into if into is not None else [w.clone() for w in self.weights]
         self.decay = decay
 
     @torch.no_grad()
     def update(self) -> None:
         """Move the average towards the current weights (inside the training step)."""
-        torch._foreach_lerp_(self.average, [w.detach() for w in self.weights],
-                             1.0 - self.decay)
+        torch._foreach_lerp_(self.average, self.weights, 1.0 - self.decay)
 
     @torch.no_grad()
     def restart(self) -> None:
         """Set the average to the current weights (end of the first epoch)."""
-        torch._foreach_copy_(self.average, [w.detach() for w in self.weights])
+        torch._foreach_copy_(self.average, self.weights)
 
 
 def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
