@@ -63,6 +63,17 @@ RANGES = ("common", "union")
 # (90th percentile 6-12 %). So the degree grows with the grid's log-range, 4 per
 # CONTINUUM_LOG_RANGE (the range it was tuned on), to at most 10, and the wider fits clip
 # twice as often.
+# The envelope's level follows the noise (normalised flux 7 % low at S/N 10, 0.3-0.4 %
+# at S/N 150 on the common range; ``bench/ml_continuum.py --noise``); a running mean
+# ("running-mean", ml.preprocess.normalise) does not. On the common range the networks
+# did not gain from the mean on the whole (cpu profile, 4,000 spectra, three archives:
+# Teff at S/N 10-20 7-17 % better, log g and [M/H] at S/N >= 100 up to 28 % and 45 %
+# worse, fewer calibration cells; docs/ml.md, "Issue 18, sixth round"), so grids keep
+# the envelope unless asked (``grid_for(..., continuum="running-mean")``,
+# ``bench/ml_quality.py --continuum``). The mean's sigma, ~150 A at 5500 A, spans many
+# lines and still follows a blaze or flux-calibration slope.
+CONTINUUM_FIT = "upper-envelope"
+CONTINUUM_WINDOW_KMS = 8000.0
 CONTINUUM_LOG_RANGE = math.log(6800.0 / 4800.0)  # per 4 degrees
 CONTINUUM_MAX_DEGREE = 10
 WIDE_CONTINUUM_ITERATIONS = 6
@@ -135,12 +146,13 @@ def check_range(wavelength_range: str) -> str:
 
 
 def grid_for(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
-             wavelength_range: str = "common") -> Grid:
+             wavelength_range: str = "common", continuum: str = CONTINUUM_FIT) -> Grid:
     """The ``n_pixels`` grid of the ``wavelength_range`` mode for spectra spanning
     ``wave_min``-``wave_max`` (vacuum Angstrom arrays): over the range all but 1 % of
     them cover ("common"), or from the 1st percentile of their blue ends to the 99th of
     their red ends, each spectrum covering at least UNION_MIN_COVERAGE of it ("union").
-    Either masks the strong telluric bands where it reaches them."""
+    Either masks the strong telluric bands where it reaches them. ``continuum``:
+    "upper-envelope" (CONTINUUM_FIT) or "running-mean"."""
     if check_range(wavelength_range) == "common":
         lo, hi = common_range(wave_min, wave_max)
         fields: dict[str, Any] = {}
@@ -148,14 +160,19 @@ def grid_for(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
         lo, hi = union_range(wave_min, wave_max)
         fields = {"min_coverage": UNION_MIN_COVERAGE}
     reaches = any(band_lo < hi and band_hi > lo for band_lo, band_hi in TELLURIC_BANDS)
-    return grid_between(lo, hi, n_pixels, telluric_mask=reaches, **continuum_for(lo, hi),
-                        **fields)
+    return grid_between(lo, hi, n_pixels, telluric_mask=reaches,
+                        **continuum_for(lo, hi, continuum), **fields)
 
 
-def continuum_for(lo: float, hi: float) -> dict[str, int]:
-    """The continuum fit's degree and iterations for a grid over [lo, hi] (Angstrom):
-    4 and 3 up to CONTINUUM_LOG_RANGE, the degree growing with the log-range beyond it
-    (at most CONTINUUM_MAX_DEGREE) with WIDE_CONTINUUM_ITERATIONS."""
+def continuum_for(lo: float, hi: float, fit: str = CONTINUUM_FIT) -> dict[str, Any]:
+    """The continuum's Grid fields for a grid over [lo, hi] (Angstrom). A running mean
+    has its window; an upper-envelope fit has degree 4 and 3 iterations up to
+    CONTINUUM_LOG_RANGE, the degree growing with the log-range beyond it (at most
+    CONTINUUM_MAX_DEGREE) with WIDE_CONTINUUM_ITERATIONS."""
+    if fit == "running-mean":
+        return {"continuum_fit": fit, "continuum_window_kms": CONTINUUM_WINDOW_KMS}
+    if fit != "upper-envelope":
+        raise MLError(f"unknown continuum fit {fit!r}; choose running-mean or upper-envelope")
     degree = round(4 * math.log(hi / lo) / CONTINUUM_LOG_RANGE)
     if degree <= 4:
         return {"continuum_degree": 4, "continuum_iterations": 3}

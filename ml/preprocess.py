@@ -4,9 +4,10 @@ Every model works on one wavelength grid (log-uniform, vacuum Angstrom) that is
 stored with it (``models.wavelength_grid``), so spectra from different instruments and
 formats meet the network identically. Resampling conserves flux and propagates the
 variance (so a coarser grid has correspondingly higher S/N), bad pixels stay
-zero-weight, detector gaps stay gaps (see :func:`native_pixel_bounds`), and a robust
-pseudo-continuum (an upper-envelope Chebyshev fit) is divided
-out because real archives' flux calibration is not good enough to carry physics.
+zero-weight, detector gaps stay gaps (see :func:`native_pixel_bounds`), and a
+pseudo-continuum (an upper-envelope Chebyshev fit, or where the grid says so a running
+mean) is divided out because real archives' flux calibration is not good enough to carry
+physics.
 A grid may span more than a spectrum covers (``Grid.min_coverage`` < 1: a grid over the
 union of the archive's ranges); the pixels outside a spectrum's own coverage are then
 handled like a detector gap (ivar 0), and so are the strong telluric bands when the
@@ -25,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
 
 from ml.errors import MLError
 from vo_service.archive.spectrum import Spectrum, air_to_vacuum
@@ -80,6 +82,18 @@ class Grid:
     # grid pixels outside a spectrum's coverage get ivar 0
     min_coverage: float = 1.0
     telluric_mask: bool = False  # TELLURIC_BANDS (observed frame) get ivar 0
+    # "upper-envelope" or "running-mean" (see normalise); grids recorded before the
+    # choice existed are envelopes
+    continuum_fit: str = "upper-envelope"
+    continuum_window_kms: float = 0.0  # running-mean: the smoothing's sigma (km/s)
+
+    def __post_init__(self) -> None:
+        if self.continuum_fit not in CONTINUUM_FITS:
+            raise MLError(f"unknown continuum fit {self.continuum_fit!r}; choose one of "
+                          f"{', '.join(CONTINUUM_FITS)}")
+        if self.continuum_fit == "running-mean" and not self.continuum_window_kms > 0:
+            raise MLError("a running-mean continuum needs continuum_window_kms > 0, not "
+                          f"{self.continuum_window_kms!r}")
 
     @property
     def wavelength(self) -> np.ndarray:
@@ -112,12 +126,14 @@ class Grid:
         :attr:`key` (and with it their preprocessed caches).
         """
         fields = asdict(self)
-        for name, before in (("min_coverage", 1.0), ("telluric_mask", False)):
+        for name, before in (("min_coverage", 1.0), ("telluric_mask", False),
+                             ("continuum_fit", "upper-envelope"),
+                             ("continuum_window_kms", 0.0)):
             if fields[name] == before:
                 del fields[name]
         return json.dumps({"kind": "log-uniform", "unit": "Angstrom", "frame": "vacuum",
                            **fields,
-                           "normalisation": "flux / upper-envelope Chebyshev continuum, "
+                           "normalisation": f"flux / {CONTINUUM_FITS[self.continuum_fit]}, "
                                             "positive spikes masked, detector gaps and "
                                             "masked pixels at the continuum with ivar 0"},
                           sort_keys=True)
@@ -130,6 +146,8 @@ class Grid:
         data.setdefault("gap_step_ratio", 0.0)  # before gap detection: every jump bridged
         data.setdefault("min_coverage", 1.0)  # before partial coverage: all of the grid
         data.setdefault("telluric_mask", False)
+        data.setdefault("continuum_fit", "upper-envelope")
+        data.setdefault("continuum_window_kms", 0.0)
         return cls(**{k: data[k] for k in cls.__dataclass_fields__})
 
     @property
@@ -307,37 +325,105 @@ def resample(spectrum: Spectrum, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
     return out_flux, out_ivar
 
 
-def normalise(flux: np.ndarray, ivar: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
-    """Divide a batch (rows) by an upper-envelope Chebyshev continuum; ivar scales along.
+CONTINUUM_FITS = {
+    "upper-envelope": "upper-envelope Chebyshev continuum",
+    "running-mean": "running mean of the good pixels (Gaussian-like, sigma "
+                    "continuum_window_kms)",
+}
+"""Grid.continuum_fit values and how the recorded grid describes each."""
+BOX_PASSES = 3  # box filters in cascade: a Gaussian to within a few per cent
 
-    Only pixels with ivar > 0 shape the continuum (its fit and the residuals' scale),
-    and pixels without information come out at the continuum (1) with ivar 0.
+
+def normalise(flux: np.ndarray, ivar: np.ndarray, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+    """Divide a batch (rows) by a continuum of the grid's kind; ivar scales along.
+
+    Only pixels with ivar > 0 shape the continuum, and pixels without information come
+    out at the continuum (1) with ivar 0. ``grid.continuum_fit`` picks the continuum:
+
+    - "running-mean": the mean of the good pixels in a window of
+      ``continuum_window_kms``, lines included: a pseudo-continuum that line blanketing
+      pulls below the true one. It is linear in the flux, so its expectation is the same
+      at every S/N; what the lines do to it depends on the labels alone, which the
+      networks learn. (A Chebyshev polynomial through all pixels, tried first, swings
+      below zero near Ca H and K on a 3,700-9,200 A grid.)
+    - "upper-envelope" (the default, ``ml.grid_choice.CONTINUUM_FIT``): a Chebyshev fit
+      that clips pixels below it, to follow the continuum between lines. At low S/N the
+      pixels it keeps are those whose noise is positive, so the continuum rises with the
+      noise: on the synthetic archive's files the normalised flux sat 4 % (common range)
+      to 6-7 % (union) low at S/N 10-20, and on the union range its 64-pixel medians
+      blue of 4500 A scattered by 1-3 % at S/N >= 80, several times the noise of such a
+      median (docs/ml.md, "The continuum"). The networks see the noise level too and
+      learn much of that offset; which of the two serves them better is measured there.
     """
     flux = np.atleast_2d(flux)
     ivar = np.atleast_2d(ivar)
     informative = ivar > 0
+    if grid.continuum_fit == "running-mean":
+        width = grid.continuum_window_kms / grid.velocity_step
+        continuum = _running_mean_continuum(flux, ivar, informative, width,
+                                            grid.spike_sigma)
+    else:
+        continuum = _envelope_continuum(flux, informative, grid.continuum_degree,
+                                        grid.continuum_iterations)
+    top = np.where(informative, np.abs(continuum), 0.0).max(axis=1, keepdims=True)
+    positive = continuum > 1e-3 * top
+    safe = np.where(positive, continuum, 1.0)
+    return mask_spikes(np.where(positive & informative, flux / safe, 1.0),
+                       np.where(positive, ivar * safe**2, 0.0), grid.spike_sigma)
+
+
+def _running_mean_continuum(flux: np.ndarray, ivar: np.ndarray, informative: np.ndarray,
+                            sigma_pixels: float, spike_sigma: float) -> np.ndarray:
+    """Normalised convolution of the good pixels with a Gaussian-like kernel of
+    ``sigma_pixels``: smooth(flux x kept) / smooth(kept), so gaps, masks and the edges of
+    a spectrum's coverage do not pull it down. Done twice: the second time without the
+    spikes the first one's normalised flux shows (:func:`spikes`), since a cosmic ray
+    100x the flux would lift the mean around it by a third. No clipping by residual:
+    between lines a high-S/N spectrum lies many sigma above a mean that includes the
+    lines, so any such clip would eat the spectrum from the top. Unweighted: weights
+    from a file's ivar (estimated from the data for some formats) would make it depend
+    on the noise draw again. Box filters in cascade (scipy's running sums) cost
+    O(pixels) whatever the width."""
+    # each box of width w has variance (w^2 - 1) / 12; BOX_PASSES of them add up
+    box = max(1, int(round(np.sqrt(12.0 * sigma_pixels**2 / BOX_PASSES + 1.0))))
+
+    def mean_of(kept: np.ndarray) -> np.ndarray:
+        weight, total = kept.astype(np.float64), np.where(kept, flux, 0.0)
+        for _ in range(BOX_PASSES):
+            weight = uniform_filter1d(weight, box, axis=1, mode="constant")
+            total = uniform_filter1d(total, box, axis=1, mode="constant")
+        return np.where(weight > 1e-6, total / np.maximum(weight, 1e-6), 1.0)
+
+    first = mean_of(informative)
+    positive = first > 0
+    safe = np.where(positive, first, 1.0)
+    hit = spikes(np.where(positive & informative, flux / safe, 1.0),
+                 np.where(positive & informative, ivar * safe**2, 0.0), spike_sigma)
+    return mean_of(informative & ~hit) if hit.any() else first
+
+
+def _envelope_continuum(flux: np.ndarray, informative: np.ndarray, degree: int,
+                        iterations: int) -> np.ndarray:
+    """Chebyshev fits of ``degree`` (unweighted), each keeping the pixels from 0.5 below
+    to 3 above the previous residuals' scale."""
     t = np.linspace(-1, 1, flux.shape[1])
-    basis = np.polynomial.chebyshev.chebvander(t, grid.continuum_degree)  # (n, k)
+    basis = np.polynomial.chebyshev.chebvander(t, degree)  # (n, k)
     mask = informative
     filler = median_filler(informative)
     continuum = np.ones_like(flux)
-    for _ in range(grid.continuum_iterations):
+    for _ in range(iterations):
         weight = mask.astype(np.float64)
         lhs = np.einsum("bn,nk,nl->bkl", weight, basis, basis, optimize=True)
         lhs += 1e-9 * np.eye(basis.shape[1])
         rhs = (weight * flux) @ basis
-        coef = np.linalg.solve(lhs, rhs[..., None])[..., 0]
-        continuum = coef @ basis.T
+        continuum = np.linalg.solve(lhs, rhs[..., None])[..., 0] @ basis.T
         resid = flux - continuum
         centre = np.median(np.where(informative, resid, filler), axis=1, keepdims=True)
         deviation = np.where(informative, np.abs(resid - centre), filler)
         scale = 1.4826 * np.median(deviation, axis=1, keepdims=True)
         keep = (resid > -0.5 * scale) & (resid < 3 * scale) & informative
         mask = np.where(keep.sum(axis=1, keepdims=True) > basis.shape[1] * 4, keep, informative)
-    positive = continuum > 1e-3 * np.abs(continuum).max(axis=1, keepdims=True)
-    safe = np.where(positive, continuum, 1.0)
-    return mask_spikes(np.where(positive & informative, flux / safe, 1.0),
-                       np.where(positive, ivar * safe**2, 0.0), grid.spike_sigma)
+    return continuum
 
 
 def median_filler(selected: np.ndarray) -> np.ndarray:
@@ -349,25 +435,31 @@ def median_filler(selected: np.ndarray) -> np.ndarray:
     return np.where(np.cumsum(~selected, axis=1) % 2 == 1, -np.inf, np.inf)
 
 
-def mask_spikes(flux: np.ndarray, ivar: np.ndarray, n_sigma: float
-                ) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised rows with narrow positive outliers set to the continuum at ivar 0 (float32).
+def spikes(flux: np.ndarray, ivar: np.ndarray, n_sigma: float) -> np.ndarray:
+    """Boolean mask of the narrow positive outliers of normalised rows.
 
     A pixel is a spike when it lies more than ``n_sigma`` of its noise plus SPIKE_FLOOR
     above the higher of its two reference pairs SPIKE_REACH pixels to the left and to the
     right (outside a hit up to SPIKE_REACH pixels wide); 0 disables the test. Four shifted
     maxima instead of a running median: the median filter costs as much as the continuum fit.
     """
-    if n_sigma > 0:
-        reach = SPIKE_REACH
-        padded = np.pad(flux, ((0, 0), (reach + 1, reach + 1)), mode="edge")
-        n = flux.shape[1]
-        left = np.maximum(padded[:, 0:n], padded[:, 1:n + 1])
-        right = np.maximum(padded[:, 2 * reach + 1:n + 2 * reach + 1],
-                           padded[:, 2 * reach + 2:n + 2 * reach + 2])
-        noise = 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0))
-        spike = (ivar > 0) & (flux - np.maximum(left, right) > n_sigma * noise + SPIKE_FLOOR)
-        flux, ivar = np.where(spike, 1.0, flux), np.where(spike, 0.0, ivar)
+    if n_sigma <= 0:
+        return np.zeros(flux.shape, dtype=bool)
+    reach = SPIKE_REACH
+    padded = np.pad(flux, ((0, 0), (reach + 1, reach + 1)), mode="edge")
+    n = flux.shape[1]
+    left = np.maximum(padded[:, 0:n], padded[:, 1:n + 1])
+    right = np.maximum(padded[:, 2 * reach + 1:n + 2 * reach + 1],
+                       padded[:, 2 * reach + 2:n + 2 * reach + 2])
+    noise = 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0))
+    return (ivar > 0) & (flux - np.maximum(left, right) > n_sigma * noise + SPIKE_FLOOR)
+
+
+def mask_spikes(flux: np.ndarray, ivar: np.ndarray, n_sigma: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised rows with their :func:`spikes` set to the continuum at ivar 0 (float32)."""
+    spike = spikes(flux, ivar, n_sigma)
+    flux, ivar = np.where(spike, 1.0, flux), np.where(spike, 0.0, ivar)
     return flux.astype(np.float32), ivar.astype(np.float32)
 
 
