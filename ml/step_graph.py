@@ -60,7 +60,8 @@ def optimiser_options(device: torch.device, learning_rate: float,
 class TrainingStep:
     """Calls ``step(rows)`` for each batch of row indices, from a CUDA graph when it can.
 
-    ``rows`` is a 1-D (or, for stacked ensemble members, 2-D) integer tensor on the
+    ``rows`` is an integer tensor (1-D; a leading axis for stacked ensemble members, and
+    one of 2 before the batch axis for coverage donors: ml.train.epoch_order) on the
     training device; ``shape`` is the full batch's shape, the one that is recorded.
     """
 

@@ -128,13 +128,40 @@ def split_by_group(groups: np.ndarray, fraction: float, seed: int) -> tuple[np.n
     return np.flatnonzero(~is_val), np.flatnonzero(is_val)
 
 
-def epoch_order(rows: torch.Tensor, generator: torch.Generator,
-                device: torch.device) -> torch.Tensor:
+def epoch_order(rows: torch.Tensor, generator: torch.Generator, device: torch.device,
+                coverage_dropout: float = 0.0) -> torch.Tensor:
     """``rows`` in this epoch's random order, on ``device``: one copy per epoch, so a
     training step indexes the resident tensors without a host-to-device copy (which on
     a GPU would also wait for the queued kernels). The order comes from a CPU generator,
-    so a seed gives the same batches on every device."""
-    return to_device(rows[torch.randperm(len(rows), generator=generator)], device)
+    so a seed gives the same batches on every device.
+
+    With ``coverage_dropout`` > 0: (2, n), the rows and the row whose coverage each is
+    seen through (:func:`through_coverage`): itself, or with that probability another
+    random training row."""
+    order = rows[torch.randperm(len(rows), generator=generator)]
+    if coverage_dropout > 0:
+        others = rows[torch.randint(len(rows), (len(rows),), generator=generator)]
+        own = torch.rand(len(rows), generator=generator) >= coverage_dropout
+        order = torch.stack([order, torch.where(own, order, others)])
+    return to_device(order, device)
+
+
+def through_coverage(x: torch.Tensor, donor: torch.Tensor) -> torch.Tensor:
+    """Network inputs ``x`` (..., 2, pixels) with the pixels ``donor`` (same shape) has
+    no information on set as uncovered ones are (flux - 1 = 0, noise 1: ml.models.inputs)."""
+    covered = donor[..., 1:2, :] < 1.0
+    return torch.cat([torch.where(covered, x[..., 0:1, :], 0.0),
+                      torch.where(covered, x[..., 1:2, :], 1.0)], dim=-2)
+
+
+def batch_rows(x_all: torch.Tensor, idx: torch.Tensor, dropout: bool
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(rows, inputs) of a batch: ``idx`` as :func:`epoch_order` gives it (the rows, or
+    with ``dropout`` the rows and their coverage donors on the second-to-last axis)."""
+    if not dropout:
+        return idx, x_all[idx]
+    rows, donors = idx.select(-2, 0), idx.select(-2, 1)
+    return rows, through_coverage(x_all[rows], x_all[donors])
 
 
 def fit_template(flux: np.ndarray, ivar: np.ndarray, index: np.ndarray, velocity_step: float,
@@ -385,8 +412,16 @@ class LabelConfig:
     # layer) from the autoencoder's encoder, pretrained on every spectrum, where the
     # sizes match (ml.models.label_cnn.init_from_encoder).
     pretrained_trunk: bool = True
+    # The share of training batches' spectra seen through another training spectrum's
+    # wavelength coverage (its uncovered pixels made uncovered here too), so that on a
+    # union grid the spectra of every instrument teach the networks to read the shorter
+    # ranges: without it each coverage pattern learns from its own instrument's stars
+    # alone (docs/ml.md, "Issue 18, sixth round"). 0: off.
+    coverage_dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        if not 0.0 <= self.coverage_dropout < 1.0:
+            raise MLError(f"coverage_dropout must be in [0, 1), got {self.coverage_dropout}")
         if self.stop_on not in ("nll", "scale-free"):
             raise MLError(f"stop_on must be 'nll' or 'scale-free', got {self.stop_on!r}")
         if not self.weight_average_epochs >= 0.0:
@@ -549,23 +584,28 @@ def _train_member(member: LabelCNN, x_all: torch.Tensor, cond_all: torch.Tensor,
                                 average_decay(config, len(train_idx)),
                                 into=list(judged.parameters()))
 
+    dropout = config.coverage_dropout > 0
+
     def step(idx: torch.Tensor) -> None:
         optimiser.zero_grad(set_to_none=True)
+        rows, x = batch_rows(x_all, idx, dropout)
         with autocast(device, amp):
-            mean, logvar = member(x_all[idx], cond_all[idx])
-        loss = gaussian_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
+            mean, logvar = member(x, cond_all[rows])
+        loss = gaussian_nll(mean.float(), logvar.float(), y[rows], yvar[rows])
         loss.backward()
         optimiser.step()
         if average is not None:
             average.update()
-        total.add_(loss.detach() * len(idx))
+        total.add_(loss.detach() * rows.shape[-1])
 
-    run_step = TrainingStep(step, (config.batch_size,), device, graphed)
+    run_step = TrainingStep(step, (2, config.batch_size) if dropout else (config.batch_size,),
+                            device, graphed)
     train_t = torch.as_tensor(train_idx)
     for epoch in range(config.epochs):
         member.train()
         total.zero_()
-        for idx in epoch_order(train_t, generator, device).split(config.batch_size):
+        order = epoch_order(train_t, generator, device, config.coverage_dropout)
+        for idx in order.split(config.batch_size, dim=-1):
             run_step(idx)
         scheduler.step()
         if average is not None and epoch == 0:
@@ -673,23 +713,28 @@ def train_members_together(members: list[LabelCNN], x_all: torch.Tensor,
         average = WeightAverage(list(stacked.values()), average_decay(config, len(train_idx)))
         judged = dict(zip(stacked, average.average, strict=True))
 
-    def step(idx: torch.Tensor) -> None:  # idx: (members, batch) rows
+    dropout = config.coverage_dropout > 0
+
+    def step(idx: torch.Tensor) -> None:  # idx: (members, [2,] batch) rows
         optimiser.zero_grad(set_to_none=True)
+        rows, x = batch_rows(x_all, idx, dropout)
         with autocast(device, amp):
-            mean, logvar = own_batches(stacked, buffers, x_all[idx], cond_all[idx])
-        loss = own_nll(mean.float(), logvar.float(), y[idx], yvar[idx])
+            mean, logvar = own_batches(stacked, buffers, x, cond_all[rows])
+        loss = own_nll(mean.float(), logvar.float(), y[rows], yvar[rows])
         loss.sum().backward()  # members share no weights: each gets its own gradient
         optimiser.step()
         if average is not None:
             average.update()
-        total.add_(loss.detach() * idx.shape[1])
+        total.add_(loss.detach() * rows.shape[-1])
 
-    run_step = TrainingStep(step, (len(members), config.batch_size), device, graphed)
+    shape = (len(members), *((2,) if dropout else ()), config.batch_size)
+    run_step = TrainingStep(step, shape, device, graphed)
     train_t = torch.as_tensor(train_idx)
     for epoch in range(config.epochs):
-        order = torch.stack([epoch_order(train_t, g, device) for g in generators])
+        order = torch.stack([epoch_order(train_t, g, device, config.coverage_dropout)
+                             for g in generators])
         total.zero_()
-        for idx in order.split(config.batch_size, dim=1):
+        for idx in order.split(config.batch_size, dim=-1):
             run_step(idx)
         scheduler.step()
         if average is not None and epoch == 0:

@@ -24,10 +24,12 @@ from ml.train import (
     EarlyStopping,
     LabelConfig,
     _validation_sums,
+    epoch_order,
     history_names,
     rest_frame_inputs,
     split_by_group,
     standardise,
+    through_coverage,
     train_autoencoder,
     train_label_model,
 )
@@ -222,18 +224,21 @@ def test_the_label_network_starts_from_the_encoders_weights():
     assert all(torch.equal(before[k], v) for k, v in narrower.state_dict().items())
 
 
-@pytest.mark.parametrize("weight_average_epochs", [0.0, 0.5])
-def test_members_trained_together_are_the_members_trained_one_after_another(toy_data,
-                                                                             weight_average_epochs):
+@pytest.mark.parametrize(("weight_average_epochs", "coverage_dropout"),
+                         [(0.0, 0.0), (0.5, 0.0), (0.5, 0.5)])
+def test_members_trained_together_are_the_members_trained_one_after_another(
+        toy_data, weight_average_epochs, coverage_dropout):
     """The one-step ensemble (CUDA's default, forced here on the CPU) fits the same model per
     member as the sequential loop: same initial weights, batch orders and optimiser (and
-    weight average), so the histories, stopping epochs and predictions agree to float
-    rounding."""
+    weight average, and coverage donors), so the histories, stopping epochs and
+    predictions agree to float rounding."""
     flux, ivar, labels, _ = toy_data
-    flux, ivar, labels = flux[:240], ivar[:240], labels[:240]
+    flux, ivar, labels = flux[:240], ivar[:240].copy(), labels[:240]
+    ivar[::3, : flux.shape[1] // 3] = 0  # a third of the stars lack the blue third
     errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
     config = LabelConfig(epochs=3, members=3, channels=(8, 16, 32), hidden=64, batch_size=32,
-                         weight_average_epochs=weight_average_epochs)
+                         weight_average_epochs=weight_average_epochs,
+                         coverage_dropout=coverage_dropout)
     runs = {together: train_label_model(flux, ivar, labels, errors, np.arange(240),
                                         toy.QUANTITIES, config, seed=4, device=CPU,
                                         velocity_step=STEP, train_together=together)
@@ -251,6 +256,29 @@ def test_members_trained_together_are_the_members_trained_one_after_another(toy_
         for name, value in theirs.state_dict().items():
             assert torch.allclose(ours.state_dict()[name], value, rtol=1e-3, atol=1e-5), name
     assert np.allclose(joint.val_prediction[0], apart.val_prediction[0], rtol=1e-4)
+
+
+def test_coverage_donors_mask_what_they_do_not_cover():
+    x = torch.stack([torch.full((2, 6), 0.3), torch.full((2, 6), 0.2)])
+    x[:, 0] = torch.tensor([-0.1, -0.2, -0.3, -0.4, -0.5, -0.6])
+    donor = x.clone()
+    donor[0, 1, :2] = 1.0  # the first donor lacks the first two pixels (noise 1, flux 0)
+    donor[0, 0, :2] = 0.0
+    seen = through_coverage(x, donor)
+    assert seen[0, :, :2].tolist() == [[0.0, 0.0], [1.0, 1.0]]
+    assert torch.equal(seen[0, :, 2:], x[0, :, 2:]) and torch.equal(seen[1], x[1])
+
+
+def test_an_epoch_order_with_coverage_dropout_pairs_rows_with_donors():
+    rows = torch.arange(100, 1100)
+    plain = epoch_order(rows, torch.Generator().manual_seed(3), CPU)
+    paired = epoch_order(rows, torch.Generator().manual_seed(3), CPU, coverage_dropout=0.3)
+    assert paired.shape == (2, 1000) and torch.equal(paired[0], plain)
+    others = paired[1] != paired[0]
+    assert 0.25 < others.float().mean() < 0.35
+    assert bool(torch.isin(paired[1], rows).all())
+    with pytest.raises(MLError, match=r"coverage_dropout must be in \[0, 1\)"):
+        LabelConfig(coverage_dropout=1.0)
 
 
 @pytest.mark.parametrize("weight_average_epochs", [0.0, 0.5])
