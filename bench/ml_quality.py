@@ -41,7 +41,7 @@ from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
 from ml.calibration import by_snr  # noqa: E402
 from ml.device import pick_device  # noqa: E402
 from ml.domain import DomainModel, domain_dims  # noqa: E402
-from ml.grid_choice import MIN_PIXELS, RANGES, choose_pixels  # noqa: E402
+from ml.grid_choice import CONTINUUM_FIT, MIN_PIXELS, RANGES, choose_pixels  # noqa: E402
 from ml.grid_choice import grid_for as choice_grid_for  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
 from ml.profiles import PROFILES, profile_configs, profile_range  # noqa: E402
@@ -83,7 +83,7 @@ def reference_arrays(truth: list[dict], reference: dict[str, dict]
     return labels, errors
 
 
-def grid_for(out: Path, n_pixels: int, wavelength_range: str):
+def grid_for(out: Path, n_pixels: int, wavelength_range: str, continuum: str = CONTINUUM_FIT):
     """The grid ``train-ae`` would choose for the archive (``ml.grid_choice``): each
     spectrum's range and stated resolving power from the manifest; ``n_pixels`` 0 = auto."""
     manifest = json.loads((out / "manifest.json").read_text())
@@ -100,12 +100,14 @@ def grid_for(out: Path, n_pixels: int, wavelength_range: str):
     if not n_pixels:  # as ml.grid_choice.choose_grid: the range's bounds, then the pixels
         shape = choice_grid_for(lo_, hi_, MIN_PIXELS, wavelength_range)
         n_pixels = choose_pixels(*shape.bounds(), np.array(power, float)).pixels
-    return choice_grid_for(lo_, hi_, n_pixels, wavelength_range)
+    return choice_grid_for(lo_, hi_, n_pixels, wavelength_range, continuum)
 
 
 def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> dict:
     """Train and predict on arrays read straight from the archive's files."""
-    grid = grid_for(out, args.pixels, args.wavelength_range)
+    grid = grid_for(out, args.pixels, args.wavelength_range, args.continuum)
+    if args.continuum_window and grid.continuum_fit == "running-mean":
+        grid = replace(grid, continuum_window_kms=args.continuum_window)
     cache = SpectraCache(out / ".cache", grid)
     t0 = time.monotonic()
     paths = {r["obs_id"]: out / r["path"] for r in truth}
@@ -245,6 +247,13 @@ def run_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) -> di
             "grid": record.grid, "reference_star": np.isin(names, list(reference))}
 
 
+def continuum_name(grid) -> str:
+    """The grid's continuum for the report: "running-mean 8000 km/s" or "upper-envelope"."""
+    if grid.continuum_fit == "running-mean":
+        return f"running-mean {grid.continuum_window_kms:.0f} km/s"
+    return grid.continuum_fit
+
+
 def print_histories(history: dict[str, list[float]]) -> None:
     """Each label member's training and validation NLL per epoch (where it stopped, why)."""
     for name in sorted(n for n in history if n.endswith("_val_nll")):
@@ -269,6 +278,12 @@ def main() -> None:
                         "train-ae does)")
     parser.add_argument("--wavelength-range", dest="range_mode", choices=RANGES,
                         help="common or union (default: the profile's, as train-ae)")
+    parser.add_argument("--continuum", choices=("running-mean", "upper-envelope"),
+                        default=CONTINUUM_FIT, help="--no-db: the grid's continuum "
+                        "(ml.preprocess.normalise; default: what train-ae records now)")
+    parser.add_argument("--continuum-window", type=float, default=0.0,
+                        help="--no-db: the running mean's sigma in km/s (default: "
+                        "ml.grid_choice.CONTINUUM_WINDOW_KMS)")
     parser.add_argument("--latent-dim", type=int, default=12)
     parser.add_argument("--no-guided", dest="guided", action="store_false",
                         help="plain VAE (no reference labels guiding latent dimensions)")
@@ -287,6 +302,12 @@ def main() -> None:
                         "(0: none; default: LabelConfig's)")
     parser.add_argument("--label-lr", type=float, default=0.0,
                         help="label networks' learning rate (default: the profile's)")
+    parser.add_argument("--channels", type=lambda v: tuple(int(x) for x in v.split(",")),
+                        default=(), help="convolution widths of both networks, one per "
+                        "stride-2 layer, e.g. 16,32,32,64,64,64,64 (default: the profile's)")
+    parser.add_argument("--coverage-dropout", type=float, default=-1.0,
+                        help="label networks: share of training spectra seen through another "
+                        "one's wavelength coverage (default: LabelConfig's)")
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                         help="label networks start from random weights, not the encoder's")
     parser.add_argument("--mi-sample", type=int, default=5000)
@@ -309,6 +330,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.save_arrays and not args.no_db:
         parser.error("--save-arrays needs --no-db")
+    if args.continuum != CONTINUUM_FIT and not args.no_db:
+        parser.error("--continuum needs --no-db (train-ae records the current continuum)")
     started = time.monotonic()
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
     phase("archive ready", started)
@@ -326,7 +349,8 @@ def main() -> None:
         args.ae_config, labels = profile_configs(profile, latent_dim=args.latent_dim,
                                                  epochs=args.ae_epochs,
                                                  batch_size=args.batch_size)
-        args.ae_config = replace(args.ae_config, cuda_graphs=args.cuda_graphs)
+        args.ae_config = replace(args.ae_config, cuda_graphs=args.cuda_graphs,
+                                 channels=args.channels or args.ae_config.channels)
         args.label_config = replace(labels, epochs=args.label_epochs,
                                     members=args.members or labels.members,
                                     batch_size=args.label_batch_size,
@@ -337,13 +361,18 @@ def main() -> None:
                                         if args.weight_average_epochs < 0
                                         else args.weight_average_epochs),
                                     pretrained_trunk=args.pretrained,
+                                    coverage_dropout=(labels.coverage_dropout
+                                                      if args.coverage_dropout < 0
+                                                      else args.coverage_dropout),
+                                    channels=args.channels or labels.channels,
                                     cuda_graphs=args.cuda_graphs)
         print(f"\nprofile {profile}: {args.ae_config}\n{args.label_config}", flush=True)
         t0 = time.monotonic()
         result = (run_no_db if args.no_db else run_db)(args, out, truth, reference)
         seconds = time.monotonic() - t0
         print(f"grid: {result['grid'].n_pixels} pixels, {grid_range(result['grid'])[0]:.0f}-"
-              f"{grid_range(result['grid'])[1]:.0f} A ({args.wavelength_range})", flush=True)
+              f"{grid_range(result['grid'])[1]:.0f} A ({args.wavelength_range}), continuum "
+              f"{continuum_name(result['grid'])}", flush=True)
         quality_figures(args, truth, result, started)
         bins = limit.table(result)
         print_limit(profile, limit, bins)
