@@ -19,7 +19,7 @@ the square root of the flux, S/N at the median flux) and is normalised with and 
 it by the upper-envelope fit (the grid's degree) and by running means of ``--windows``
 km/s. Printed per fit and S/N: the median over draws of the mean offset of the
 normalised flux (noisy - noise-free, %) and the RMS of its 64-pixel medians (%), against
-the pixel noise alone. The figures behind ``ml.grid_choice.CONTINUUM_FIT``.
+the pixel noise alone. Figures behind ``ml.grid_choice.CONTINUUM_FITS``.
 """
 
 from __future__ import annotations

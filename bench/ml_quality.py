@@ -41,7 +41,7 @@ from ml.archive_reader import LABEL_QUANTITIES  # noqa: E402
 from ml.calibration import by_snr  # noqa: E402
 from ml.device import pick_device  # noqa: E402
 from ml.domain import DomainModel, domain_dims  # noqa: E402
-from ml.grid_choice import CONTINUUM_FIT, MIN_PIXELS, RANGES, choose_pixels  # noqa: E402
+from ml.grid_choice import MIN_PIXELS, RANGES, choose_pixels  # noqa: E402
 from ml.grid_choice import grid_for as choice_grid_for  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
 from ml.profiles import PROFILES, profile_configs, profile_range  # noqa: E402
@@ -83,7 +83,7 @@ def reference_arrays(truth: list[dict], reference: dict[str, dict]
     return labels, errors
 
 
-def grid_for(out: Path, n_pixels: int, wavelength_range: str, continuum: str = CONTINUUM_FIT):
+def grid_for(out: Path, n_pixels: int, wavelength_range: str, continuum: str | None = None):
     """The grid ``train-ae`` would choose for the archive (``ml.grid_choice``): each
     spectrum's range and stated resolving power from the manifest; ``n_pixels`` 0 = auto."""
     manifest = json.loads((out / "manifest.json").read_text())
@@ -279,8 +279,8 @@ def main() -> None:
     parser.add_argument("--wavelength-range", dest="range_mode", choices=RANGES,
                         help="common or union (default: the profile's, as train-ae)")
     parser.add_argument("--continuum", choices=("running-mean", "upper-envelope"),
-                        default=CONTINUUM_FIT, help="--no-db: the grid's continuum "
-                        "(ml.preprocess.normalise; default: what train-ae records now)")
+                        help="--no-db: the grid's continuum (ml.preprocess.normalise; "
+                        "default: the range's, ml.grid_choice.CONTINUUM_FITS)")
     parser.add_argument("--continuum-window", type=float, default=0.0,
                         help="--no-db: the running mean's sigma in km/s (default: "
                         "ml.grid_choice.CONTINUUM_WINDOW_KMS)")
@@ -330,7 +330,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.save_arrays and not args.no_db:
         parser.error("--save-arrays needs --no-db")
-    if args.continuum != CONTINUUM_FIT and not args.no_db:
+    if args.continuum and not args.no_db:
         parser.error("--continuum needs --no-db (train-ae records the current continuum)")
     started = time.monotonic()
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)

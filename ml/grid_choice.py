@@ -64,15 +64,17 @@ RANGES = ("common", "union")
 # CONTINUUM_LOG_RANGE (the range it was tuned on), to at most 10, and the wider fits clip
 # twice as often.
 # The envelope's level follows the noise (normalised flux 7 % low at S/N 10, 0.3-0.4 %
-# at S/N 150 on the common range; ``bench/ml_continuum.py --noise``); a running mean
-# ("running-mean", ml.preprocess.normalise) does not. On the common range the networks
-# did not gain from the mean on the whole (cpu profile, 4,000 spectra, three archives:
-# Teff at S/N 10-20 7-17 % better, log g and [M/H] at S/N >= 100 up to 28 % and 45 %
-# worse, fewer calibration cells; docs/ml.md, "Issue 18, sixth round"), so grids keep
-# the envelope unless asked (``grid_for(..., continuum="running-mean")``,
-# ``bench/ml_quality.py --continuum``). The mean's sigma, ~150 A at 5500 A, spans many
-# lines and still follows a blaze or flux-calibration slope.
-CONTINUUM_FIT = "upper-envelope"
+# at S/N 150 on the common range, worse on the union's at degree 10;
+# ``bench/ml_continuum.py --noise``); a running mean ("running-mean",
+# ml.preprocess.normalise) does not. On the common range the label networks did not gain
+# from the mean on the whole (cpu profile, 4,000 spectra, three archives: Teff at S/N
+# 10-20 7-17 % better, log g and [M/H] at S/N >= 100 up to 28 % and 45 % worse, fewer
+# calibration cells); on the union range, where the envelope needs degree 10 and errs by
+# 1-3 % blue of 4500 A even at S/N >= 80, they did better with it (docs/ml.md, "The
+# continuum"). So each range has its own; ``grid_for(..., continuum=)`` and
+# ``bench/ml_quality.py --continuum`` choose another. The mean's sigma, ~150 A at
+# 5500 A, spans many lines and still follows a blaze or flux-calibration slope.
+CONTINUUM_FITS = {"common": "upper-envelope", "union": "running-mean"}
 CONTINUUM_WINDOW_KMS = 8000.0
 CONTINUUM_LOG_RANGE = math.log(6800.0 / 4800.0)  # per 4 degrees
 CONTINUUM_MAX_DEGREE = 10
@@ -146,14 +148,15 @@ def check_range(wavelength_range: str) -> str:
 
 
 def grid_for(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
-             wavelength_range: str = "common", continuum: str = CONTINUUM_FIT) -> Grid:
+             wavelength_range: str = "common", continuum: str | None = None) -> Grid:
     """The ``n_pixels`` grid of the ``wavelength_range`` mode for spectra spanning
     ``wave_min``-``wave_max`` (vacuum Angstrom arrays): over the range all but 1 % of
     them cover ("common"), or from the 1st percentile of their blue ends to the 99th of
     their red ends, each spectrum covering at least UNION_MIN_COVERAGE of it ("union").
     Either masks the strong telluric bands where it reaches them. ``continuum``:
-    "upper-envelope" (CONTINUUM_FIT) or "running-mean"."""
-    if check_range(wavelength_range) == "common":
+    "upper-envelope" or "running-mean" (default: the range's, CONTINUUM_FITS)."""
+    fit = continuum or CONTINUUM_FITS[check_range(wavelength_range)]
+    if wavelength_range == "common":
         lo, hi = common_range(wave_min, wave_max)
         fields: dict[str, Any] = {}
     else:
@@ -161,10 +164,10 @@ def grid_for(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
         fields = {"min_coverage": UNION_MIN_COVERAGE}
     reaches = any(band_lo < hi and band_hi > lo for band_lo, band_hi in TELLURIC_BANDS)
     return grid_between(lo, hi, n_pixels, telluric_mask=reaches,
-                        **continuum_for(lo, hi, continuum), **fields)
+                        **continuum_for(lo, hi, fit), **fields)
 
 
-def continuum_for(lo: float, hi: float, fit: str = CONTINUUM_FIT) -> dict[str, Any]:
+def continuum_for(lo: float, hi: float, fit: str) -> dict[str, Any]:
     """The continuum's Grid fields for a grid over [lo, hi] (Angstrom). A running mean
     has its window; an upper-envelope fit has degree 4 and 3 iterations up to
     CONTINUUM_LOG_RANGE, the degree growing with the log-range beyond it (at most

@@ -340,20 +340,22 @@ def normalise(flux: np.ndarray, ivar: np.ndarray, grid: Grid) -> tuple[np.ndarra
     Only pixels with ivar > 0 shape the continuum, and pixels without information come
     out at the continuum (1) with ivar 0. ``grid.continuum_fit`` picks the continuum:
 
-    - "running-mean": the mean of the good pixels in a window of
+    - "running-mean" (union-range grids, ``ml.grid_choice.CONTINUUM_FITS``): the mean of
+      the good pixels in a window of
       ``continuum_window_kms``, lines included: a pseudo-continuum that line blanketing
       pulls below the true one. It is linear in the flux, so its expectation is the same
       at every S/N; what the lines do to it depends on the labels alone, which the
       networks learn. (A Chebyshev polynomial through all pixels, tried first, swings
       below zero near Ca H and K on a 3,700-9,200 A grid.)
-    - "upper-envelope" (the default, ``ml.grid_choice.CONTINUUM_FIT``): a Chebyshev fit
-      that clips pixels below it, to follow the continuum between lines. At low S/N the
-      pixels it keeps are those whose noise is positive, so the continuum rises with the
-      noise: on the synthetic archive's files the normalised flux sat 4 % (common range)
-      to 6-7 % (union) low at S/N 10-20, and on the union range its 64-pixel medians
-      blue of 4500 A scattered by 1-3 % at S/N >= 80, several times the noise of such a
-      median (docs/ml.md, "The continuum"). The networks see the noise level too and
-      learn much of that offset; which of the two serves them better is measured there.
+    - "upper-envelope" (common-range grids and every grid recorded before the choice): a
+      Chebyshev fit that clips pixels below it, to follow the continuum between lines.
+      At low S/N the pixels it keeps are those whose noise is positive, so the continuum
+      rises with the noise: on the synthetic archive's files the normalised flux sat 4 %
+      (common range) to 6-7 % (union) low at S/N 10-20, and on the union range its
+      64-pixel medians blue of 4500 A scattered by 1-3 % at S/N >= 80, several times the
+      noise of such a median (docs/ml.md, "The continuum"). The networks see the noise
+      level too and learn much of that offset; which of the two serves them better is
+      measured there.
     """
     flux = np.atleast_2d(flux)
     ivar = np.atleast_2d(ivar)

@@ -79,19 +79,23 @@ def test_uncovered_pixels_do_not_pull_the_mean_at_a_coverage_edge():
     assert np.all(normalised[0, ~covered] == 1.0)
 
 
-def test_grids_record_a_running_mean_and_keep_the_envelope_s_old_text():
-    wave_min, wave_max = np.array([LO, LO - 100]), np.array([HI, HI + 100])
-    envelope = grid_for(wave_min, wave_max, 1024, "common")
-    assert envelope.continuum_fit == "upper-envelope"
-    assert "continuum_fit" not in json.loads(envelope.to_json())  # as recorded before
-    grid = grid_for(wave_min, wave_max, 1024, "common", continuum="running-mean")
-    assert grid.continuum_window_kms == CONTINUUM_WINDOW_KMS
-    recorded = json.loads(grid.to_json())
+def test_each_range_records_its_continuum_and_old_records_read_as_the_envelope():
+    wave_min, wave_max = np.array([LO, LO - 1000]), np.array([HI, HI + 2000])
+    common = grid_for(wave_min, wave_max, 1024, "common")
+    assert common.continuum_fit == "upper-envelope"
+    assert "continuum_fit" not in json.loads(common.to_json())  # as recorded before
+    union = grid_for(wave_min, wave_max, 1024, "union")
+    assert union.continuum_fit == "running-mean"
+    assert union.continuum_window_kms == CONTINUUM_WINDOW_KMS
+    recorded = json.loads(union.to_json())
     assert recorded["continuum_fit"] == "running-mean" and "running mean" in \
         recorded["normalisation"]
-    assert Grid.from_json(grid.to_json()) == grid and grid.key != envelope.key
+    assert Grid.from_json(union.to_json()) == union
     del recorded["continuum_fit"], recorded["continuum_window_kms"]
-    assert Grid.from_json(json.dumps(recorded)).continuum_fit == "upper-envelope"
+    legacy = Grid.from_json(json.dumps(recorded))
+    assert legacy.continuum_fit == "upper-envelope" and legacy.key != union.key
+    other = grid_for(wave_min, wave_max, 1024, "common", continuum="running-mean")
+    assert other.continuum_fit == "running-mean" and other.key != common.key
 
 
 def test_a_bad_continuum_record_is_refused():

@@ -174,4 +174,8 @@ def test_grid_for_is_the_benchmark_s_grid_of_either_range():
     assert union.bounds() == pytest.approx((3700.0, 9200.0))
     assert union.telluric_mask and not common.telluric_mask
     assert union.covered_by(wave_min, wave_max).all()
-    assert union.continuum_degree > common.continuum_degree == 4
+    assert union.continuum_fit == "running-mean" and common.continuum_fit == "upper-envelope"
+    assert common.continuum_degree == 4
+    # an envelope over the union range grows its degree with the range
+    assert grid_for(wave_min, wave_max, 1024, "union", continuum="upper-envelope"
+                    ).continuum_degree > 4
