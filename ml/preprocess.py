@@ -26,7 +26,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.ndimage import uniform_filter1d
 
 from ml.errors import MLError
 from vo_service.archive.spectrum import Spectrum, air_to_vacuum
@@ -384,17 +383,17 @@ def _running_mean_continuum(flux: np.ndarray, ivar: np.ndarray, informative: np.
     between lines a high-S/N spectrum lies many sigma above a mean that includes the
     lines, so any such clip would eat the spectrum from the top. Unweighted: weights
     from a file's ivar (estimated from the data for some formats) would make it depend
-    on the noise draw again. Box filters in cascade (scipy's running sums) cost
-    O(pixels) whatever the width."""
+    on the noise draw again. Box filters in cascade (running sums, :func:`box_sums`)
+    cost O(pixels) whatever the width."""
     # each box of width w has variance (w^2 - 1) / 12; BOX_PASSES of them add up
     box = max(1, int(round(np.sqrt(12.0 * sigma_pixels**2 / BOX_PASSES + 1.0))))
 
     def mean_of(kept: np.ndarray) -> np.ndarray:
         weight, total = kept.astype(np.float64), np.where(kept, flux, 0.0)
         for _ in range(BOX_PASSES):
-            weight = uniform_filter1d(weight, box, axis=1, mode="constant")
-            total = uniform_filter1d(total, box, axis=1, mode="constant")
-        return np.where(weight > 1e-6, total / np.maximum(weight, 1e-6), 1.0)
+            weight, total = box_sums(weight, box), box_sums(total, box)
+        return np.where(weight > 1e-6 * box**BOX_PASSES,
+                        total / np.maximum(weight, 1e-300), 1.0)
 
     first = mean_of(informative)
     positive = first > 0
@@ -402,6 +401,18 @@ def _running_mean_continuum(flux: np.ndarray, ivar: np.ndarray, informative: np.
     hit = spikes(np.where(positive & informative, flux / safe, 1.0),
                  np.where(positive & informative, ivar * safe**2, 0.0), spike_sigma)
     return mean_of(informative & ~hit) if hit.any() else first
+
+
+def box_sums(values: np.ndarray, width: int) -> np.ndarray:
+    """Each row's sums over ``width`` pixels around every pixel (nothing beyond the ends),
+    from cumulative sums. Written here rather than taken from ``scipy.ndimage``: the web
+    service preprocesses uploaded spectra, and its process stays free of scipy (and torch,
+    sklearn; tests/test_similar.py checks its memory maps)."""
+    n = values.shape[1]
+    running = np.zeros((values.shape[0], n + 1))
+    np.cumsum(values, axis=1, out=running[:, 1:])
+    start = np.arange(n) - width // 2
+    return running[:, np.clip(start + width, 0, n)] - running[:, np.clip(start, 0, n)]
 
 
 def _envelope_continuum(flux: np.ndarray, informative: np.ndarray, degree: int,
