@@ -141,7 +141,8 @@ def test_union_and_common_ranges_on_an_archive_of_two_coverages(clean_archive, s
                               wavelength_range="all", progress=False)
 
     common = train_autoencoder_run(clean_archive.engine, settings, model_id="grid-common",
-                                   config=TINY, n_pixels=256, seed=1, progress=False).record
+                                   config=TINY, n_pixels=256, wavelength_range="common",
+                                   seed=1, progress=False).record
     union_run = train_autoencoder_run(clean_archive.engine, settings, model_id="grid-union",
                                       config=TINY, n_pixels=256, wavelength_range="union",
                                       seed=1, progress=False)
@@ -157,8 +158,8 @@ def test_union_and_common_ranges_on_an_archive_of_two_coverages(clean_archive, s
     assert common.hyperparameters["grid_choice"]["range"] == "common"
     assert union.training_size == common.training_size == len(files)
     assert "union range 4,995-5,305 A (spectra cover at least 25% of it)" in union_run.summary()
-    # both profiles default to the common range (the union is the operator's choice)
-    assert profile_range("default") == profile_range("cpu") == "common"
+    # the default profile reads the union, the cpu profile the common range
+    assert profile_range("default") == "union" and profile_range("cpu") == "common"
     # auto pixels follow the wider range: same sampling, more pixels
     wide = choose_pixels(*union.grid.bounds(), np.full(4, 22500.0))
     narrow = choose_pixels(*common.grid.bounds(), np.full(4, 22500.0))
