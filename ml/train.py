@@ -414,9 +414,10 @@ class LabelConfig:
     pretrained_trunk: bool = True
     # The share of training batches' spectra seen through another training spectrum's
     # wavelength coverage (its uncovered pixels made uncovered here too), so that on a
-    # union grid the spectra of every instrument teach the networks to read the shorter
-    # ranges: without it each coverage pattern learns from its own instrument's stars
-    # alone (docs/ml.md, "Issue 18, sixth round"). 0: off.
+    # union grid the spectra of every instrument could teach the networks to read the
+    # shorter ranges, which otherwise learn from their own instrument's stars alone. At
+    # 0.5 the labels moved by less than a run's scatter (docs/ml.md, "Issue 18, sixth
+    # round"), so it is off (0) by default.
     coverage_dropout: float = 0.0
 
     def __post_init__(self) -> None:
