@@ -330,8 +330,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.save_arrays and not args.no_db:
         parser.error("--save-arrays needs --no-db")
-    if args.continuum and not args.no_db:
-        parser.error("--continuum needs --no-db (train-ae records the current continuum)")
+    if (args.continuum or args.continuum_window) and not args.no_db:
+        parser.error("--continuum and --continuum-window need --no-db (train-ae records the "
+                     "range's continuum)")
     started = time.monotonic()
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
     phase("archive ready", started)

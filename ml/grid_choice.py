@@ -156,7 +156,7 @@ def grid_for(wave_min: np.ndarray, wave_max: np.ndarray, n_pixels: int,
     Either masks the strong telluric bands where it reaches them. ``continuum``:
     "upper-envelope" or "running-mean" (default: the range's, CONTINUUM_FITS)."""
     fit = continuum or CONTINUUM_FITS[check_range(wavelength_range)]
-    if wavelength_range == "common":
+    if check_range(wavelength_range) == "common":
         lo, hi = common_range(wave_min, wave_max)
         fields: dict[str, Any] = {}
     else:

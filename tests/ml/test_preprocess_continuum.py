@@ -105,3 +105,5 @@ def test_a_bad_continuum_record_is_refused():
         grid_between(LO, HI, 512, continuum_fit="running-mean")
     with pytest.raises(MLError, match="unknown continuum fit 'spline'"):
         grid_for(np.array([LO]), np.array([HI]), 512, continuum="spline")
+    with pytest.raises(MLError, match="must be one of common, union, got 'all'"):
+        grid_for(np.array([LO]), np.array([HI]), 512, "all", continuum="running-mean")
