@@ -308,6 +308,9 @@ def main() -> None:
     parser.add_argument("--coverage-dropout", type=float, default=-1.0,
                         help="label networks: share of training spectra seen through another "
                         "one's wavelength coverage (default: LabelConfig's)")
+    parser.add_argument("--noise-augment", type=float, default=-1.0,
+                        help="label networks: share of training spectra seen with added noise "
+                        "at a lower S/N (default: LabelConfig's)")
     parser.add_argument("--no-pretrained", dest="pretrained", action="store_false",
                         help="label networks start from random weights, not the encoder's")
     parser.add_argument("--mi-sample", type=int, default=5000)
@@ -365,6 +368,9 @@ def main() -> None:
                                     coverage_dropout=(labels.coverage_dropout
                                                       if args.coverage_dropout < 0
                                                       else args.coverage_dropout),
+                                    noise_augment=(labels.noise_augment
+                                                   if args.noise_augment < 0
+                                                   else args.noise_augment),
                                     channels=args.channels or labels.channels,
                                     cuda_graphs=args.cuda_graphs)
         print(f"\nprofile {profile}: {args.ae_config}\n{args.label_config}", flush=True)

@@ -27,7 +27,7 @@ NARROW = (8, 16, 16, 32, 32)
 PROFILES: dict[str, tuple[AutoencoderConfig, LabelConfig]] = {
     "default": (AutoencoderConfig(), LabelConfig()),
     "cpu": (AutoencoderConfig(channels=NARROW, profile="cpu"),
-            LabelConfig(channels=NARROW, members=1, profile="cpu")),
+            LabelConfig(channels=NARROW, members=1, profile="cpu", noise_augment=0.0)),
 }
 
 # The default profile reads the union of the spectra's ranges: on 20,000 synthetic spectra

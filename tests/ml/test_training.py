@@ -32,6 +32,7 @@ from ml.train import (
     through_coverage,
     train_autoencoder,
     train_label_model,
+    with_added_noise,
 )
 from tests.ml import toy
 from tests.ml.conftest import TOY_GRID
@@ -231,14 +232,15 @@ def test_members_trained_together_are_the_members_trained_one_after_another(
     """The one-step ensemble (CUDA's default, forced here on the CPU) fits the same model per
     member as the sequential loop: same initial weights, batch orders and optimiser (and
     weight average, and coverage donors), so the histories, stopping epochs and
-    predictions agree to float rounding."""
+    predictions agree to float rounding. (Added noise is drawn for all members at once,
+    so it is off here.)"""
     flux, ivar, labels, _ = toy_data
     flux, ivar, labels = flux[:240], ivar[:240].copy(), labels[:240]
     ivar[::3, : flux.shape[1] // 3] = 0  # a third of the stars lack the blue third
     errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
     config = LabelConfig(epochs=3, members=3, channels=(8, 16, 32), hidden=64, batch_size=32,
                          weight_average_epochs=weight_average_epochs,
-                         coverage_dropout=coverage_dropout)
+                         coverage_dropout=coverage_dropout, noise_augment=0.0)
     runs = {together: train_label_model(flux, ivar, labels, errors, np.arange(240),
                                         toy.QUANTITIES, config, seed=4, device=CPU,
                                         velocity_step=STEP, train_together=together)
@@ -279,6 +281,53 @@ def test_an_epoch_order_with_coverage_dropout_pairs_rows_with_donors():
     assert bool(torch.isin(paired[1], rows).all())
     with pytest.raises(MLError, match=r"coverage_dropout must be in \[0, 1\)"):
         LabelConfig(coverage_dropout=1.0)
+
+
+def test_added_noise_lowers_the_snr_of_the_chosen_spectra_and_says_so():
+    """Half the spectra get noise whose level the noise channel states (the flux over the
+    new sigma is unit-normal); their S/N falls log-uniformly from their own to the floor
+    (10); uncovered pixels and the other half stay as they were."""
+    torch.manual_seed(0)
+    n, pixels = 4000, 256
+    sigma = torch.full((n, 1, pixels), 0.01)
+    sigma[:, :, :40] = 1.0  # uncovered: flux - 1 = 0, noise 1
+    flux = torch.where(sigma < 1, 0.01 * torch.randn(n, 1, pixels), 0.0)
+    seen = with_added_noise(torch.cat([flux, sigma], 1), torch.full((n,), 100.0), 0.5)
+    assert torch.equal(seen[:, :, :40], torch.cat([flux, sigma], 1)[:, :, :40])
+    factor = seen[:, 1, 100] / 0.01
+    chosen = factor > 1 + 1e-4
+    assert 0.47 < chosen.float().mean() < 0.53
+    assert torch.equal(seen[~chosen], torch.cat([flux, sigma], 1)[~chosen])
+    assert float(factor.max()) <= 10.0 + 1e-3
+    assert abs(float(torch.log10(factor[chosen]).mean()) - 0.5) < 0.02  # log-uniform in 1-10
+    z = seen[chosen][:, 0, 40:] / seen[chosen][:, 1, 40:]
+    assert abs(float(z.std()) - 1.0) < 0.01
+    low = with_added_noise(torch.cat([flux, sigma], 1)[:5], torch.full((5,), 8.0), 1.0)
+    assert torch.equal(low, torch.cat([flux, sigma], 1)[:5])  # already below the floor
+    with pytest.raises(MLError, match=r"noise_augment must be in \[0, 1\]"):
+        LabelConfig(noise_augment=1.5)
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_label_training_with_added_noise_repeats_itself_and_differs_from_without(toy_data,
+                                                                                together):
+    """A seeded CPU run with noise augmentation gives the same networks twice (the noise
+    comes from the seeded generator), on both training paths, and not those of a run
+    without it."""
+    flux, ivar, labels, _ = toy_data
+    flux, ivar, labels = flux[:200], ivar[:200], labels[:200]
+    errors = np.tile([50.0, 0.1, 0.05, 0.03], (200, 1))
+
+    def run(share: float) -> np.ndarray:
+        config = LabelConfig(epochs=2, members=2, channels=(8, 16, 32), hidden=64,
+                             batch_size=32, noise_augment=share)
+        return train_label_model(flux, ivar, labels, errors, np.arange(200), toy.QUANTITIES,
+                                 config, seed=5, device=CPU, velocity_step=STEP,
+                                 train_together=together).val_prediction[0]
+
+    augmented = run(0.5)
+    assert np.array_equal(augmented, run(0.5))
+    assert not np.allclose(augmented, run(0.0))
 
 
 @pytest.mark.parametrize("weight_average_epochs", [0.0, 0.5])
