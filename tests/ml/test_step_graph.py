@@ -13,7 +13,13 @@ import pytest
 import torch
 
 from ml.step_graph import TrainingStep, graphs_usable, optimiser_options
-from ml.train import AutoencoderConfig, LabelConfig, train_autoencoder, train_label_model
+from ml.train import (
+    AutoencoderConfig,
+    LabelConfig,
+    train_autoencoder,
+    train_label_model,
+    with_added_noise,
+)
 from tests.ml import toy
 from tests.ml.conftest import TOY_GRID
 
@@ -72,24 +78,26 @@ def test_a_recorded_step_fits_what_eager_steps_fit():
     assert np.isclose(finals[True][1], finals[False][1], rtol=1e-4)
 
 
+def _train_labels_on_cuda(toy_data, config: LabelConfig):
+    """The one-step ensemble trained on 240 toy spectra on the GPU."""
+    flux, ivar, labels, _ = toy_data
+    errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
+    return train_label_model(flux[:240], ivar[:240], labels[:240], errors, np.arange(240),
+                             toy.QUANTITIES, config, seed=4, device=torch.device("cuda"),
+                             velocity_step=TOY_GRID.velocity_step)
+
+
 @cuda_only
 @pytest.mark.parametrize("weight_average_epochs", [0.0, 0.5])
 def test_graphed_label_ensemble_matches_the_eager_one(toy_data, weight_average_epochs):
     """The one-step ensemble with and without CUDA graphs (float32, so the two differ by
     kernel rounding only): same histories, stopping epochs and predictions; with a weight
     average, its update is recorded in the graph too."""
-    flux, ivar, labels, _ = toy_data
-    flux, ivar, labels = flux[:240], ivar[:240], labels[:240]
-    errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
-    runs = {}
-    for graphed in (False, True):
-        config = LabelConfig(epochs=4, members=3, channels=(8, 16, 32), hidden=64,
-                             batch_size=32, mixed_precision=False, cuda_graphs=graphed,
-                             weight_average_epochs=weight_average_epochs, noise_augment=0.0)
-        runs[graphed] = train_label_model(flux, ivar, labels, errors, np.arange(240),
-                                          toy.QUANTITIES, config, seed=4,
-                                          device=torch.device("cuda"),
-                                          velocity_step=TOY_GRID.velocity_step)
+    runs = {graphed: _train_labels_on_cuda(toy_data, LabelConfig(
+                epochs=4, members=3, channels=(8, 16, 32), hidden=64, batch_size=32,
+                mixed_precision=False, cuda_graphs=graphed,
+                weight_average_epochs=weight_average_epochs, noise_augment=0.0))
+            for graphed in (False, True)}
     eager, graphed = runs[False], runs[True]
     assert graphed.metrics["cuda_graphs"] and not eager.metrics["cuda_graphs"]
     assert graphed.metrics["members_trained"] == "together"
@@ -101,24 +109,36 @@ def test_graphed_label_ensemble_matches_the_eager_one(toy_data, weight_average_e
 
 
 @cuda_only
-def test_graphed_label_ensemble_with_added_noise_draws_anew_at_every_replay(toy_data):
-    """Noise augmentation draws its noise inside the recorded step: replayed, every batch
-    gets fresh noise (the training loss differs from a replay of the same noise and
-    follows the eager run's to a few per cent; the draws differ, so no closer)."""
-    flux, ivar, labels, _ = toy_data
-    flux, ivar, labels = flux[:240], ivar[:240], labels[:240]
-    errors = np.tile([50.0, 0.1, 0.05, 0.03], (240, 1))
-    histories = {}
-    for graphed in (False, True):
-        config = LabelConfig(epochs=6, members=3, channels=(8, 16, 32), hidden=64,
-                             batch_size=32, mixed_precision=False, cuda_graphs=graphed,
-                             noise_augment=1.0, patience=10)
-        trained = train_label_model(flux, ivar, labels, errors, np.arange(240),
-                                    toy.QUANTITIES, config, seed=4,
-                                    device=torch.device("cuda"),
-                                    velocity_step=TOY_GRID.velocity_step)
-        assert trained.metrics["cuda_graphs"] == graphed
-        histories[graphed] = np.array(trained.history["member0_train_nll"])
+def test_a_recorded_step_adds_fresh_noise_at_every_replay():
+    """``with_added_noise`` inside a recorded step: each replay draws new noise (torch's
+    graph-safe generator moves on), so no noise pattern repeats from batch to batch."""
+    cuda = torch.device("cuda")
+    x_all = torch.zeros((8, 2, 64), device=cuda)
+    x_all[:, 1] = 0.01
+    snr = torch.full((8,), 100.0, device=cuda)
+    seen = torch.zeros((4, 2, 64), device=cuda)
+    step = TrainingStep(lambda rows: seen.copy_(with_added_noise(x_all[rows], snr[rows], 1.0)),
+                        (4,), cuda, enabled=True)
+    rows = torch.arange(4, device=cuda)
+    outputs = []
+    for _ in range(6):  # three eager warm-up steps, then recorded and replayed
+        step(rows)
+        outputs.append(seen.clone())
+    assert step.recorded
+    assert not torch.equal(outputs[-1], outputs[-2]) and not torch.equal(outputs[-2],
+                                                                          outputs[-3])
+    assert bool((outputs[-1][:, 1] >= 0.01).all())
+
+
+@cuda_only
+def test_graphed_label_ensemble_with_added_noise_trains_like_the_eager_one(toy_data):
+    """With noise augmentation the recorded ensemble's training loss follows the eager
+    run's to a few per cent (the noise draws differ, so no closer)."""
+    histories = {graphed: np.array(_train_labels_on_cuda(toy_data, LabelConfig(
+                     epochs=6, members=3, channels=(8, 16, 32), hidden=64, batch_size=32,
+                     mixed_precision=False, cuda_graphs=graphed, noise_augment=1.0,
+                     patience=10)).history["member0_train_nll"])
+                 for graphed in (False, True)}
     assert len(histories[True]) == len(histories[False]) == 6
     assert not np.array_equal(histories[True], histories[False])
     assert np.allclose(histories[True], histories[False], rtol=0.1, atol=0.05)
