@@ -44,6 +44,7 @@ from ml.domain import DomainModel, domain_dims  # noqa: E402
 from ml.grid_choice import MIN_PIXELS, RANGES, choose_pixels  # noqa: E402
 from ml.grid_choice import grid_for as choice_grid_for  # noqa: E402
 from ml.models.autoencoder import encode_arrays  # noqa: E402
+from ml.preprocess import RESAMPLINGS  # noqa: E402
 from ml.profiles import PROFILES, profile_configs, profile_range  # noqa: E402
 from ml.sigma_calibration import SigmaCalibration  # noqa: E402
 from ml.snr import spectrum_snr  # noqa: E402
@@ -83,6 +84,14 @@ def reference_arrays(truth: list[dict], reference: dict[str, dict]
     return labels, errors
 
 
+def scaled_reference(labels: np.ndarray, errors: np.ndarray, true: np.ndarray, scale: float
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Reference labels whose errors against the truth are ``scale`` times the files' (and
+    their stated errors with them): a diagnostic of how much of the label model's error
+    the reference labels' own noise causes (0: train on the true labels)."""
+    return true + scale * (labels - true), scale * errors
+
+
 def grid_for(out: Path, n_pixels: int, wavelength_range: str, continuum: str | None = None):
     """The grid ``train-ae`` would choose for the archive (``ml.grid_choice``): each
     spectrum's range and stated resolving power from the manifest; ``n_pixels`` 0 = auto."""
@@ -108,6 +117,8 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     grid = grid_for(out, args.pixels, args.wavelength_range, args.continuum)
     if args.continuum_window and grid.continuum_fit == "running-mean":
         grid = replace(grid, continuum_window_kms=args.continuum_window)
+    if args.resampling:
+        grid = replace(grid, resampling=args.resampling)
     cache = SpectraCache(out / ".cache", grid)
     t0 = time.monotonic()
     paths = {r["obs_id"]: out / r["path"] for r in truth}
@@ -118,6 +129,9 @@ def run_no_db(args, out: Path, truth: list[dict], reference: dict[str, dict]) ->
     device = pick_device(args.device or None)
     names = np.array([r["target_name"] for r in truth])
     labels, errors = reference_arrays(truth, reference)
+    if args.reference_error_scale != 1.0:
+        true = np.array([[float(r[q]) for q in LABEL_QUANTITIES] for r in truth])
+        labels, errors = scaled_reference(labels, errors, true, args.reference_error_scale)
     okrows = np.flatnonzero(ok)
     t0 = time.monotonic()
     ae = train_autoencoder(
@@ -281,6 +295,9 @@ def main() -> None:
     parser.add_argument("--continuum", choices=("running-mean", "upper-envelope"),
                         help="--no-db: the grid's continuum (ml.preprocess.normalise; "
                         "default: the range's, ml.grid_choice.CONTINUUM_FITS)")
+    parser.add_argument("--resampling", choices=tuple(RESAMPLINGS),
+                        help="--no-db: how native pixels go onto the grid "
+                        "(ml.preprocess.RESAMPLINGS; default: the grid's)")
     parser.add_argument("--continuum-window", type=float, default=0.0,
                         help="--no-db: the running mean's sigma in km/s (default: "
                         "ml.grid_choice.CONTINUUM_WINDOW_KMS)")
@@ -308,6 +325,9 @@ def main() -> None:
     parser.add_argument("--coverage-dropout", type=float, default=-1.0,
                         help="label networks: share of training spectra seen through another "
                         "one's wavelength coverage (default: LabelConfig's)")
+    parser.add_argument("--reference-error-scale", type=float, default=1.0,
+                        help="--no-db diagnostic: train on reference labels whose errors "
+                        "against the truth are this many times the files' (0: the true labels)")
     parser.add_argument("--noise-augment", type=float, default=-1.0,
                         help="label networks: share of training spectra seen with added noise "
                         "at a lower S/N (default: LabelConfig's)")
@@ -331,11 +351,15 @@ def main() -> None:
                         "predictions, calibrated and ensemble errors, S/N, reference and true "
                         "labels, held-out and domain flags (to study the calibration offline)")
     args = parser.parse_args()
+    if args.reference_error_scale != 1.0 and not args.no_db:
+        parser.error("--reference-error-scale needs --no-db")
+    if args.reference_error_scale < 0:
+        parser.error("--reference-error-scale must be >= 0")
     if args.save_arrays and not args.no_db:
         parser.error("--save-arrays needs --no-db")
-    if (args.continuum or args.continuum_window) and not args.no_db:
-        parser.error("--continuum and --continuum-window need --no-db (train-ae records the "
-                     "range's continuum)")
+    if (args.continuum or args.continuum_window or args.resampling) and not args.no_db:
+        parser.error("--continuum, --continuum-window and --resampling need --no-db "
+                     "(train-ae records the range's grid)")
     started = time.monotonic()
     out = archive(args.out.resolve() / f"archive-{args.n}-{args.seed}", args.n, args.seed)
     phase("archive ready", started)
