@@ -71,9 +71,9 @@ RESAMPLINGS = {
 """Grid.resampling values. Where native pixels are wider than grid pixels, "box" puts a
 staircase of native pixel steps on the grid; the steps stay where the instrument's
 pixels are when a spectrum is shifted to its rest frame, so that pattern moves with RV
-relative to the lines (for a noise-free synthetic star shifted by one grid pixel: 0.5-1.8 %
-RMS on the union grid, more than the noise at S/N 100). The spline follows the lines
-within native pixels and leaves 2-5x less of it."""
+relative to the lines (noise-free synthetic stars shifted by one grid pixel: 0.7-1.0 %
+RMS on the union grid, about the noise at S/N 100; bench/ml_resampling.py). The spline
+follows the lines within native pixels and leaves 1.5-4x less of it."""
 
 
 class PreprocessError(MLError):
@@ -305,7 +305,7 @@ def smooth_cumulative(target: np.ndarray, left: np.ndarray, right: np.ndarray,
     Hand-written rather than scipy's CubicSpline: the web process preprocesses uploads
     with this module and stays free of scipy, and the local stencil keeps whatever one
     native pixel does within two of its neighbours (a global spline spreads it further).
-    On the synthetic archive's stars it steadies the rest frame about as much as
+    On the synthetic archive's stars it steadies the rest frame nearly as much as
     CubicSpline did (bench/ml_resampling.py; docs/ml.md, "Resampling")."""
     width = right - left
     joined = np.append(left[1:] <= right[:-1], False)  # pixel i meets pixel i + 1
