@@ -1,11 +1,13 @@
 """How much a star's rest-frame network input depends on its RV, per resampling.
 
-For one spectrum of each instrument of a synthetic archive, the generator's noise-free
-spectrum (no tellurics) is rendered at its RV plus offsets spanning one grid pixel, put on
-the grid ``train-ae`` would choose (``ml.preprocess``: resampled, normalised) and shifted
-back to the rest frame by the known RV (``ml.rv.shift``). A pipeline that loses nothing
-would give the same rest-frame spectrum every time; the script prints the RMS change
-against the first offset (per cent of the continuum), for each ``Grid.resampling``.
+For the first ``--stars`` spectra of each instrument of a synthetic archive, the
+generator's noise-free spectrum (no tellurics) is rendered at its RV plus offsets
+spanning one grid pixel, put on the grid ``train-ae`` would choose (``ml.preprocess``:
+resampled, normalised) and shifted back to the rest frame by the known RV
+(``ml.rv.shift``). A pipeline that loses nothing would give the same rest-frame spectrum
+every time; the script prints the RMS change
+against the first offset (per cent of the continuum), for each ``Grid.resampling``, as
+the median over the stars.
 
 What that costs the labels: a least-squares fit of Teff, log g, [M/H] and [alpha/M],
 linearised at the star's labels on the same rest-frame pipeline (finite differences,
@@ -119,6 +121,7 @@ def main() -> None:
             print(f"  {name:7s} change " + " ".join(f"{v:.2f}" for v in 100 * change)
                   + " %; label shift / noise at S/N 100: " + " ".join(
                       f"{q} {r:.2f}" for q, r in zip(LABELS, ratio, strict=True)))
+
 
 if __name__ == "__main__":
     main()

@@ -447,8 +447,10 @@ class LabelConfig:
     # anew at every step (with_added_noise): more examples at low S/N from the same
     # labelled stars, and noise the networks cannot learn by heart. On the union grid
     # (20,000 spectra, two archives, three pairs of runs) it lowered the RMSE of every
-    # label by 8-25 % at S/N 10-20 and 6-19 % at 20-50; at 100-200 by -2 to 13 %. It also
-    # met 6-9 fewer calibration cells in each pair (docs/ml.md, "Issue 18, seventh round").
+    # label by 8-25 % at S/N 10-20 and 6-19 % at 20-50; at 100-200 by -2 to 13 %. Those
+    # pairs met 6-9 fewer calibration cells, a fourth pair 3 more, and an offline refit
+    # found the errors as calibratable as without (docs/ml.md, "Issue 18, seventh round"
+    # and "eighth round").
     noise_augment: float = 1.0
 
     def __post_init__(self) -> None:
